@@ -1,0 +1,38 @@
+"""Settings read from the environment: the only reader of FLOWRAY_* variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time settings; every field has a laptop-friendly default."""
+
+    db_path: Path
+    ray_address: str | None
+    ray_num_cpus: int | None
+    ray_object_store_bytes: int
+    ray_dashboard: bool
+    dashboard_host: str
+    dashboard_port: int
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def load_settings() -> Settings:
+    """Read FLOWRAY_* (and RAY_ADDRESS as a fallback for the cluster address)."""
+    env = os.environ
+    return Settings(
+        db_path=Path(env.get("FLOWRAY_DB") or "flowray.duckdb"),
+        ray_address=env.get("FLOWRAY_RAY_ADDRESS") or env.get("RAY_ADDRESS") or None,
+        ray_num_cpus=_int_or_none(env.get("FLOWRAY_RAY_NUM_CPUS")),
+        ray_object_store_bytes=int(env.get("FLOWRAY_RAY_OBJECT_STORE_MB") or 256) * 1024 * 1024,
+        ray_dashboard=env.get("FLOWRAY_RAY_DASHBOARD", "0") in ("1", "true", "yes"),
+        dashboard_host=env.get("FLOWRAY_DASHBOARD_HOST") or "127.0.0.1",
+        dashboard_port=int(env.get("FLOWRAY_DASHBOARD_PORT") or 8866),
+    )
