@@ -1,0 +1,377 @@
+"""One forecasting scenario: the inputs of shared/DOMAIN.md, validated on construction.
+
+A Scenario is immutable, picklable (it travels to Ray workers) and converts to
+and from plain JSON (`to_dict` / `from_dict`) so the ledger can store exactly
+what a forecast was made from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowray.exceptions import InputError
+
+DEFAULT_MAX_PERIODS = 520
+MAX_S_CURVE = 50.0
+
+
+def _finite_number(field_name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field_name, value, "must be a number") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InputError(field_name, value, "must be a finite number")
+    return number
+
+
+def _whole_number(field_name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
+    number = _finite_number(field_name, value)
+    if number != int(number):
+        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
+    if number < minimum:
+        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
+    return int(number)
+
+
+def _as_date(field_name: str, value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise InputError(field_name, value, "must be a date written YYYY-MM-DD") from None
+    raise InputError(field_name, value, "must be a date (datetime.date or 'YYYY-MM-DD')")
+
+
+@dataclass(frozen=True)
+class Risk:
+    """A risk that fires with `likelihood` and then adds round(triangular(low, mode, high)) items."""
+
+    likelihood: float
+    low: float
+    mode: float
+    high: float
+
+    def __post_init__(self) -> None:
+        lik = _finite_number("risks.likelihood", self.likelihood)
+        if not 0.0 <= lik <= 1.0:
+            raise InputError("risks.likelihood", self.likelihood, "must lie in [0, 1]")
+        low = _finite_number("risks.low", self.low)
+        mode = _finite_number("risks.mode", self.mode)
+        high = _finite_number("risks.high", self.high)
+        if low < 0:
+            raise InputError("risks.low", self.low, "must be >= 0")
+        if not low <= mode <= high:
+            raise InputError(
+                "risks", (low, mode, high), "needs low <= mode <= high (low > high is not allowed)"
+            )
+        for name, val in (("likelihood", lik), ("low", low), ("mode", mode), ("high", high)):
+            object.__setattr__(self, name, val)
+
+    @classmethod
+    def parse(cls, value: Any) -> Risk:
+        """Accept a Risk, a (likelihood, low, mode, high) sequence or a mapping."""
+        if isinstance(value, Risk):
+            return value
+        if isinstance(value, Mapping):
+            return cls(**{k: value[k] for k in ("likelihood", "low", "mode", "high")})
+        if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4:
+            return cls(*value)
+        raise InputError("risks", value, "each risk is (likelihood, low, mode, high)")
+
+
+@dataclass(frozen=True)
+class Team:
+    """Who does the work: history_size people produced the history; min..max are active now.
+
+    Throughput is scaled by active / history_size. With an S-curve, the active
+    contributors ramp from min to max over the first s_curve % of the work and
+    back down over the last s_curve %.
+    """
+
+    history_size: float = 1.0
+    min_contributors: float | None = None
+    max_contributors: float | None = None
+    s_curve: float = 0.0
+
+    def __post_init__(self) -> None:
+        size = _finite_number("team.history_size", self.history_size)
+        if size <= 0:
+            raise InputError("team.history_size", self.history_size, "must be > 0")
+        high = size if self.max_contributors is None else self.max_contributors
+        high = _finite_number("team.max_contributors", high)
+        low = high if self.min_contributors is None else self.min_contributors
+        low = _finite_number("team.min_contributors", low)
+        if low < 0:
+            raise InputError("team.min_contributors", low, "must be >= 0")
+        if high <= 0:
+            raise InputError("team.max_contributors", high, "must be > 0")
+        if low > high:
+            raise InputError(
+                "team.contributors", (low, high), "needs min <= max (low > high is not allowed)"
+            )
+        curve = _finite_number("team.s_curve", self.s_curve)
+        if not 0.0 <= curve <= MAX_S_CURVE:
+            raise InputError("team.s_curve", self.s_curve, "must lie in [0, 50] (percent)")
+        if curve > 0 and low == 0:
+            raise InputError(
+                "team.min_contributors",
+                low,
+                "must be > 0 with an S-curve: zero contributors would never start the work",
+            )
+        object.__setattr__(self, "history_size", size)
+        object.__setattr__(self, "min_contributors", low)
+        object.__setattr__(self, "max_contributors", high)
+        object.__setattr__(self, "s_curve", curve)
+
+    @classmethod
+    def parse(cls, value: Any) -> Team:
+        if value is None:
+            return cls()
+        if isinstance(value, Team):
+            return value
+        if isinstance(value, Mapping):
+            known = {"history_size", "min_contributors", "max_contributors", "s_curve"}
+            unknown = set(value) - known
+            if unknown:
+                raise InputError("team", dict(value), f"unknown keys {sorted(unknown)}")
+            return cls(**value)
+        raise InputError("team", value, "must be a Team or a mapping of its fields")
+
+    def contributors(self, fraction_done: float) -> float:
+        """Active contributors when `fraction_done` of the work is complete (the S-curve)."""
+        low, high = float(self.min_contributors), float(self.max_contributors)
+        ramp = self.s_curve / 100.0
+        if ramp <= 0:
+            return high
+        if fraction_done < ramp:
+            return low + (high - low) * fraction_done / ramp
+        if fraction_done > 1.0 - ramp:
+            return low + (high - low) * max(0.0, 1.0 - fraction_done) / ramp
+        return high
+
+
+def _parse_backlog(value: Any) -> int | tuple[int, int]:
+    if isinstance(value, Mapping):
+        value = (value.get("low"), value.get("high"))
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 2:
+            raise InputError("backlog", value, "a range is (low, high)")
+        low = _whole_number("backlog.low", value[0], 0)
+        high = _whole_number("backlog.high", value[1], 0)
+        if low > high:
+            raise InputError("backlog", (low, high), "needs low <= high (low > high is not allowed)")
+        return (low, high) if low != high else low
+    return _whole_number("backlog", value, 0)
+
+
+def _parse_split(value: Any) -> tuple[tuple[float, float] | None, tuple[float, ...] | None]:
+    """A tuple (low, high) is a uniform range; a list is samples; a mapping names which."""
+    if value is None:
+        return None, None
+    if isinstance(value, Mapping):
+        if "samples" in value:
+            value = list(value["samples"])
+        elif "low" in value and "high" in value:
+            value = (value["low"], value["high"])
+        else:
+            raise InputError("split_rate", value, "use {'low', 'high'} or {'samples': [...]}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value, value)
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise InputError("split_rate", value, "a range is (low, high)")
+        low = _finite_number("split_rate.low", value[0])
+        high = _finite_number("split_rate.high", value[1])
+        if low <= 0 or high <= 0:
+            raise InputError("split_rate", value, "each split rate must be > 0 (1.0 = no split)")
+        if low > high:
+            raise InputError("split_rate", value, "needs low <= high (low > high is not allowed)")
+        return (low, high), None
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        samples = tuple(_finite_number("split_rate", v) for v in value)
+        if not samples:
+            raise InputError("split_rate", value, "needs at least one sample")
+        if min(samples) <= 0:
+            raise InputError("split_rate", value, "each split rate must be > 0 (1.0 = no split)")
+        return None, samples
+    raise InputError("split_rate", value, "must be (low, high), a list of samples, or None")
+
+
+def _parse_throughput(value: Any) -> tuple[float, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InputError("throughput", value, "must be a list of items completed per period")
+    raw = list(value)
+    if not raw:
+        raise InputError("throughput", raw, "needs at least 1 value")
+    out = []
+    for i, v in enumerate(raw):
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"throughput[{i}]", v, "must be a number") from None
+        if not math.isfinite(number):
+            raise InputError(f"throughput[{i}]", v, "must be finite (no NaN or infinity)")
+        if number < 0:
+            raise InputError(f"throughput[{i}]", v, "must be >= 0")
+        out.append(number)
+    if max(out) == 0:
+        raise InputError(
+            "throughput", raw if len(raw) <= 12 else f"{len(raw)} zeros", "must not be all 0: nothing would ever finish"
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The inputs of one forecast, named as in shared/DOMAIN.md."""
+
+    throughput: tuple[float, ...]
+    backlog: int | tuple[int, int] = 0
+    period_days: int = 7
+    split_rate: Any = None
+    risks: tuple[Risk, ...] = ()
+    team: Team = field(default_factory=Team)
+    focus: float = 1.0
+    lead_time_days: tuple[float, ...] | None = None
+    start: dt.date | None = None
+    deadline: dt.date | None = None
+    max_periods: int = DEFAULT_MAX_PERIODS
+    sampler: str = "bootstrap"
+    split_range: tuple[float, float] | None = field(default=None, init=False, repr=False)
+    split_samples: tuple[float, ...] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "throughput", _parse_throughput(self.throughput))
+        put(self, "period_days", _whole_number("period_days", self.period_days, 1))
+        put(self, "backlog", _parse_backlog(self.backlog))
+        split_range, split_samples = _parse_split(self.split_rate)
+        put(self, "split_range", split_range)
+        put(self, "split_samples", split_samples)
+        put(self, "split_rate", split_range if split_range is not None else split_samples)
+        risks = self.risks if self.risks is not None else ()
+        if isinstance(risks, (str, bytes)) or not isinstance(risks, Iterable):
+            raise InputError("risks", risks, "must be a list of (likelihood, low, mode, high)")
+        put(self, "risks", tuple(Risk.parse(r) for r in risks))
+        put(self, "team", Team.parse(self.team))
+        focus = _finite_number("focus", self.focus)
+        if not 0.0 < focus <= 1.0:
+            raise InputError("focus", self.focus, "must be > 0 and <= 1 (share of capacity)")
+        put(self, "focus", focus)
+        if self.lead_time_days is not None:
+            if isinstance(self.lead_time_days, str) or not isinstance(self.lead_time_days, Iterable):
+                raise InputError("lead_time_days", self.lead_time_days, "must be a list of days")
+            leads = tuple(_finite_number("lead_time_days", v) for v in self.lead_time_days)
+            if not leads:
+                put(self, "lead_time_days", None)
+            else:
+                if min(leads) < 0:
+                    raise InputError("lead_time_days", self.lead_time_days, "each must be >= 0")
+                put(self, "lead_time_days", leads)
+        put(self, "start", _as_date("start", self.start))
+        put(self, "deadline", _as_date("deadline", self.deadline))
+        if self.deadline is not None and self.start is None:
+            raise InputError("deadline", self.deadline.isoformat(), "needs a start date")
+        if self.deadline is not None and self.deadline <= self.start:
+            raise InputError(
+                "deadline",
+                self.deadline.isoformat(),
+                f"must be after the start ({self.start.isoformat()})",
+            )
+        put(self, "max_periods", _whole_number("max_periods", self.max_periods, 1))
+        if self.max_periods > 100_000:
+            raise InputError("max_periods", self.max_periods, "must be <= 100000")
+        if not isinstance(self.sampler, str) or not self.sampler:
+            raise InputError("sampler", self.sampler, "must be a sampler name")
+
+    # -- derived values ---------------------------------------------------
+    @property
+    def backlog_range(self) -> tuple[int, int]:
+        if isinstance(self.backlog, tuple):
+            return self.backlog
+        return (self.backlog, self.backlog)
+
+    @property
+    def periods_to_deadline(self) -> int | None:
+        """Whole periods between start and deadline (rounded down: a part period is not a period)."""
+        if self.deadline is None or self.start is None:
+            return None
+        return (self.deadline - self.start).days // self.period_days
+
+    def max_total_items(self) -> int:
+        """An upper bound of total items in any run (sizes the histograms)."""
+        high = self.backlog_range[1] + sum(math.ceil(r.high) for r in self.risks)
+        split = 1.0
+        if self.split_range is not None:
+            split = self.split_range[1]
+        elif self.split_samples is not None:
+            split = max(self.split_samples)
+        return int(math.ceil(high * split)) + 1
+
+    def date_of(self, periods: int) -> dt.date | None:
+        """Calendar date when `periods` periods after the start have passed."""
+        if self.start is None:
+            return None
+        return self.start + dt.timedelta(days=int(periods) * self.period_days)
+
+    def replace(self, **changes: Any) -> Scenario:
+        data = self.to_dict()
+        data.update(changes)
+        return Scenario.from_dict(data)
+
+    # -- JSON ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        split: dict[str, Any] | None = None
+        if self.split_range is not None:
+            split = {"low": self.split_range[0], "high": self.split_range[1]}
+        elif self.split_samples is not None:
+            split = {"samples": list(self.split_samples)}
+        backlog: Any = self.backlog
+        if isinstance(backlog, tuple):
+            backlog = {"low": backlog[0], "high": backlog[1]}
+        return {
+            "throughput": list(self.throughput),
+            "period_days": self.period_days,
+            "backlog": backlog,
+            "split_rate": split,
+            "risks": [
+                {"likelihood": r.likelihood, "low": r.low, "mode": r.mode, "high": r.high}
+                for r in self.risks
+            ],
+            "team": {
+                "history_size": self.team.history_size,
+                "min_contributors": self.team.min_contributors,
+                "max_contributors": self.team.max_contributors,
+                "s_curve": self.team.s_curve,
+            },
+            "focus": self.focus,
+            "lead_time_days": list(self.lead_time_days) if self.lead_time_days else None,
+            "start": self.start.isoformat() if self.start else None,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "max_periods": self.max_periods,
+            "sampler": self.sampler,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        known = {
+            "throughput", "backlog", "period_days", "split_rate", "risks", "team", "focus",
+            "lead_time_days", "start", "deadline", "max_periods", "sampler",
+        }
+        unknown = set(data) - known
+        if unknown:
+            raise InputError("scenario", sorted(unknown), f"unknown fields; known: {sorted(known)}")
+        return cls(**dict(data))
