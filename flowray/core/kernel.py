@@ -1,0 +1,207 @@
+"""The compiled inner loop of the Monte Carlo model: one pass per run, one step per period.
+
+Why numba: a vectorised numpy loop spends most of its time compacting the set
+of unfinished runs; a per-run compiled loop does one random draw, one gather
+and one subtraction per simulated period (see BENCHMARKS.md for the numbers).
+Random numbers come straight from the chunk's own numpy bit generator
+(PCG64, through its ctypes interface), so a chunk's stream still derives from
+(seed, chunk index) alone and the numbers are identical on any machine.
+
+Integers are drawn with Lemire's nearly-divisionless method with rejection,
+so index draws are exactly uniform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Sampler kinds understood by the kernel.
+UNIFORM = 0  # uniform column of the period's row (bootstrap; per-period samples for ML paths)
+ALIAS = 1  # weighted column through Walker's alias table (recency weights)
+BLOCK = 2  # block bootstrap: continue with the next period of history, restart with prob 1/L
+
+NO_DEADLINE = -1
+
+
+@njit(cache=True, inline="always")
+def _draw_below(next_u32, state, n):  # pragma: no cover - compiled
+    """Exactly uniform integer in [0, n) (Lemire 2019, with rejection)."""
+    nn = np.uint64(n)
+    x = np.uint64(next_u32(state))
+    m = x * nn
+    low = m & np.uint64(0xFFFFFFFF)
+    if low < nn:
+        threshold = (np.uint64(0x100000000) - nn) % nn
+        while low < threshold:
+            x = np.uint64(next_u32(state))
+            m = x * nn
+            low = m & np.uint64(0xFFFFFFFF)
+    return np.int64(m >> np.uint64(32))
+
+
+@njit(cache=True, inline="always")
+def _uniform01(next_u32, state):  # pragma: no cover - compiled
+    """A double in [0, 1) with 32 random bits (enough for alias and block decisions)."""
+    return np.float64(next_u32(state)) * (1.0 / 4294967296.0)
+
+
+@njit(cache=True, inline="always")
+def _contributors(done_fraction, low, high, ramp):  # pragma: no cover - compiled
+    """The S-curve: ramp up over the first `ramp` of the work, down over the last."""
+    if ramp <= 0.0:
+        return high
+    if done_fraction < ramp:
+        return low + (high - low) * done_fraction / ramp
+    if done_fraction > 1.0 - ramp:
+        rest = 1.0 - done_fraction
+        if rest < 0.0:
+            rest = 0.0
+        return low + (high - low) * rest / ramp
+    return high
+
+
+@njit(cache=True)
+def run_when(  # pragma: no cover - compiled
+    totals,
+    lead_periods,
+    values,
+    alias_prob,
+    alias_index,
+    sampler_kind,
+    restart_probability,
+    history_size,
+    focus,
+    low_contributors,
+    high_contributors,
+    ramp,
+    max_periods,
+    deadline_periods,
+    fan_bucket,
+    next_u32,
+    state,
+    periods_hist,
+    effort_hist,
+    fan_hist,
+    deadline_items_hist,
+    effort_unit,
+):
+    """Simulate each run until its work is done (or the horizon); fill the histograms.
+
+    periods_hist[w] counts runs done after w periods (lead time included);
+    index max_periods + 1 counts runs not done within the horizon.
+    fan_hist[w, b] counts runs still open after w periods with
+    ceil(remaining / fan_bucket) == b. Returns the number of simulated run-periods.
+    """
+    n_rows = values.shape[0]
+    n_cols = values.shape[1]
+    per_person = focus / history_size
+    run_periods = 0
+    fan_rows = fan_hist.shape[0]
+    fan_cols = fan_hist.shape[1]
+    per_bucket = 1.0 / fan_bucket
+    for r in range(totals.shape[0]):
+        total = np.float64(totals[r])
+        lead = lead_periods[r]
+        remaining = total
+        week = 0
+        effort = 0.0
+        position = 0
+        if sampler_kind == BLOCK:
+            position = _draw_below(next_u32, state, n_cols)
+        work_deadline = deadline_periods - lead
+        items_by_deadline = -1.0
+        if deadline_periods != NO_DEADLINE and work_deadline <= 0:
+            items_by_deadline = 0.0
+        while remaining > 0.0 and week < max_periods:
+            if ramp > 0.0:
+                contributors = _contributors(
+                    (total - remaining) / total, low_contributors, high_contributors, ramp
+                )
+            else:
+                contributors = high_contributors
+            row = week if week < n_rows else n_rows - 1
+            if sampler_kind == UNIFORM:
+                draw = values[row, _draw_below(next_u32, state, n_cols)]
+            elif sampler_kind == ALIAS:
+                col = _draw_below(next_u32, state, n_cols)
+                if _uniform01(next_u32, state) >= alias_prob[row, col]:
+                    col = alias_index[row, col]
+                draw = values[row, col]
+            else:
+                if week > 0:
+                    position += 1
+                    if position >= n_cols or _uniform01(next_u32, state) < restart_probability:
+                        position = _draw_below(next_u32, state, n_cols)
+                draw = values[0, position]
+            remaining -= draw * contributors * per_person
+            week += 1
+            effort += contributors
+            if week == work_deadline:
+                items_by_deadline = total - remaining if remaining > 0.0 else total
+            if remaining > 0.0 and week < fan_rows:
+                bucket = np.int64(np.ceil(remaining * per_bucket))
+                if bucket >= fan_cols:
+                    bucket = fan_cols - 1
+                fan_hist[week, bucket] += 1
+        run_periods += week
+        if remaining > 0.0:
+            periods_hist[max_periods + 1] += 1
+        else:
+            periods_hist[week + lead] += 1
+        if deadline_periods != NO_DEADLINE:
+            if items_by_deadline < 0.0:
+                # the work finished (or the horizon came) before the deadline period
+                items_by_deadline = total if remaining <= 0.0 else total - remaining
+            done = np.int64(np.floor(items_by_deadline + 1e-9))
+            deadline_items_hist[done] += 1
+        unit = np.int64(np.rint(effort * effort_unit))
+        if unit >= effort_hist.shape[0]:
+            unit = effort_hist.shape[0] - 1
+        effort_hist[unit] += 1
+    return run_periods
+
+
+@njit(cache=True)
+def run_how_many(  # pragma: no cover - compiled
+    n_runs,
+    periods,
+    values,
+    alias_prob,
+    alias_index,
+    sampler_kind,
+    restart_probability,
+    scale,
+    next_u32,
+    state,
+    items_hist,
+):
+    """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
+    n_rows = values.shape[0]
+    n_cols = values.shape[1]
+    for _ in range(n_runs):
+        done = 0.0
+        position = 0
+        if sampler_kind == BLOCK:
+            position = _draw_below(next_u32, state, n_cols)
+        for week in range(periods):
+            row = week if week < n_rows else n_rows - 1
+            if sampler_kind == UNIFORM:
+                draw = values[row, _draw_below(next_u32, state, n_cols)]
+            elif sampler_kind == ALIAS:
+                col = _draw_below(next_u32, state, n_cols)
+                if _uniform01(next_u32, state) >= alias_prob[row, col]:
+                    col = alias_index[row, col]
+                draw = values[row, col]
+            else:
+                if week > 0:
+                    position += 1
+                    if position >= n_cols or _uniform01(next_u32, state) < restart_probability:
+                        position = _draw_below(next_u32, state, n_cols)
+                draw = values[0, position]
+            done += draw * scale
+        items = np.int64(np.floor(done + 1e-9))
+        if items >= items_hist.shape[0]:
+            items = items_hist.shape[0] - 1
+        items_hist[items] += 1
+    return n_runs * periods

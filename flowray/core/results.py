@@ -1,0 +1,381 @@
+"""Results of a forecast, read off exact histograms.
+
+Percentiles use the inverted CDF: the p-th percentile is the smallest w with
+P(periods <= w) >= p, so "85% of runs finished within w periods" holds
+literally. "How many" is read conservatively: "at least X items with
+probability p" uses the lower tail, never the p-th percentile of capacity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowray.core.checks import HistoryChecks, check_history
+from flowray.core.engine import Histograms, Question, fan_bucket_width
+from flowray.core.scenario import Scenario
+
+DEFAULT_PERCENTILES = (50, 70, 85, 95)
+LIKELIHOODS = tuple(range(50, 101, 5))
+FAN_LEVELS = (5, 15, 50, 85, 95)
+Z_95 = 1.959963984540054
+_EPS = 1e-12
+
+
+def engine_version() -> str:
+    from flowray import __version__
+
+    return __version__
+
+
+def _level(p: float) -> float:
+    """Accept 85 or 0.85 for 85 %."""
+    p = float(p)
+    if not 0 < p <= 100:
+        raise ValueError(f"percentile: got {p!r}; must lie in (0, 100]")
+    return p / 100.0 if p > 1 else p
+
+
+def quantile_index(counts: np.ndarray, p: float) -> int:
+    """Smallest index i with cumulative share >= p (the inverted CDF)."""
+    cum = np.cumsum(counts)
+    total = cum[-1]
+    return int(np.searchsorted(cum, p * total - _EPS * total, side="left"))
+
+
+def at_least_index(counts: np.ndarray, p: float) -> int:
+    """Largest x with P(value >= x) >= p: "at least x with probability p"."""
+    cum = np.cumsum(counts)
+    total = cum[-1]
+    # P(value >= x) = 1 - F(x - 1) >= p  <=>  F(x - 1) <= 1 - p; count indices v with F(v) <= 1-p
+    return int(np.searchsorted(cum, (1.0 - p) * total + _EPS * total, side="right"))
+
+
+def _pct_key(p: float) -> str:
+    value = p * 100 if p <= 1 else p
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _nonzero_pairs(counts: np.ndarray) -> tuple[list[int], list[int]]:
+    idx = np.flatnonzero(counts)
+    return idx.tolist(), counts[idx].tolist()
+
+
+def format_probability(p: float) -> str:
+    """Never claim certainty: 1.0 shows as '>99%' and 0.0 as '<1%'."""
+    if p >= 0.995:
+        return ">99%"
+    if p <= 0.005:
+        return "<1%"
+    return f"{p:.0%}"
+
+
+@dataclass
+class ForecastResult:
+    """The answer to "when?" (and, with a deadline, "how likely by then?")."""
+
+    scenario: Scenario
+    histograms: Histograms
+    seed: int
+    runs_requested: int
+    checks: HistoryChecks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checks = check_history(self.scenario.throughput)
+
+    # -- basic facts ---------------------------------------------------------
+    @property
+    def runs(self) -> int:
+        return self.histograms.runs
+
+    @property
+    def complete(self) -> bool:
+        return self.runs == self.runs_requested
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Runs per completion period; the last entry counts runs not done in the horizon."""
+        return self.histograms.periods
+
+    @property
+    def not_done(self) -> int:
+        return int(self.counts[self.scenario.max_periods + 1])
+
+    @property
+    def not_done_share(self) -> float:
+        return self.not_done / self.runs if self.runs else 0.0
+
+    # -- percentiles -----------------------------------------------------------
+    def percentile(self, p: float) -> int | None:
+        """Periods within which a share p of runs finished; None if beyond the horizon."""
+        w = quantile_index(self.counts, _level(p))
+        return None if w > self.scenario.max_periods else w
+
+    def percentiles(self, levels=DEFAULT_PERCENTILES) -> dict[str, int | None]:
+        return {_pct_key(p): self.percentile(p) for p in levels}
+
+    def date_at(self, p: float) -> dt.date | None:
+        w = self.percentile(p)
+        return None if w is None else self.scenario.date_of(w)
+
+    def dates(self, levels=DEFAULT_PERCENTILES) -> dict[str, str | None]:
+        if self.scenario.start is None:
+            return {}
+        out: dict[str, str | None] = {}
+        for p in levels:
+            d = self.date_at(p)
+            out[_pct_key(p)] = d.isoformat() if d else None
+        return out
+
+    def percentile_error(self, p: float, z: float = Z_95) -> dict[str, int | None]:
+        """95% Monte Carlo interval of percentile p, from the order-statistic confidence interval."""
+        level = _level(p)
+        half = z * math.sqrt(level * (1.0 - level) / max(1, self.runs))
+        low = quantile_index(self.counts, max(_EPS, level - half))
+        high = quantile_index(self.counts, min(1.0, level + half))
+        cap = self.scenario.max_periods
+        value = self.percentile(p)
+        low_v = None if low > cap else low
+        high_v = None if high > cap else high
+        plus_minus = None
+        if value is not None and low_v is not None and high_v is not None:
+            plus_minus = max(value - low_v, high_v - value)
+        return {"low": low_v, "high": high_v, "plus_minus": plus_minus}
+
+    def likelihood_table(self) -> list[dict[str, Any]]:
+        """50%..100% in steps of 5: higher likelihood, later (or equal) date."""
+        rows = []
+        for p in LIKELIHOODS:
+            w = self.percentile(p)
+            d = self.scenario.date_of(w) if w is not None else None
+            rows.append(
+                {
+                    "likelihood": p,
+                    "periods": w,
+                    "date": d.isoformat() if d else None,
+                    "label": "worst simulated run" if p == 100 else f"{p}%",
+                }
+            )
+        return rows
+
+    # -- deadline ---------------------------------------------------------------
+    @property
+    def periods_to_deadline(self) -> int | None:
+        return self.scenario.periods_to_deadline
+
+    @property
+    def probability_by_deadline(self) -> float | None:
+        """P(done by the deadline) = CDF of completion periods at the whole periods available."""
+        d = self.periods_to_deadline
+        if d is None:
+            return None
+        return float(self.counts[: d + 1].sum() / self.runs)
+
+    def items_by_deadline(self, p: float) -> int | None:
+        """At least this many items are done by the deadline with probability p."""
+        hist = self.histograms.deadline_items
+        if hist is None:
+            return None
+        return at_least_index(hist, _level(p))
+
+    def deadline_met_at(self, p: float) -> bool | None:
+        prob = self.probability_by_deadline
+        return None if prob is None else prob >= _level(p) - _EPS
+
+    # -- distributions ------------------------------------------------------------
+    def burn_down_fan(self, levels=FAN_LEVELS) -> list[dict[str, Any]]:
+        """Percentiles of remaining items after each period (0 = start); done runs count as 0."""
+        fan = self.histograms.fan
+        totals = self.histograms.totals
+        width = fan_bucket_width(self.scenario)
+        done_by = np.cumsum(self.counts)
+        rows = []
+        last = int(np.max(np.flatnonzero(self.counts[: self.scenario.max_periods + 1]), initial=0))
+        last = max(last, fan.shape[0] - 1)
+        for w in range(0, last + 1):
+            row: dict[str, Any] = {"period": w}
+            if w == 0:
+                counts = totals.astype(np.int64)
+                values = np.arange(counts.size, dtype=float)
+            else:
+                open_counts = fan[w] if w < fan.shape[0] else np.zeros(1, np.int64)
+                counts = open_counts.copy()
+                counts[0] += self.runs - counts.sum()  # done runs (and open ones in bucket 0)
+                values = np.arange(counts.size, dtype=float) * width
+            for p in levels:
+                row[f"p{p}"] = float(values[min(quantile_index(counts, p / 100.0), counts.size - 1)])
+            d = self.scenario.date_of(w)
+            row["date"] = d.isoformat() if d else None
+            rows.append(row)
+            if w > 0 and done_by[min(w, done_by.size - 1)] >= self.runs:
+                break
+        return rows
+
+    def mean_periods(self) -> float | None:
+        done = self.counts[: self.scenario.max_periods + 1]
+        if done.sum() == 0:
+            return None
+        return float((np.arange(done.size) * done).sum() / done.sum())
+
+    # -- JSON / pandas ------------------------------------------------------------------
+    def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
+        periods, counts = _nonzero_pairs(self.counts)
+        totals_v, totals_c = _nonzero_pairs(self.histograms.totals)
+        effort_v, effort_c = _nonzero_pairs(self.histograms.effort)
+        out: dict[str, Any] = {
+            "kind": "when" if self.scenario.deadline is None else "deadline",
+            "engine_version": engine_version(),
+            "runs": self.runs,
+            "runs_requested": self.runs_requested,
+            "seed": self.seed,
+            "period_days": self.scenario.period_days,
+            "start": self.scenario.start.isoformat() if self.scenario.start else None,
+            "percentiles": self.percentiles(levels),
+            "dates": self.dates(levels),
+            "percentile_error": {_pct_key(p): self.percentile_error(p) for p in levels},
+            "likelihood_table": self.likelihood_table(),
+            "not_done": self.not_done,
+            "not_done_share": self.not_done_share,
+            "max_periods": self.scenario.max_periods,
+            "mean_periods": self.mean_periods(),
+            "histogram": {"periods": periods, "counts": counts},
+            "items_histogram": {"items": totals_v, "counts": totals_c},
+            "effort_histogram": {"person_weeks": effort_v, "counts": effort_c},
+            "burn_down": self.burn_down_fan(),
+            "checks": self.checks.to_dict(),
+            "scenario": self.scenario.to_dict(),
+        }
+        if self.scenario.deadline is not None:
+            prob = self.probability_by_deadline
+            out["deadline"] = self.scenario.deadline.isoformat()
+            out["periods_to_deadline"] = self.periods_to_deadline
+            out["probability_by_deadline"] = prob
+            out["probability_by_deadline_text"] = format_probability(prob)
+            out["items_by_deadline"] = {_pct_key(p): self.items_by_deadline(p) for p in levels}
+            items_v, items_c = _nonzero_pairs(self.histograms.deadline_items)
+            out["deadline_items_histogram"] = {"items": items_v, "counts": items_c}
+        return out
+
+    def percentiles_frame(self, levels=DEFAULT_PERCENTILES):
+        import pandas as pd
+
+        rows = []
+        for p in levels:
+            err = self.percentile_error(p)
+            d = self.date_at(p)
+            rows.append(
+                {
+                    "likelihood": p,
+                    "periods": self.percentile(p),
+                    "date": d,
+                    "plus_minus": err["plus_minus"],
+                }
+            )
+        return pd.DataFrame(rows).set_index("likelihood")
+
+    def histogram_frame(self):
+        import pandas as pd
+
+        periods, counts = _nonzero_pairs(self.counts)
+        frame = pd.DataFrame({"periods": periods, "runs": counts})
+        frame["share"] = frame["runs"] / self.runs
+        frame["cumulative"] = frame["share"].cumsum()
+        frame["not_done"] = frame["periods"] > self.scenario.max_periods
+        return frame
+
+    def likelihood_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.likelihood_table()).set_index("likelihood")
+
+    def burn_down_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.burn_down_fan()).set_index("period")
+
+
+@dataclass
+class HowManyResult:
+    """The answer to "how many items in H periods?", read conservatively."""
+
+    scenario: Scenario
+    histograms: Histograms
+    periods: int
+    seed: int
+    runs_requested: int
+    checks: HistoryChecks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checks = check_history(self.scenario.throughput)
+
+    @property
+    def runs(self) -> int:
+        return self.histograms.runs
+
+    @property
+    def complete(self) -> bool:
+        return self.runs == self.runs_requested
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.histograms.items
+
+    def at_least(self, p: float) -> int:
+        """With probability p at least this many items are done (the (1-p) lower tail)."""
+        return at_least_index(self.counts, _level(p))
+
+    def at_least_table(self, levels=DEFAULT_PERCENTILES) -> dict[str, int]:
+        return {_pct_key(p): self.at_least(p) for p in levels}
+
+    def at_least_error(self, p: float, z: float = Z_95) -> dict[str, int]:
+        level = _level(p)
+        half = z * math.sqrt(level * (1.0 - level) / max(1, self.runs))
+        low = at_least_index(self.counts, min(1.0, level + half))
+        high = at_least_index(self.counts, max(_EPS, level - half))
+        value = self.at_least(p)
+        return {"low": low, "high": high, "plus_minus": max(value - low, high - value)}
+
+    @property
+    def end_date(self) -> dt.date | None:
+        return self.scenario.date_of(self.periods)
+
+    def mean_items(self) -> float:
+        return float((np.arange(self.counts.size) * self.counts).sum() / self.runs)
+
+    def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
+        items, counts = _nonzero_pairs(self.counts)
+        end = self.end_date
+        return {
+            "kind": "how_many",
+            "engine_version": engine_version(),
+            "runs": self.runs,
+            "runs_requested": self.runs_requested,
+            "seed": self.seed,
+            "periods": self.periods,
+            "period_days": self.scenario.period_days,
+            "start": self.scenario.start.isoformat() if self.scenario.start else None,
+            "end": end.isoformat() if end else None,
+            "at_least": self.at_least_table(levels),
+            "at_least_error": {_pct_key(p): self.at_least_error(p) for p in levels},
+            "mean_items": self.mean_items(),
+            "items_histogram": {"items": items, "counts": counts},
+            "checks": self.checks.to_dict(),
+            "scenario": self.scenario.to_dict(),
+        }
+
+    def at_least_frame(self, levels=DEFAULT_PERCENTILES):
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"likelihood": p, "at_least": self.at_least(p)} for p in levels]
+        ).set_index("likelihood")
+
+    def histogram_frame(self):
+        import pandas as pd
+
+        items, counts = _nonzero_pairs(self.counts)
+        return pd.DataFrame({"items": items, "runs": counts})
