@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowrayError as exc:
         print(f"flowray {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `flowray when ... --json | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("flowray: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,216 @@
+"""`flowray when` and `flowray how-many`: forecasts from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from flowray.exceptions import InputError
+
+
+def _floats(field: str, text: str) -> list[float]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise InputError(field, text, "needs comma-separated numbers, e.g. 5,6,0,7")
+    out = []
+    for p in parts:
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise InputError(field, p, "must be a number") from None
+    return out
+
+
+def _pair(field: str, text: str, cast=float) -> tuple[Any, Any] | Any:
+    """'80:120' -> (80, 120); '100' -> 100."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return cast(parts[0])
+        if len(parts) == 2:
+            return (cast(parts[0]), cast(parts[1]))
+    except ValueError:
+        raise InputError(field, text, "must be a number or LOW:HIGH") from None
+    raise InputError(field, text, "must be a number or LOW:HIGH")
+
+
+def _levels(text: str | None) -> tuple[float, ...]:
+    if not text:
+        return (50, 70, 85, 95)
+    levels = tuple(_floats("--percentiles", text))
+    for level in levels:
+        if not 0 < level <= 100:
+            raise InputError("--percentiles", level, "each level must lie in (0, 100]")
+    return levels
+
+
+def _whole(field: str, text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(field, text, "must be a whole number") from None
+    if value != int(value):
+        raise InputError(field, text, "must be a whole number")
+    return int(value)
+
+
+def _risk(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise InputError("--risk", text, "must be LIKELIHOOD:LOW:MODE:HIGH, e.g. 0.3:2:5:10")
+    try:
+        return tuple(float(p) for p in parts)  # type: ignore[return-value]
+    except ValueError:
+        raise InputError("--risk", text, "every part must be a number") from None
+
+
+def add_throughput_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("throughput history")
+    src = group.add_mutually_exclusive_group()
+    src.add_argument("--throughput", help="items done per period, oldest first: 5,6,0,7")
+    src.add_argument(
+        "--throughput-file",
+        help="CSV with a 'throughput' column, or work items with done dates (aggregated per period)",
+    )
+    src.add_argument("--project", help="use this project's stored history (see --db)")
+    group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
+    group.add_argument("--window", type=int, help="use only the last N periods of history")
+    group.add_argument("--sampler", default="bootstrap", help="bootstrap|block|recency|weibull")
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_runs: int = 100_000) -> None:
+    parser.add_argument("--runs", default=str(default_runs), help=f"simulated futures (default {default_runs})")
+    parser.add_argument("--seed", default="0", help="random seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--db", help="database file (default FLOWRAY_DB or ./flowray.duckdb)")
+    parser.add_argument("--save", action="store_true", help="save the forecast to the project's ledger")
+    parser.add_argument("--ray", action="store_true", help="run the chunks as Ray tasks")
+
+
+def read_throughput(args: argparse.Namespace) -> list[float] | None:
+    if args.throughput:
+        return _floats("--throughput", args.throughput)
+    if args.throughput_file:
+        from flowray.importers import read_throughput_file
+
+        return [float(v) for _, v in read_throughput_file(args.throughput_file)]
+    return None
+
+
+def scenario_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Map CLI options to Scenario keyword fields (validated by Scenario itself)."""
+    fields: dict[str, Any] = {"period_days": args.period_days, "sampler": args.sampler}
+    if getattr(args, "backlog", None) is not None:
+        fields["backlog"] = _pair("--backlog", args.backlog, cast=lambda v: _whole("--backlog", v))
+    if getattr(args, "split", None):
+        value = _pair("--split", args.split)
+        fields["split_rate"] = value if isinstance(value, tuple) else (value, value)
+    if getattr(args, "split_samples", None):
+        fields["split_rate"] = _floats("--split-samples", args.split_samples)
+    if getattr(args, "risk", None):
+        fields["risks"] = [_risk(r) for r in args.risk]
+    team: dict[str, Any] = {}
+    if getattr(args, "history_team", None) is not None:
+        team["history_size"] = args.history_team
+    if getattr(args, "contributors", None):
+        value = _pair("--contributors", args.contributors)
+        low, high = value if isinstance(value, tuple) else (value, value)
+        team["min_contributors"], team["max_contributors"] = low, high
+    if getattr(args, "s_curve", None) is not None:
+        team["s_curve"] = args.s_curve
+    if team:
+        fields["team"] = team
+    if getattr(args, "focus", None) is not None:
+        fields["focus"] = args.focus
+    if getattr(args, "lead_time", None):
+        fields["lead_time_days"] = _floats("--lead-time", args.lead_time)
+    if getattr(args, "start", None):
+        fields["start"] = args.start
+    if getattr(args, "deadline", None):
+        fields["deadline"] = args.deadline
+    if getattr(args, "max_periods", None) is not None:
+        fields["max_periods"] = args.max_periods
+    return fields
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    json.dump(data, sys.stdout, indent=None, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+def _run(args: argparse.Namespace, kind: str) -> int:
+    from flowray import pipeline
+
+    request = pipeline.ForecastRequest(
+        kind=kind,
+        throughput=read_throughput(args),
+        project=args.project,
+        window=args.window,
+        fields=scenario_fields(args),
+        runs=_whole("--runs", args.runs),
+        seed=_whole("--seed", args.seed),
+        periods=getattr(args, "periods", None),
+        end=getattr(args, "end", None),
+        use_ray=args.ray,
+        force=True,  # short history is reported as a warning here (shared/checks use 7 periods)
+        save=args.save,
+        db_path=args.db,
+    )
+    outcome = pipeline.run_forecast(request)
+    for warning in outcome.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    levels = _levels(getattr(args, "percentiles", None))
+    data = outcome.result.to_dict(levels)
+    if outcome.warnings:
+        data["warnings"] = outcome.warnings
+    if outcome.forecast_id is not None:
+        data["forecast_id"] = outcome.forecast_id
+    if args.json:
+        _print_json(data)
+    else:
+        print(pipeline.describe(outcome.result))
+        if outcome.forecast_id is not None:
+            print(f"saved to the ledger as forecast {outcome.forecast_id}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    when = sub.add_parser(
+        "when",
+        help="when will the backlog be done? (with --deadline: how likely by then?)",
+        description="Monte Carlo forecast of the completion date of a backlog.",
+    )
+    add_throughput_options(when)
+    when.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
+    when.add_argument("--split", help="split rate range LOW:HIGH, e.g. 1.0:1.5")
+    when.add_argument("--split-samples", help="split rate samples, e.g. 1,1.2,1.1")
+    when.add_argument("--risk", action="append", help="LIKELIHOOD:LOW:MODE:HIGH (repeatable)")
+    when.add_argument("--history-team", type=float, help="people behind the throughput history")
+    when.add_argument("--contributors", help="active contributors MIN:MAX")
+    when.add_argument("--s-curve", type=float, help="S-curve ramp, %% of the work (0-50)")
+    when.add_argument("--focus", type=float, help="share of capacity on this work (0-1]")
+    when.add_argument("--lead-time", help="item lead times in days, e.g. 3,5,8")
+    when.add_argument("--start", help="start date YYYY-MM-DD")
+    when.add_argument("--deadline", help="deadline YYYY-MM-DD (needs --start)")
+    when.add_argument("--max-periods", type=int, help="horizon cap (default 520)")
+    when.add_argument("--percentiles", default="50,70,85,95", help="levels to report")
+    add_run_options(when)
+    when.set_defaults(handler=lambda a: _run(a, "when"))
+
+    many = sub.add_parser(
+        "how-many",
+        help="how many items will be done in N periods (or by a date)?",
+        description="Monte Carlo forecast of items done in a horizon, read conservatively.",
+    )
+    add_throughput_options(many)
+    horizon = many.add_mutually_exclusive_group(required=True)
+    horizon.add_argument("--periods", type=int, help="horizon in periods")
+    horizon.add_argument("--end", help="horizon end date YYYY-MM-DD (needs --start)")
+    many.add_argument("--start", help="start date YYYY-MM-DD")
+    many.add_argument("--history-team", type=float, help="people behind the throughput history")
+    many.add_argument("--contributors", help="active contributors MIN:MAX (MAX is used)")
+    many.add_argument("--focus", type=float, help="share of capacity on this work (0-1]")
+    add_run_options(many)
+    many.set_defaults(handler=lambda a: _run(a, "how_many"))
