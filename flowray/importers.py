@@ -298,6 +298,7 @@ class RejectedRow:
     code: str = ""
     column: str | None = None
     value: str | None = None
+    item_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -519,6 +520,12 @@ def _detect_format(header: Sequence[str]) -> _Format | None:
     return None
 
 
+def _add(
+    into: list[RejectedRow], at: tuple[int, int], code: str, reason: str, **where: Any
+) -> None:
+    into.append(RejectedRow(at[0], at[1], reason, code, **where))
+
+
 def read_work_items(
     path: str | Path,
     *,
@@ -616,86 +623,72 @@ def read_work_items(
     seen: dict[str, tuple[int, int]] = {}
     needed = max(i for i in (id_index, done_index, start_index) if i is not None)
     id_name, done_name = header[id_index], header[done_index]
+    start_name = header[start_index] if start_index is not None else None
     for row_number, (line, cells) in enumerate(data, start=1):
+        at = (row_number, line)
         if all(not c.strip() for c in cells):
-            rejected.append(RejectedRow(row_number, line, "the row is empty", "empty_row"))
+            _add(rejected, at, "empty_row", "the row is empty")
             continue
         if len(cells) <= needed:
-            rejected.append(
-                RejectedRow(
-                    row_number,
-                    line,
-                    f"the row has {len(cells)} cells but the header has {len(header)}; "
-                    f"column {header[needed]!r} is missing",
-                    "short_row",
-                )
+            _add(
+                rejected,
+                at,
+                "short_row",
+                f"the row has {len(cells)} cells but the header has {len(header)}; "
+                f"column {header[needed]!r} is missing",
             )
             continue
         key = cells[id_index].strip()
+        done_cell = cells[done_index].strip()
         if not key:
-            rejected.append(
-                RejectedRow(
-                    row_number, line, f"{id_name} is empty", "missing_key", id_name, cells[id_index]
-                )
+            _add(
+                rejected,
+                at,
+                "missing_key",
+                f"{id_name} is empty",
+                column=id_name,
+                value=cells[id_index],
             )
             continue
-        done_cell = cells[done_index].strip()
         done_on: dt.date | None = None
         if done_cell:
             try:
                 done_on = parse_date(done_cell, dayfirst=order.dayfirst)
             except DateParseError as exc:
-                rejected.append(
-                    RejectedRow(
-                        row_number,
-                        line,
-                        f"{done_name} {done_cell!r} {exc.rule}",
-                        exc.code,
-                        done_name,
-                        done_cell,
-                    )
-                )
+                reason = f"{done_name} {done_cell!r} {exc.rule}"
+                _add(rejected, at, exc.code, reason, column=done_name, value=done_cell, item_id=key)
                 continue
         if key in seen:
             first_row, first_line = seen[key]
-            rejected.append(
-                RejectedRow(
-                    row_number,
-                    line,
-                    f"{id_name} {key!r} already imported from row {first_row} (line {first_line})",
-                    "duplicate_key",
-                    id_name,
-                    key,
-                )
-            )
+            reason = f"{id_name} {key!r} already imported from row {first_row} (line {first_line})"
+            _add(rejected, at, "duplicate_key", reason, column=id_name, value=key, item_id=key)
             continue
         started_on: dt.date | None = None
-        if start_index is not None and cells[start_index].strip():
-            start_cell = cells[start_index].strip()
-            start_name = header[start_index]
+        start_cell = cells[start_index].strip() if start_index is not None else ""
+        if start_cell:
             try:
                 started_on = parse_date(start_cell, dayfirst=order.dayfirst)
             except DateParseError as exc:
-                warnings.append(
-                    RejectedRow(
-                        row_number,
-                        line,
-                        f"{start_name} {start_cell!r} {exc.rule}; item kept without a start date",
-                        "bad_start_date",
-                        start_name,
-                        start_cell,
-                    )
+                reason = f"{start_name} {start_cell!r} {exc.rule}; item kept without a start date"
+                _add(
+                    warnings,
+                    at,
+                    "bad_start_date",
+                    reason,
+                    column=start_name,
+                    value=start_cell,
+                    item_id=key,
                 )
             if started_on and done_on and started_on > done_on:
-                warnings.append(
-                    RejectedRow(
-                        row_number,
-                        line,
-                        f"{start_name} {started_on} is after {done_name} {done_on}; both kept",
-                        "start_after_done",
-                        start_name,
-                        start_cell,
-                    )
+                reason = f"{start_name} {started_on} is after {done_name} {done_on}; both kept"
+                _add(
+                    warnings,
+                    at,
+                    "start_after_done",
+                    reason,
+                    column=start_name,
+                    value=start_cell,
+                    item_id=key,
                 )
         seen[key] = (row_number, line)
         items.append(WorkItem(key, done_on, started_on))
