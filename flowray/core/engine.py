@@ -152,6 +152,11 @@ def chunk_generator(seed: int, chunk_index: int) -> np.random.Generator:
     )
 
 
+def chunk_key(rng: np.random.Generator) -> np.uint64:
+    """The 64-bit key from which the kernel derives each run's own stream."""
+    return np.uint64(rng.integers(0, 2**64, dtype=np.uint64))
+
+
 def check_horizon(scenario: Scenario) -> None:
     deadline = scenario.periods_to_deadline
     if deadline is not None and deadline > scenario.max_periods:
@@ -225,8 +230,7 @@ def _simulate_when(
         max_p,
         kernel.NO_DEADLINE if deadline is None else int(deadline),
         bucket,
-        rng.bit_generator.ctypes.next_uint32,
-        rng.bit_generator.ctypes.state_address,
+        chunk_key(rng),
         periods,
         effort,
         fan,
@@ -260,8 +264,7 @@ def _simulate_how_many(
         periods,
         *sampler.kernel_args(),
         float(scale),
-        rng.bit_generator.ctypes.next_uint32,
-        rng.bit_generator.ctypes.state_address,
+        chunk_key(rng),
         items,
     )
     return Histograms(runs=n, items=_trim(items), run_periods=int(run_periods))

@@ -3,9 +3,11 @@
 Why numba: a vectorised numpy loop spends most of its time compacting the set
 of unfinished runs; a per-run compiled loop does one random draw, one gather
 and one subtraction per simulated period (see BENCHMARKS.md for the numbers).
-Random numbers come straight from the chunk's own numpy bit generator
-(PCG64, through its ctypes interface), so a chunk's stream still derives from
-(seed, chunk index) alone and the numbers are identical on any machine.
+Every run draws its throughput from its own PCG32 stream, keyed by the
+chunk's key (from SeedSequence(seed, chunk index)) and the run's index, so a
+chunk still depends on (seed, chunk index) alone, and two scenarios that
+differ only in backlog or throughput see the same draws run by run (common
+random numbers): more backlog never finishes earlier, run by run.
 
 Integers are drawn with Lemire's nearly-divisionless method with rejection,
 so index draws are exactly uniform.
@@ -24,26 +26,57 @@ BLOCK = 2  # block bootstrap: continue with the next period of history, restart 
 NO_DEADLINE = -1
 
 
+_MULT = np.uint64(6364136223846793005)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
 @njit(cache=True, inline="always")
-def _draw_below(next_u32, state, n):  # pragma: no cover - compiled
+def _mix64(z):  # pragma: no cover - compiled
+    """SplitMix64's finaliser: a bijective 64-bit hash."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def run_stream(chunk_key, run):  # pragma: no cover - compiled
+    """(state, increment) of run `run`'s own PCG32 stream; distinct increments = distinct streams."""
+    r = np.uint64(run)
+    state = _mix64(chunk_key + r * _GOLDEN)
+    increment = (_mix64(chunk_key ^ _mix64(r + np.uint64(1))) << np.uint64(1)) | np.uint64(1)
+    return state, increment
+
+
+@njit(cache=True, inline="always")
+def _next_u32(rng):  # pragma: no cover - compiled
+    """PCG32 (XSH-RR): advance rng[0] by the stream increment rng[1], return 32 random bits."""
+    old = rng[0]
+    rng[0] = old * _MULT + rng[1]
+    xorshifted = (((old >> np.uint64(18)) ^ old) >> np.uint64(27)) & _LOW32
+    rot = old >> np.uint64(59)
+    left = (np.uint64(32) - rot) & np.uint64(31)
+    return ((xorshifted >> rot) | (xorshifted << left)) & _LOW32
+
+
+@njit(cache=True, inline="always")
+def _draw_below(rng, n):  # pragma: no cover - compiled
     """Exactly uniform integer in [0, n) (Lemire 2019, with rejection)."""
     nn = np.uint64(n)
-    x = np.uint64(next_u32(state))
-    m = x * nn
+    m = _next_u32(rng) * nn
     low = m & np.uint64(0xFFFFFFFF)
     if low < nn:
         threshold = (np.uint64(0x100000000) - nn) % nn
         while low < threshold:
-            x = np.uint64(next_u32(state))
-            m = x * nn
+            m = _next_u32(rng) * nn
             low = m & np.uint64(0xFFFFFFFF)
     return np.int64(m >> np.uint64(32))
 
 
 @njit(cache=True, inline="always")
-def _uniform01(next_u32, state):  # pragma: no cover - compiled
+def _uniform01(rng):  # pragma: no cover - compiled
     """A double in [0, 1) with 32 random bits (enough for alias and block decisions)."""
-    return np.float64(next_u32(state)) * (1.0 / 4294967296.0)
+    return np.float64(_next_u32(rng)) * (1.0 / 4294967296.0)
 
 
 @njit(cache=True, inline="always")
@@ -78,8 +111,7 @@ def run_when(  # pragma: no cover - compiled
     max_periods,
     deadline_periods,
     fan_bucket,
-    next_u32,
-    state,
+    chunk_key,
     periods_hist,
     effort_hist,
     fan_hist,
@@ -95,12 +127,17 @@ def run_when(  # pragma: no cover - compiled
     """
     n_rows = values.shape[0]
     n_cols = values.shape[1]
-    per_person = focus / history_size
+    # scale = contributors / history_size * focus, in this order: the same float
+    # arithmetic as shared/checks/reference_model.py, so runs whose throughput
+    # lands exactly on the backlog are decided the same way.
+    full_scale = high_contributors / history_size * focus
     run_periods = 0
     fan_rows = fan_hist.shape[0]
     fan_cols = fan_hist.shape[1]
     per_bucket = 1.0 / fan_bucket
+    rng = np.empty(2, dtype=np.uint64)
     for r in range(totals.shape[0]):
+        rng[0], rng[1] = run_stream(chunk_key, r)
         total = np.float64(totals[r])
         lead = lead_periods[r]
         remaining = total
@@ -108,7 +145,7 @@ def run_when(  # pragma: no cover - compiled
         effort = 0.0
         position = 0
         if sampler_kind == BLOCK:
-            position = _draw_below(next_u32, state, n_cols)
+            position = _draw_below(rng, n_cols)
         work_deadline = deadline_periods - lead
         items_by_deadline = -1.0
         if deadline_periods != NO_DEADLINE and work_deadline <= 0:
@@ -118,23 +155,25 @@ def run_when(  # pragma: no cover - compiled
                 contributors = _contributors(
                     (total - remaining) / total, low_contributors, high_contributors, ramp
                 )
+                scale = contributors / history_size * focus
             else:
                 contributors = high_contributors
+                scale = full_scale
             row = week if week < n_rows else n_rows - 1
             if sampler_kind == UNIFORM:
-                draw = values[row, _draw_below(next_u32, state, n_cols)]
+                draw = values[row, _draw_below(rng, n_cols)]
             elif sampler_kind == ALIAS:
-                col = _draw_below(next_u32, state, n_cols)
-                if _uniform01(next_u32, state) >= alias_prob[row, col]:
+                col = _draw_below(rng, n_cols)
+                if _uniform01(rng) >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
             else:
                 if week > 0:
                     position += 1
-                    if position >= n_cols or _uniform01(next_u32, state) < restart_probability:
-                        position = _draw_below(next_u32, state, n_cols)
+                    if position >= n_cols or _uniform01(rng) < restart_probability:
+                        position = _draw_below(rng, n_cols)
                 draw = values[0, position]
-            remaining -= draw * contributors * per_person
+            remaining -= draw * scale
             week += 1
             effort += contributors
             if week == work_deadline:
@@ -172,32 +211,33 @@ def run_how_many(  # pragma: no cover - compiled
     sampler_kind,
     restart_probability,
     scale,
-    next_u32,
-    state,
+    chunk_key,
     items_hist,
 ):
     """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
     n_rows = values.shape[0]
     n_cols = values.shape[1]
-    for _ in range(n_runs):
+    rng = np.empty(2, dtype=np.uint64)
+    for r in range(n_runs):
+        rng[0], rng[1] = run_stream(chunk_key, r)
         done = 0.0
         position = 0
         if sampler_kind == BLOCK:
-            position = _draw_below(next_u32, state, n_cols)
+            position = _draw_below(rng, n_cols)
         for week in range(periods):
             row = week if week < n_rows else n_rows - 1
             if sampler_kind == UNIFORM:
-                draw = values[row, _draw_below(next_u32, state, n_cols)]
+                draw = values[row, _draw_below(rng, n_cols)]
             elif sampler_kind == ALIAS:
-                col = _draw_below(next_u32, state, n_cols)
-                if _uniform01(next_u32, state) >= alias_prob[row, col]:
+                col = _draw_below(rng, n_cols)
+                if _uniform01(rng) >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
             else:
                 if week > 0:
                     position += 1
-                    if position >= n_cols or _uniform01(next_u32, state) < restart_probability:
-                        position = _draw_below(next_u32, state, n_cols)
+                    if position >= n_cols or _uniform01(rng) < restart_probability:
+                        position = _draw_below(rng, n_cols)
                 draw = values[0, position]
             done += draw * scale
         items = np.int64(np.floor(done + 1e-9))
@@ -205,3 +245,25 @@ def run_how_many(  # pragma: no cover - compiled
             items = items_hist.shape[0] - 1
         items_hist[items] += 1
     return n_runs * periods
+
+
+@njit(cache=True)
+def stream_u32(chunk_key, run, n):  # pragma: no cover - compiled
+    """The first n 32-bit outputs of a run's stream (for tests of the generator itself)."""
+    rng = np.empty(2, dtype=np.uint64)
+    rng[0], rng[1] = run_stream(chunk_key, run)
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        out[i] = _next_u32(rng)
+    return out
+
+
+@njit(cache=True)
+def draws_below(chunk_key, run, bound, n):  # pragma: no cover - compiled
+    """n exact-uniform integers in [0, bound) from a run's stream (for uniformity tests)."""
+    rng = np.empty(2, dtype=np.uint64)
+    rng[0], rng[1] = run_stream(chunk_key, run)
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = _draw_below(rng, bound)
+    return out
