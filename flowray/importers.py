@@ -59,27 +59,46 @@ __all__ = [
 
 # --------------------------------------------------------------------------- dates
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
-    )
-    for name in names
-}
+# Month names as Jira writes them: English, plus the abbreviations of the locales the
+# old app's users work in (pt, es, fr, de, it), since Jira exports in the user's language.
+# No abbreviation means different months in two of these languages.
+_MONTH_NAMES = (
+    ("jan", "january", "janeiro", "ene", "enero", "janv", "janvier", "januar", "gen", "gennaio"),
+    (
+        "feb",
+        "february",
+        "fev",
+        "fevereiro",
+        "febrero",
+        "févr",
+        "fév",
+        "février",
+        "februar",
+        "febbraio",
+    ),
+    ("mar", "march", "março", "marzo", "mars", "mär", "märz", "mrz"),
+    ("apr", "april", "abr", "abril", "avr", "avril", "aprile"),
+    ("may", "mai", "maio", "mayo", "mag", "maggio"),
+    ("jun", "june", "junho", "junio", "juin", "juni", "giu", "giugno"),
+    ("jul", "july", "julho", "julio", "juil", "juillet", "juli", "lug", "luglio"),
+    ("aug", "august", "ago", "agosto", "août", "aoû"),
+    ("sep", "sept", "september", "set", "setembro", "septiembre", "septembre", "settembre"),
+    ("oct", "october", "out", "outubro", "octubre", "octobre", "okt", "oktober", "ott", "ottobre"),
+    ("nov", "november", "novembro", "noviembre", "novembre"),
+    (
+        "dec",
+        "december",
+        "dez",
+        "dezembro",
+        "dic",
+        "diciembre",
+        "déc",
+        "décembre",
+        "dezember",
+        "dicembre",
+    ),
+)
+_MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, start=1) for name in names}
 
 # An optional time of day after the date: "9:07 AM", "9:52:15 PM", "T14:03:00.123+02:00".
 # It is validated but otherwise ignored: the calendar date is kept as written.
@@ -89,7 +108,7 @@ _TIME = (
 )
 _ISO_RE = re.compile(r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})" + _TIME + r"$")
 _TEXT_MONTH_RE = re.compile(
-    r"^(?P<d>\d{1,2})[-/ ](?P<mon>[A-Za-z]+)\.?[-/ ](?P<y>\d{4}|\d{2})" + _TIME + r"$"
+    r"^(?P<d>\d{1,2})[-/ ](?P<mon>[^\W\d_]+)\.?[-/ ](?P<y>\d{4}|\d{2})" + _TIME + r"$"
 )
 _NUMERIC_RE = re.compile(
     r"^(?P<a>\d{1,2})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})" + _TIME + r"$"
@@ -727,7 +746,7 @@ def _describe_date_format(shapes: set[str], dayfirst: bool, has_time: bool) -> s
     if "iso" in shapes:
         parts.append("YYYY-MM-DD")
     if "text_month" in shapes:
-        parts.append("DD/Mon/YY (English month names)")
+        parts.append("DD/Mon/YY (month names)")
     if "numeric" in shapes:
         parts.append("DD/MM/YYYY (day-first)" if dayfirst else "MM/DD/YYYY (month-first, en-US)")
     if not parts:
@@ -1214,10 +1233,11 @@ def _team(inputs: dict[str, Any], project_team: int | None) -> LegacyTeam:
 
 def _open_sqlite_read_only(path: Path) -> sqlite3.Connection:
     uri = path.resolve().as_uri() + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
     try:
-        connection = sqlite3.connect(uri, uri=True)
         connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
+        connection.close()
         raise InputError("path", str(path), f"is not a readable SQLite database ({exc})") from None
     connection.row_factory = sqlite3.Row
     connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")

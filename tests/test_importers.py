@@ -183,6 +183,9 @@ def test_plain_items_reproduce_weekly_series(series: str) -> None:
         ("05/Mar/26 11:59 PM", False, dt.date(2026, 3, 5)),  # kept as written, not shifted
         ("5/mar/2026", True, dt.date(2026, 3, 5)),
         ("25/Sept/99", True, dt.date(1999, 9, 25)),
+        ("05/fev/26 9:07 AM", True, dt.date(2026, 2, 5)),  # Jira in a Portuguese profile
+        ("05/Mär/26", True, dt.date(2026, 3, 5)),
+        ("3/déc./2025", True, dt.date(2025, 12, 3)),
         (" 31/12/2024 ", True, dt.date(2024, 12, 31)),
         ("29/02/2024", True, dt.date(2024, 2, 29)),
     ],
