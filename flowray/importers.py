@@ -879,7 +879,12 @@ def read_throughput_csv(path: str | Path) -> list[tuple[dt.date, float]]:
 
 @dataclass
 class ThroughputHistory:
-    """A throughput history from any supported file; `period_starts` is None for bare values."""
+    """A throughput history from any supported file; `period_starts` is None for bare values.
+
+    Iterating yields `(period_start, value)` pairs, oldest first, with
+    `period_start` None for a one-column file, so `[v for _, v in history]`
+    works whatever the file was.
+    """
 
     values: list[float]
     period_starts: list[dt.date] | None
@@ -891,6 +896,13 @@ class ThroughputHistory:
         if self.period_starts is None:
             raise InputError("period_starts", None, "this history has no dates (one-column file)")
         return list(zip(self.period_starts, self.values, strict=True))
+
+    def __iter__(self) -> Iterator[tuple[dt.date | None, float]]:
+        starts: Iterable[dt.date | None] = self.period_starts or [None] * len(self.values)
+        return iter(zip(starts, self.values, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 def _is_number(text: str) -> bool:

@@ -465,6 +465,8 @@ def test_read_throughput_file_accepts_every_shape(tmp_path: Path) -> None:
     bare = read_throughput_file(write(tmp_path, "3\n0\n5.5\n", "v2.csv"))
     assert headed.values == bare.values == [3.0, 0.0, 5.5]
     assert headed.period_starts is None and headed.source == "values"
+    assert list(headed) == [(None, 3.0), (None, 0.0), (None, 5.5)] and len(headed) == 3
+    assert list(weekly) == weekly.pairs()  # iterating gives (period_start, value) pairs
     with pytest.raises(InputError):
         read_throughput_file(write(tmp_path, "throughput\n3\nlots\n", "v3.csv"))
 
