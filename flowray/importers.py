@@ -99,6 +99,9 @@ _MONTH_NAMES = (
     ),
 )
 _MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, start=1) for name in names}
+_ENGLISH_MONTHS = (
+    {names[0] for names in _MONTH_NAMES} | {names[1] for names in _MONTH_NAMES} | {"sept"}
+)
 
 # An optional time of day after the date: "9:07 AM", "9:52:15 PM", "T14:03:00.123+02:00".
 # It is validated but otherwise ignored: the calendar date is kept as written.
@@ -715,6 +718,13 @@ def read_work_items(
     shapes = {_date_shape(c) for c in date_cells} - {None}
     has_time = any(_has_time(c) for c in date_cells)
     date_format = _describe_date_format(shapes, order.dayfirst, has_time)
+    foreign = _foreign_month_names(date_cells)
+    if foreign:
+        notes.append(
+            "Month names outside English were read: "
+            + ", ".join(f"{name!r} as {dt.date(2000, month, 1):%B}" for name, month in foreign)
+            + "."
+        )
     if has_time:
         notes.append(
             "Times of day were ignored: each date is the calendar date as written, no time-zone conversion."
@@ -731,6 +741,17 @@ def read_work_items(
         dayfirst=order.dayfirst if "numeric" in shapes else None,
         warnings=warnings,
     )
+
+
+def _foreign_month_names(cells: Iterable[str]) -> list[tuple[str, int]]:
+    """Non-English month names met in the dates, so a reader can check how they were read."""
+    found: dict[str, int] = {}
+    for cell in cells:
+        match = _TEXT_MONTH_RE.match(cell.strip())
+        name = match.group("mon").lower() if match else ""
+        if name in _MONTHS and name not in _ENGLISH_MONTHS:
+            found.setdefault(name, _MONTHS[name])
+    return sorted(found.items(), key=lambda pair: (pair[1], pair[0]))
 
 
 def _has_time(cell: str) -> bool:

@@ -275,6 +275,15 @@ def test_quotes_commas_multiline_crlf_bom_and_repeated_columns(tmp_path: Path) -
     assert any("'Resolved' appears 2 times" in n for n in report.notes)
 
 
+def test_non_english_month_names_are_read_and_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "Issue key,Resolved\nK-1,05/fev/26 9:07 AM\nK-2,06/Mar/26 9:07 AM\n")
+    report = read_work_items(path)
+    assert [i.done_on for i in report.items] == [dt.date(2026, 2, 5), dt.date(2026, 3, 6)]
+    assert any("'fev' as February" in n for n in report.notes)
+    english = read_work_items(EXPORTS / "jira_current_fields.csv")
+    assert not any("outside English" in n for n in english.notes)
+
+
 def test_semicolon_separated_file(tmp_path: Path) -> None:
     path = write(tmp_path, 'id;title;done\nA;"x; y";2025-01-06\nB;z;\n')
     report = read_work_items(path)
