@@ -216,6 +216,15 @@ def parse_date(text: str, *, dayfirst: bool = True) -> dt.date:
     )
 
 
+def _ambiguous_dates(cells: Iterable[str]) -> list[str]:
+    """Numeric dates that read differently day-first and month-first (06/01/2025, not 05/05/2025)."""
+    return [
+        c.strip()
+        for c in cells
+        if (p := _numeric_parts(c)) and p[0] <= 12 and p[1] <= 12 and p[0] != p[1]
+    ]
+
+
 @dataclass(frozen=True)
 class _DateOrder:
     """Which way numeric dates are read, and why (goes into the report)."""
@@ -230,7 +239,7 @@ def _decide_date_order(
     """Settle D/M vs M/D from the dates themselves: 21/08/2024 can only be day-first."""
     only_dayfirst = [c for c in cells if (p := _numeric_parts(c)) and p[0] > 12 and p[1] <= 12]
     only_monthfirst = [c for c in cells if (p := _numeric_parts(c)) and p[1] > 12 and p[0] <= 12]
-    ambiguous = [c for c in cells if (p := _numeric_parts(c)) and p[0] <= 12 and p[1] <= 12]
+    ambiguous = _ambiguous_dates(cells)
     numeric = [c for c in cells if _numeric_parts(c)]
     if not numeric:
         return _DateOrder(default_dayfirst if forced is None else forced, None)
@@ -340,6 +349,7 @@ class ImportReport:
     data_rows: int = 0
     dayfirst: bool | None = None
     warnings: list[RejectedRow] = field(default_factory=list)
+    ambiguous_dates: list[tuple[str, dt.date]] = field(default_factory=list)
 
     @property
     def done_items(self) -> list[WorkItem]:
@@ -377,6 +387,18 @@ class ImportReport:
             "warnings": [w.to_dict() for w in self.warnings],
             "date_format": self.date_format,
             "dayfirst": self.dayfirst,
+            "ambiguous_dates": (
+                {
+                    "count": len(self.ambiguous_dates),
+                    "read_as": "day-first" if self.dayfirst else "month-first",
+                    "example": {
+                        "text": self.ambiguous_dates[0][0],
+                        "date": self.ambiguous_dates[0][1].isoformat(),
+                    },
+                }
+                if self.ambiguous_dates
+                else None
+            ),
             "first_done": first.isoformat() if first else None,
             "last_done": last.isoformat() if last else None,
             "notes": list(self.notes),
@@ -643,6 +665,7 @@ def read_work_items(
     rejected: list[RejectedRow] = []
     warnings: list[RejectedRow] = []
     seen: dict[str, tuple[int, int]] = {}
+    ambiguous: list[tuple[str, dt.date]] = []  # (cell as written, date it was read as)
     needed = max(i for i in (id_index, done_index, start_index) if i is not None)
     id_name, done_name = header[id_index], header[done_index]
     start_name = header[start_index] if start_index is not None else None
@@ -714,6 +737,9 @@ def read_work_items(
                 )
         seen[key] = (row_number, line)
         items.append(WorkItem(key, done_on, started_on))
+        for cell, value in ((done_cell, done_on), (start_cell, started_on)):
+            if value is not None and _ambiguous_dates([cell]):
+                ambiguous.append((cell, value))
 
     shapes = {_date_shape(c) for c in date_cells} - {None}
     has_time = any(_has_time(c) for c in date_cells)
@@ -740,6 +766,7 @@ def read_work_items(
         data_rows=len(data),
         dayfirst=order.dayfirst if "numeric" in shapes else None,
         warnings=warnings,
+        ambiguous_dates=ambiguous,
     )
 
 

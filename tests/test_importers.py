@@ -129,6 +129,14 @@ def test_report_to_dict_is_json_and_complete(reports: dict[str, ImportReport]) -
     assert "day-first" in data["date_format"]
     # the report says how an ambiguous date was read, with an example
     assert any("ambiguous" in note and "day-first" in note for note in data["notes"])
+    ambiguous = data["ambiguous_dates"]
+    assert ambiguous["read_as"] == "day-first" and ambiguous["count"] == len(report.ambiguous_dates)
+    text, read = ambiguous["example"]["text"], ambiguous["example"]["date"]
+    day, month, year = (int(part) for part in text.split("/"))
+    assert day != month and day <= 12 and month <= 12
+    assert read == dt.date(year, month, day).isoformat()
+    # imported items only: rejected rows are not counted as read
+    assert all(cell.count("/") == 2 for cell, _ in report.ambiguous_dates)
 
 
 def test_generic_ambiguous_dates_read_day_first(reports: dict[str, ImportReport]) -> None:
@@ -148,6 +156,9 @@ def test_generic_ambiguous_dates_read_day_first(reports: dict[str, ImportReport]
 def test_azure_dates_read_month_first(reports: dict[str, ImportReport]) -> None:
     report = reports["azure_devops_query.csv"]
     assert report.dayfirst is False
+    assert ("12/4/2025 9:52:15 AM", dt.date(2025, 12, 4)) in report.ambiguous_dates
+    assert report.to_dict()["ambiguous_dates"]["read_as"] == "month-first"
+    assert reports["jira_all_fields.csv"].to_dict()["ambiguous_dates"] is None
     by_id = {item.item_id: item for item in report.items}
     assert by_id["11355"].done_on == dt.date(2025, 12, 4)  # "12/4/2025 9:52:15 AM"
     assert by_id["11355"].started_on == dt.date(2025, 11, 29)
