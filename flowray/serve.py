@@ -1,0 +1,243 @@
+"""Serve the dashboards/ notebooks with Voila, safely and offline.
+
+`flowray dashboard` ends up in `serve_dashboards`, which runs Voila in this
+process until SIGINT or SIGTERM. What it adds to a bare `voila dashboards/`:
+
+- it binds 127.0.0.1 unless told otherwise, and refuses a busy port instead of
+  silently moving to another one (Voila's default), so the printed URL is right;
+  on a non-loopback host it turns on a random access token and prints it;
+- it culls kernels whose page has gone (Voila starts one kernel per page view
+  and never stops it if the browser dies before its unload beacon);
+- it serves the page through flowray's Voila template (flowray/jupyter_data),
+  which drops the Font Awesome links to cdn.jsdelivr.net, so nothing is fetched
+  from the internet: widget JavaScript comes from Voila's labextensions,
+  plotly.js travels inside plotly's FigureWidget bundle;
+- it sets the `_xsrf` cookie Voila's own "page closed, stop my kernel" beacon
+  needs (without it that beacon is refused and every page view leaks a kernel);
+- it hands the database path to every kernel as an absolute FLOWRAY_DB (kernels
+  run in the dashboards directory, so a relative path would point elsewhere),
+  plus any extra variables the caller passes (e.g. a Ray address).
+
+This module imports neither ray nor duckdb; Voila is imported only when serving.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowray.exceptions import FlowrayError, InputError
+
+#: Seconds without kernel activity, and with no browser connected, before a kernel is shut down.
+DEFAULT_CULL_IDLE_TIMEOUT = 600
+#: Seconds between two checks for idle kernels.
+DEFAULT_CULL_INTERVAL = 60
+#: Voila template shipped in flowray/jupyter_data/voila/templates/.
+TEMPLATE_NAME = "flowray"
+#: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
+FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+JUPYTER_DATA_DIR = _PACKAGE_DIR / "jupyter_data"
+
+
+@dataclass(frozen=True)
+class DashboardServer:
+    """Everything that defines one Voila server; build it with `plan_dashboard_server`."""
+
+    dashboards_dir: Path
+    host: str
+    port: int
+    db_path: Path
+    open_browser: bool = False
+    cull_idle_timeout: int = DEFAULT_CULL_IDLE_TIMEOUT
+    cull_interval: int = DEFAULT_CULL_INTERVAL
+    cull_connected: bool = False
+    token: str = ""
+    kernel_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Address of the dashboard list, with the token when one is required."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = f"?token={self.token}" if self.token else ""
+        return f"http://{host}:{self.port}/{query}"
+
+
+def find_dashboards_dir() -> Path:
+    """The repository's dashboards/ directory, found next to the flowray package source."""
+    candidate = _PACKAGE_DIR.parent / "dashboards"
+    if not candidate.is_dir():
+        raise InputError(
+            "dashboards_dir",
+            str(candidate),
+            "no dashboards directory next to the flowray package; pass --dashboards DIR",
+        )
+    return candidate
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with a clear message now rather than let Voila pick another port silently."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(
+                    "port", port, "is already in use; pick another with --port"
+                ) from exc
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InputError("host", host, "is not an address of this machine") from exc
+            raise FlowrayError(f"cannot listen on {host}:{port}: {exc}") from exc
+
+
+def plan_dashboard_server(
+    db_path: Path,
+    dashboards_dir: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8866,
+    open_browser: bool = False,
+    cull_idle_timeout: int = DEFAULT_CULL_IDLE_TIMEOUT,
+    cull_interval: int = DEFAULT_CULL_INTERVAL,
+    cull_connected: bool = False,
+    kernel_env: Mapping[str, str] | None = None,
+) -> DashboardServer:
+    """Validate the options and resolve paths; starts nothing."""
+    directory = Path(dashboards_dir) if dashboards_dir is not None else find_dashboards_dir()
+    if not directory.is_dir():
+        raise InputError("dashboards_dir", str(directory), "must be an existing directory")
+    if not 0 < port < 65536:
+        raise InputError("port", port, "must be between 1 and 65535")
+    if not host:
+        raise InputError("host", host, "must be an IP address or host name, e.g. 127.0.0.1")
+    if cull_idle_timeout <= 0:
+        raise InputError(
+            "cull_idle_timeout", cull_idle_timeout, "must be a positive number of seconds"
+        )
+    if cull_interval <= 0:
+        raise InputError("cull_interval", cull_interval, "must be a positive number of seconds")
+    return DashboardServer(
+        dashboards_dir=directory.resolve(),
+        host=host,
+        port=port,
+        db_path=Path(db_path).expanduser().resolve(),
+        open_browser=open_browser,
+        cull_idle_timeout=cull_idle_timeout,
+        cull_interval=cull_interval,
+        cull_connected=cull_connected,
+        # Voila has no login of its own: anyone who can reach the port runs the
+        # dashboards' code, so beyond this machine require a secret token.
+        token="" if is_loopback(host) else secrets.token_urlsafe(24),
+        kernel_env=dict(kernel_env or {}),
+    )
+
+
+def build_voila_argv(server: DashboardServer) -> list[str]:
+    """Voila's command line for `server` (also usable as `voila <argv>` by hand)."""
+    argv = [
+        str(server.dashboards_dir),
+        f"--Voila.ip={server.host}",
+        f"--Voila.port={server.port}",
+        "--Voila.port_retries=0",
+        f"--Voila.open_browser={server.open_browser}",
+        f"--VoilaConfiguration.template={TEMPLATE_NAME}",
+        # Only the operator's choices: a notebook cannot switch to a CDN-using template.
+        "--VoilaConfiguration.allow_template_override=NO",
+        "--VoilaConfiguration.show_tracebacks=False",
+        f"--MappingKernelManager.cull_idle_timeout={server.cull_idle_timeout}",
+        f"--MappingKernelManager.cull_interval={server.cull_interval}",
+        f"--MappingKernelManager.cull_connected={server.cull_connected}",
+    ]
+    argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
+    if server.token:
+        argv.append(f"--Voila.token={server.token}")
+    return argv
+
+
+def kernel_environment(server: DashboardServer, base: Mapping[str, str]) -> dict[str, str]:
+    """Environment for the Voila process, inherited by every dashboard kernel."""
+    env = dict(base)
+    env.update(server.kernel_env)
+    env["FLOWRAY_DB"] = str(server.db_path)
+    # Voila finds flowray's template through the Jupyter data path.
+    paths = [str(JUPYTER_DATA_DIR)] + [
+        p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p
+    ]
+    env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # fig.show() in a dashboard renders through the local jupyterlab-plotly extension.
+    env.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
+    return env
+
+
+def set_xsrf_cookie(handler: Any, notebook: Any = None, cwd: str | None = None) -> None:
+    """Voila prelaunch hook: give the page the `_xsrf` cookie its unload beacon needs.
+
+    On `beforeunload` Voila's page POSTs /voila/api/shutdown/<kernel> with the
+    `_xsrf` cookie's value, but Voila 0.5 never sets that cookie, so the POST is
+    refused (403) and every closed page leaves its kernel running until culled.
+    Reading `handler.xsrf_token` makes tornado set the cookie on this response.
+    """
+    handler.xsrf_token  # noqa: B018  (property with the side effect we want)
+
+
+def describe_server(server: DashboardServer) -> str:
+    """The lines printed at start-up: where to go, what is served, how to stop."""
+    db_note = "" if server.db_path.exists() else " (does not exist yet)"
+    lines = [
+        f"flowray dashboards: {server.url}",
+        f"  serving  {server.dashboards_dir}",
+        f"  database {server.db_path}{db_note}",
+        f"  idle kernels stop after {server.cull_idle_timeout} s without a browser",
+        "  press Ctrl+C to stop",
+    ]
+    if server.token:
+        lines.insert(
+            1,
+            f"  WARNING: listening on {server.host}, reachable from other machines; "
+            "the token in the URL is required",
+        )
+    return "\n".join(lines)
+
+
+def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ()) -> int:
+    """Run Voila for `server` in this process until SIGINT/SIGTERM; returns an exit code.
+
+    Sets FLOWRAY_DB, JUPYTER_PATH and `server.kernel_env` in this process's
+    environment (kernels inherit it). On SIGTERM or Ctrl+C Voila stops its
+    loop and shuts every kernel down before this returns.
+    """
+    check_port_free(server.host, server.port)
+    os.environ.update(kernel_environment(server, os.environ))
+    from voila.app import Voila  # heavy import, only when actually serving
+
+    print(describe_server(server), flush=True)
+    app = Voila.instance()
+    try:
+        app.initialize([*build_voila_argv(server), *argv_extra])
+        app.voila_configuration.prelaunch_hook = set_xsrf_cookie
+        app.start()  # blocks until the loop stops; then kills the kernels
+    finally:
+        Voila.clear_instance()
+    print("flowray dashboards: stopped", file=sys.stderr, flush=True)
+    return 0
