@@ -595,7 +595,7 @@ def read_work_items(
     records = list(_records(text, delimiter, str(path)))
     if not records:
         raise InputError("path", str(path), "is empty: no header row")
-    header_line, raw_header = records[0]
+    _, raw_header = records[0]
     header = [h.strip() for h in raw_header]
     data = records[1:]
 
@@ -889,15 +889,20 @@ def _read_period_rows(
             continue
         if len(cells) <= max(date_index, value_index):
             raise InputError(f"{source} line {line}", cells, "has too few cells")
-        day = _as_day(f"{source} line {line}", cells[date_index])
+        try:
+            day = dt.date.fromisoformat(cells[date_index].strip())
+        except ValueError:
+            raise InputError(
+                f"{source} line {line}", cells[date_index], "must be a date written YYYY-MM-DD"
+            ) from None
         value = _throughput_value(cells[value_index], f"{source} line {line}")
-        if rows and day <= rows[-1][0]:  # type: ignore[operator]
+        if rows and day <= rows[-1][0]:
             raise InputError(
                 f"{source} line {line}",
                 cells[date_index],
                 f"must come after {rows[-1][0].isoformat()} (dates ascending, no repeats)",
             )
-        rows.append((day, value))  # type: ignore[arg-type]
+        rows.append((day, value))
     if not rows:
         raise InputError("path", source, "has no throughput rows")
     return rows
