@@ -1,0 +1,387 @@
+"""`flowray project|throughput|actual|forecasts|calibration|export|import`: the ledger from a terminal.
+
+Every command takes `--db PATH` (default: FLOWRAY_DB, else ./flowray.duckdb);
+other command modules reuse that option through `add_db_option` and
+`open_store`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from flowray.exceptions import InputError
+
+
+# --------------------------------------------------------------------------------- shared helpers
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """Add `--db PATH` (default FLOWRAY_DB or ./flowray.duckdb) to a command."""
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="database file (default: FLOWRAY_DB, else ./flowray.duckdb)",
+    )
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    """The database a command works on: --db, else the configured default."""
+    if getattr(args, "db", None):
+        return Path(args.db)
+    from flowray.config import load_settings
+
+    return load_settings().db_path
+
+
+def open_store(args: argparse.Namespace, *, create: bool = True) -> Any:
+    """Open the command's database; read-only commands pass create=False so a typo in
+    --db says "no database" instead of making an empty file."""
+    from flowray.store import Store
+
+    return Store(db_path(args), create=create)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False,
+              default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+    sys.stdout.write("\n")
+
+
+def _date(field: str, text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(field, text, "must be a date written YYYY-MM-DD") from None
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------------------- project
+def _project_add(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    project = store.add_project(
+        args.name,
+        team_size=args.team_size,
+        description=args.description,
+        owner=args.owner,
+        start_date=_date("--start-date", args.start_date),
+        target_date=_date("--target-date", args.target_date),
+    )
+    if args.json:
+        _print_json(project.to_dict())
+    else:
+        print(f"project {project.name!r} added (id {project.project_id}) to {store.path}")
+    return 0
+
+
+def _project_list(args: argparse.Namespace) -> int:
+    projects = open_store(args, create=False).list_projects()
+    if args.json:
+        _print_json([p.to_dict() for p in projects])
+        return 0
+    if not projects:
+        print("no projects yet: flowray project add NAME")
+        return 0
+    rows = [[p.name, p.owner, p.team_size, p.status, p.target_date] for p in projects]
+    print(_table(rows, ["name", "owner", "team", "status", "target"]))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- throughput
+def _throughput_show(args: argparse.Namespace) -> int:
+    periods = open_store(args, create=False).get_throughput(args.project)
+    if args.json:
+        _print_json([{"period_start": p.period_start.isoformat(), "items": p.items} for p in periods])
+        return 0
+    if not periods:
+        print(f"project {args.project!r} has no throughput yet")
+        return 0
+    print(_table([[p.period_start, p.items] for p in periods], ["period_start", "items"]))
+    return 0
+
+
+def _throughput_add(args: argparse.Namespace) -> int:
+    from flowray.importers import read_throughput_csv
+
+    rows = read_throughput_csv(args.file)
+    pairs = []
+    for day, value in rows:
+        if value != int(value):
+            raise InputError(f"{args.file} {day.isoformat()}", value, "must be a whole number of items")
+        pairs.append((day, int(value)))
+    steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
+    period_days = args.period_days or (min(steps) if steps else 7)
+    written = open_store(args).set_throughput(
+        args.project, pairs, period_days=period_days, replace=args.replace
+    )
+    verb = "replaced the history with" if args.replace else "stored"
+    print(f"{verb} {written} periods of {period_days} days for project {args.project!r}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- actual
+def _actual_add(args: argparse.Namespace) -> int:
+    added = open_store(args).add_actual(
+        args.project,
+        _date("--completed-on", args.completed_on),
+        args.items,
+        forecast_id=args.forecast,
+        partial=args.partial,
+        notes=args.notes,
+    )
+    if args.json:
+        _print_json(added.to_dict())
+        return 0
+    print(f"actual {added.actual.actual_id} recorded for project {added.actual.project!r}")
+    if added.scored_forecasts:
+        ids = ", ".join(str(i) for i in added.scored_forecasts)
+        print(f"scored forecast(s): {ids} (see: flowray forecasts show ID)")
+    else:
+        print("no open forecast was resolved by it")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- forecasts
+def _forecasts_list(args: argparse.Namespace) -> int:
+    forecasts = open_store(args, create=False).list_forecasts(args.project, kind=args.kind)
+    if args.json:
+        _print_json([f.to_dict() for f in forecasts])
+        return 0
+    if not forecasts:
+        print("no forecasts in the ledger")
+        return 0
+    rows = [
+        [f.forecast_id, f.project, f.kind, f.created_at.strftime("%Y-%m-%d %H:%M"), f.created_by,
+         f.start_date, _number(f.percentiles[50]), _number(f.percentiles[85]),
+         "" if f.p_deadline is None else f"{f.p_deadline:.0%}", "scored" if f.scored else "open",
+         "" if f.source == "flowray" else f.source]
+        for f in forecasts
+    ]
+    print(_table(rows, ["id", "project", "kind", "created", "by", "start", "p50", "p85",
+                        "P(deadline)", "status", "source"]))
+    return 0
+
+
+def _forecasts_show(args: argparse.Namespace) -> int:
+    store = open_store(args, create=False)
+    record = store.get_forecast(args.id)
+    if args.json:
+        data = record.to_dict()
+        data["distribution"] = [{"value": v, "count": c} for v, c in store.get_distribution(args.id)]
+        _print_json(data)
+        return 0
+    unit = "periods" if record.unit == "periods" else "items (at least)"
+    print(f"forecast {record.forecast_id}: {record.kind} for project {record.project!r}"
+          + (f" - {record.name}" if record.name else ""))
+    print(f"  made {record.created_at:%Y-%m-%d %H:%M} UTC by {record.created_by}; source {record.source}"
+          f"; engine {record.engine_version}; runs {record.runs}; seed {record.seed}")
+    if record.start_date:
+        print(f"  start {record.start_date}" + (f", deadline {record.deadline}" if record.deadline else "")
+              + (f", horizon {record.horizon_date}" if record.horizon_date else ""))
+    if record.data_periods:
+        window = f" ({record.data_from} .. {record.data_to})" if record.data_from else ""
+        print(f"  history: {record.data_periods} periods of {record.period_days} days{window}")
+    for level in (50, 70, 85, 95):
+        when = record.dates.get(level)
+        value = record.percentiles.get(level)
+        if value is not None:
+            shown = f"{_number(value)} {unit}"
+        elif record.source == "flowray" and record.unit == "periods":
+            shown = "beyond the horizon"
+        else:
+            shown = "not recorded"
+        print(f"  {level}%: {shown}" + (f"  ({when})" if when else ""))
+    if record.p_deadline is not None:
+        print(f"  P(done by the deadline) = {record.p_deadline:.1%}")
+    score = record.score
+    if score is None:
+        print("  status: open (no actual resolves it yet)")
+    else:
+        print(f"  scored against actual {score.actual_id}: actual {score.actual_value} {record.unit}"
+              f", median error {_number(score.median_error)}"
+              + (f", PIT {score.pit:.3f}" if score.pit is not None else ""))
+        hits = ", ".join(f"{lv}%: {'met' if s.met else 'missed'}" for lv, s in score.levels.items())
+        print(f"  levels: {hits}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ calibration
+def _calibration(args: argparse.Namespace) -> int:
+    levels = open_store(args, create=False).calibration(args.project)
+    if args.json:
+        _print_json([c.to_dict() for c in levels])
+        return 0
+    scope = f"project {args.project!r}" if args.project else "all projects"
+    print(f"calibration of resolved forecasts, {scope}")
+    rows = [
+        [f"{c.level}%", c.n, c.met, "-" if c.met_share is None else f"{c.met_share:.0%}",
+         "-" if c.expected_share is None else f"{c.expected_share:.0%}",
+         "-" if c.pit_coverage is None else f"{c.pit_coverage:.0%}"]
+        for c in levels
+    ]
+    print(_table(rows, ["level", "resolved", "met", "met share", "expected", "PIT coverage"]))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- export
+def _export(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(f"{args.table}.{args.format}")
+    written = open_store(args, create=False).export_table(args.table, out, format=args.format)
+    print(f"wrote {args.table} to {written}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- import
+def _import_items(args: argparse.Namespace) -> int:
+    from flowray.importers import read_work_items
+
+    report = read_work_items(
+        args.file,
+        id_column=args.id_column,
+        done_column=args.done_column,
+        start_column=args.start_column,
+        dayfirst=args.dayfirst,
+    )
+    stored = open_store(args).import_work_items(args.project, report.items, period_days=args.period_days)
+    if args.json:
+        data = report.to_dict()
+        data["project"] = stored.project
+        data["project_created"] = stored.project_created
+        data["throughput_periods"] = stored.throughput_periods
+        _print_json(data)
+        return 0
+    if stored.project_created:
+        print(f"created project {stored.project!r}")
+    print(f"{args.file}: read as {report.to_dict().get('format_label', report.format)}; "
+          f"dates {report.date_format}")
+    print(f"items imported: {len(report.items)} ({len(report.done_items)} done, "
+          f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}")
+    for rejected in report.rejected:
+        print(f"  rejected row {rejected.row} (line {rejected.line}): {rejected.reason}")
+    for warning in report.warnings:
+        print(f"  note on row {warning.row} (line {warning.line}): {warning.reason}")
+    for note in report.notes:
+        print(f"  {note}")
+    print(f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
+          f"its {stored.done} done items")
+    return 0
+
+
+def _import_flow_forecaster(args: argparse.Namespace) -> int:
+    from flowray.importers import read_flow_forecaster
+
+    data = read_flow_forecaster(args.file)
+    summary = open_store(args).import_flow_forecaster(data)
+    if args.json:
+        out = summary.to_dict()
+        out["notes"] = list(data.notes)
+        _print_json(out)
+        return 0
+    print(f"imported from {args.file}: {summary.users} users, {summary.projects} projects, "
+          f"{summary.forecasts} forecasts, {summary.actuals} actuals, "
+          f"{summary.throughput_periods} throughput periods; {summary.scored_forecasts} forecasts scored")
+    for line in summary.skipped + list(data.notes):
+        print(f"  {line}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- register
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from flowray.store import EXPORT_TABLES, KINDS
+
+    def command(parent: argparse._SubParsersAction, name: str, handler: Any, help: str,
+                json_flag: bool = True) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, help=help, description=help)
+        add_db_option(parser)
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def group(name: str, help: str) -> argparse._SubParsersAction:
+        parser = subparsers.add_parser(name, help=help, description=help)
+        sub = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+        sub.required = True
+        return sub
+
+    project = group("project", "projects in the ledger")
+    p = command(project, "add", _project_add, "add a project")
+    p.add_argument("name")
+    p.add_argument("--team-size", type=int, help="people on the team")
+    p.add_argument("--description")
+    p.add_argument("--owner", help="owner (default: JUPYTERHUB_USER or your login)")
+    p.add_argument("--start-date", help="YYYY-MM-DD")
+    p.add_argument("--target-date", help="YYYY-MM-DD")
+    command(project, "list", _project_list, "list projects")
+
+    throughput = group("throughput", "a project's throughput history")
+    p = command(throughput, "show", _throughput_show, "show the stored history")
+    p.add_argument("--project", required=True)
+    p = command(throughput, "add", _throughput_add, "store periods from a week_start,throughput CSV",
+                json_flag=False)
+    p.add_argument("--project", required=True)
+    p.add_argument("--file", required=True, help="CSV with columns week_start,throughput")
+    p.add_argument("--period-days", type=int, help="days per period (default: the file's spacing)")
+    p.add_argument("--replace", action="store_true",
+                   help="make the file the whole history (default: merge, the file wins)")
+
+    actual = group("actual", "what actually happened (scores open forecasts)")
+    p = command(actual, "add", _actual_add, "record a completion, or items done by a date")
+    p.add_argument("--project", help="project (optional with --forecast)")
+    p.add_argument("--completed-on", required=True, help="YYYY-MM-DD")
+    p.add_argument("--items", type=int, required=True, help="items done (by that date)")
+    p.add_argument("--forecast", type=int, help="resolve only this ledger forecast")
+    p.add_argument("--partial", action="store_true",
+                   help="the work was NOT finished by that date (a cut-off, not a completion)")
+    p.add_argument("--notes")
+
+    forecasts = group("forecasts", "the forecast ledger")
+    p = command(forecasts, "list", _forecasts_list, "list ledger rows")
+    p.add_argument("--project")
+    p.add_argument("--kind", choices=KINDS)
+    p = command(forecasts, "show", _forecasts_show, "one forecast with its score")
+    p.add_argument("id", type=int)
+    p.add_argument("--project", help=argparse.SUPPRESS)
+
+    p = command(subparsers, "calibration", _calibration,
+                "share of resolved forecasts met at 50/70/85/95%")
+    p.add_argument("--project")
+
+    p = command(subparsers, "export", _export, "write a table to Parquet or CSV", json_flag=False)
+    p.add_argument("table", choices=EXPORT_TABLES)
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    p.add_argument("--out", help="output file (default TABLE.FORMAT here)")
+
+    imports = group("import", "bring in work items or the old app's database")
+    p = command(imports, "items", _import_items, "work items from a tracker CSV")
+    p.add_argument("file")
+    p.add_argument("--project", required=True, help="created when missing")
+    p.add_argument("--id-column")
+    p.add_argument("--done-column")
+    p.add_argument("--start-column")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--dayfirst", dest="dayfirst", action="store_true", default=None,
+                       help="read 03/04/2025 as 3 April")
+    order.add_argument("--monthfirst", dest="dayfirst", action="store_false",
+                       help="read 03/04/2025 as March 4")
+    p.add_argument("--period-days", type=int, default=7, help="throughput period (default 7)")
+    p = command(imports, "flow-forecaster", _import_flow_forecaster, "the old app's SQLite database")
+    p.add_argument("file")
