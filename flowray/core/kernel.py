@@ -94,6 +94,15 @@ def _contributors(done_fraction, low, high, ramp):  # pragma: no cover - compile
     return high
 
 
+@njit(cache=True, inline="always")
+def _items_done(total, remaining):  # pragma: no cover - compiled
+    """Whole items finished: all of them only when the run is done, else at most total - 1."""
+    if remaining <= 0.0:
+        return total
+    done = np.floor(total - remaining + 1e-9)
+    return done if done < total else total - 1.0
+
+
 @njit(cache=True)
 def run_when(  # pragma: no cover - compiled
     totals,
@@ -177,7 +186,7 @@ def run_when(  # pragma: no cover - compiled
             week += 1
             effort += contributors
             if week == work_deadline:
-                items_by_deadline = total - remaining if remaining > 0.0 else total
+                items_by_deadline = _items_done(total, remaining)
             if remaining > 0.0 and week < fan_rows:
                 bucket = np.int64(np.ceil(remaining * per_bucket))
                 if bucket >= fan_cols:
@@ -191,8 +200,8 @@ def run_when(  # pragma: no cover - compiled
         if deadline_periods != NO_DEADLINE:
             if items_by_deadline < 0.0:
                 # the work finished (or the horizon came) before the deadline period
-                items_by_deadline = total if remaining <= 0.0 else total - remaining
-            done = np.int64(np.floor(items_by_deadline + 1e-9))
+                items_by_deadline = _items_done(total, remaining)
+            done = np.int64(items_by_deadline)
             deadline_items_hist[done] += 1
         unit = np.int64(np.rint(effort * effort_unit))
         if unit >= effort_hist.shape[0]:

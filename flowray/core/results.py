@@ -33,11 +33,16 @@ def engine_version() -> str:
 
 
 def _level(p: float) -> float:
-    """Accept 85 or 0.85 for 85 %."""
-    p = float(p)
-    if not 0 < p <= 100:
-        raise ValueError(f"percentile: got {p!r}; must lie in (0, 100]")
-    return p / 100.0 if p > 1 else p
+    """Levels are given in percent, as in numpy.percentile: 85 means 85 %."""
+    from flowray.exceptions import InputError
+
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        raise InputError("percentile", p, "must be a number in (0, 100]") from None
+    if not 0 < value <= 100:
+        raise InputError("percentile", p, "must lie in (0, 100] (percent, e.g. 85)")
+    return value / 100.0
 
 
 def quantile_index(counts: np.ndarray, p: float) -> int:
@@ -56,7 +61,7 @@ def at_least_index(counts: np.ndarray, p: float) -> int:
 
 
 def _pct_key(p: float) -> str:
-    value = p * 100 if p <= 1 else p
+    value = float(p)
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
