@@ -235,13 +235,33 @@ def _draw_from_quantile_grid(
 class _QuantileGridModel:
     """One quantile regressor per MODEL_LEVELS level; draws by inverse-CDF interpolation."""
 
-    def __init__(self, make_regressor: Any) -> None:
-        self._make_regressor = make_regressor
+    def __init__(self, kind: str, seed: int) -> None:
+        self.kind = kind
+        self.seed = seed
         self.levels = np.array(MODEL_LEVELS)
         self.regressors: list[Any] = []
 
+    def _regressor(self, level: float) -> Any:
+        if self.kind == "gbm":
+            return GradientBoostingRegressor(
+                loss="quantile",
+                alpha=level,
+                n_estimators=GBM_TREES,
+                max_depth=GBM_DEPTH,
+                learning_rate=GBM_LEARNING_RATE,
+                min_samples_leaf=MIN_SAMPLES_LEAF,
+                subsample=0.8,
+                random_state=self.seed,
+            )
+        return make_pipeline(
+            StandardScaler(),
+            QuantileRegressor(quantile=level, alpha=LINEAR_L1, solver="highs"),
+        )
+
     def fit(self, rows: NDArray[np.float64], targets: NDArray[np.float64]) -> None:
-        self.regressors = [self._make_regressor(level).fit(rows, targets) for level in self.levels]
+        self.regressors = [
+            self._regressor(float(level)).fit(rows, targets) for level in self.levels
+        ]
 
     def quantile_grid(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         grid = np.column_stack([regressor.predict(rows) for regressor in self.regressors])
@@ -298,28 +318,10 @@ class _QuantileForest:
 
 
 def _make_model(method: str, seed: int) -> _OneStepModel:
-    if method == "gbm":
-        return _QuantileGridModel(
-            lambda level: GradientBoostingRegressor(
-                loss="quantile",
-                alpha=float(level),
-                n_estimators=GBM_TREES,
-                max_depth=GBM_DEPTH,
-                learning_rate=GBM_LEARNING_RATE,
-                min_samples_leaf=MIN_SAMPLES_LEAF,
-                subsample=0.8,
-                random_state=seed,
-            )
-        )
+    if method in ("gbm", "linear"):
+        return _QuantileGridModel(method, seed)
     if method == "forest":
         return _QuantileForest(seed)
-    if method == "linear":
-        return _QuantileGridModel(
-            lambda level: make_pipeline(
-                StandardScaler(),
-                QuantileRegressor(quantile=float(level), alpha=LINEAR_L1, solver="highs"),
-            )
-        )
     raise InputError("method", method, f"must be one of {', '.join(METHODS)}")
 
 
