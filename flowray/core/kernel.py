@@ -80,17 +80,18 @@ def _uniform01(rng):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _contributors(done_fraction, low, high, ramp):  # pragma: no cover - compiled
-    """The S-curve: ramp up over the first `ramp` of the work, down over the last."""
-    if ramp <= 0.0:
-        return high
+def _contributors(done_fraction, low, high, ramp, slope):  # pragma: no cover - compiled
+    """The S-curve: ramp up over the first `ramp` of the work, down over the last.
+
+    slope = (high - low) / ramp, precomputed: no division in the inner loop.
+    """
     if done_fraction < ramp:
-        return low + (high - low) * done_fraction / ramp
+        return low + slope * done_fraction
     if done_fraction > 1.0 - ramp:
         rest = 1.0 - done_fraction
         if rest < 0.0:
             rest = 0.0
-        return low + (high - low) * rest / ramp
+        return low + slope * rest
     return high
 
 
@@ -140,6 +141,8 @@ def run_when(  # pragma: no cover - compiled
     # arithmetic as shared/checks/reference_model.py, so runs whose throughput
     # lands exactly on the backlog are decided the same way.
     full_scale = high_contributors / history_size * focus
+    per_person = focus / history_size
+    slope = (high_contributors - low_contributors) / ramp if ramp > 0.0 else 0.0
     run_periods = 0
     fan_rows = fan_hist.shape[0]
     fan_cols = fan_hist.shape[1]
@@ -148,6 +151,7 @@ def run_when(  # pragma: no cover - compiled
     for r in range(totals.shape[0]):
         rng[0], rng[1] = run_stream(chunk_key, r)
         total = np.float64(totals[r])
+        inv_total = 1.0 / total if total > 0.0 else 0.0
         lead = lead_periods[r]
         remaining = total
         week = 0
@@ -162,9 +166,9 @@ def run_when(  # pragma: no cover - compiled
         while remaining > 0.0 and week < max_periods:
             if ramp > 0.0:
                 contributors = _contributors(
-                    (total - remaining) / total, low_contributors, high_contributors, ramp
+                    1.0 - remaining * inv_total, low_contributors, high_contributors, ramp, slope
                 )
-                scale = contributors / history_size * focus
+                scale = contributors * per_person
             else:
                 contributors = high_contributors
                 scale = full_scale
