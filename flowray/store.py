@@ -662,6 +662,15 @@ class _SidecarLock:
             os.close(main_fd)
 
 
+# Each operation opens its own connection: one thread and no extension autoloading keep
+# that cheap (the queries are small; opening the database dominates).
+_CONNECTION_CONFIG = {
+    "threads": 1,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
+
+
 def _is_transient(exc: duckdb.Error) -> bool:
     text = str(exc).lower()
     if isinstance(exc, duckdb.IOException) and ("lock" in text or "resource temporarily" in text):
@@ -924,7 +933,7 @@ class Store:
             old_umask = os.umask(0o077) if write else None
             try:
                 try:
-                    con = duckdb.connect(str(self.path), read_only=not write)
+                    con = duckdb.connect(str(self.path), read_only=not write, config=_CONNECTION_CONFIG)
                 except duckdb.Error as exc:
                     if _is_transient(exc):
                         raise _Transient from exc
