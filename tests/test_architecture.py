@@ -1,0 +1,119 @@
+"""The layering of shared/ARCHITECTURE.md, checked by parsing every module and notebook."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "flowray"
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+NOTEBOOKS = sorted(
+    p
+    for folder in ("notebooks", "dashboards")
+    for p in (ROOT / folder).glob("*.ipynb")
+    if not p.name.startswith("_")
+)
+
+# module (relative to the package) -> top-level packages it may not import
+CORE_FORBIDDEN = {"ray", "duckdb", "ipywidgets", "voila", "papermill", "flowray.tasks", "flowray.store",
+                  "flowray.pipeline", "flowray.widgets", "flowray.cli"}
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def imports(path: Path, package: str) -> bool:
+    return any(n == package or n.startswith(package + ".") for n in imported_names(path))
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_there_are_modules_to_check():
+    assert len(MODULES) > 10
+
+
+@pytest.mark.parametrize("path", MODULES, ids=rel)
+def test_only_tasks_imports_ray_and_only_store_imports_duckdb(path):
+    if rel(path) != "flowray/tasks.py":
+        assert not imports(path, "ray"), f"{rel(path)} imports ray: only flowray/tasks.py may"
+    if rel(path) != "flowray/store.py":
+        assert not imports(path, "duckdb"), f"{rel(path)} imports duckdb: only flowray/store.py may"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if "core" in p.parts], ids=rel)
+def test_core_is_pure(path):
+    bad = {name for name in CORE_FORBIDDEN if imports(path, name)}
+    assert not bad, f"{rel(path)} imports {sorted(bad)}"
+
+
+def test_tasks_and_store_do_not_import_each_other():
+    assert not imports(PACKAGE / "tasks.py", "flowray.store")
+    if (PACKAGE / "store.py").exists():
+        assert not imports(PACKAGE / "store.py", "flowray.tasks")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if "widgets" in p.parts or "cli" in p.parts], ids=rel
+)
+def test_front_ends_go_through_the_pipeline(path):
+    """Jobs always go through the pipeline; the CLI may do plain record-keeping on the store."""
+    layers = ("flowray.tasks",) if "cli" in path.parts else ("flowray.tasks", "flowray.store")
+    for layer in layers:
+        assert not imports(path, layer), f"{rel(path)} imports {layer}: call flowray.pipeline"
+
+
+def test_only_config_reads_flowray_environment_variables():
+    pattern = re.compile(r"""environ(?:\.get)?\s*[\[(]\s*["']FLOWRAY_|getenv\(\s*["']FLOWRAY_""")
+    offenders = [rel(p) for p in MODULES if rel(p) != "flowray/config.py" and pattern.search(p.read_text())]
+    assert not offenders
+
+
+def notebook_code(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_there_are_notebooks_to_check():
+    if not NOTEBOOKS:
+        pytest.skip("no notebooks or dashboards yet")
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
+def test_notebooks_are_thin(path):
+    for source in notebook_code(path):
+        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), (
+                f"{rel(path)}: define functions and classes in the package"
+            )
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                assert not (module or "").startswith(("ray", "duckdb")), f"{rel(path)} imports {module}"
+        assert "ray.init" not in source
+        assert not re.search(r"""["'](?:/|\./|\.\./|~/)[^"']*["']""", source), f"{rel(path)} has a file path"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs"), f"{rel(path)} has outputs"
+            assert cell.get("execution_count") is None
