@@ -90,7 +90,7 @@ def add_run_options(parser: argparse.ArgumentParser, default_runs: int = 100_000
 
 
 def read_throughput(args: argparse.Namespace) -> list[float] | None:
-    if args.throughput:
+    if args.throughput is not None:
         return _floats("--throughput", args.throughput)
     if args.throughput_file:
         from flowray.importers import read_throughput_file

@@ -1,0 +1,112 @@
+"""`flowray when` / `flowray how-many`: options, JSON shape, readable output and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowray import Scenario, how_many, simulate
+from flowray.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TP = "3,5,0,7,2,4,6,1,8,5"
+
+
+def run_json(capsys, *args: str) -> dict:
+    assert main(list(args) + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_when_json_has_the_documented_keys(capsys):
+    data = run_json(capsys, "when", "--throughput", TP, "--backlog", "50", "--start", "2026-01-05",
+                    "--deadline", "2026-03-30", "--runs", "20000", "--seed", "7")
+    for key in ("percentiles", "dates", "histogram", "runs", "seed", "not_done", "probability_by_deadline"):
+        assert key in data
+    assert set(data["percentiles"]) == {"50", "70", "85", "95"}
+    assert data["runs"] == 20000 and data["seed"] == 7
+    assert sum(data["histogram"]["counts"]) == 20000
+    expected = simulate(Scenario(throughput=[float(v) for v in TP.split(",")], backlog=50,
+                                 start="2026-01-05", deadline="2026-03-30"), runs=20000, seed=7)
+    assert data["percentiles"] == expected.percentiles()
+    assert data["dates"]["85"] == expected.date_at(85).isoformat()
+    assert data["probability_by_deadline"] == expected.probability_by_deadline
+
+
+def test_when_every_option(capsys):
+    data = run_json(
+        capsys, "when", "--throughput", TP, "--period-days", "14", "--backlog", "80:120",
+        "--split", "1.0:1.5", "--risk", "0.3:2:5:10", "--risk", "0.1:1:1:1", "--history-team", "5",
+        "--contributors", "2:5", "--s-curve", "20", "--focus", "0.8", "--lead-time", "3,5,8",
+        "--start", "2026-01-05", "--deadline", "2026-09-07", "--max-periods", "300",
+        "--runs", "5000", "--seed", "1", "--percentiles", "10,50,99",
+    )
+    scenario = data["scenario"]
+    assert scenario["period_days"] == 14
+    assert scenario["backlog"] == {"low": 80, "high": 120}
+    assert scenario["split_rate"] == {"low": 1.0, "high": 1.5}
+    assert len(scenario["risks"]) == 2
+    assert scenario["team"] == {"history_size": 5.0, "min_contributors": 2.0, "max_contributors": 5.0, "s_curve": 20.0}
+    assert scenario["lead_time_days"] == [3, 5, 8]
+    assert set(data["percentiles"]) == {"10", "50", "99"}
+
+
+def test_split_samples(capsys):
+    data = run_json(capsys, "when", "--throughput", TP, "--backlog", "40", "--split-samples", "1,1.2,1.1",
+                    "--runs", "1000")
+    assert data["scenario"]["split_rate"] == {"samples": [1.0, 1.2, 1.1]}
+
+
+def test_how_many_json(capsys):
+    data = run_json(capsys, "how-many", "--throughput", TP, "--periods", "8", "--runs", "20000", "--seed", "3")
+    expected = how_many(Scenario(throughput=[float(v) for v in TP.split(",")]), periods=8, runs=20000, seed=3)
+    assert data["at_least"] == expected.at_least_table()
+    assert sum(data["items_histogram"]["counts"]) == 20000
+    assert data["at_least"]["95"] <= data["at_least"]["50"]
+
+
+def test_how_many_with_dates(capsys):
+    data = run_json(capsys, "how-many", "--throughput", TP, "--start", "2026-01-05", "--end", "2026-03-02",
+                    "--runs", "1000")
+    assert data["periods"] == 8 and data["end"] == "2026-03-02"
+
+
+def test_readable_table_has_dates(capsys):
+    assert main(["when", "--throughput", TP, "--backlog", "50", "--start", "2026-01-05", "--runs", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "85%" in out and "2026-" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["when", "--throughput", "", "--backlog", "5"], "--throughput"),
+        (["when", "--throughput", "1,-2", "--backlog", "5"], "throughput[1]"),
+        (["when", "--throughput", "0,0", "--backlog", "5"], "all 0"),
+        (["when", "--throughput", TP, "--backlog", "5", "--focus", "0"], "focus"),
+        (["when", "--throughput", TP, "--backlog", "9:3"], "backlog"),
+        (["when", "--throughput", TP, "--backlog", "2.5"], "--backlog"),
+        (["when", "--throughput", TP, "--backlog", "5", "--risk", "2:1:2:3"], "likelihood"),
+        (["when", "--throughput", TP, "--backlog", "5", "--risk", "0.5:1"], "--risk"),
+        (["when", "--throughput", TP, "--backlog", "5", "--runs", "0"], "runs"),
+        (["when", "--throughput", TP, "--backlog", "5", "--start", "2026-03-01", "--deadline", "2026-01-01"], "deadline"),
+        (["when", "--throughput", TP, "--backlog", "5", "--contributors", "0:3", "--s-curve", "20"], "min_contributors"),
+        (["how-many", "--throughput", TP, "--periods", "0"], "periods"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(capsys, args, needle):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_console_script_runs_in_a_fresh_process():
+    exe = Path(sys.executable).with_name("flowray")
+    out = subprocess.run([str(exe), "when", "--throughput", TP, "--backlog", "30", "--runs", "1000", "--json"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["runs"] == 1000
