@@ -58,6 +58,9 @@ MIN_TASKS_PER_JOB = 24
 CANCEL_WAIT_S = 1.5
 """How long `cancel()` waits for Ray to confirm that every cancelled task has ended."""
 
+CANCEL_GRACE_S = 0.5
+"""Running tasks get this long to stop when interrupted, before their workers are killed."""
+
 _PUMP_WAIT_S = 0.1
 
 
@@ -361,6 +364,7 @@ class Progress:
     runs_total: int
     tasks_done: int
     tasks_total: int
+    tasks_submitted: int
     elapsed_s: float
 
     @property
@@ -431,6 +435,7 @@ class Job:
         self._finished = threading.Event()
         self._state = JobState.PENDING
         self._next = 0
+        self._submitted = 0
         self._inflight: dict[Any, int] = {}
         self._acc: Any = None
         self._chunks_done = 0
@@ -472,6 +477,7 @@ class Job:
                 runs_total=self._runs_total,
                 tasks_done=self._tasks_done,
                 tasks_total=len(self._tasks),
+                tasks_submitted=self._submitted,
                 elapsed_s=end - self._started,
             )
 
@@ -508,29 +514,21 @@ class Job:
             return self._final()
 
     def cancel(self, wait: float = CANCEL_WAIT_S) -> bool:
-        """Stop every outstanding task (force: running workers are killed).
+        """Stop every outstanding task; the state is CANCELLED on return.
 
-        The state is CANCELLED on return; the call then waits up to `wait`
-        seconds for Ray to confirm that each cancelled task has ended. Returns
-        False when the job had already finished.
+        Queued tasks are dropped. Running ones are first interrupted (their
+        worker survives, warm), and any still running after CANCEL_GRACE_S are
+        force-killed, so none is left after `wait` seconds: the call waits
+        that long at most for Ray to confirm. Returns False when the job had
+        already finished.
         """
-        ray = _ray()
         with self._lock:
             if self._state.finished:
                 return False
             refs = list(self._inflight)
             self._next = len(self._tasks)  # submit nothing more
             self._set_finished(JobState.CANCELLED)
-        for ref in refs:
-            try:
-                ray.cancel(ref, force=True, recursive=True)
-            except Exception:  # already finished or lost: nothing left to stop
-                log.debug("cancel of %s ignored", ref, exc_info=True)
-        if refs and wait > 0:
-            try:
-                ray.wait(refs, num_returns=len(refs), timeout=wait, fetch_local=False)
-            except Exception:
-                log.debug("waiting for cancelled tasks failed", exc_info=True)
+        _cancel_refs(refs, wait)
         with self._lock:
             self._inflight.clear()
         return True
@@ -574,6 +572,7 @@ class Job:
             ).remote(task.fn, *task.args)
             self._inflight[ref] = index
             self._next += 1
+            self._submitted += 1
 
     def _refs(self) -> list[Any]:
         with self._lock:
@@ -614,7 +613,6 @@ class Job:
 
     def _fail(self, index: int, exc: BaseException) -> None:
         """Mark FAILED with the chunk's message and stop the other tasks (lock held)."""
-        ray = _ray()
         message, cause = _describe_error(exc)
         task = self._tasks[index]
         where = task.label or f"task {index}"
@@ -624,11 +622,45 @@ class Job:
         self._inflight.clear()
         self._next = len(self._tasks)
         self._set_finished(JobState.FAILED)
-        for ref in refs:
+        _cancel_refs(refs, wait=None)  # interrupt the siblings; never block the pump
+
+
+def _cancel_refs(refs: Sequence[Any], wait: float | None) -> None:
+    """Cancel tasks: interrupt first, force-kill what is still running after the grace period.
+
+    wait=None only interrupts (no waiting); wait=0 force-kills at once.
+    Interrupting keeps the worker process (and its compiled kernel) alive;
+    a chunk in compiled code notices at the next chunk boundary, which is why
+    the force-kill follows for long chunks.
+    """
+    if not refs:
+        return
+    ray = _ray()
+
+    def send(targets: Sequence[Any], force: bool) -> None:
+        for ref in targets:
             try:
-                ray.cancel(ref, force=True, recursive=True)
-            except Exception:
-                log.debug("cancel after failure ignored", exc_info=True)
+                ray.cancel(ref, force=force, recursive=True)
+            except Exception:  # already finished or lost: nothing left to stop
+                log.debug("cancel of %s ignored", ref, exc_info=True)
+
+    if wait is not None and wait <= 0:
+        send(refs, force=True)
+        return
+    send(refs, force=False)
+    if wait is None:
+        return
+    started = time.monotonic()
+    try:
+        _, running = ray.wait(
+            list(refs), num_returns=len(refs), timeout=min(CANCEL_GRACE_S, wait), fetch_local=False
+        )
+        if running:
+            send(running, force=True)
+            left = max(0.0, wait - (time.monotonic() - started))
+            ray.wait(running, num_returns=len(running), timeout=left, fetch_local=False)
+    except Exception:
+        log.debug("waiting for cancelled tasks failed", exc_info=True)
 
 
 class _Pump:

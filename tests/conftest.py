@@ -1,0 +1,38 @@
+"""Fixtures shared by the whole test suite.
+
+`ray_session`: one private local Ray per test run (starting Ray takes 10-20 s
+on the 2-core test machine, so every test that needs Ray shares it). It is
+started through flowray.tasks, the only module that imports ray, with 2 CPUs,
+a modest object store, and the dashboard process bound to 127.0.0.1 (Ray's
+state API, which the cancellation and status tests read, lives there). Its
+workers are warmed up (numba kernel loaded) before the first test uses it.
+Tests must not call `flowray.tasks.shutdown()`; the fixture does at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+RAY_TEST_CPUS = 2
+RAY_TEST_OBJECT_STORE_BYTES = 200 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[object]:
+    """A private local Ray (flowray.tasks.ClusterInfo), shared by every test that asks."""
+    from flowray import tasks
+
+    if tasks.is_connected():  # e.g. a test connected on its own before: reuse, do not stack
+        info = tasks.ensure_connected()
+    else:
+        info = tasks.connect(
+            "local",
+            num_cpus=RAY_TEST_CPUS,
+            object_store_bytes=RAY_TEST_OBJECT_STORE_BYTES,
+            dashboard=True,
+        )
+    tasks.warm_up()
+    yield info
+    tasks.shutdown()
