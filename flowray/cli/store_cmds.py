@@ -169,13 +169,14 @@ def _forecasts_list(args: argparse.Namespace) -> int:
         print("no forecasts in the ledger")
         return 0
     rows = [
-        [f.forecast_id, f.project, f.kind, f.created_at.strftime("%Y-%m-%d %H:%M"), f.created_by,
+        [f.forecast_id, f.project, f.kind, (f.name or "")[:30], f.created_at.strftime("%Y-%m-%d %H:%M"),
+         f.created_by,
          f.start_date, _number(f.percentiles[50]), _number(f.percentiles[85]),
          "" if f.p_deadline is None else f"{f.p_deadline:.0%}", "scored" if f.scored else "open",
          "" if f.source == "flowray" else f.source]
         for f in forecasts
     ]
-    print(_table(rows, ["id", "project", "kind", "created", "by", "start", "p50", "p85",
+    print(_table(rows, ["id", "project", "kind", "name", "created", "by", "start", "p50", "p85",
                         "P(deadline)", "status", "source"]))
     return 0
 
