@@ -269,7 +269,7 @@ class WorkItemRow(NamedTuple):
     started_on: dt.date | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ForecastSummary(_Record):
     """One ledger row without its JSON blobs (what a listing shows).
 
@@ -334,7 +334,7 @@ class Score(_Record):
     levels: dict[int, LevelScore]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ForecastRecord(ForecastSummary):
     """A whole ledger row: the summary plus the stored inputs, result and score."""
 
