@@ -173,3 +173,656 @@ def describe(result: Result) -> str:
     if result.not_done:
         lines.append(f"  {result.not_done_share:.1%} of runs not done within {scenario.max_periods} periods")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Jobs for interactive front ends (widgets, dashboards): start, poll, cancel, save.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunningForecast:
+    """A forecast running as a Ray job; every method returns at once except `result`."""
+
+    job: Any
+    scenario: Scenario
+    request: ForecastRequest
+    warnings: list[str]
+
+    @property
+    def state(self) -> str:
+        return str(self.job.state)
+
+    def progress(self) -> Any:
+        return self.job.progress()
+
+    def partial(self) -> Result | None:
+        return self.job.partial()
+
+    def result(self, timeout: float | None = None) -> Result:
+        return self.job.result(timeout=timeout)
+
+    def cancel(self) -> bool:
+        return self.job.cancel()
+
+
+def start_forecast(request: ForecastRequest) -> RunningForecast:
+    """Validate, then submit the forecast as a Ray job and return at once."""
+    from flowray import tasks
+
+    scenario, warnings = build_scenario(request)
+    question = question_for(request, scenario)
+    tasks.ensure_connected()
+    job = tasks.submit(scenario, runs=request.runs, seed=request.seed, question=question)
+    return RunningForecast(job, scenario, request, warnings)
+
+
+def connect_cluster() -> dict[str, Any]:
+    """Start (or join) the Ray cluster explicitly; returns what was connected to."""
+    from flowray import tasks
+
+    return tasks.ensure_connected().to_dict()
+
+
+def cluster_status() -> dict[str, Any]:
+    from flowray import tasks
+
+    tasks.ensure_connected()
+    status = tasks.cluster_status()
+    return status.to_dict() if hasattr(status, "to_dict") else dict(status)
+
+
+def health_check() -> dict[str, Any]:
+    from flowray import tasks
+
+    tasks.ensure_connected()
+    report = tasks.health_check()
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+# ---------------------------------------------------------------------------------------
+# Projects, history and the ledger, for front ends.
+# ---------------------------------------------------------------------------------------
+
+
+def list_projects(db_path: str | Path | None = None, *, active_only: bool = False) -> list[Any]:
+    projects = open_store(db_path).list_projects()
+    return [p for p in projects if p.status == "active"] if active_only else projects
+
+
+def project_history(project: str, db_path: str | Path | None = None) -> list[Any]:
+    """The project's throughput periods (period_start, items), oldest first."""
+    return list(open_store(db_path).get_throughput(project))
+
+
+def save_forecast(
+    project: str,
+    result: Result,
+    db_path: str | Path | None = None,
+    *,
+    name: str | None = None,
+    history_periods: Sequence[Any] | None = None,
+) -> int:
+    """Save a result to the ledger, with the data window it used when known."""
+    extra: dict[str, Any] = {"name": name, "data_periods": len(result.scenario.throughput)}
+    if history_periods:
+        used = list(history_periods)[-len(result.scenario.throughput) :]
+        extra["data_window"] = (used[0].period_start, used[-1].period_start)
+    return save_result(project, result, db_path, **extra)
+
+
+def forecast_ledger(project: str | None = None, db_path: str | Path | None = None):
+    """The ledger as a DataFrame, oldest first: how each project's P85 date moved."""
+    import pandas as pd
+
+    rows = []
+    for f in open_store(db_path).list_forecasts(project):
+        rows.append(
+            {
+                "id": f.forecast_id,
+                "project": f.project,
+                "kind": f.kind,
+                "created_at": f.created_at,
+                "created_by": f.created_by,
+                "source": f.source,
+                "start": f.start_date,
+                "deadline": f.deadline,
+                "p50": f.percentiles.get(50),
+                "p85": f.percentiles.get(85),
+                "p85_date": f.dates.get(85),
+                "p50_date": f.dates.get(50),
+                "p_deadline": f.p_deadline,
+                "runs": f.runs,
+                "scored": f.scored,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.sort_values(["project", "created_at", "id"]).reset_index(drop=True)
+    return frame
+
+
+def forecasts_vs_actuals(project: str | None = None, db_path: str | Path | None = None):
+    """Every scored forecast next to what happened."""
+    import pandas as pd
+
+    store = open_store(db_path)
+    rows = []
+    for f in store.list_forecasts(project):
+        if not f.scored:
+            continue
+        score = store.get_score(f.forecast_id)
+        if score is None:
+            continue
+        rows.append(
+            {
+                "id": f.forecast_id,
+                "project": f.project,
+                "kind": f.kind,
+                "start": f.start_date,
+                "p50": f.percentiles.get(50),
+                "p85": f.percentiles.get(85),
+                "actual": score.actual_value,
+                "median_error": score.median_error,
+                "pit": score.pit,
+                "met_85": score.levels[85].met if 85 in score.levels else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def calibration_table(project: str | None = None, db_path: str | Path | None = None):
+    """Share of resolved forecasts met at 50/70/85/95 (overall or for one project)."""
+    import pandas as pd
+
+    levels = open_store(db_path).calibration(project)
+    return pd.DataFrame([c.to_dict() for c in levels])
+
+
+def portfolio(db_path: str | Path | None = None):
+    """Every active project's latest forecast, its trend since the previous one, riskiest first."""
+    import pandas as pd
+
+    ledger = forecast_ledger(None, db_path)
+    rows = []
+    for project in list_projects(db_path, active_only=True):
+        mine = ledger[ledger["project"] == project.name] if not ledger.empty else ledger
+        mine = mine[mine["kind"].isin(["when", "deadline"])] if not mine.empty else mine
+        latest = mine.iloc[-1] if len(mine) else None
+        previous = mine.iloc[-2] if len(mine) > 1 else None
+        p_now = None if latest is None else latest["p_deadline"]
+        p_before = None if previous is None else previous["p_deadline"]
+        trend = None
+        if p_now is not None and p_before is not None and pd.notna(p_now) and pd.notna(p_before):
+            trend = float(p_now) - float(p_before)
+        shift = None
+        if latest is not None and previous is not None and latest["p85_date"] and previous["p85_date"]:
+            shift = (latest["p85_date"] - previous["p85_date"]).days
+        rows.append(
+            {
+                "project": project.name,
+                "owner": project.owner,
+                "target_date": project.target_date,
+                "latest_forecast": None if latest is None else int(latest["id"]),
+                "forecast_on": None if latest is None else latest["created_at"],
+                "p85_date": None if latest is None else latest["p85_date"],
+                "p_deadline": None if p_now is None or pd.isna(p_now) else float(p_now),
+                "p_deadline_change": trend,
+                "p85_shift_days": shift,
+                "forecasts": len(mine),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["_risk"] = frame["p_deadline"].fillna(2.0)
+        frame = frame.sort_values(["_risk", "project"]).drop(columns="_risk").reset_index(drop=True)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------
+# Demo database: real demo series, scored past forecasts, a live project per series.
+# ---------------------------------------------------------------------------------------
+
+DEMO_PROJECTS = (
+    # (demo series, project name, team size, scope as weeks of recent mean throughput, weeks to target)
+    ("pytest-dev/pytest", "Pytest Core", 5, 20, 18),
+    ("fastapi/fastapi", "FastAPI Platform", 4, 16, 20),
+    ("Homebrew/brew", "Homebrew Formulae", 8, 16, 14),
+    ("mockito/mockito", "Mockito Release", 3, 24, 22),
+)
+DEMO_RUNS = 20_000
+
+
+def _completion_week(items: Sequence[int], start: int, backlog: int) -> int | None:
+    """Index of the week in which the cumulative items from `start` reach `backlog`."""
+    done = 0
+    for index in range(start, len(items)):
+        done += items[index]
+        if done >= backlog:
+            return index
+    return None
+
+
+def seed_demo(db_path: str | Path, *, seed: int = 2026) -> dict[str, Any]:
+    """Fill an empty database with the bundled demo series: projects, history, forecasts, actuals.
+
+    Past forecasts are made at real past origins from the history before them,
+    and scored against the completion actually observed afterwards; the live
+    forecasts of each project are re-made every four weeks of its run, so the
+    portfolio shows how they moved.
+    """
+    import datetime as _dt
+
+    from flowray.data import load_demo_series
+
+    store = open_store(db_path)
+    if store.list_projects():
+        return {"seeded": False, "projects": len(store.list_projects())}
+    made = 0
+    for series, name, team_size, scope_weeks, target_weeks in DEMO_PROJECTS:
+        weeks = load_demo_series(series)
+        dates = [d for d, _ in weeks]
+        items = [int(v) for _, v in weeks]
+        n = len(items)
+        run_start = n - 8  # the project started eight weeks before the data ends
+        recent_mean = sum(items[run_start - 26 : run_start]) / 26
+        backlog = max(10, round(recent_mean * scope_weeks))
+        start_date = dates[run_start]
+        target = start_date + _dt.timedelta(weeks=target_weeks)
+        store.add_project(
+            name,
+            description=f"Demo: weekly merged pull requests of {series} (real data)",
+            team_size=team_size,
+            start_date=start_date,
+            target_date=target,
+        )
+        store.set_throughput(name, [(d, v) for d, v in zip(dates, items, strict=True)])
+        # two past forecasts at real origins, scored against what happened next
+        for origin in (n - 40, n - 26):
+            history = items[origin - 52 : origin]
+            observed = sum(items[origin : origin + 12])
+            done_week = _completion_week(items, origin, observed)
+            scenario = Scenario(throughput=history, backlog=observed, start=dates[origin])
+            result = run_local(scenario, Question("when"), DEMO_RUNS, seed + origin)
+            fid = save_result(
+                name, result, db_path, name="Backtest origin (demo)",
+                data_window=(dates[origin - 52], dates[origin - 1]), data_periods=52,
+            )
+            completed_on = dates[done_week] + _dt.timedelta(days=6)
+            store.add_actual(name, completed_on, observed, forecast_id=fid, notes="observed in the series")
+            made += 1
+        # the live project, re-forecast every four weeks
+        for as_of in (run_start, run_start + 4, n):
+            remaining = backlog - sum(items[run_start:as_of])
+            start = dates[as_of] if as_of < n else dates[-1] + _dt.timedelta(days=7)
+            scenario = Scenario(
+                throughput=items[as_of - 52 : as_of], backlog=max(0, remaining),
+                split_rate=(1.0, 1.2), start=start, deadline=target,
+            )
+            result = run_local(scenario, Question("when"), DEMO_RUNS, seed + as_of)
+            save_result(
+                name, result, db_path, name=f"{name} as of {start.isoformat()}",
+                data_window=(dates[as_of - 52], dates[as_of - 1]), data_periods=52,
+            )
+            made += 1
+    return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made}
+
+
+# ---------------------------------------------------------------------------------------
+# The scheduled batch: re-forecast every active project, score, alert.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    summary: Any  # DataFrame: one row per project re-forecast
+    alerts: Any  # DataFrame: projects whose P(deadline) fell below the threshold or dropped
+    scored: list[int]  # forecasts newly scored against actuals
+    skipped: list[str]
+
+
+def _latest_plan(store: Any, project: str) -> Any | None:
+    plans = [f for f in store.list_forecasts(project) if f.kind in ("when", "deadline") and f.source == "flowray"]
+    return store.get_forecast(plans[-1].forecast_id) if plans else None
+
+
+def reforecast_project(
+    project: str,
+    *,
+    db_path: str | Path | None = None,
+    as_of: str | dt.date | None = None,
+    runs: int = 50_000,
+    seed: int = 0,
+    window: int | None = 52,
+    use_ray: bool = False,
+) -> tuple[int, Result, Any]:
+    """Re-make a project's latest plan from its stored history up to `as_of` and save it.
+
+    The remaining backlog is the plan's backlog less the items completed since
+    its start (from the stored history), so each run moves the plan forward.
+    """
+    import datetime as _dt
+
+    store = open_store(db_path)
+    plan = _latest_plan(store, project)
+    if plan is None:
+        raise InputError("project", project, "has no when/deadline forecast to re-make; make one first")
+    periods = store.get_throughput(project)
+    cut = _dt.date.fromisoformat(str(as_of)) if as_of else None
+    if cut is not None:
+        periods = [p for p in periods if p.period_start + _dt.timedelta(days=p.period_days) <= cut]
+    if not periods:
+        raise InputError("project", project, "has no throughput history before as_of")
+    inputs = dict(plan.inputs or {})
+    old_start = _dt.date.fromisoformat(inputs["start"]) if inputs.get("start") else None
+    done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
+    backlog = inputs.get("backlog", 0)
+    if isinstance(backlog, dict):
+        backlog = {"low": max(0, backlog["low"] - done_since), "high": max(0, backlog["high"] - done_since)}
+    else:
+        backlog = max(0, int(backlog) - done_since)
+    last = periods[-1]
+    start = cut or (last.period_start + _dt.timedelta(days=last.period_days))
+    inputs.update(backlog=backlog, start=start.isoformat())
+    inputs.pop("throughput", None)
+    if inputs.get("deadline") and _dt.date.fromisoformat(inputs["deadline"]) <= start:
+        inputs["deadline"] = None  # the deadline has passed: forecast the completion only
+    request = ForecastRequest(
+        kind="when", throughput=[p.items for p in periods], window=window, fields=inputs,
+        runs=runs, seed=seed, use_ray=use_ray, force=False,
+    )
+    outcome = run_forecast(request)
+    fid = save_forecast(project, outcome.result, db_path, name=f"batch as of {start.isoformat()}",
+                        history_periods=periods)
+    return fid, outcome.result, plan
+
+
+def run_batch(
+    db_path: str | Path | None = None,
+    *,
+    project_filter: str = "",
+    runs: int = 50_000,
+    seed: int = 0,
+    as_of: str | dt.date | None = None,
+    alert_threshold: float = 0.7,
+    drop_alert: float = 0.10,
+    use_ray: bool = False,
+) -> BatchReport:
+    """Re-forecast every active project (name containing `project_filter`), score, alert."""
+    import pandas as pd
+
+    store = open_store(db_path)
+    rows, alerts, skipped = [], [], []
+    for project in list_projects(db_path, active_only=True):
+        if project_filter and project_filter.lower() not in project.name.lower():
+            continue
+        try:
+            fid, result, plan = reforecast_project(
+                project.name, db_path=db_path, as_of=as_of, runs=runs, seed=seed, use_ray=use_ray
+            )
+        except InputError as exc:
+            skipped.append(f"{project.name}: {exc}")
+            continue
+        p_now = result.probability_by_deadline
+        p_before = plan.p_deadline
+        p85 = result.date_at(85)
+        rows.append(
+            {
+                "project": project.name,
+                "forecast_id": fid,
+                "start": result.scenario.start,
+                "backlog": result.scenario.backlog,
+                "p50_date": result.date_at(50),
+                "p85_date": p85,
+                "deadline": result.scenario.deadline,
+                "p_deadline": p_now,
+                "previous_p_deadline": p_before,
+            }
+        )
+        reasons = []
+        if p_now is not None and p_now < alert_threshold:
+            reasons.append(f"P(deadline) {format_probability(p_now)} is below {alert_threshold:.0%}")
+        if p_now is not None and p_before is not None and p_before - p_now > drop_alert:
+            reasons.append(f"P(deadline) dropped {100 * (p_before - p_now):.0f} points since the last run")
+        if reasons:
+            alerts.append({"project": project.name, "forecast_id": fid, "why": "; ".join(reasons)})
+    scored = store.score_pending()
+    return BatchReport(pd.DataFrame(rows), pd.DataFrame(alerts, columns=["project", "forecast_id", "why"]),
+                       scored, skipped)
+
+
+# =====================================================================================
+# Backtests, calibrated forecasts and the ML deadline analysis (issue 5).
+# Added by the backtests engineer; the functions above are untouched.
+# =====================================================================================
+
+
+def load_series(path: str | Path) -> dict[str, list[float]]:
+    """Weekly series from a folder of `week_start,throughput` CSVs, or from one such file.
+
+    Names are the file stems (`owner__name`), sorted; values oldest first.
+    """
+    from flowray.importers import read_throughput_file
+
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(source.glob("*.csv"), key=lambda p: p.name.lower())
+        if not files:
+            raise InputError("data", str(path), "folder holds no .csv files")
+    elif source.is_file():
+        files = [source]
+    else:
+        raise InputError("data", str(path), "must be a folder of CSV files or one CSV file")
+    return {f.stem: [float(v) for _, v in read_throughput_file(f)] for f in files}
+
+
+def backtest_tasks(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str],
+    windows: Sequence[int | None],
+    options: dict[str, Any],
+) -> list[Any]:
+    """One Ray task per (series, base method, window); its origins run in order inside it,
+    because the calibration layer at each origin learns from the earlier origins' errors."""
+    from flowray import tasks
+    from flowray.core import backtest
+
+    out = []
+    for base in methods:
+        for window in windows:
+            for name, values in series.items():
+                n_origins = max(1, len(values) - options.get("first_origin", backtest.DEFAULT_FIRST_ORIGIN))
+                weight = n_origins * (backtest.ML_COST // options.get("step", 1) if base in backtest.ML_METHODS else 1)
+                out.append(
+                    tasks.ChunkTask(
+                        fn=backtest.backtest_series_task,
+                        args=(name, list(values), base, window, dict(options)),
+                        chunks=int(weight),
+                        label=f"{name} {base} W={backtest.window_label(window)}",
+                    )
+                )
+    return out
+
+
+def _backtest_bases(methods: Sequence[str]) -> list[str]:
+    from flowray.core import backtest
+
+    bases: list[str] = []
+    for method in methods:
+        base, _ = backtest.parse_method(method)
+        if base not in bases:
+            bases.append(base)
+    return bases
+
+
+def submit_backtest(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str] | None = None,
+    windows: Sequence[int | None] | None = None,
+    horizons: Sequence[int] = (8,),
+    step: int = 4,
+    runs: int = 2000,
+    seed: int = 0,
+    first_origin: int | None = None,
+):
+    """Backtests as a Ray job (progress, partial, cancel); `job.result()` is a core.backtest.Backtest
+    equal to `run_backtest(..., use_ray=False)` for the same inputs."""
+    from flowray import tasks
+    from flowray.core import backtest
+
+    bases = _backtest_bases(methods or [backtest.DEFAULT_METHOD])
+    window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
+    options = _backtest_options(horizons, step, runs, seed, first_origin)
+    job_tasks = backtest_tasks(series, bases, window_list, options)
+
+    def finalize(merged: Any) -> Any:
+        return _backtest_result(merged or {}, options)
+
+    return tasks.submit_job("backtest", job_tasks, backtest.merge_series_results, finalize)
+
+
+def _backtest_options(horizons, step, runs, seed, first_origin) -> dict[str, Any]:
+    from flowray.core import backtest
+
+    return {
+        "horizons": tuple(int(h) for h in horizons),
+        "step": int(step),
+        "runs": int(runs),
+        "seed": int(seed),
+        "first_origin": int(backtest.DEFAULT_FIRST_ORIGIN if first_origin is None else first_origin),
+    }
+
+
+def _backtest_result(results: dict[Any, Any], options: dict[str, Any]):
+    from flowray.core import backtest
+
+    return backtest.Backtest(
+        results,
+        horizons=options["horizons"],
+        step=options["step"],
+        runs=options["runs"],
+        seed=options["seed"],
+        first_origin=options["first_origin"],
+    )
+
+
+def run_backtest(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str] | None = None,
+    windows: Sequence[int | None] | None = None,
+    horizons: Sequence[int] = (8,),
+    step: int = 4,
+    runs: int = 2000,
+    seed: int = 0,
+    first_origin: int | None = None,
+    use_ray: bool = False,
+):
+    """Backtest methods (base names; '+cal' variants come with them) x windows on every series."""
+    from flowray.core import backtest
+
+    if use_ray:
+        from flowray import tasks
+
+        tasks.ensure_connected()
+        return submit_backtest(series, methods, windows, horizons, step, runs, seed, first_origin).result()
+    bases = _backtest_bases(methods or [backtest.DEFAULT_METHOD])
+    window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
+    options = _backtest_options(horizons, step, runs, seed, first_origin)
+    parts = [
+        backtest.backtest_series_task(name, values, base, window, options)
+        for base in bases
+        for window in window_list
+        for name, values in series.items()
+    ]
+    return _backtest_result(backtest.merge_series_results(parts), options)
+
+
+def calibrated_forecast(
+    scenario: Scenario,
+    question: Question,
+    runs: int = 100_000,
+    seed: int = 0,
+    history: Sequence[float] | None = None,
+):
+    """A forecast read through flowray's calibration layer (when the default method has one).
+
+    Simulates the scenario as usual, learns the calibration map from the
+    forecasts the default method would have made on `history` (default: the
+    scenario's own throughput) at every past origin whose outcome is known,
+    and returns the result with its answer histogram recalibrated and the map
+    attached as `result.calibration`.
+    """
+    from flowray.core import backtest
+
+    base, calibrated = backtest.parse_method(backtest.DEFAULT_METHOD)
+    result = run_local(scenario, question, runs, seed)
+    if not calibrated:
+        return result
+    past = list(scenario.throughput if history is None else history)
+    if question.kind == "how_many":
+        cmap = backtest.live_calibration(past, "how_many", int(question.periods), base, backtest.DEFAULT_WINDOW, seed=seed)
+    else:
+        horizon = backtest.calibrated_horizon(result)
+        cmap = backtest.live_calibration(past, "when", horizon, base, backtest.DEFAULT_WINDOW, seed=seed)
+    return backtest.calibrate_result(result, cmap)
+
+
+def run_deadline_comparison(
+    scenario: Scenario,
+    method: str = "both",
+    runs: int = 100_000,
+    seed: int = 0,
+    ml_method: str = "gbm",
+    n_paths: int = 2000,
+    use_ray: bool = False,
+):
+    """The ML deadline analysis: ML, Monte Carlo or both, side by side with a consensus note."""
+    from flowray.core import ml_deadline
+
+    if not use_ray:
+        return ml_deadline.compare(scenario, method, runs, seed, ml_method, n_paths)
+    from flowray import tasks
+
+    tasks.ensure_connected()
+    job = submit_deadline_comparison(scenario, method, runs, seed, ml_method, n_paths)
+    comparison = job.result()
+    if method == "ml" and comparison.ml is None:
+        raise NotEnoughData("throughput", f"{len(scenario.throughput)} periods", comparison.notes[0])
+    return comparison
+
+
+def submit_deadline_comparison(
+    scenario: Scenario,
+    method: str = "both",
+    runs: int = 100_000,
+    seed: int = 0,
+    ml_method: str = "gbm",
+    n_paths: int = 2000,
+):
+    """The deadline analysis as a Ray job: one task for ML (fit, paths, kernel), one for Monte Carlo."""
+    from flowray import tasks
+    from flowray.core import ml_deadline
+
+    if method not in ml_deadline.METHODS:
+        raise InputError("method", method, f"must be one of {', '.join(ml_deadline.METHODS)}")
+    kinds = {"ml": ["ml"], "mc": ["mc"], "both": ["mc", "ml"]}[method]
+    job_tasks = [
+        tasks.ChunkTask(
+            fn=ml_deadline.forecast_task,
+            args=(kind, scenario, runs, seed, ml_method, n_paths),
+            chunks=ml_deadline.ML_TASK_WEIGHT if kind == "ml" else 1,
+            label=f"{kind} deadline",
+        )
+        for kind in kinds
+    ]
+
+    def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for part in parts:
+            merged.update(part)
+        return merged
+
+    def finalize(merged: Any) -> Any:
+        return ml_deadline.build_comparison(scenario, merged or {}, ml_method)
+
+    return tasks.submit_job("deadline", job_tasks, merge, finalize)

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "flowray.cli.cluster_cmds",
     "flowray.cli.backtest_cmds",
     "flowray.cli.app_cmds",
+    "flowray.cli.demo_cmds",
 )
 
 
