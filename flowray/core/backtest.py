@@ -1,0 +1,620 @@
+"""Rolling-origin backtests: how good would our forecasts have been, origin by origin?
+
+At each origin t (a period index: the history is periods 0 .. t-1) a method sees
+only the history before t (the last `window` periods, or all of it) and
+forecasts the next H periods, answering both questions of shared/DOMAIN.md:
+
+- how many: the items done in periods t .. t+H-1, scored with the "at least X"
+  reading (level p met when actual >= the (1-p)-quantile);
+- when: the backlog is the items ACTUALLY done in those H periods, so the
+  completion is observed, not computed. The observed completion period is the
+  smallest k in 0..H whose cumulative actual reaches the backlog (k = 0 for a
+  backlog of 0, k < H when the last periods of the horizon were empty). Scored
+  with "within w periods" (met when k <= the p-quantile).
+
+Monte Carlo methods are the engine's samplers (histograms from
+`engine.simulate_chunks`); ML methods fit `ml.fit_forecaster` on the same
+window, draw throughput paths and feed them to the same engine through
+`samplers.path_sampler`. Every method sees the same origins and the same
+seeds (common random numbers). A method name ending in CALIBRATED_SUFFIX adds
+the calibration layer (`flowray.core.calibration`), which at origin t learns
+only from forecasts of this series whose outcome was known before t.
+
+Scores come from flowray.core.metrics: coverage, randomised PIT, pinball
+loss (at the quantiles a user reads: 5/15/30/50% for how-many, 50/70/85/95%
+for when), CRPS and |median error|, per series and pooled over series.
+
+Deterministic given the seed; pure numpy (the Ray fan-out lives in tasks.py
+and pipeline.py and calls `backtest_series` as is).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flowray.core import calibration, metrics, ml
+from flowray.core.checks import MIN_PERIODS
+from flowray.core.engine import Histograms, Question, plan_chunks, simulate_chunks
+from flowray.core.samplers import SAMPLERS, SamplerTable, build_sampler, path_sampler
+from flowray.core.scenario import Scenario
+from flowray.exceptions import InputError
+
+# --------------------------------------------------------------------------- constants
+
+QUESTIONS: tuple[str, ...] = ("how_many", "when")
+LEVELS: tuple[float, ...] = metrics.DEFAULT_LEVELS  # 0.5, 0.7, 0.85, 0.95
+HOW_MANY_PINBALL_LEVELS: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5)  # the "at least" quantiles
+WHEN_PINBALL_LEVELS: tuple[float, ...] = LEVELS
+MC_METHODS: tuple[str, ...] = SAMPLERS
+ML_METHODS: tuple[str, ...] = ml.METHODS
+BASE_METHODS: tuple[str, ...] = MC_METHODS + ML_METHODS
+CALIBRATED_SUFFIX = "+cal"
+WINDOWS: tuple[int | None, ...] = (12, 26, 52, None)  # None = all the history before the origin
+
+# flowray's default, chosen by benchmarks/backtests.py on the 12 dev series (BACKTESTS.md).
+DEFAULT_METHOD = "bootstrap"
+DEFAULT_WINDOW: int | None = 52
+DEFAULT_HORIZON = 8
+DEFAULT_STEP = 4
+DEFAULT_RUNS = 2000
+DEFAULT_FIRST_ORIGIN = 52  # periods of history before the first scored origin
+ML_PATHS = 1000  # ML throughput paths per origin
+ML_MIN_FIRST_ORIGIN = ml.MIN_ML_PERIODS
+WHEN_PERIODS_FACTOR = 5  # "when" runs stop at 5 x H periods (8 at least): later = not done
+ML_COST = 200  # an ML origin costs about this many Monte Carlo origins (progress weights)
+
+
+def parse_method(name: str) -> tuple[str, bool]:
+    """'block+cal' -> ('block', True); 'gbm' -> ('gbm', False)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("method", name, f"must be one of {', '.join(BASE_METHODS)} (add {CALIBRATED_SUFFIX} to calibrate)")
+    text = name.strip()
+    calibrated = text.endswith(CALIBRATED_SUFFIX)
+    base = text[: -len(CALIBRATED_SUFFIX)] if calibrated else text
+    if base not in BASE_METHODS:
+        raise InputError(
+            "method", name, f"must be one of {', '.join(BASE_METHODS)}, optionally with {CALIBRATED_SUFFIX}"
+        )
+    return base, calibrated
+
+
+def method_name(base: str, calibrated: bool) -> str:
+    return base + (CALIBRATED_SUFFIX if calibrated else "")
+
+
+def parse_window(value: Any) -> int | None:
+    """12 / '12' -> 12; None / 'all' -> None (all the history before each origin)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InputError("window", value, "must be a whole number of periods >= 1, or 'all'") from None
+    if number < 1 or isinstance(value, bool):
+        raise InputError("window", value, "must be a whole number of periods >= 1, or 'all'")
+    return number
+
+
+def window_label(window: int | None) -> int | str:
+    return "all" if window is None else int(window)
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(name, value, f"must be a whole number >= {minimum}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- window arithmetic
+
+
+def window_history(values: NDArray[np.float64], origin: int, window: int | None) -> NDArray[np.float64]:
+    """What a forecast at `origin` may see: periods max(0, origin - window) .. origin - 1."""
+    if origin < 1 or origin > values.size:
+        raise InputError("origin", origin, f"must lie in [1, {values.size}]")
+    start = 0 if window is None else max(0, origin - int(window))
+    return values[start:origin]
+
+
+def completion_period(future: Sequence[float] | NDArray[np.float64], backlog: float) -> int:
+    """Smallest k with sum(future[:k]) >= backlog (0 for a backlog of 0); -1 if never reached."""
+    if backlog <= 0:
+        return 0
+    reached = np.flatnonzero(np.cumsum(np.asarray(future, dtype=float)) >= backlog - 1e-9)
+    return int(reached[0]) + 1 if reached.size else -1
+
+
+def actual_outcome(values: NDArray[np.float64], origin: int, horizon: int) -> tuple[int, int]:
+    """(items done in the H periods after `origin`, observed completion period of that backlog)."""
+    future = values[origin : origin + horizon]
+    if future.size < horizon:
+        raise InputError("origin", origin, f"needs {horizon} periods after it (series has {values.size})")
+    items = int(round(float(future.sum())))
+    return items, completion_period(future, items)
+
+
+def origin_seed(seed: int, origin: int, horizon: int, question: str) -> int:
+    """One seed per (seed, origin, horizon, question), shared by every method (common random numbers)."""
+    state = np.random.SeedSequence([int(seed), int(origin), int(horizon), QUESTIONS.index(question)])
+    return int(state.generate_state(1, dtype=np.uint32)[0])
+
+
+def learning_origins(
+    n_periods: int, horizon: int, base: str, first_origin: int, step: int
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Origins forecast for one series, and which of them are scored.
+
+    Scored origins: first_origin, first_origin + step, ... up to n - H.
+    Monte Carlo methods also forecast every earlier and in-between origin
+    from MIN_PERIODS on (cheap), so the calibration layer has errors to learn
+    from; ML methods (expensive) only extend the scored grid back in steps of
+    `step` to ML_MIN_FIRST_ORIGIN.
+    """
+    last = n_periods - horizon
+    if base in ML_METHODS:
+        low = ML_MIN_FIRST_ORIGIN
+        first = first_origin - ((first_origin - low) // step) * step if first_origin >= low else first_origin
+        origins = np.arange(first, last + 1, step, dtype=np.int64)
+    else:
+        origins = np.arange(min(MIN_PERIODS, first_origin), last + 1, dtype=np.int64)
+    scored = (origins >= first_origin) & ((origins - first_origin) % step == 0)
+    return origins, scored
+
+
+# --------------------------------------------------------------------------- one origin's forecasts
+
+
+def _sparse(counts: np.ndarray) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    values = np.flatnonzero(counts)
+    return values.astype(np.int64), counts[values].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """Histograms (values, counts) of one origin, keyed by (question, horizon)."""
+
+    hists: dict[tuple[str, int], tuple[NDArray[np.int64], NDArray[np.float64]]]
+
+
+def _mc_table(history: NDArray[np.float64], base: str) -> SamplerTable:
+    return build_sampler(history, base)
+
+
+def _ml_table(
+    history: NDArray[np.float64], base: str, max_horizon: int, seed: int, n_paths: int
+) -> SamplerTable:
+    forecaster = ml.fit_forecaster(history, base, horizon=max_horizon, seed=seed)
+    paths = forecaster.sample_paths(n_paths, np.random.default_rng(seed))
+    return path_sampler(paths.T)
+
+
+def forecast_origin(
+    values: NDArray[np.float64],
+    origin: int,
+    base: str,
+    window: int | None,
+    horizons: Sequence[int],
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    backlogs: Mapping[int, int] | None = None,
+    ml_paths: int = ML_PATHS,
+) -> Forecasts:
+    """Every (question, H) forecast of one method at one origin, from the history before it only.
+
+    `backlogs[H]` is the "when" backlog of horizon H (in a backtest: the
+    items actually done in those H periods, see `actual_outcome`).
+    Raises NotEnoughData for ML below ml.MIN_ML_PERIODS periods of window.
+    """
+    history = window_history(values, origin, window)
+    chunks = plan_chunks(runs)
+    max_h = max(horizons)
+    out: dict[tuple[str, int], tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+    if not np.any(history > 0):  # nothing was ever done in the window: nothing will be
+        for h in horizons:
+            out[("how_many", h)] = (np.array([0]), np.array([float(runs)]))
+            backlog = 0 if backlogs is None else int(backlogs[h])
+            never = max(8, WHEN_PERIODS_FACTOR * h) + 1
+            out[("when", h)] = (np.array([0 if backlog == 0 else never]), np.array([float(runs)]))
+        return Forecasts(out)
+    if base in ML_METHODS:
+        table = _ml_table(history, base, max_h, origin_seed(seed, origin, max_h, "how_many"), ml_paths)
+    else:
+        table = _mc_table(history, base)
+    for h in horizons:
+        scenario = Scenario(throughput=history, max_periods=max(8, WHEN_PERIODS_FACTOR * h))
+        hist: Histograms = simulate_chunks(
+            scenario, origin_seed(seed, origin, h, "how_many"), chunks, Question("how_many", h), table
+        )
+        out[("how_many", h)] = _sparse(hist.items)
+        if backlogs is not None:
+            when_scenario = Scenario(
+                throughput=history, backlog=int(backlogs[h]), max_periods=scenario.max_periods
+            )
+            hist = simulate_chunks(
+                when_scenario, origin_seed(seed, origin, h, "when"), chunks, Question("when"), table
+            )
+            out[("when", h)] = _sparse(hist.periods)
+    return Forecasts(out)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Scores:
+    """Per-origin scores of one (question, horizon), in origin order."""
+
+    origins: list[int] = field(default_factory=list)
+    actual: list[float] = field(default_factory=list)
+    hits: list[NDArray[np.bool_]] = field(default_factory=list)
+    pit: list[float] = field(default_factory=list)
+    crps: list[float] = field(default_factory=list)
+    pinball: list[float] = field(default_factory=list)
+    median_abs_error: list[float] = field(default_factory=list)
+    # the forecast's own probability of meeting each level (>= the level on integer outcomes):
+    # the coverage a perfectly calibrated forecast would reach at these origins
+    ideal: list[NDArray[np.float64]] = field(default_factory=list)
+
+    def add(self, origin: int, actual: float, score: Mapping[str, Any]) -> None:
+        self.origins.append(origin)
+        self.actual.append(actual)
+        for name in ("hits", "pit", "crps", "pinball", "median_abs_error", "ideal"):
+            getattr(self, name).append(score[name])
+
+    def frozen(self) -> Scores:
+        """Lists -> arrays (compact, picklable, fast to pool)."""
+        out = Scores()
+        out.origins = np.asarray(self.origins, dtype=np.int64)  # type: ignore[assignment]
+        out.actual = np.asarray(self.actual, dtype=float)  # type: ignore[assignment]
+        out.hits = np.asarray(self.hits, dtype=bool).reshape(-1, len(LEVELS))  # type: ignore[assignment]
+        out.ideal = np.asarray(self.ideal, dtype=float).reshape(-1, len(LEVELS))  # type: ignore[assignment]
+        for name in ("pit", "crps", "pinball", "median_abs_error"):
+            setattr(out, name, np.asarray(getattr(self, name), dtype=float))
+        return out
+
+    def block(self) -> dict[str, Any]:
+        """The backtest JSON block: coverage, crps, pinball, median_abs_error, origins."""
+        return metrics.summarise_block(
+            np.asarray(self.hits, dtype=bool).reshape(-1, len(LEVELS)),
+            self.crps,
+            self.pinball,
+            self.median_abs_error,
+            LEVELS,
+        )
+
+
+def _pit_rng(seed: int, origin: int, horizon: int, question: str) -> np.random.Generator:
+    return np.random.default_rng([origin_seed(seed, origin, horizon, question), 1])
+
+
+def score_forecast(
+    question: str,
+    values: NDArray[np.int64],
+    counts: NDArray[np.float64],
+    actual: float,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """All scores of one forecast histogram against its actual (via flowray.core.metrics)."""
+    if question == "how_many":
+        hits = metrics.how_many_met(values, counts, actual, LEVELS)
+        pinball = metrics.pinball_loss_histogram(values, counts, actual, HOW_MANY_PINBALL_LEVELS)
+        thresholds = metrics.how_many_thresholds(values, counts, LEVELS)
+        ideal = 1.0 - metrics.cdf_from_histogram(values, counts, thresholds - 1)
+    else:
+        hits = metrics.when_met(values, counts, actual, LEVELS)
+        pinball = metrics.pinball_loss_histogram(values, counts, actual, WHEN_PINBALL_LEVELS)
+        ideal = metrics.cdf_from_histogram(values, counts, metrics.when_thresholds(values, counts, LEVELS))
+    return {
+        "hits": hits,
+        "ideal": ideal,
+        "pit": metrics.pit_randomized(values, counts, actual, rng),
+        "crps": metrics.crps_histogram(values, counts, actual),
+        "pinball": pinball,
+        "median_abs_error": metrics.median_abs_error(values, counts, actual),
+    }
+
+
+# --------------------------------------------------------------------------- one series
+
+
+@dataclass
+class SeriesBacktest:
+    """Scores of one method (raw and calibrated) on one series, per (question, horizon)."""
+
+    name: str
+    base: str
+    window: int | None
+    horizons: tuple[int, ...]
+    raw: dict[tuple[str, int], Scores]
+    calibrated: dict[tuple[str, int], Scores]
+    n_periods: int
+    skipped: str | None = None  # why nothing was scored (too short for the method), if so
+
+    def scores(self, calibrated: bool, question: str, horizon: int) -> Scores:
+        return (self.calibrated if calibrated else self.raw)[(question, horizon)]
+
+
+def backtest_series(
+    name: str,
+    values: Sequence[float] | NDArray[np.float64],
+    base: str,
+    window: int | None,
+    horizons: Sequence[int] = (DEFAULT_HORIZON,),
+    step: int = DEFAULT_STEP,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    first_origin: int = DEFAULT_FIRST_ORIGIN,
+    ml_paths: int = ML_PATHS,
+) -> SeriesBacktest:
+    """Backtest one method on one series: raw and calibrated scores at every scored origin.
+
+    The calibrated forecast at origin t applies `calibration.fit_calibration`
+    to the raw PITs of this series' earlier forecasts (same method, question
+    and horizon) made at origins s with s + H <= t: only outcomes known at t.
+    """
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise InputError(f"series {name}", array.shape, "must be a 1-D list of throughput values >= 0")
+    if base not in BASE_METHODS:
+        raise InputError("method", base, f"must be one of {', '.join(BASE_METHODS)}")
+    horizons = tuple(_whole("horizon", h, 1) for h in horizons)
+    step = _whole("step", step, 1)
+    runs = _whole("runs", runs, 1)
+    first_origin = _whole("first_origin", first_origin, MIN_PERIODS)
+    if base in ML_METHODS:
+        first_origin = max(first_origin, ML_MIN_FIRST_ORIGIN)
+    keys = [(q, h) for h in horizons for q in QUESTIONS]
+    raw = {k: Scores() for k in keys}
+    cal = {k: Scores() for k in keys}
+    result = SeriesBacktest(name, base, window, horizons, raw, cal, int(array.size))
+    if base in ML_METHODS and window is not None and window < ml.MIN_ML_PERIODS:
+        result.skipped = f"ML needs a window of at least {ml.MIN_ML_PERIODS} periods"
+        return _freeze(result)
+    max_h = max(horizons)
+    origins, scored = learning_origins(array.size, max_h, base, first_origin, step)
+    if not scored.any():
+        result.skipped = f"{array.size} periods: no origin with {first_origin} periods before it and {max_h} after"
+        return _freeze(result)
+    past: dict[tuple[str, int], tuple[list[int], list[float]]] = {k: ([], []) for k in keys}
+    for origin, is_scored in zip(origins.tolist(), scored.tolist(), strict=True):
+        outcomes = {h: actual_outcome(array, origin, h) for h in horizons}
+        forecasts = forecast_origin(
+            array, origin, base, window, horizons, runs, seed,
+            backlogs={h: outcomes[h][0] for h in horizons}, ml_paths=ml_paths,
+        )
+        for question, h in keys:
+            actual = float(outcomes[h][0] if question == "how_many" else outcomes[h][1])
+            hist_values, counts = forecasts.hists[(question, h)]
+            past_origins, past_pits = past[(question, h)]
+            if is_scored:
+                score = score_forecast(question, hist_values, counts, actual, _pit_rng(seed, origin, h, question))
+                raw[(question, h)].add(origin, actual, score)
+                cmap = calibration.fit_calibration(
+                    calibration.usable_pits(past_origins, past_pits, h, origin)
+                )
+                cal_counts = calibration.calibrate_counts(counts, cmap) if cmap.active else counts
+                keep = cal_counts > 0
+                cal_score = score_forecast(
+                    question, hist_values[keep], cal_counts[keep], actual, _pit_rng(seed, origin, h, question)
+                )
+                cal[(question, h)].add(origin, actual, cal_score)
+                pit = score["pit"]
+            else:
+                pit = metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question))
+            past_origins.append(origin)
+            past_pits.append(pit)
+    return _freeze(result)
+
+
+def _freeze(result: SeriesBacktest) -> SeriesBacktest:
+    result.raw = {k: s.frozen() for k, s in result.raw.items()}
+    result.calibrated = {k: s.frozen() for k, s in result.calibrated.items()}
+    return result
+
+
+def backtest_series_task(
+    name: str, values: Sequence[float], base: str, window: int | None, options: Mapping[str, Any]
+) -> dict[tuple[str, str, int | None], SeriesBacktest]:
+    """One Ray task of a backtest job: {(series, base method, window): result} (merges by union)."""
+    return {(name, base, window): backtest_series(name, values, base, window, **dict(options))}
+
+
+def merge_series_results(parts: Iterable[Mapping[Any, SeriesBacktest]]) -> dict[Any, SeriesBacktest]:
+    """Union of task results (order-independent: keys never collide)."""
+    merged: dict[Any, SeriesBacktest] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in merged:
+                raise ValueError(f"backtest result {key} would be counted twice")
+            merged[key] = value
+    return merged
+
+
+# --------------------------------------------------------------------------- many series
+
+
+@dataclass
+class Backtest:
+    """Results of series x methods x windows on shared origins; reads tables and JSON."""
+
+    results: dict[tuple[str, str, int | None], SeriesBacktest]
+    horizons: tuple[int, ...]
+    step: int
+    runs: int
+    seed: int
+    first_origin: int
+
+    @property
+    def series_names(self) -> list[str]:
+        return sorted({k[0] for k in self.results}, key=str.lower)
+
+    def configurations(self) -> list[tuple[str, int | None]]:
+        return sorted({(k[1], k[2]) for k in self.results}, key=lambda c: (BASE_METHODS.index(c[0]), c[1] or 10**9))
+
+    def _series(self, base: str, window: int | None) -> list[SeriesBacktest]:
+        found = [self.results[(n, base, window)] for n in self.series_names if (n, base, window) in self.results]
+        if not found:
+            raise InputError("method", method_name(base, False), f"was not backtested with window {window_label(window)}")
+        return found
+
+    def _scores(self, s: SeriesBacktest, calibrated: bool, question: str, h: int, origins: set[int] | None) -> Scores:
+        scores = s.scores(calibrated, question, h)
+        if origins is None:
+            return scores
+        keep = np.isin(scores.origins, np.fromiter(origins, dtype=np.int64, count=len(origins)))
+        out = Scores()
+        for name in ("origins", "actual", "hits", "pit", "crps", "pinball", "median_abs_error", "ideal"):
+            setattr(out, name, np.asarray(getattr(scores, name))[keep])
+        return out
+
+    def report(
+        self,
+        method: str,
+        window: int | None,
+        horizon: int,
+        origins: Mapping[str, set[int]] | None = None,
+    ) -> dict[str, Any]:
+        """The `flowray backtest --json` object for one method, window and horizon.
+
+        `origins` (per series) restricts the scores to a common set of
+        origins, e.g. to compare a Monte Carlo method with ML on ML's grid.
+        """
+        base, calibrated = parse_method(method)
+        if horizon not in self.horizons:
+            raise InputError("horizon", horizon, f"was not backtested (horizons {list(self.horizons)})")
+        rows = []
+        for s in self._series(base, window):
+            keep = None if origins is None else origins.get(s.name, set())
+            row: dict[str, Any] = {"name": s.name}
+            for question in QUESTIONS:
+                row[question] = self._scores(s, calibrated, question, horizon, keep).block()
+            if s.skipped:
+                row["skipped"] = s.skipped
+            rows.append(row)
+        pooled = {q: metrics.pool_blocks([r[q] for r in rows]) for q in QUESTIONS}
+        return {
+            "method": method,
+            "window": window_label(window),
+            "horizon": horizon,
+            "pooled": pooled,
+            "series": rows,
+            "step": self.step,
+            "runs": self.runs,
+            "seed": self.seed,
+            "first_origin": self.first_origin,
+        }
+
+    def pits(
+        self, method: str, window: int | None, question: str, horizon: int,
+        origins: Mapping[str, set[int]] | None = None,
+    ) -> NDArray[np.float64]:
+        """Pooled randomised PIT values (flat histogram = calibrated)."""
+        base, calibrated = parse_method(method)
+        parts = [
+            self._scores(s, calibrated, question, horizon, None if origins is None else origins.get(s.name, set())).pit
+            for s in self._series(base, window)
+        ]
+        return np.concatenate([np.asarray(p, dtype=float) for p in parts]) if parts else np.array([])
+
+    def scored_origins(self, base: str, window: int | None) -> dict[str, set[int]]:
+        """Per series, the origins a configuration scored (all its horizons share them)."""
+        h = self.horizons[0]
+        return {s.name: set(np.asarray(s.raw[("how_many", h)].origins).tolist()) for s in self._series(base, window)}
+
+
+def calibration_error(report: Mapping[str, Any], levels: Sequence[str] = ("50", "70", "85", "95")) -> float:
+    """Mean |pooled coverage - nominal| over both questions and `levels`, in points."""
+    gaps = [
+        abs(report["pooled"][q]["coverage"][lv] - int(lv) / 100.0) * 100.0
+        for q in QUESTIONS
+        for lv in levels
+    ]
+    return float(np.mean(gaps))
+
+
+def worst_gap(report: Mapping[str, Any], levels: Sequence[str] = ("50", "85", "95")) -> float:
+    """Largest |pooled coverage - nominal| over both questions and `levels`, in points."""
+    return float(
+        max(abs(report["pooled"][q]["coverage"][lv] - int(lv) / 100.0) * 100.0 for q in QUESTIONS for lv in levels)
+    )
+
+
+def is_finite_block(block: Mapping[str, Any]) -> bool:
+    return block.get("origins", 0) > 0 and math.isfinite(block.get("crps", math.nan))
+
+
+# --------------------------------------------------------------------------- live calibration
+
+
+def live_calibration(
+    history: Sequence[float] | NDArray[np.float64],
+    question: str,
+    horizon: int,
+    base: str = DEFAULT_METHOD,
+    window: int | None = DEFAULT_WINDOW,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+) -> calibration.CalibrationMap:
+    """The calibration map a forecast made today would use.
+
+    Backtests `base` on the history itself at every origin whose H-period
+    outcome is already known (origins s with s + H <= len(history)), collects
+    their PITs for `question` and fits the map, exactly as the backtest's
+    calibration layer does at an origin equal to today.
+    """
+    if question not in QUESTIONS:
+        raise InputError("question", question, f"must be one of {', '.join(QUESTIONS)}")
+    values = np.asarray(history, dtype=float)
+    h = _whole("horizon", horizon, 1)
+    if base in ML_METHODS:
+        raise InputError("method", base, "live calibration is for Monte Carlo samplers")
+    pits: list[float] = []
+    for origin in range(MIN_PERIODS, values.size - h + 1):
+        items, periods = actual_outcome(values, origin, h)
+        forecasts = forecast_origin(values, origin, base, window, (h,), runs, seed, backlogs={h: items})
+        hist_values, counts = forecasts.hists[(question, h)]
+        actual = float(items if question == "how_many" else periods)
+        pits.append(metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question)))
+    return calibration.fit_calibration(pits)
+
+
+def calibrate_histogram(counts: NDArray[np.int64], cmap: calibration.CalibrationMap) -> NDArray[np.int64]:
+    """A result histogram recalibrated by `cmap`, as whole counts with the same number of runs."""
+    array = np.asarray(counts, dtype=np.int64)
+    if not cmap.active:
+        return array.copy()
+    return calibration.integer_counts(calibration.calibrate_counts(array, cmap), int(array.sum()))
+
+
+def calibrated_horizon(result: Any) -> int:
+    """The horizon whose past errors calibrate a "when" result: its median completion period."""
+    median = result.percentile(50)
+    return int(min(max(1, median if median is not None else 52), 52))
+
+
+def calibrate_result(result: Any, cmap: calibration.CalibrationMap) -> Any:
+    """A copy of a ForecastResult (periods) or HowManyResult (items) read through `cmap`.
+
+    The other histograms (totals, effort, burn-down fan, items by the deadline)
+    stay as simulated: the calibration layer corrects the answer to the
+    question asked, not every by-product.
+    """
+    import copy
+
+    from flowray.core.results import HowManyResult
+
+    out = copy.copy(result)
+    hists = copy.copy(result.histograms)
+    if isinstance(result, HowManyResult):
+        hists.items = calibrate_histogram(hists.items, cmap)
+    else:
+        hists.periods = calibrate_histogram(hists.periods, cmap)
+    out.histograms = hists
+    out.calibration = cmap
+    return out
