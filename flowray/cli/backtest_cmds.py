@@ -1,0 +1,228 @@
+"""`flowray backtest` (how good would the forecasts have been?) and `flowray deadline` (ML next to Monte Carlo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from flowray.exceptions import InputError
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    json.dump(_clean(data), sys.stdout, indent=None, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+def _clean(value: Any) -> Any:
+    """NaN (a block without origins) becomes null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _positive(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(name, text, "must be a whole number >= 1") from None
+    if value < 1:
+        raise InputError(name, text, "must be a whole number >= 1")
+    return value
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def _block_line(label: str, block: dict[str, Any]) -> str:
+    cov = block["coverage"]
+    shares = "  ".join(
+        f"{k}%:{'  -' if v is None or not math.isfinite(v) else f'{v:4.0%}'}" for k, v in cov.items()
+    )
+    crps = block["crps"]
+    crps_text = "-" if crps is None or not math.isfinite(crps) else f"{crps:.2f}"
+    return f"  {label:<28} {shares}   CRPS {crps_text:>6}   origins {block['origins']}"
+
+
+def _describe_backtest(report: dict[str, Any]) -> str:
+    lines = [
+        f"Backtest of {report['method']} (window {report['window']}), horizon {report['horizon']} periods, "
+        f"every {report['step']} periods; coverage = share of origins where the forecast was met"
+    ]
+    for question, title in (("how_many", "how many (at least X)"), ("when", "when (within w periods)")):
+        lines.append(f"{title}:")
+        lines.append(_block_line("pooled", report["pooled"][question]))
+        for row in report["series"]:
+            lines.append(_block_line(row["name"], row[question]))
+    return "\n".join(lines)
+
+
+def _run_backtest(args: argparse.Namespace) -> int:
+    from flowray import pipeline
+    from flowray.core import backtest
+
+    method = args.method or backtest.DEFAULT_METHOD
+    backtest.parse_method(method)
+    window = backtest.DEFAULT_WINDOW if args.window is None else backtest.parse_window(args.window)
+    horizon = _positive("--horizon", args.horizon)
+    series = pipeline.load_series(args.data)
+    result = pipeline.run_backtest(
+        series,
+        methods=[method],
+        windows=[window],
+        horizons=(horizon,),
+        step=_positive("--step", args.step),
+        runs=_positive("--runs", args.runs),
+        seed=int(args.seed),
+        first_origin=_positive("--first-origin", args.first_origin) if args.first_origin else None,
+        use_ray=args.ray,
+    )
+    report = result.report(method, window, horizon)
+    skipped = [f"{r['name']}: {r['skipped']}" for r in report["series"] if r.get("skipped")]
+    for line in skipped:
+        print(f"warning: {line}", file=sys.stderr)
+    if args.json:
+        _print_json(report)
+    else:
+        print(_describe_backtest(report))
+    return 0
+
+
+# --------------------------------------------------------------------------- deadline
+
+
+def _describe_deadline(comparison: Any) -> str:
+    from flowray.core.results import format_probability
+
+    scenario = comparison.scenario
+    lines = [f"Deadline {scenario.deadline.isoformat()} for {scenario.backlog} items from {scenario.start.isoformat()}:"]
+    answers = [(label, r) for label, r in (("Monte Carlo", comparison.mc), (f"ML ({comparison.ml_method})", comparison.ml)) if r is not None]
+    header = f"  {'likely':>6}" + "".join(f"  {label:>26}" for label, _ in answers)
+    lines.append(header)
+    for level in (50, 70, 85, 95):
+        row = f"  {level:>5}%"
+        for _, result in answers:
+            periods = result.percentile(level)
+            if periods is None:
+                cell = "beyond horizon"
+            else:
+                err = result.percentile_error(level)["plus_minus"]
+                cell = f"{periods} p, {scenario.date_of(periods).isoformat()} ±{err}"
+            row += f"  {cell:>26}"
+        lines.append(row)
+    row = f"  {'P(done)':>6}"
+    for _, result in answers:
+        row += f"  {format_probability(result.probability_by_deadline):>26}"
+    lines.append(row)
+    row = f"  {'85% ≥':>6}"
+    for _, result in answers:
+        row += f"  {str(result.items_by_deadline(85)) + ' items by the deadline':>26}"
+    lines.append(row)
+    lines.append("  (p = periods; ± = Monte Carlo error of the percentile, in periods)")
+    for note in comparison.notes:
+        lines.append(f"  note: {note}")
+    consensus = comparison.consensus()
+    if consensus:
+        lines.append(f"  {consensus}")
+    return "\n".join(lines)
+
+
+def _run_deadline(args: argparse.Namespace) -> int:
+    from flowray import pipeline
+    from flowray.cli.forecast_cmds import read_throughput, scenario_fields
+
+    request = pipeline.ForecastRequest(
+        kind="deadline",
+        throughput=read_throughput(args),
+        project=args.project,
+        window=args.window,
+        fields=scenario_fields(args),
+        force=args.force,
+        db_path=args.db,
+    )
+    scenario, warnings = pipeline.build_scenario(request)
+    comparison = pipeline.run_deadline_comparison(
+        scenario,
+        method=args.method,
+        runs=_positive("--runs", args.runs),
+        seed=int(args.seed),
+        ml_method=args.ml_method,
+        use_ray=args.ray,
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        data = comparison.to_dict()
+        data["warnings"] = warnings
+        data["deadline"] = scenario.deadline.isoformat()
+        data["start"] = scenario.start.isoformat()
+        data["method"] = args.method
+        _print_json(data)
+    else:
+        print(_describe_deadline(comparison))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from flowray.core import backtest, ml, ml_deadline
+
+    bt = sub.add_parser(
+        "backtest",
+        help="rolling-origin backtest: how good would the forecasts have been?",
+        description=(
+            "At past origins, forecast the next H periods from the history before each origin only, "
+            "and score how many and when against what actually happened. Without --method/--window "
+            f"flowray's default is used ({backtest.DEFAULT_METHOD}, window "
+            f"{backtest.window_label(backtest.DEFAULT_WINDOW)})."
+        ),
+    )
+    bt.add_argument("--data", required=True, help="a folder of week_start,throughput CSVs, or one such file")
+    bt.add_argument("--horizon", default=str(backtest.DEFAULT_HORIZON), help="periods forecast at each origin (default %(default)s)")
+    bt.add_argument("--window", help="periods of history each forecast sees, or 'all' (default: flowray's default)")
+    bt.add_argument(
+        "--method",
+        help=f"{'|'.join(backtest.BASE_METHODS)}, optionally with {backtest.CALIBRATED_SUFFIX} (default: flowray's default)",
+    )
+    bt.add_argument("--step", default=str(backtest.DEFAULT_STEP), help="periods between scored origins (default %(default)s)")
+    bt.add_argument("--runs", default=str(backtest.DEFAULT_RUNS), help="simulated futures per forecast (default %(default)s)")
+    bt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    bt.add_argument("--first-origin", help=f"periods of history before the first scored origin (default {backtest.DEFAULT_FIRST_ORIGIN})")
+    bt.add_argument("--ray", action="store_true", help="fan series out as Ray tasks")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+    bt.set_defaults(handler=_run_backtest)
+
+    dl = sub.add_parser(
+        "deadline",
+        help="P(done by a deadline), when and how many: ML next to Monte Carlo",
+        description=(
+            "The deadline analysis with ML throughput paths, Monte Carlo, or both side by side, "
+            "with a consensus note when they disagree."
+        ),
+    )
+    dl.add_argument("--method", choices=ml_deadline.METHODS, default="both", help="ml, mc or both (default both)")
+    dl.add_argument("--ml-method", choices=ml.METHODS, default=ml_deadline.DEFAULT_ML_METHOD, help="ML forecaster (default gbm)")
+    group = dl.add_argument_group("throughput history")
+    src = group.add_mutually_exclusive_group(required=True)
+    src.add_argument("--throughput", help="items done per period, oldest first: 5,6,0,7")
+    src.add_argument("--throughput-file", help="CSV with a 'throughput' column, or work items with done dates")
+    src.add_argument("--project", help="use this project's stored history (see --db)")
+    group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
+    group.add_argument("--window", type=int, help="use only the last N periods of history")
+    group.add_argument("--sampler", default="bootstrap", help="Monte Carlo sampler: bootstrap|block|recency|weibull")
+    dl.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
+    dl.add_argument("--start", required=True, help="start date YYYY-MM-DD")
+    dl.add_argument("--deadline", required=True, help="deadline YYYY-MM-DD")
+    dl.add_argument("--max-periods", type=int, help="horizon cap (default 520)")
+    dl.add_argument("--force", action="store_true", help="forecast even from fewer than 8 periods (with a warning)")
+    dl.add_argument("--runs", default="100000", help="simulated futures (default 100000)")
+    dl.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    dl.add_argument("--db", help="database file for --project (default FLOWRAY_DB or ./flowray.duckdb)")
+    dl.add_argument("--ray", action="store_true", help="run ML and Monte Carlo as Ray tasks")
+    dl.add_argument("--json", action="store_true", help="print one JSON object")
+    dl.set_defaults(handler=_run_deadline)
