@@ -335,3 +335,38 @@ def test_processes_creating_the_same_new_file_at_once_all_succeed(tmp_path):
     finally:
         con.close()
     assert versions == list(range(1, Store(db).schema_version() + 1))
+
+
+def test_threads_of_one_process_share_a_store(tmp_path):
+    """A Voila kernel may call the store from several threads: flock locks belong to open
+    file descriptions, so threads exclude each other as processes do."""
+    import threading
+
+    store = Store(tmp_path / "threads.duckdb", timeout=60)
+    store.add_project("T")
+    namespace: dict = {}
+    exec(COMMON, namespace)
+    saved: dict[int, list[int]] = {t: [] for t in range(4)}
+    errors: list[str] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(5):
+                saved[t].append(store.save_forecast("T", namespace["result_for"](t, i)))
+                listed = {f.forecast_id for f in store.list_forecasts("T")}
+                if not set(saved[t]) <= listed:
+                    errors.append(f"thread {t}: own forecasts missing")
+        except Exception as exc:
+            errors.append(f"thread {t}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    assert errors == []
+    for t, ids in saved.items():
+        for i, fid in enumerate(ids):
+            values, counts = namespace["expected"](t, i)
+            assert store.get_distribution(fid) == list(zip(values, counts, strict=True))
+    assert len(store.list_forecasts()) == 20
