@@ -22,6 +22,7 @@ same numbers bit for bit as the local in-process engine, on any cluster.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -243,7 +244,7 @@ def connect(
         return _info
 
 
-LOCAL_START_ATTEMPTS = 2
+LOCAL_START_ATTEMPTS = 3
 
 
 def _start_local_ray(**options: Any) -> Any:
@@ -1045,17 +1046,41 @@ def list_flowray_tasks(name: str | None = None, limit: int = 10_000) -> list[Any
     return [t for t in tasks if (t.name or "").startswith(TASK_PREFIX)]
 
 
-def _object_store_used() -> int | None:
-    """Bytes in the object stores of all nodes (Ray's `ray memory --stats-only`), if reachable."""
+def _object_store_used(nodes: Sequence[dict[str, Any]]) -> int | None:
+    """Bytes in the object stores of all nodes (as `ray memory --stats-only`), if reachable.
+
+    Asks one alive raylet (it gathers every node's numbers); a node that just
+    died may still be listed alive, so the next one is tried.
+    """
     try:
         from ray._private.internal_api import get_memory_info_reply, get_state_from_address
-
+    except ImportError:  # pragma: no cover - private API moved
+        return None
+    if _info is not None and _info.client_mode:
+        return None  # raylets are not reachable through Ray Client
+    state = None
+    try:
         state = get_state_from_address(_state_api_address)
-        reply = get_memory_info_reply(state, timeout_seconds=10.0)
-        return int(reply.store_stats.object_store_bytes_used)
+        for node in nodes:
+            if not node.get("Alive"):
+                continue
+            try:
+                reply = get_memory_info_reply(
+                    state,
+                    node_manager_address=node["NodeManagerAddress"],
+                    node_manager_port=node["NodeManagerPort"],
+                    timeout_seconds=5.0,
+                )
+                return int(reply.store_stats.object_store_bytes_used)
+            except Exception:
+                log.debug("object store stats from %s failed", node.get("NodeID"), exc_info=True)
     except Exception:
         log.debug("object store stats unavailable", exc_info=True)
-        return None
+    finally:
+        if state is not None:
+            with contextlib.suppress(Exception):
+                state.disconnect()
+    return None
 
 
 def cluster_status() -> ClusterStatus:
@@ -1106,7 +1131,7 @@ def cluster_status() -> ClusterStatus:
         cpus_total=cpus_total,
         cpus_in_use=cpus_in_use,
         object_store_bytes_total=store_total,
-        object_store_bytes_used=_object_store_used(),
+        object_store_bytes_used=_object_store_used(nodes),
         tasks_pending=counts["pending"],
         tasks_running=counts["running"],
         tasks_finished=counts["finished"],

@@ -318,6 +318,7 @@ def test_cluster_status_counts_flowray_tasks(ray_session):
     assert status.cpus_total == 2
     assert 0 <= status.cpus_in_use <= 2
     assert status.object_store_bytes_total > 0
+    assert status.object_store_bytes_used is not None and status.object_store_bytes_used >= 0
     assert status.tasks_source == "state_api"
     assert status.tasks_finished >= 1
     assert min(status.tasks_pending, status.tasks_running, status.tasks_failed) >= 0
