@@ -57,12 +57,12 @@ def open_store(db_path: str | Path | None = None):
     return store.Store(Path(db_path) if db_path else load_settings().db_path)
 
 
-def load_history(project: str, db_path: str | Path | None = None) -> list[float]:
-    """A project's stored throughput, oldest period first."""
-    rows = open_store(db_path).get_throughput(project)
+def load_history(project: str, db_path: str | Path | None = None) -> list[Any]:
+    """A project's stored throughput periods (period_start, items), oldest first."""
+    rows = list(open_store(db_path).get_throughput(project))
     if not rows:
         raise InputError("project", project, "has no throughput history; import items or add throughput first")
-    return [float(r[1]) if isinstance(r, (tuple, list)) else float(r["items"]) for r in rows]
+    return rows
 
 
 def apply_window(history: Sequence[float], window: int | None) -> list[float]:
@@ -87,16 +87,24 @@ def guard_history(history: Sequence[float], force: bool) -> list[str]:
 
 
 def build_scenario(request: ForecastRequest) -> tuple[Scenario, list[str]]:
+    scenario, warnings, _ = _build_scenario(request)
+    return scenario, warnings
+
+
+def _build_scenario(request: ForecastRequest) -> tuple[Scenario, list[str], list[Any] | None]:
+    """The scenario, its warnings, and the stored periods it used (None for pasted values)."""
     history = request.throughput
+    periods = None
     if history is None:
         if not request.project:
             raise InputError("throughput", None, "give throughput values, a file, or a project")
-        history = load_history(request.project, request.db_path)
+        periods = apply_window(load_history(request.project, request.db_path), request.window)
+        history = [float(p.items) for p in periods]
     history = apply_window(history, request.window)
     warnings = guard_history(history, request.force)
     scenario = Scenario(throughput=history, **request.fields)
     warnings.extend(w for w in scenario_warnings(scenario) if w not in warnings)
-    return scenario, warnings
+    return scenario, warnings, periods
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -115,7 +123,7 @@ def question_for(request: ForecastRequest, scenario: Scenario) -> Question:
 
 def run_forecast(request: ForecastRequest) -> ForecastOutcome:
     """Load history, build the scenario, simulate (locally or on Ray), save if asked."""
-    scenario, warnings = build_scenario(request)
+    scenario, warnings, periods = _build_scenario(request)
     question = question_for(request, scenario)
     if request.use_ray:
         from flowray import tasks
@@ -132,7 +140,7 @@ def run_forecast(request: ForecastRequest) -> ForecastOutcome:
     if request.save:
         if not request.project:
             raise InputError("project", None, "saving a forecast needs a project")
-        outcome.forecast_id = save_result(request.project, result, request.db_path)
+        outcome.forecast_id = save_forecast(request.project, result, request.db_path, history_periods=periods)
     return outcome
 
 
