@@ -363,7 +363,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--project", help=argparse.SUPPRESS)
 
     p = command(subparsers, "calibration", _calibration,
-                "share of resolved forecasts met at 50/70/85/95%")
+                "share of resolved forecasts met at 50/70/85/95%%")
     p.add_argument("--project")
 
     p = command(subparsers, "export", _export, "write a table to Parquet or CSV", json_flag=False)

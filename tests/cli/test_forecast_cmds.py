@@ -110,3 +110,17 @@ def test_console_script_runs_in_a_fresh_process():
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["runs"] == 1000
+
+
+def test_help_of_every_command_renders(capsys):
+    """A stray % in a help text breaks `flowray --help`; render them all."""
+    from flowray.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit) as done:
+        parser.parse_args(["--help"])
+    assert done.value.code == 0
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, command in sub.choices.items():
+        assert command.format_help(), name
+    assert "when" in capsys.readouterr().out
