@@ -1,0 +1,243 @@
+"""Backtests: window arithmetic, observed completion, no leakage (forecasts and calibration), scores, Ray = local."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flowray.core import backtest, calibration, metrics
+from flowray.exceptions import InputError, NotEnoughData
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "throughput"
+
+
+def _series(name: str = "psf__black", periods: int = 110) -> np.ndarray:
+    with (FIXTURES / f"{name}.csv").open(newline="") as handle:
+        values = [float(row["throughput"]) for row in csv.DictReader(handle)]
+    return np.array(values[-periods:])
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_window_history_sees_only_periods_before_the_origin():
+    values = np.arange(20, dtype=float)
+    assert backtest.window_history(values, 10, 4).tolist() == [6, 7, 8, 9]
+    assert backtest.window_history(values, 3, 4).tolist() == [0, 1, 2]
+    assert backtest.window_history(values, 10, None).tolist() == list(range(10))
+    with pytest.raises(InputError):
+        backtest.window_history(values, 0, 4)
+
+
+@pytest.mark.parametrize(
+    ("future", "backlog", "expected"),
+    [
+        ([3, 0, 2, 4], 9, 4),  # reached in the last period
+        ([3, 0, 2, 0], 5, 3),  # trailing empty period: done in period 3
+        ([2, 3, 0, 0], 5, 2),
+        ([0, 0, 0, 0], 0, 0),  # nothing to do takes no period (as in the engine)
+        ([5, 1], 0, 0),
+        ([1, 1], 5, -1),  # never reached
+    ],
+)
+def test_completion_period_convention(future, backlog, expected):
+    assert backtest.completion_period(future, backlog) == expected
+
+
+def test_actual_outcome_uses_the_observed_future():
+    values = np.array([9, 9, 9, 3, 0, 2, 0, 7], dtype=float)
+    assert backtest.actual_outcome(values, 3, 4) == (5, 3)
+    assert backtest.actual_outcome(values, 6, 2) == (7, 2)
+    with pytest.raises(InputError):
+        backtest.actual_outcome(values, 6, 3)
+
+
+def test_scored_and_learning_origins():
+    origins, scored = backtest.learning_origins(100, 8, "bootstrap", 52, 4)
+    assert origins[0] == 8 and origins[-1] == 92  # every origin for Monte Carlo
+    assert origins[scored].tolist() == list(range(52, 93, 4))
+    ml_origins, ml_scored = backtest.learning_origins(100, 8, "gbm", 52, 4)
+    assert ml_origins.tolist() == list(range(16, 93, 4))  # ML: the scored grid, extended back
+    assert ml_origins[ml_scored][0] == 52
+
+
+def test_method_names():
+    assert backtest.parse_method("block+cal") == ("block", True)
+    assert backtest.parse_method("gbm") == ("gbm", False)
+    assert backtest.parse_method(backtest.DEFAULT_METHOD)[0] in backtest.MC_METHODS
+    with pytest.raises(InputError, match="method"):
+        backtest.parse_method("prophet")
+    assert backtest.parse_window("all") is None and backtest.parse_window("26") == 26
+    with pytest.raises(InputError, match="window"):
+        backtest.parse_window("0")
+
+
+# --------------------------------------------------------------------------- no leakage
+
+
+@pytest.mark.parametrize("base", ["bootstrap", "block", "recency", "weibull", "forest"])
+def test_perturbing_the_future_never_changes_earlier_forecasts(base):
+    values = _series()
+    cut = 80
+    changed = values.copy()
+    changed[cut:] = changed[cut:] * 3 + 5
+    for origin in (40, 60, cut):
+        a = backtest.forecast_origin(values, origin, base, 26, (4, 8), runs=300, seed=3, backlogs={4: 10, 8: 20}, ml_paths=200)
+        b = backtest.forecast_origin(changed, origin, base, 26, (4, 8), runs=300, seed=3, backlogs={4: 10, 8: 20}, ml_paths=200)
+        for key in a.hists:
+            assert np.array_equal(a.hists[key][0], b.hists[key][0]), (base, origin, key)
+            assert np.array_equal(a.hists[key][1], b.hists[key][1]), (base, origin, key)
+    # and the forecast does react once the change is in its window (the test can fail)
+    late = backtest.forecast_origin(values, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200)
+    late_changed = backtest.forecast_origin(changed, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200)
+    assert not np.array_equal(late.hists[("how_many", 4)][0], late_changed.hists[("how_many", 4)][0])
+
+
+def _how_many_forecast_view(result: backtest.SeriesBacktest, h: int) -> dict[int, tuple]:
+    """What the calibrated how-many forecast said at each origin (its own probabilities of each level)."""
+    scores = result.scores(True, "how_many", h)
+    return {int(o): tuple(np.round(row, 12)) for o, row in zip(scores.origins, scores.ideal, strict=True)}
+
+
+def test_calibration_learns_only_from_outcomes_known_at_the_origin():
+    values = _series(periods=140)
+    h, cut = 8, 110
+    changed = values.copy()
+    changed[cut:] = changed[cut:] * 4 + 9  # a different future from period `cut` on
+    options = {"horizons": (h,), "step": 2, "runs": 400, "seed": 5, "first_origin": 52}
+    a = backtest.backtest_series("a", values, "bootstrap", 26, **options)
+    b = backtest.backtest_series("b", changed, "bootstrap", 26, **options)
+    view_a, view_b = _how_many_forecast_view(a, h), _how_many_forecast_view(b, h)
+    # every calibrated forecast made at or before the cut is identical ...
+    early = [o for o in view_a if o <= cut]
+    assert early and all(view_a[o] == view_b[o] for o in early)
+    # ... although the errors of forecasts made before the cut (outcomes after it) differ,
+    # and later calibrated forecasts, which may use them, do change.
+    later = [o for o in view_a if o > cut]
+    assert any(view_a[o] != view_b[o] for o in later)
+
+
+def test_calibration_at_each_origin_uses_exactly_the_resolved_forecasts(monkeypatch):
+    seen: dict[int, int] = {}
+    real_usable = calibration.usable_pits
+
+    def spy(origins, pits, horizon, origin):
+        usable = real_usable(origins, pits, horizon, origin)
+        seen.setdefault(origin, usable.size)
+        assert all(s + horizon <= origin for s in np.asarray(origins)[np.asarray(origins) + horizon <= origin])
+        return usable
+
+    monkeypatch.setattr(calibration, "usable_pits", spy)
+    h = 4
+    backtest.backtest_series("s", _series(periods=90), "bootstrap", 12, horizons=(h,), step=5, runs=200, first_origin=52)
+    # learning origins are 8, 9, ...: at origin t the forecasts made at 8 .. t - h are resolved
+    assert seen and all(count == origin - h - 8 + 1 for origin, count in seen.items())
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def test_scores_are_the_metrics_of_the_forecast_histograms():
+    values = _series(periods=80)
+    h, origin = 8, 60
+    result = backtest.backtest_series("s", values, "block", 26, horizons=(h,), step=100, runs=500, seed=2, first_origin=origin)
+    items, periods = backtest.actual_outcome(values, origin, h)
+    forecast = backtest.forecast_origin(values, origin, "block", 26, (h,), 500, 2, backlogs={h: items})
+    for question, actual in (("how_many", items), ("when", periods)):
+        hv, hc = forecast.hists[(question, h)]
+        scores = result.scores(False, question, h)
+        assert scores.origins.tolist() == [origin]
+        assert scores.crps[0] == pytest.approx(metrics.crps_histogram(hv, hc, actual))
+        assert scores.median_abs_error[0] == pytest.approx(metrics.median_abs_error(hv, hc, actual))
+        met = metrics.how_many_met if question == "how_many" else metrics.when_met
+        assert scores.hits[0].tolist() == met(hv, hc, actual, backtest.LEVELS).tolist()
+        block = scores.block()
+        assert set(block) == {"coverage", "crps", "pinball", "median_abs_error", "origins"}
+        assert block["origins"] == 1
+
+
+def test_a_calibrated_forecast_is_met_about_as_often_as_it_says():
+    rng = np.random.default_rng(0)
+    values = rng.poisson(rng.choice([3.0, 9.0], size=260).repeat(1))  # noisy, regime-free
+    result = backtest.backtest_series("p", values.astype(float), "bootstrap", 52, horizons=(4,), step=1, runs=1000, first_origin=60)
+    scores = result.scores(True, "how_many", 4)
+    coverage = scores.hits.mean(axis=0)
+    ideal = scores.ideal.mean(axis=0)
+    assert np.all(np.abs(coverage - ideal) < 0.08)
+
+
+def test_backtests_are_deterministic_given_the_seed():
+    values = _series(periods=90)
+    options = {"horizons": (4, 8), "step": 8, "runs": 300, "seed": 11}
+    a = backtest.backtest_series("s", values, "recency", 26, **options)
+    b = backtest.backtest_series("s", values, "recency", 26, **options)
+    for key in a.raw:
+        assert np.array_equal(a.raw[key].pit, b.raw[key].pit)
+        assert np.array_equal(a.calibrated[key].crps, b.calibrated[key].crps)
+
+
+def test_report_has_the_issue_shape_and_pools_by_origins():
+    results = {}
+    for name in ("psf__black", "fastapi__fastapi"):
+        results[(name, "bootstrap", 26)] = backtest.backtest_series(
+            name, _series(name, 100), "bootstrap", 26, horizons=(8,), step=8, runs=300
+        )
+    report = backtest.Backtest(results, (8,), 8, 300, 0, 52).report("bootstrap+cal", 26, 8)
+    assert {"method", "window", "horizon", "pooled", "series"} <= set(report)
+    assert report["method"] == "bootstrap+cal" and report["window"] == 26 and report["horizon"] == 8
+    assert [row["name"] for row in report["series"]] == ["fastapi__fastapi", "psf__black"]
+    for question in ("how_many", "when"):
+        block = report["pooled"][question]
+        assert set(block["coverage"]) == {"50", "70", "85", "95"}
+        assert block["origins"] == sum(row[question]["origins"] for row in report["series"])
+        mean = np.mean([row[question]["crps"] for row in report["series"]])
+        assert block["crps"] == pytest.approx(mean)  # equal origins per series here
+
+
+# --------------------------------------------------------------------------- ML guard
+
+
+def test_ml_refuses_short_windows():
+    values = _series(periods=60)
+    with pytest.raises(NotEnoughData, match="Monte Carlo"):
+        backtest.forecast_origin(values, 12, "gbm", None, (4,), runs=100)
+    skipped = backtest.backtest_series("s", values, "linear", 12, horizons=(4,), step=4, runs=100)
+    assert skipped.skipped and "16" in skipped.skipped
+    assert skipped.scores(False, "how_many", 4).origins.size == 0
+
+
+# --------------------------------------------------------------------------- live calibration
+
+
+def test_live_calibration_equals_the_backtest_map_at_the_last_origin():
+    values = _series(periods=90)
+    h = 4
+    cmap = backtest.live_calibration(values, "how_many", h, "bootstrap", 26, runs=300, seed=1)
+    assert cmap.n_errors == min(values.size - h - 8 + 1, calibration.MAX_PAST_ERRORS)
+    assert cmap.active
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def test_ray_backtest_equals_local_backtest(ray_session):
+    from flowray import pipeline
+
+    series = {"black": list(_series(periods=100)), "etcd": list(_series("etcd-io__etcd", 90))}
+    options = {"methods": ["bootstrap", "weibull"], "windows": [26], "horizons": (4, 8), "step": 8, "runs": 300, "seed": 4}
+    local = pipeline.run_backtest(series, **options)
+    job = pipeline.submit_backtest(series, **options)
+    remote = job.result(timeout=300)
+    progress = job.progress()
+    assert progress.fraction == 1.0 and progress.tasks_total == 4
+    assert set(local.results) == set(remote.results)
+    for key in local.results:
+        for variant in ("raw", "calibrated"):
+            for qh, scores in getattr(local.results[key], variant).items():
+                other = getattr(remote.results[key], variant)[qh]
+                for name in ("origins", "pit", "crps", "pinball", "hits", "ideal"):
+                    assert np.array_equal(getattr(scores, name), getattr(other, name)), (key, variant, qh, name)
+    assert local.report("weibull+cal", 26, 8) == remote.report("weibull+cal", 26, 8)
