@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "flowray.cli.backtest_cmds",
     "flowray.cli.app_cmds",
     "flowray.cli.demo_cmds",
+    "flowray.cli.batch_cmds",
 )
 
 

@@ -1,0 +1,293 @@
+"""The scheduled batch: run notebooks/batch_forecast.ipynb with papermill into a dated report.
+
+`flowray batch` (and cron or a systemd timer, see docs/batch.md) calls
+`run_batch_notebook`: it checks the parameters against the notebook's own
+`parameters` cell, reserves `reports/<date>/batch_forecast.ipynb` (or
+`batch_forecast-2.ipynb`, `-3`... when an earlier run of the same day is
+there, so no report is ever overwritten), executes the notebook in a fresh
+kernel, and writes an HTML copy next to it, also when the run fails, so the
+failing cell can be read in a browser.
+
+The notebook does the work through flowray.pipeline; this module only runs
+it, so it imports neither ray nor duckdb.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowray.exceptions import FlowrayError, InputError
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+DEFAULT_NOTEBOOK = NOTEBOOKS_DIR / "batch_forecast.ipynb"
+DEFAULT_REPORTS_DIR = Path("reports")
+ALERTS_TAG = "alerts"  # the batch notebook's cell whose output the CLI echoes (e.g. into cron mail)
+MAX_SAME_DAY_RUNS = 10_000
+
+
+class BatchError(FlowrayError):
+    """The batch could not be started (missing notebook, unwritable reports folder)."""
+
+
+# -- parameters ------------------------------------------------------------------------
+
+
+def parse_parameter_value(text: str) -> Any:
+    """A `-p` value read exactly as papermill's command line reads it.
+
+    "True"/"False" -> bool, "None" -> None, then int, then float, else the text.
+    """
+    if text == "True":
+        return True
+    if text == "False":
+        return False
+    if text == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, dict[str, Any]]:
+    """The notebook's declared parameters: name -> {"type", "default", "help"} (papermill's inference)."""
+    import papermill
+
+    path = Path(notebook)
+    if not path.is_file():
+        raise BatchError(f"notebook {path} not found; give one with --notebook")
+    declared = papermill.inspect_notebook(str(path))
+    return {
+        name: {
+            "type": info.get("inferred_type_name", "None"),
+            "default": info.get("default"),
+            "help": info.get("help", ""),
+        }
+        for name, info in declared.items()
+    }
+
+
+def _coerce(name: str, raw: Any, declared_type: str) -> Any:
+    """A parsed value checked against the type the parameters cell declares.
+
+    Text values stay text for `str` parameters (a project filter "2026" must not
+    become the int 2026); ints are accepted for `float` parameters.
+    """
+    text = raw if isinstance(raw, str) else None
+    value = parse_parameter_value(raw) if text is not None else raw
+    if declared_type == "str":
+        if text is not None:
+            return text
+        if isinstance(value, str):
+            return value
+        raise InputError(name, value, "must be text")
+    if declared_type == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(name, raw, "must be a whole number")
+        return value
+    if declared_type == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(name, raw, "must be a number")
+        return float(value)
+    if declared_type == "bool":
+        if not isinstance(value, bool):
+            raise InputError(name, raw, "must be True or False")
+        return value
+    return value
+
+
+def resolve_parameters(
+    pairs: Iterable[tuple[str, Any]] | Mapping[str, Any] | None,
+    declared: Mapping[str, Mapping[str, Any]],
+    notebook_name: str = "the notebook",
+) -> dict[str, Any]:
+    """Name/value pairs (text as typed after `-p`, or Python values) checked against `declared`.
+
+    An unknown name is an error rather than papermill's warning: a scheduled
+    job that silently ignores `-p runz 5000` would run for months unnoticed.
+    """
+    items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs or ())
+    out: dict[str, Any] = {}
+    for name, raw in items:
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise InputError("parameter", name, f"is not a parameter of {notebook_name} (known: {known})")
+        out[name] = _coerce(name, raw, str(declared[name].get("type")))
+    return out
+
+
+# -- where the report goes ----------------------------------------------------------------
+
+
+def reserve_report_path(reports_dir: str | Path, day: dt.date, stem: str) -> Path:
+    """Create (empty, exclusively) and return reports_dir/<day>/<stem>.ipynb, or <stem>-2, -3...
+
+    Exclusive creation makes two runs started at the same moment pick
+    different names instead of overwriting each other.
+    """
+    folder = Path(reports_dir) / day.isoformat()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"cannot create the reports folder {folder}: {exc}") from exc
+    for number in range(1, MAX_SAME_DAY_RUNS + 1):
+        name = f"{stem}.ipynb" if number == 1 else f"{stem}-{number}.ipynb"
+        path = folder / name
+        try:
+            with path.open("x", encoding="utf-8"):
+                return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BatchError(f"cannot write a report in {folder}: {exc}") from exc
+    raise BatchError(f"{folder} already holds {MAX_SAME_DAY_RUNS} reports of {stem}")
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """Where and why the notebook stopped (cell numbers as in the report notebook)."""
+
+    cell_index: int | None  # position in the report notebook (papermill's injected cell included)
+    execution_count: int | None  # the "In [n]" shown next to the cell
+    source: str
+    error_name: str
+    error_value: str
+
+    def describe(self) -> str:
+        where = "the notebook" if self.cell_index is None else f"cell {self.cell_index}"
+        if self.execution_count is not None:
+            where += f" (In [{self.execution_count}])"
+        text = f"{where} failed: {self.error_name}: {self.error_value}"
+        if self.source.strip():
+            shown = "\n".join("    " + line for line in self.source.strip().splitlines()[:12])
+            text += f"\n{shown}"
+        return text
+
+
+@dataclass
+class BatchRun:
+    """One execution of the batch notebook and the files it left."""
+
+    notebook: Path  # the executed copy (with outputs)
+    html: Path | None
+    parameters: dict[str, Any]
+    elapsed_s: float
+    failure: CellFailure | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def tagged_output(self, tag: str = ALERTS_TAG) -> str:
+        """The plain-text output of the report's cells tagged `tag` ("" when none)."""
+        import nbformat
+
+        nb = nbformat.read(self.notebook, as_version=4)
+        texts: list[str] = []
+        for cell in nb.cells:
+            if cell.cell_type != "code" or tag not in cell.get("metadata", {}).get("tags", []):
+                continue
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream":
+                    texts.append(output.get("text", ""))
+                elif "data" in output and "text/plain" in output["data"]:
+                    texts.append(output["data"]["text/plain"])
+        return "\n".join(t.rstrip("\n") for t in texts)
+
+
+def _failure_from(exc: BaseException) -> CellFailure:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return CellFailure(exc.cell_index, exc.exec_count, exc.source or "", exc.ename, exc.evalue)
+    return CellFailure(None, None, "", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+
+
+def write_html(notebook: Path) -> Path:
+    """An HTML copy of an executed notebook, next to it."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    html = notebook.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def run_batch_notebook(
+    parameters: Iterable[tuple[str, Any]] | Mapping[str, Any] | None = None,
+    *,
+    db_path: str | Path | None = None,
+    reports_dir: str | Path = DEFAULT_REPORTS_DIR,
+    notebook: str | Path = DEFAULT_NOTEBOOK,
+    day: dt.date | None = None,
+    kernel_name: str | None = None,
+    cell_timeout: float | None = None,
+) -> BatchRun:
+    """Execute the batch notebook into reports_dir/<day>/ and write its HTML copy.
+
+    parameters: (name, value) pairs, as typed after `-p` or as Python values.
+    db_path: shorthand for the `db_path` parameter (made absolute, so the
+      report says which database it used). A failing cell does not raise: the
+      returned run has `failure` set and its report shows the error.
+    """
+    import papermill
+
+    source = Path(notebook)
+    declared = notebook_parameters(source)
+    values = resolve_parameters(parameters, declared, source.name)
+    if db_path is not None:
+        if "db_path" not in declared:
+            raise InputError("db", str(db_path), f"{source.name} has no db_path parameter")
+        if "db_path" in values and values["db_path"] not in ("", str(db_path)):
+            raise InputError("db", str(db_path), "give the database once: --db or -p db_path, not both")
+        values["db_path"] = str(Path(db_path).expanduser().resolve())
+    output = reserve_report_path(reports_dir, day or dt.date.today(), source.stem)
+    started = time.monotonic()
+    failure: CellFailure | None = None
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=values,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=cell_timeout,
+        )
+    except Exception as exc:  # a failing cell, a dead kernel, a timeout: all reported, none raised
+        failure = _failure_from(exc)
+    elapsed = time.monotonic() - started
+    run = BatchRun(output, None, values, elapsed, failure)
+    if output.stat().st_size == 0:  # the kernel never started: nothing was written
+        run.warnings.append("no notebook was written (the kernel did not start)")
+        return run
+    try:
+        run.html = write_html(output)
+    except Exception as exc:  # the .ipynb report stands on its own
+        run.warnings.append(f"HTML copy not written: {type(exc).__name__}: {exc}")
+    return run
+
+
+def describe_run(run: BatchRun) -> list[str]:
+    """Lines for a terminal or a cron mail."""
+    lines = []
+    if run.parameters:
+        lines.append("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
+    lines.append(f"report: {run.notebook}")
+    if run.html is not None:
+        lines.append(f"html:   {run.html}")
+    lines.extend(f"warning: {w}" for w in run.warnings)
+    lines.append(f"{'finished' if run.ok else 'FAILED'} in {run.elapsed_s:.1f} s")
+    return lines
