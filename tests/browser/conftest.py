@@ -15,7 +15,8 @@ Typical use::
         screenshot("after-run")                   # artifacts/screenshots/<test>-after-run.png
 
 Fixtures: `chromium_path`, `browser` (session), `voila_server` (session, default
-options), `voila_server_factory` (session; start servers with other options),
+options, FLOWRAY_DB = `dashboard_db_path`, which a conftest may override with a
+seeded ledger), `voila_server_factory` (session; start servers with other options),
 `page_log` + `page` (function; 1280x800, every request recorded),
 `open_dashboard`, `screenshot`. A failing test that used `page` leaves
 artifacts/screenshots/FAILED-<test>.png behind.
@@ -85,13 +86,6 @@ def find_chromium() -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests are many seconds each: give them a generous default timeout."""
-    for item in items:
-        if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
-            item.add_marker(pytest.mark.timeout(600))
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
@@ -155,9 +149,21 @@ def voila_server_factory(
 
 
 @pytest.fixture(scope="session")
-def voila_server(voila_server_factory: Callable[..., VoilaServer]) -> VoilaServer:
+def dashboard_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FLOWRAY_DB of `voila_server`: a fresh path (no file yet).
+
+    To serve a seeded ledger, override this fixture (same name, session scope)
+    in a conftest.py and return the path of a database you created.
+    """
+    return tmp_path_factory.mktemp("ledger") / "flowray.duckdb"
+
+
+@pytest.fixture(scope="session")
+def voila_server(
+    voila_server_factory: Callable[..., VoilaServer], dashboard_db_path: Path
+) -> VoilaServer:
     """`flowray dashboard` on a free port with a temporary FLOWRAY_DB, shared by the session."""
-    return voila_server_factory()
+    return voila_server_factory(db_path=dashboard_db_path)
 
 
 @dataclass
