@@ -152,6 +152,10 @@ def run_when(  # pragma: no cover - compiled
         rng[0], rng[1] = run_stream(chunk_key, r)
         total = np.float64(totals[r])
         inv_total = 1.0 / total if total > 0.0 else 0.0
+        # the S-curve's phases as thresholds on the remaining work (no division per period)
+        ramp_up_above = total * (1.0 - ramp)
+        ramp_down_below = total * ramp
+        full_team_scale = high_contributors * per_person
         lead = lead_periods[r]
         remaining = total
         week = 0
@@ -165,10 +169,14 @@ def run_when(  # pragma: no cover - compiled
             items_by_deadline = 0.0
         while remaining > 0.0 and week < max_periods:
             if ramp > 0.0:
-                contributors = _contributors(
-                    1.0 - remaining * inv_total, low_contributors, high_contributors, ramp, slope
-                )
-                scale = contributors * per_person
+                if remaining > ramp_up_above or remaining < ramp_down_below:
+                    contributors = _contributors(
+                        1.0 - remaining * inv_total, low_contributors, high_contributors, ramp, slope
+                    )
+                    scale = contributors * per_person
+                else:
+                    contributors = high_contributors
+                    scale = full_team_scale
             else:
                 contributors = high_contributors
                 scale = full_scale
