@@ -2,8 +2,11 @@
 
 Usage: .venv/bin/python benchmarks/engine.py [--quick] > benchmarks/results/engine.json
 
-Everything is measured in one run on one core, so the ratios are meaningful
-on a shared, noisy machine even when the absolute numbers move.
+Everything is measured in one run, pinned to one core, and timed in CPU time of
+the measuring thread (time.thread_time), best of several repeats: on a shared,
+noisy machine other processes then cost waiting, not measured time, and the
+ratios stay meaningful even when wall-clock numbers move. The raw draw rate is
+measured before and after the model, and the best of both is used.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -49,32 +51,35 @@ def raw_draw_rate(n_values: int, repeats: int = 5) -> float:
     size, batches = 65_536, 300
     best = 0.0
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.thread_time()
         for _ in range(batches):
             rng.integers(0, n_values, size=size)
-        best = max(best, size * batches / (time.perf_counter() - t))
+        best = max(best, size * batches / (time.thread_time() - t))
     return best
 
 
 def model_rate(spec: dict, runs: int, repeats: int) -> dict:
     from flowray import Scenario
-    from flowray.core.engine import plan_chunks, simulate_chunks, summarize, Question
+    from flowray.core.engine import Question, plan_chunks, simulate_chunks, summarize
 
     scenario = Scenario(**spec)
     simulate_chunks(scenario, 0, plan_chunks(1000))  # compile / warm
     best = None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.thread_time()
+        wall = time.perf_counter()
         hist = simulate_chunks(scenario, 1, plan_chunks(runs))
         result = summarize(scenario, Question(), hist, 1, runs)
         result.percentiles()
-        seconds = time.perf_counter() - t
+        seconds = time.thread_time() - t
+        wall = time.perf_counter() - wall
         if best is None or seconds < best[0]:
-            best = (seconds, hist.run_periods)
-    seconds, run_periods = best
+            best = (seconds, hist.run_periods, wall)
+    seconds, run_periods, wall = best
     return {
         "runs": runs,
-        "seconds": round(seconds, 4),
+        "cpu_seconds": round(seconds, 4),
+        "wall_seconds": round(wall, 4),
         "runs_per_s": runs / seconds,
         "run_periods_per_s": run_periods / seconds,
         "mean_periods": run_periods / runs,
@@ -85,21 +90,21 @@ def loop_rate(runs: int) -> dict:
     import reference_model as ref
 
     scenario = ref.Scenario(throughput=HISTORY, backlog=120)
-    t = time.perf_counter()
+    t = time.thread_time()
     periods = ref.simulate_loop(scenario, runs, 1)
-    seconds = time.perf_counter() - t
-    return {"runs": runs, "seconds": round(seconds, 3), "runs_per_s": runs / seconds,
+    seconds = time.thread_time() - t
+    return {"runs": runs, "cpu_seconds": round(seconds, 3), "runs_per_s": runs / seconds,
             "run_periods_per_s": sum(periods) / seconds}
 
 
 def peak_memory_mb(spec_name: str, runs: int) -> float:
     """Peak RSS of a fresh process that simulates `runs` runs (ru_maxrss, MB)."""
     code = (
-        "import json,sys,resource;sys.path.insert(0,%r);"
+        f"import json,sys,resource;sys.path.insert(0,{str(ROOT)!r});"
         "from benchmarks.engine import SIMPLE,FULL;from flowray import Scenario,simulate;"
-        "r=simulate(Scenario(**%s),runs=%d,seed=1);r.percentiles();"
+        f"r=simulate(Scenario(**{spec_name}),runs={runs},seed=1);r.percentiles();"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
-    ) % (str(ROOT), spec_name, runs)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -110,13 +115,16 @@ def main() -> int:
     args = parser.parse_args()
     pin_to_one_core()
     sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
-    raw = raw_draw_rate(len(HISTORY))
+    raw_before = raw_draw_rate(len(HISTORY))
+    simple = [model_rate(SIMPLE, n, 3 if n < 10**7 else 1) for n in sizes]
+    full = [model_rate(FULL, n, 3 if n < 10**7 else 1) for n in sizes]
+    raw = max(raw_before, raw_draw_rate(len(HISTORY)))
     out: dict = {
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                     "cores_used": 1, "numpy": np.__version__},
         "raw_numpy_integers_draws_per_s": raw,
-        "simple": [model_rate(SIMPLE, n, 3 if n < 10**7 else 1) for n in sizes],
-        "full": [model_rate(FULL, n, 3 if n < 10**7 else 1) for n in sizes],
+        "simple": simple,
+        "full": full,
         "reference_loop": loop_rate(5_000 if args.quick else 20_000),
     }
     best_simple = max(r["run_periods_per_s"] for r in out["simple"])
@@ -131,7 +139,8 @@ def main() -> int:
     values = list(out["peak_memory_mb"].values())
     out["peak_memory_growth_mb"] = values[-1] - values[0]
     out["targets"] = {
-        "full_model_at_least_half_raw_draw_rate": out["ratios"]["full_vs_raw_draws"] >= 0.5,
+        "simple_at_least_half_raw_draw_rate": out["ratios"]["simple_vs_raw_draws"] >= 0.5,
+        "full_at_least_half_raw_draw_rate": out["ratios"]["full_vs_raw_draws"] >= 0.5,
         "at_least_100x_loop": out["ratios"]["simple_vs_loop_runs_per_s"] >= 100,
         "memory_growth_below_50mb": out["peak_memory_growth_mb"] < 50,
     }
