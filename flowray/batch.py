@@ -157,14 +157,14 @@ def reserve_report_path(reports_dir: str | Path, day: dt.date, stem: str) -> Pat
 class CellFailure:
     """Where and why the notebook stopped (cell numbers as in the report notebook)."""
 
-    cell_index: int | None  # position in the report notebook (papermill's injected cell included)
+    cell_index: int | None  # 0-based position in the report notebook (papermill's added cells included)
     execution_count: int | None  # the "In [n]" shown next to the cell
     source: str
     error_name: str
     error_value: str
 
     def describe(self) -> str:
-        where = "the notebook" if self.cell_index is None else f"cell {self.cell_index}"
+        where = "the notebook" if self.cell_index is None else f"cell index {self.cell_index}"
         if self.execution_count is not None:
             where += f" (In [{self.execution_count}])"
         text = f"{where} failed: {self.error_name}: {self.error_value}"
@@ -212,6 +212,30 @@ def _failure_from(exc: BaseException) -> CellFailure:
     if isinstance(exc, PapermillExecutionError):
         return CellFailure(exc.cell_index, exc.exec_count, exc.source or "", exc.ename, exc.evalue)
     return CellFailure(None, None, "", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+
+
+def _locate_in_report(failure: CellFailure, report: Path) -> CellFailure:
+    """The failing cell's index in the saved report.
+
+    papermill numbers the cell before it puts its error banner on top of the
+    report, so its index is one short of where a reader finds the cell.
+    """
+    import dataclasses
+
+    import nbformat
+
+    try:
+        cells = nbformat.read(report, as_version=4).cells
+    except Exception:
+        return failure
+    for index, cell in enumerate(cells):
+        if (
+            cell.cell_type == "code"
+            and cell.get("execution_count") == failure.execution_count
+            and cell.source == failure.source
+        ):
+            return dataclasses.replace(failure, cell_index=index)
+    return failure
 
 
 def write_html(notebook: Path) -> Path:
@@ -273,6 +297,8 @@ def run_batch_notebook(
     if output.stat().st_size == 0:  # the kernel never started: nothing was written
         run.warnings.append("no notebook was written (the kernel did not start)")
         return run
+    if failure is not None and failure.cell_index is not None:
+        run.failure = _locate_in_report(failure, output)
     try:
         run.html = write_html(output)
     except Exception as exc:  # the .ipynb report stands on its own
