@@ -178,6 +178,7 @@ def connect(
     dashboard: bool | None = None,
     token: str | None = None,
     token_path: str | os.PathLike[str] | None = None,
+    dashboard_url: str | None = None,
 ) -> ClusterInfo:
     """Start a private local Ray, or join a cluster; explicit, never at import.
 
@@ -190,6 +191,9 @@ def connect(
       when asked, bound to 127.0.0.1.
     token, token_path: the cluster's auth token, if not already in
       RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token.
+    dashboard_url: with Ray Client (ray://), where the port-forwarded
+      dashboard answers (default http://<client host>:8265); task counts in
+      `cluster_status()` come from it.
     """
     global _info, _state_api_address
     ray = _ray()
@@ -235,8 +239,8 @@ def connect(
             if client:
                 # Ray Client: the state API is reached through the forwarded dashboard port.
                 host = target[len("ray://") :].rsplit(":", 1)[0]
-                _state_api_address = f"http://{host}:8265"
-                _info = _read_cluster_info(False, True, target, f"{host}:8265")
+                _state_api_address = dashboard_url or f"http://{host}:8265"
+                _info = _read_cluster_info(False, True, target, _state_api_address)
             else:
                 gcs = ray.get_runtime_context().gcs_address
                 _state_api_address = gcs

@@ -40,6 +40,7 @@ HEAD_PORTS = (
 )
 WORKER_PORTS = HEAD_PORTS[3:]
 START_TIMEOUT_S = 240
+START_ATTEMPTS = 3
 DRIVER_TIMEOUT_S = 600
 JOB_CHUNKS = 600  # ~10 s of work on one core: long enough to kill a node mid-job
 
@@ -57,6 +58,10 @@ def _free_ports(count: int) -> list[int]:
         for sock in holders:
             sock.close()
     return ports
+
+
+class RayStartTimeout(RuntimeError):
+    """`ray start` missed Ray's fixed 30 s raylet registration window on every attempt."""
 
 
 class TwoNodeCluster:
@@ -85,9 +90,6 @@ class TwoNodeCluster:
         env.update(
             RAY_AUTH_MODE="token",
             RAY_AUTH_TOKEN=self.token,
-            # notice a dead node within seconds rather than the default ~30 s
-            RAY_health_check_period_ms="1000",
-            RAY_health_check_failure_threshold="3",
             RAY_USAGE_STATS_ENABLED="0",
         )
         return env
@@ -104,35 +106,53 @@ class TwoNodeCluster:
         if done.returncode != 0:
             raise RuntimeError(f"ray start {args[0]} failed:\n{done.stdout}\n{done.stderr}")
 
+    def _start_with_retries(self, args: list[str], temp_dir: str) -> None:
+        """Ray gives a raylet a fixed 30 s to register; a loaded shared machine can miss it.
+
+        On a timeout, stop what that attempt started (it names `temp_dir`) and try again.
+        """
+        for attempt in range(1, START_ATTEMPTS + 1):
+            here = f"{temp_dir}-{attempt}"
+            try:
+                self._start([*args, f"--temp-dir={here}"])
+                return
+            except RuntimeError as exc:
+                self._kill(self._ours(marks=(here,)))
+                if "timed out during startup" not in str(exc):
+                    raise
+                if attempt == START_ATTEMPTS:
+                    raise RayStartTimeout(str(exc)) from exc
+
     def start(self) -> None:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=90000000"]
         head = [f"--{name}={port}" for name, port in self.head_ports.items()]
-        self._start(
+        self._start_with_retries(
             [
                 "--head",
                 *common,
                 *head,
-                f"--temp-dir={self.root / 'head'}",
                 "--include-dashboard=true",
                 "--dashboard-host=127.0.0.1",
-            ]
+            ],
+            str(self.root / "head"),
         )
         worker = [f"--{name}={port}" for name, port in self.worker_ports.items()]
-        self._start(
+        self._start_with_retries(
             [
                 f"--address={self.address}",
                 *common,
                 *worker,
-                f"--temp-dir={self.root / 'node2'}",
                 '--resources={"second_node": 1}',
-            ]
+            ],
+            str(self.root / "node2"),
         )
 
-    def _ours(self) -> list:
+    def _ours(self, marks: tuple[str, ...] | None = None) -> list:
         """Processes this cluster consists of: they name our temp dir or our GCS port."""
         import psutil
 
-        marks = (str(self.root), f":{self.head_ports['port']}")
+        if marks is None:
+            marks = (str(self.root), f":{self.head_ports['port']}")
         roots = []
         for proc in psutil.process_iter(["pid", "cmdline"]):
             line = " ".join(proc.info["cmdline"] or ())
@@ -153,18 +173,21 @@ class TwoNodeCluster:
         assert len(pids) == 1, pids
         return pids[0]
 
-    def stop(self) -> None:
+    @staticmethod
+    def _kill(procs: list) -> None:
         import psutil
 
-        procs = self._ours()
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=10)
+        _, alive = psutil.wait_procs(procs, timeout=5)
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(alive, timeout=10)
+
+    def stop(self) -> None:
+        self._kill(self._ours())
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -172,7 +195,13 @@ class TwoNodeCluster:
 def two_node_cluster():
     cluster = TwoNodeCluster()
     try:
-        cluster.start()
+        try:
+            cluster.start()
+        except RayStartTimeout:
+            pytest.skip(
+                f"machine too loaded: Ray's raylet missed its fixed 30 s startup window "
+                f"{START_ATTEMPTS} times (Ray itself, not flowray, gave up)"
+            )
         yield cluster
     finally:
         cluster.stop()
@@ -221,6 +250,26 @@ def test_job_survives_losing_a_node_with_identical_result(two_node_cluster):
     assert after["tasks_finished"] >= report["tasks_total"]
     assert report["health_after"]["node_id"] != report["killed_node"]
 
+    # the laptop path: Ray Client through the (here: local) client port, token from a file
+    client_port = cluster.head_ports["ray-client-server-port"]
+    dashboard = f"http://127.0.0.1:{cluster.head_ports['dashboard-port']}"
+    client = subprocess.run(
+        [sys.executable, __file__, str(cluster.token_file), "client", str(client_port), dashboard],
+        env={k: v for k, v in env.items() if k != "FLOWRAY_RAY_ADDRESS"},
+        capture_output=True,
+        text=True,
+        timeout=DRIVER_TIMEOUT_S,
+    )
+    lines = [ln for ln in client.stdout.splitlines() if ln.startswith("{")]
+    assert client.returncode == 0 and lines, client.stdout[-3000:] + client.stderr[-5000:]
+    via_client = json.loads(lines[-1])
+    assert via_client["info"]["client_mode"] is True
+    assert via_client["identical"] is True
+    assert via_client["progress"]["fraction"] == 1.0
+    assert via_client["status"]["nodes_alive"] == 1
+    assert via_client["status"]["tasks_source"] == "state_api"
+    assert via_client["health"]["versions_match"] is True
+
 
 def _driver(token_file: str, raylet_pid: int) -> dict:
     """Runs in a subprocess: join the cluster, run a job, kill node 2 mid-job, report."""
@@ -256,7 +305,7 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
     rows = tasks.list_flowray_tasks(name=job.task_name)
     progress = job.progress()
     status_after = tasks.cluster_status()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 150  # the GCS declares a node dead after its health checks fail
     while status_after.nodes_dead < 1 and time.monotonic() < deadline:
         time.sleep(1)
         status_after = tasks.cluster_status()
@@ -279,5 +328,34 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
     return report
 
 
+def _client_driver(token_file: str, client_port: int, dashboard: str) -> dict:
+    """Runs in a subprocess: a small job through Ray Client (ray://), as from a laptop."""
+    from flowray import tasks
+    from flowray.core.engine import CHUNK_RUNS, simulate
+    from flowray.core.scenario import Scenario
+
+    info = tasks.connect(
+        f"ray://127.0.0.1:{client_port}", token_path=token_file, dashboard_url=dashboard
+    )
+    scenario = Scenario(
+        throughput=[3, 5, 0, 4, 6, 2, 7, 5, 1, 4], backlog=(40, 80), start="2026-01-05"
+    )
+    job = tasks.submit(scenario, runs=8 * CHUNK_RUNS, seed=8)
+    result = job.result(timeout=400)
+    report = {
+        "info": info.to_dict(),
+        "identical": result.to_dict() == simulate(scenario, runs=8 * CHUNK_RUNS, seed=8).to_dict(),
+        "progress": job.progress().to_dict(),
+        "status": tasks.cluster_status().to_dict(),
+        "health": tasks.health_check().to_dict(),
+    }
+    tasks.shutdown()
+    return report
+
+
 if __name__ == "__main__":
-    print(json.dumps(_driver(sys.argv[1], int(sys.argv[2]))), flush=True)
+    if sys.argv[2] == "client":
+        report = _client_driver(sys.argv[1], int(sys.argv[3]), sys.argv[4])
+    else:
+        report = _driver(sys.argv[1], int(sys.argv[2]))
+    print(json.dumps(report), flush=True)
