@@ -834,3 +834,56 @@ def submit_deadline_comparison(
         return ml_deadline.build_comparison(scenario, merged or {}, ml_method)
 
     return tasks.submit_job("deadline", job_tasks, merge, finalize)
+
+
+# =====================================================================================
+# What-if sweeps (notebook 02): one forecast per grid cell, fanned out on Ray.
+# Added by the notebooks engineer; the functions above are untouched.
+# =====================================================================================
+
+
+def submit_sweep(base: Scenario, axes: dict[str, Sequence[Any]], runs: int = 20_000, seed: int = 0):
+    """A what-if sweep as a Ray job (one task per cell); `job.result()` is the sweep frame.
+
+    Cells are validated before anything is submitted; `job.partial()` is the
+    frame of the cells finished so far.
+    """
+    from flowray import sweep, tasks
+    from flowray.core.engine import validate_runs
+
+    runs, seed = validate_runs(runs, seed)
+    cells = sweep.sweep_cells(base, axes)
+    job_tasks = [
+        tasks.ChunkTask(
+            fn=sweep.forecast_cells,
+            args=([cell], runs, seed),
+            chunks=1,
+            runs=runs,
+            label=", ".join(f"{k}={v}" for k, v in cell.values.items()),
+        )
+        for cell in cells
+    ]
+    tasks.ensure_connected()
+    return tasks.submit_job("sweep", job_tasks, sweep.merge_rows, sweep.sweep_frame)
+
+
+def run_sweep(
+    base: Scenario,
+    axes: dict[str, Sequence[Any]],
+    runs: int = 20_000,
+    seed: int = 0,
+    use_ray: bool = False,
+):
+    """P50/P85/P95, the P85 date and P(deadline) for every combination of the axis values.
+
+    axes: {"team_size": [3, 4, 5], "split_rate": [1.0, 1.2]} (team_size, or any
+    Scenario field). Every cell uses the same seed (common random numbers), so
+    locally and on Ray the frame is identical.
+    """
+    from flowray import sweep
+    from flowray.core.engine import validate_runs
+
+    if use_ray:
+        return submit_sweep(base, axes, runs, seed).result()
+    runs, seed = validate_runs(runs, seed)
+    return sweep.sweep_frame(sweep.forecast_cells(sweep.sweep_cells(base, axes), runs, seed))
