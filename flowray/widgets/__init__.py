@@ -1,0 +1,11 @@
+"""ipywidgets panels for JupyterLab and the Voila dashboards; they call flowray.pipeline only.
+
+A dashboard notebook displays an app in two lines:
+
+    from flowray.widgets import forecast_app
+    forecast_app()
+"""
+
+from flowray.widgets.apps import forecast_app
+
+__all__ = ["forecast_app"]

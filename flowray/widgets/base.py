@@ -1,0 +1,223 @@
+"""What every flowray panel shares: a status line, a busy guard, plain-language errors.
+
+A Voila page hides tracebacks and silently drops exceptions raised in widget
+callbacks, so a panel never lets one escape: every callback runs inside
+`Panel.action` (or, for work that continues in the background, inside
+`Panel.start_background`), which disables the panel's controls, shows any
+error in the status line in words a stakeholder can act on, and always
+re-enables the controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any
+
+import ipywidgets as widgets
+
+from flowray.exceptions import FlowrayError, InputError, JobCancelled, JobError, StoreError
+
+log = logging.getLogger(__name__)
+
+# Plain-language names of scenario and request fields, for error messages.
+FIELD_LABELS: dict[str, str] = {
+    "throughput": "Throughput",
+    "project": "Project",
+    "window": "History window",
+    "backlog": "Items left",
+    "backlog.low": "Items left (low)",
+    "backlog.high": "Items left (high)",
+    "split_rate": "Split rate",
+    "split_rate.low": "Split rate (low)",
+    "split_rate.high": "Split rate (high)",
+    "risks": "Risks",
+    "risks.likelihood": "Risk likelihood",
+    "risks.low": "Risk impact (low)",
+    "risks.mode": "Risk impact (most likely)",
+    "risks.high": "Risk impact (high)",
+    "team": "Team",
+    "team.history_size": "People behind the history",
+    "team.min_contributors": "Fewest people active",
+    "team.max_contributors": "Most people active",
+    "team.contributors": "Team (fewest / most people)",
+    "team.s_curve": "S-curve",
+    "focus": "Focus",
+    "start": "Start date",
+    "deadline": "Deadline",
+    "end": "Count items until",
+    "periods": "Count items until",
+    "runs": "Runs",
+    "seed": "Seed",
+    "max_periods": "Horizon",
+    "series": "Series",
+    "method": "Method",
+    "horizon": "Horizon",
+    "step": "Step",
+}
+
+
+def field_label(field: str) -> str:
+    """'team.s_curve' -> 'S-curve'; 'throughput[3]' -> 'Throughput (value 4)'."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    base, _, rest = field.partition("[")
+    if rest and base in FIELD_LABELS:
+        index = rest.rstrip("]")
+        return f"{FIELD_LABELS[base]} (value {int(index) + 1})" if index.isdigit() else FIELD_LABELS[base]
+    return field.replace("_", " ").replace(".", " ").capitalize()
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line a stakeholder can act on; never a traceback."""
+    if isinstance(exc, InputError):
+        value = exc.value
+        shown = "" if value is None or value == "" else f" (you entered {_short(value)})"
+        return f"Please check {field_label(exc.field)}: {exc.rule}{shown}."
+    if isinstance(exc, JobCancelled):
+        return "The run was cancelled."
+    if isinstance(exc, JobError):
+        return f"The run failed on the cluster: {_short(exc, 300)}"
+    if isinstance(exc, StoreError):
+        return f"The database could not be read or written: {_short(exc, 300)}"
+    if isinstance(exc, FlowrayError):
+        return _short(exc, 300)
+    return f"Something went wrong ({type(exc).__name__}): {_short(exc, 300)}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = str(value) if not isinstance(value, str) else value
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def title(text: str, subtitle: str = "") -> widgets.HTML:
+    sub = f"<div style='color:#555;font-size:14px;margin-top:2px'>{html.escape(subtitle)}</div>" if subtitle else ""
+    return widgets.HTML(
+        f"<div style='margin:4px 0 8px 0'><div style='font-size:22px;font-weight:600'>{html.escape(text)}</div>{sub}</div>"
+    )
+
+
+def section(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<div style='font-size:15px;font-weight:600;margin:10px 0 4px 0'>{html.escape(text)}</div>")
+
+
+def note(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<div style='color:#555;font-size:13px'>{html.escape(text)}</div>")
+
+
+class Panel:
+    """Base of every panel: `.widget` to display, `.status` line, busy guard, background tasks.
+
+    A panel object displays itself in a notebook (it forwards to `.widget`),
+    so a dashboard cell can end with `forecast_app()`.
+    """
+
+    def __init__(self) -> None:
+        self.status = widgets.HTML(value="", layout=widgets.Layout(min_height="22px"))
+        self.controls: list[widgets.Widget] = []  # disabled while busy
+        self.task: asyncio.Task[Any] | None = None
+        self.busy = False
+        self.last_error: str | None = None
+        self.widget: widgets.Widget = widgets.VBox()
+
+    # -- display -----------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- status line -----------------------------------------------------------------
+    def show_info(self, text: str) -> None:
+        self.last_error = None
+        self.status.value = f"<span style='color:#333'>{html.escape(text)}</span>"
+
+    def show_success(self, text: str) -> None:
+        self.last_error = None
+        self.status.value = f"<span style='color:#1a7f37;font-weight:600'>{html.escape(text)}</span>"
+
+    def show_error(self, exc: BaseException | str) -> None:
+        text = exc if isinstance(exc, str) else describe_error(exc)
+        if isinstance(exc, BaseException) and not isinstance(exc, FlowrayError):
+            log.warning("panel callback failed", exc_info=exc)  # for the developer's log only
+        self.last_error = text
+        self.status.value = f"<span style='color:#b42318;font-weight:600'>{html.escape(text)}</span>"
+
+    # -- busy state --------------------------------------------------------------------
+    def set_busy(self, busy: bool) -> None:
+        """Disable (or re-enable) the controls; subclasses also toggle their own buttons."""
+        self.busy = busy
+        for control in self.all_controls():
+            control.disabled = busy
+        self.after_busy_change(busy)
+
+    def all_controls(self) -> list[widgets.Widget]:
+        """Every control to disable while busy (override when controls come and go)."""
+        return list(self.controls)
+
+    def after_busy_change(self, busy: bool) -> None:
+        """Hook: enable what should stay usable while busy (e.g. Cancel)."""
+
+    def action(self, fn: Callable[[], Any]) -> Callable[..., None]:
+        """A button handler that runs `fn` busy, shows errors, and always re-enables.
+
+        When `fn` hands its work to a background task (returns the task from
+        `start_background`), that task owns the busy state and re-enables the
+        controls when it ends.
+        """
+
+        def handler(*_args: Any) -> None:
+            if self.busy:
+                return
+            self.set_busy(True)
+            handed_off = False
+            try:
+                handed_off = isinstance(fn(), asyncio.Task | _Finished)
+            except Exception as exc:  # shown to the page user, who never sees tracebacks
+                self.show_error(exc)
+            finally:
+                if not handed_off:
+                    self.set_busy(False)
+
+        return handler
+
+    def start_background(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> asyncio.Task[Any] | _Finished:
+        """Run `work()` as an asyncio task of the kernel's loop; the callback returns at once.
+
+        Without a running loop (a plain script), the work runs to completion
+        here instead, so the panel still works, only without live updates.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._guarded(work))
+            return _Finished()
+        self.task = loop.create_task(self._guarded(work))
+        return self.task
+
+    async def _guarded(self, work: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            self.show_info("Stopped.")
+        except Exception as exc:
+            self.show_error(exc)
+        finally:
+            self.set_busy(False)
+
+    async def wait(self) -> None:
+        """Await the current background task (tests and notebooks)."""
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+    @staticmethod
+    async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking call (Ray start, database read) off the kernel's event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, partial(fn, *args, **kwargs))
+
+
+class _Finished:
+    """Marks background work that already ran to completion (no event loop)."""
+

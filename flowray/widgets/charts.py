@@ -1,0 +1,304 @@
+"""Plotly charts of forecasts, ledgers and backtests, with labelled axes and dates.
+
+Each live chart is one `FigureWidget` made once per panel and updated in
+place (a FigureWidget carries its own copy of plotly.js, see
+docs/dashboards.md), so every function here fills an existing figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from flowray.core.results import ForecastResult, HowManyResult
+from flowray.widgets.text import as_date, period_word, short_date
+
+LEVEL_COLOURS = {50: "#2e7d32", 70: "#1565c0", 85: "#6a1b9a", 95: "#c62828"}
+BAR_COLOUR = "#90a4ae"
+DEADLINE_COLOUR = "#d32f2f"
+CHART_WIDTH = 780
+CHART_HEIGHT = 320
+
+
+def new_figure(title: str, x_title: str, y_title: str, *, width: int = CHART_WIDTH,
+               height: int = CHART_HEIGHT, x_is_date: bool = False) -> go.FigureWidget:
+    """An empty FigureWidget with a title and labelled axes."""
+    fig = go.FigureWidget(
+        layout=go.Layout(
+            title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+            xaxis={"title": {"text": x_title}, "type": "date" if x_is_date else "-"},
+            yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
+            width=width,
+            height=height,
+            margin={"l": 64, "r": 24, "t": 48, "b": 56},
+            plot_bgcolor="white",
+            showlegend=False,
+            bargap=0.05,
+        )
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
+    fig.update_yaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
+    return fig
+
+
+def _vline(x: Any, colour: str, label: str, *, dash: str = "dash", y_label: float = 1.0) -> tuple[dict, dict]:
+    shape = {
+        "type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+        "line": {"color": colour, "width": 2, "dash": dash},
+    }
+    note = {
+        "x": x, "xref": "x", "yref": "paper", "y": y_label, "yanchor": "bottom", "showarrow": False,
+        "text": label, "font": {"color": colour, "size": 11}, "align": "center",
+    }
+    return shape, note
+
+
+def completion_histogram(result: ForecastResult, levels: Sequence[int] = (50, 70, 85, 95)) -> dict[str, Any]:
+    """Bars: share of runs finishing in each period (by date); lines at the percentiles and the deadline."""
+    scenario = result.scenario
+    counts = np.asarray(result.counts[: scenario.max_periods + 1], dtype=float)
+    nonzero = np.flatnonzero(counts)
+    runs = max(1, result.runs)
+    if nonzero.size:
+        periods = list(range(int(nonzero[0]), int(nonzero[-1]) + 1))
+    else:
+        periods = []
+    x = [_period_x(scenario, w) for w in periods]
+    y = [round(float(counts[w]) / runs * 100.0, 4) for w in periods]
+    shapes, notes = [], []
+    for i, level in enumerate(levels):
+        w = result.percentile(level)
+        if w is None:
+            continue
+        d = scenario.date_of(w)
+        label = f"{level}%<br>{short_date(d)}" if d else f"{level}%<br>{w} {period_word(scenario.period_days, w)}"
+        shape, note = _vline(_period_x(scenario, w), LEVEL_COLOURS.get(level, "#555"), label,
+                             y_label=1.0 if i % 2 == 0 else 0.88)
+        shapes.append(shape)
+        notes.append(note)
+    if scenario.deadline is not None and scenario.start is not None:
+        shape, note = _vline(scenario.deadline.isoformat(), DEADLINE_COLOUR, "Deadline", dash="solid", y_label=0.76)
+        shapes.append(shape)
+        notes.append(note)
+    unit = period_word(scenario.period_days, 1)
+    return {
+        "x": x,
+        "y": y,
+        "x_title": "Completion date" if scenario.start else f"{unit.capitalize()}s from the start",
+        "y_title": "Share of simulated futures (%)",
+        "shapes": shapes,
+        "annotations": notes,
+        "hover": f"finished in the {unit} of %{{x}}<br>%{{y:.2f}}% of futures<extra></extra>",
+    }
+
+
+def _period_x(scenario: Any, periods: int) -> Any:
+    d = scenario.date_of(periods)
+    return d.isoformat() if d is not None else periods
+
+
+def items_histogram(result: HowManyResult, levels: Sequence[int] = (50, 70, 85, 95)) -> dict[str, Any]:
+    """Bars: share of runs per number of items done; lines at the conservative "at least" values."""
+    counts = np.asarray(result.counts, dtype=float)
+    nonzero = np.flatnonzero(counts)
+    runs = max(1, result.runs)
+    items = list(range(int(nonzero[0]), int(nonzero[-1]) + 1)) if nonzero.size else []
+    shapes, notes = [], []
+    for i, level in enumerate(levels):
+        at_least = result.at_least(level)
+        shape, note = _vline(at_least, LEVEL_COLOURS.get(level, "#555"), f"{level}%<br>&ge; {at_least}",
+                             y_label=1.0 if i % 2 == 0 else 0.88)
+        shapes.append(shape)
+        notes.append(note)
+    end = result.end_date
+    return {
+        "x": items,
+        "y": [round(float(counts[v]) / runs * 100.0, 4) for v in items],
+        "x_title": f"Items done by {short_date(end)}" if end else f"Items done in {result.periods} periods",
+        "y_title": "Share of simulated futures (%)",
+        "shapes": shapes,
+        "annotations": notes,
+        "hover": "%{x} items<br>%{y:.2f}% of futures<extra></extra>",
+    }
+
+
+def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    """Fill the histogram FigureWidget (one bar trace) from `completion_histogram`/`items_histogram`."""
+    with fig.batch_update():
+        if not fig.data:
+            fig.add_trace(go.Bar(x=[], y=[], marker_color=BAR_COLOUR, name="futures"))
+        bars = fig.data[0]
+        bars.x = data["x"]
+        bars.y = data["y"]
+        bars.hovertemplate = data["hover"]
+        is_date = bool(data["x"]) and isinstance(data["x"][0], str)
+        fig.layout.xaxis.type = "date" if is_date else "linear"
+        fig.layout.xaxis.title.text = data["x_title"]
+        fig.layout.yaxis.title.text = data["y_title"]
+        fig.layout.title.text = title
+        fig.layout.shapes = data["shapes"]
+        fig.layout.annotations = data["annotations"]
+
+
+FAN_BANDS = (("p95", "95% of futures have no more than this left"), ("p5", ""),
+             ("p85", "85%"), ("p15", ""), ("p50", "median"))
+
+
+def burn_down_data(result: ForecastResult) -> dict[str, Any]:
+    """Remaining items after each period, at the 5/15/50/85/95th percentiles, by date."""
+    rows = result.burn_down_fan()
+    scenario = result.scenario
+    x = [row["date"] if row["date"] else row["period"] for row in rows]
+    return {
+        "x": x,
+        "bands": {key: [row[key] for row in rows] for key in ("p5", "p15", "p50", "p85", "p95")},
+        "x_title": "Date" if scenario.start else f"{period_word(scenario.period_days, 1).capitalize()}s from the start",
+        "y_title": "Items still to do",
+    }
+
+
+def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    """Fan: 5-95% and 15-85% bands of remaining work, and the median line."""
+    styles = [
+        ("p95", "5-95% of futures", None, "rgba(21,101,192,0.0)"),
+        ("p5", "5-95% of futures", "tonexty", "rgba(21,101,192,0.15)"),
+        ("p85", "15-85% of futures", None, "rgba(21,101,192,0.0)"),
+        ("p15", "15-85% of futures", "tonexty", "rgba(21,101,192,0.30)"),
+        ("p50", "median", None, "#0d47a1"),
+    ]
+    with fig.batch_update():
+        if len(fig.data) != len(styles):
+            fig.data = []
+            for key, name, fill, colour in styles:
+                line_colour = colour if key == "p50" else "rgba(21,101,192,0.35)"
+                fig.add_trace(go.Scatter(
+                    x=[], y=[], mode="lines", name=name, fill=fill, fillcolor=colour if fill else None,
+                    line={"color": line_colour, "width": 2.5 if key == "p50" else 0.5},
+                    hovertemplate=f"{name} ({key[1:]}th pct): %{{y:.0f}} items<extra></extra>",
+                ))
+            fig.layout.showlegend = True
+            fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
+        for trace, (key, *_rest) in zip(fig.data, styles, strict=True):
+            trace.x = data["x"]
+            trace.y = data["bands"][key]
+            trace.showlegend = key in ("p5", "p15", "p50")
+        fig.layout.xaxis.type = "date" if data["x"] and isinstance(data["x"][0], str) else "linear"
+        fig.layout.xaxis.title.text = data["x_title"]
+        fig.layout.yaxis.title.text = data["y_title"]
+        fig.layout.title.text = title
+
+
+def clear_figure(fig: go.FigureWidget, title: str) -> None:
+    with fig.batch_update():
+        for trace in fig.data:
+            trace.x = []
+            trace.y = []
+        fig.layout.shapes = []
+        fig.layout.annotations = []
+        fig.layout.title.text = title
+
+
+def ledger_lines(frame: Any) -> dict[str, Any]:
+    """How a project's P50 and P85 dates moved, forecast by forecast (x = when it was made)."""
+    x, p85, p50 = [], [], []
+    for _, row in frame.iterrows():
+        made = as_date(row["created_at"])
+        x.append(made.isoformat() if made else None)
+        p85.append(_iso(row.get("p85_date")))
+        p50.append(_iso(row.get("p50_date")))
+    deadlines = sorted({d for d in (_iso(v) for v in frame.get("deadline", [])) if d})
+    return {"x": x, "p85": p85, "p50": p50, "deadlines": deadlines}
+
+
+def _iso(value: Any) -> str | None:
+    d = as_date(value)
+    return d.isoformat() if d else None
+
+
+def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    with fig.batch_update():
+        if len(fig.data) != 2:
+            fig.data = []
+            fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="85% likely by",
+                                     line={"color": LEVEL_COLOURS[85], "width": 3},
+                                     hovertemplate="forecast of %{x}<br>85% likely by %{y}<extra></extra>"))
+            fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="50% likely by",
+                                     line={"color": LEVEL_COLOURS[50], "width": 2, "dash": "dot"},
+                                     hovertemplate="forecast of %{x}<br>50% likely by %{y}<extra></extra>"))
+            fig.layout.showlegend = True
+            fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
+        fig.data[0].x, fig.data[0].y = data["x"], data["p85"]
+        fig.data[1].x, fig.data[1].y = data["x"], data["p50"]
+        fig.layout.xaxis.type = "date"
+        fig.layout.yaxis.type = "date"
+        fig.layout.xaxis.title.text = "Forecast made on"
+        fig.layout.yaxis.title.text = "Forecast completion date"
+        fig.layout.shapes = [
+            {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": d, "y1": d,
+             "line": {"color": DEADLINE_COLOUR, "width": 1.5, "dash": "dash"}}
+            for d in data["deadlines"]
+        ]
+        fig.layout.annotations = [
+            {"xref": "paper", "yref": "y", "x": 0, "y": d, "xanchor": "left", "yanchor": "bottom",
+             "text": f"Deadline {short_date(d)}", "showarrow": False, "font": {"color": DEADLINE_COLOUR, "size": 11}}
+            for d in data["deadlines"]
+        ]
+        fig.layout.title.text = title
+
+
+def pit_histogram(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
+    """PIT values in equal bins; a calibrated method gives a flat histogram at 1/bins."""
+    array = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    counts, edges = np.histogram(array, bins=bins, range=(0.0, 1.0))
+    share = (counts / array.size * 100.0) if array.size else np.zeros(bins)
+    centres = ((edges[:-1] + edges[1:]) / 2.0).tolist()
+    return {"x": [round(c, 3) for c in centres], "y": [round(float(s), 3) for s in share],
+            "expected": 100.0 / bins, "n": int(array.size)}
+
+
+def show_pit(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    with fig.batch_update():
+        if not fig.data:
+            fig.add_trace(go.Bar(x=[], y=[], marker_color=BAR_COLOUR, name="PIT",
+                                 hovertemplate="PIT %{x:.2f}<br>%{y:.1f}% of forecasts<extra></extra>"))
+        fig.data[0].x = data["x"]
+        fig.data[0].y = data["y"]
+        fig.data[0].width = 0.095
+        fig.layout.xaxis.range = [0, 1]
+        fig.layout.xaxis.title.text = "Where the actual fell in the forecast (PIT: 0 = earlier/fewer, 1 = later/more)"
+        fig.layout.yaxis.title.text = "Share of forecasts (%)"
+        fig.layout.shapes = [{"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1,
+                              "y0": data["expected"], "y1": data["expected"],
+                              "line": {"color": "#333", "width": 1.5, "dash": "dash"}}]
+        fig.layout.annotations = [{"xref": "paper", "yref": "y", "x": 1, "y": data["expected"], "xanchor": "right",
+                                   "yanchor": "bottom", "showarrow": False, "font": {"size": 11},
+                                   "text": "flat = well calibrated"}]
+        fig.layout.title.text = title
+
+
+def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilities: Sequence[float | None],
+                          colours: Sequence[str], title: str) -> None:
+    """Horizontal bars: each project's chance of meeting its deadline, riskiest at the top."""
+    y = list(names)[::-1]
+    x = [None if p is None else round(float(p) * 100.0, 1) for p in probabilities][::-1]
+    with fig.batch_update():
+        if not fig.data:
+            fig.add_trace(go.Bar(x=[], y=[], orientation="h",
+                                 hovertemplate="%{y}: %{x:.0f}% likely<extra></extra>"))
+        fig.data[0].x = x
+        fig.data[0].y = y
+        fig.data[0].marker.color = list(colours)[::-1]
+        fig.data[0].text = ["no deadline" if v is None else f"{v:.0f}%" for v in x]
+        fig.data[0].textposition = "auto"
+        fig.layout.xaxis.range = [0, 100]
+        fig.layout.xaxis.title.text = "Chance of meeting the deadline (%)"
+        fig.layout.yaxis.title.text = ""
+        fig.layout.yaxis.type = "category"
+        fig.layout.shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": 85, "x1": 85, "y0": 0, "y1": 1,
+                              "line": {"color": "#333", "width": 1.5, "dash": "dash"}}]
+        fig.layout.annotations = [{"xref": "x", "yref": "paper", "x": 85, "y": 1, "yanchor": "bottom",
+                                   "showarrow": False, "text": "85%", "font": {"size": 11}}]
+        fig.layout.title.text = title

@@ -1,0 +1,236 @@
+"""The forecast panel, headless: press Run, follow the Ray job, read the answer, cancel, save.
+
+Button presses call the buttons' click handlers inside a running event loop
+(as the kernel does), and the test awaits the panel's poll task to the end.
+Expected numbers come from the local engine (`flowray.simulate`), which the
+Ray job must equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+from widget_helpers import PROJECT, START, demo_throughput, drive
+
+from flowray import Scenario, how_many, pipeline, simulate
+from flowray.widgets import forecast_app
+from flowray.widgets.forecast import ForecastPanel, parse_throughput
+from flowray.widgets.text import long_date
+
+RUNS = 4000
+
+
+def paste_panel(values: list[int], *, runs: int = RUNS, **options) -> ForecastPanel:
+    panel = forecast_app(db_path=options.pop("db_path", None), today=START, **options)
+    panel.source.value = "paste"
+    panel.throughput.value = ", ".join(str(v) for v in values)
+    panel.runs.value = runs
+    panel.seed.value = 11
+    return panel
+
+
+def run_to_end(panel: ForecastPanel) -> None:
+    async def press_run() -> None:
+        panel.run_button.click()
+        assert panel.busy and panel.run_button.disabled, "controls are disabled while the job runs"
+        await panel.wait()
+
+    drive(press_run)
+
+
+def assert_controls_enabled(panel: ForecastPanel) -> None:
+    assert not panel.busy
+    assert not panel.run_button.disabled
+    assert not panel.throughput.disabled and not panel.backlog.disabled and not panel.deadline.disabled
+    assert panel.cancel_button.disabled
+
+
+@pytest.fixture
+def empty_db(tmp_path):
+    return tmp_path / "empty.duckdb"
+
+
+def test_parse_throughput_accepts_commas_spaces_and_lines():
+    assert parse_throughput("5, 7 3\n0;2") == [5.0, 7.0, 3.0, 0.0, 2.0]
+
+
+def test_run_shows_the_job_percentiles_with_dates_and_charts(ray_session, empty_db):
+    history = demo_throughput(26)
+    deadline = START + dt.timedelta(weeks=6)
+    panel = paste_panel(history, db_path=empty_db)
+    panel.backlog.value = 40
+    panel.deadline.value = deadline
+
+    run_to_end(panel)
+
+    assert panel.running.state == "DONE", panel.status.value
+    expected = simulate(Scenario(throughput=history, backlog=40, start=START, deadline=deadline), runs=RUNS, seed=11)
+    result = panel.result
+    assert result.percentiles() == expected.percentiles()
+    p85_date = expected.date_at(85)
+    assert f"85% likely by {long_date(p85_date)}" in panel.headline.value
+    for level in (50, 70, 85, 95):
+        assert long_date(expected.date_at(level)) in panel.summary.value
+    assert "likely to finish by the deadline" in panel.deadline_text.value
+    assert long_date(deadline) in panel.deadline_text.value
+    # the histogram: one bar per completion week (dates), shares adding up to the runs done in time
+    bars = panel.histogram.data[0]
+    assert bars.x[0] == (START + dt.timedelta(weeks=int(result.counts.nonzero()[0][0]))).isoformat()
+    assert sum(bars.y) == pytest.approx(100.0 * (1 - expected.not_done_share), abs=0.01)
+    line_dates = {shape["x0"] for shape in panel.histogram.layout.shapes}
+    assert p85_date.isoformat() in line_dates and deadline.isoformat() in line_dates
+    assert panel.histogram.layout.xaxis.title.text and panel.histogram.layout.yaxis.title.text
+    # the burn-down fan starts at the backlog and its median reaches 0
+    median = [t for t in panel.fan.data if t.name == "median"][0]
+    assert median.y[0] == 40 and median.y[-1] == 0
+    assert "worst simulated run" in panel.likelihoods.value
+    assert panel.progress.value == panel.progress.max == RUNS
+    assert_controls_enabled(panel)
+    assert not panel.save_button.disabled
+
+
+def test_progress_and_partial_percentiles_update_while_the_job_runs(ray_session, empty_db):
+    runs = 20 * 65_536  # 20 chunks
+    panel = paste_panel(demo_throughput(26), runs=runs, db_path=empty_db, poll_seconds=0.02)
+    panel.backlog.value = 2000
+    seen: list[int] = []
+    show = panel._show_progress
+
+    def spy(progress):
+        show(progress)
+        seen.append(panel.progress.value)
+
+    panel._show_progress = spy
+    run_to_end(panel)
+
+    assert panel.running.state == "DONE", panel.status.value
+    assert seen == sorted(seen), "progress only moves forward"
+    assert seen[-1] == runs
+    assert any(0 < value < runs for value in seen), f"no intermediate progress shown: {seen}"
+    assert panel.partial_updates >= 1
+    assert "so far" not in panel.headline.value  # the final answer replaced the partial one
+
+
+def test_cancel_stops_a_long_job(ray_session, empty_db):
+    runs = 400 * 65_536  # minutes of work on two cores
+    panel = paste_panel(demo_throughput(26), runs=runs, db_path=empty_db, poll_seconds=0.05)
+    panel.backlog.value = 2000
+
+    async def run_then_cancel() -> None:
+        panel.run_button.click()
+        deadline = time.monotonic() + 120
+        while panel.running is None or panel.running.progress().runs_done == 0:
+            assert time.monotonic() < deadline, "the job never started"
+            assert not panel.task.done(), panel.status.value
+            await asyncio.sleep(0.05)
+        assert not panel.cancel_button.disabled, "Cancel is usable while the job runs"
+        panel.cancel_button.click()
+        await panel.wait()
+
+    drive(run_then_cancel)
+
+    progress = panel.running.progress()
+    assert panel.running.state == "CANCELLED"
+    assert progress.runs_done < progress.runs_total, "the job was cancelled, not finished"
+    assert "Cancelled after" in panel.status.value
+    assert panel.result is None and panel.save_button.disabled, "a cancelled run cannot be saved"
+    assert_controls_enabled(panel)
+
+
+@pytest.mark.parametrize(
+    ("setup", "field"),
+    [
+        (lambda p: setattr(p.throughput, "value", "  "), "Throughput"),
+        (lambda p: setattr(p.deadline, "value", START - dt.timedelta(days=3)), "Deadline"),
+        (lambda p: setattr(p.throughput, "value", "4, 5, six, 7"), "Throughput (value 3)"),
+        (lambda p: setattr(p.start, "value", None), "Start date"),
+    ],
+    ids=["empty-throughput", "deadline-before-start", "not-a-number", "no-start"],
+)
+def test_bad_input_names_the_field_and_reenables_the_controls(setup, field, empty_db):
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+    setup(panel)
+
+    panel.run_button.click()  # refused before any job starts: no Ray needed
+
+    assert f"Please check {field}" in panel.status.value
+    assert "Traceback" not in panel.status.value
+    assert panel.running is None and panel.task is None
+    assert_controls_enabled(panel)
+
+
+def test_short_history_is_refused_unless_forced(ray_session, empty_db):
+    panel = paste_panel([4, 6, 5, 7, 3], db_path=empty_db)
+    panel.run_button.click()
+    assert "Forecast from short history anyway" in panel.status.value
+    assert_controls_enabled(panel)
+
+    panel.force.value = True
+    run_to_end(panel)
+
+    assert panel.running.state == "DONE", panel.status.value
+    assert "Only 5 periods of history" in panel.warnings.value
+
+
+def test_a_failure_inside_the_background_task_is_shown_and_reenables(monkeypatch, empty_db):
+    def broken(_request):
+        raise RuntimeError("raylet went away")
+
+    monkeypatch.setattr(pipeline, "start_forecast", broken)
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+
+    run_to_end(panel)
+
+    assert "Something went wrong" in panel.status.value and "raylet went away" in panel.status.value
+    assert_controls_enabled(panel)
+
+
+def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
+    history = demo_throughput(26)
+    until = START + dt.timedelta(weeks=10)
+    panel = paste_panel(history, db_path=empty_db)
+    panel.question.value = "how_many"
+    panel.until.value = until
+
+    run_to_end(panel)
+
+    expected = how_many(Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=11)
+    assert panel.result.at_least(85) == expected.at_least(85)
+    assert f"85% likely: at least {expected.at_least(85)} items by {long_date(until)}" in panel.headline.value
+    assert panel.fan_box.layout.display == "none"  # no burn-down without a backlog
+    assert {shape["x0"] for shape in panel.histogram.layout.shapes} == {expected.at_least(p) for p in (50, 70, 85, 95)}
+
+
+def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
+    panel = forecast_app(db_path=project_db, today=START)
+    assert panel.project.value == PROJECT
+    assert panel.history_size.value == 3 and panel.deadline.value == START + dt.timedelta(weeks=20)
+    assert "52 weeks of history" in panel.project_info.value
+    panel.runs.value = RUNS
+    panel.backlog.value = 50
+    panel.window.value = 26
+    panel.save_name.value = "widget test"
+
+    run_to_end(panel)
+    assert panel.running.state == "DONE", panel.status.value
+    panel.save_button.click()
+
+    ledger = pipeline.forecast_ledger(PROJECT, project_db)
+    assert list(ledger["id"]) == [panel.saved_id]
+    row = ledger.iloc[0]
+    assert row["p85_date"] == panel.result.date_at(85)
+    assert row["deadline"] == START + dt.timedelta(weeks=20)
+    assert f"#{panel.saved_id}" in panel.status.value
+    assert panel.save_button.disabled, "saved once; run again to save another"
+    assert len(panel.result.scenario.throughput) == 26
+
+
+def test_save_without_a_project_names_the_field(ray_session, empty_db):
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+    run_to_end(panel)
+    panel.save_button.click()
+    assert "Please check Project" in panel.status.value
+    assert not panel.save_button.disabled
