@@ -6,6 +6,6 @@ A dashboard notebook displays an app in two lines:
     forecast_app()
 """
 
-from flowray.widgets.apps import forecast_app
+from flowray.widgets.apps import backtest_app, cluster_app, forecast_app, ledger_app, portfolio_app
 
-__all__ = ["forecast_app"]
+__all__ = ["backtest_app", "cluster_app", "forecast_app", "ledger_app", "portfolio_app"]

@@ -259,23 +259,34 @@ def pit_histogram(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
             "expected": 100.0 / bins, "n": int(array.size)}
 
 
-def show_pit(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+PIT_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32")
+
+
+def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str) -> None:
+    """One bar trace per named PIT histogram (from `pit_histogram`), and the flat line of calibration."""
+    names = list(series)
     with fig.batch_update():
-        if not fig.data:
-            fig.add_trace(go.Bar(x=[], y=[], marker_color=BAR_COLOUR, name="PIT",
-                                 hovertemplate="PIT %{x:.2f}<br>%{y:.1f}% of forecasts<extra></extra>"))
-        fig.data[0].x = data["x"]
-        fig.data[0].y = data["y"]
-        fig.data[0].width = 0.095
+        if [t.name for t in fig.data] != names:
+            fig.data = []
+            for i, name in enumerate(names):
+                fig.add_trace(go.Bar(x=[], y=[], name=name, marker_color=PIT_COLOURS[i % len(PIT_COLOURS)],
+                                     hovertemplate=f"{name}: PIT %{{x:.2f}}<br>%{{y:.1f}}% of forecasts<extra></extra>"))
+        for trace, name in zip(fig.data, names, strict=True):
+            trace.x = series[name]["x"]
+            trace.y = series[name]["y"]
+        expected = next(iter(series.values()))["expected"] if series else 10.0
+        fig.layout.barmode = "group"
+        fig.layout.showlegend = len(names) > 1
+        fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
         fig.layout.xaxis.range = [0, 1]
-        fig.layout.xaxis.title.text = "Where the actual fell in the forecast (PIT: 0 = earlier/fewer, 1 = later/more)"
-        fig.layout.yaxis.title.text = "Share of forecasts (%)"
+        fig.layout.xaxis.title.text = "Where the actual fell in the forecast distribution (PIT: 0 = low end, 1 = high end)"
+        fig.layout.yaxis.title.text = "Share of past forecasts (%)"
         fig.layout.shapes = [{"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1,
-                              "y0": data["expected"], "y1": data["expected"],
+                              "y0": expected, "y1": expected,
                               "line": {"color": "#333", "width": 1.5, "dash": "dash"}}]
-        fig.layout.annotations = [{"xref": "paper", "yref": "y", "x": 1, "y": data["expected"], "xanchor": "right",
+        fig.layout.annotations = [{"xref": "paper", "yref": "y", "x": 0, "y": expected, "xanchor": "left",
                                    "yanchor": "bottom", "showarrow": False, "font": {"size": 11},
-                                   "text": "flat = well calibrated"}]
+                                   "text": "flat at this line = well calibrated"}]
         fig.layout.title.text = title
 
 
