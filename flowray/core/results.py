@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flowray.core.checks import HistoryChecks, check_history
-from flowray.core.engine import Histograms, Question, fan_bucket_width
+from flowray.core.engine import Histograms, fan_bucket_width
 from flowray.core.scenario import Scenario
 
 DEFAULT_PERCENTILES = (50, 70, 85, 95)
@@ -68,6 +68,12 @@ def _pct_key(p: float) -> str:
 def _nonzero_pairs(counts: np.ndarray) -> tuple[list[int], list[int]]:
     idx = np.flatnonzero(counts)
     return idx.tolist(), counts[idx].tolist()
+
+
+def order_statistic_band(level: float, runs: int, z: float = Z_95) -> tuple[float, float]:
+    """Levels bracketing the p-quantile's order-statistic confidence interval."""
+    half = z * math.sqrt(level * (1.0 - level) / max(1, runs))
+    return max(_EPS, level - half), min(1.0, level + half)
 
 
 def format_probability(p: float) -> str:
@@ -138,10 +144,9 @@ class ForecastResult:
 
     def percentile_error(self, p: float, z: float = Z_95) -> dict[str, int | None]:
         """95% Monte Carlo interval of percentile p, from the order-statistic confidence interval."""
-        level = _level(p)
-        half = z * math.sqrt(level * (1.0 - level) / max(1, self.runs))
-        low = quantile_index(self.counts, max(_EPS, level - half))
-        high = quantile_index(self.counts, min(1.0, level + half))
+        below, above = order_statistic_band(_level(p), self.runs, z)
+        low = quantile_index(self.counts, below)
+        high = quantile_index(self.counts, above)
         cap = self.scenario.max_periods
         value = self.percentile(p)
         low_v = None if low > cap else low
@@ -337,10 +342,9 @@ class HowManyResult:
         return {_pct_key(p): self.at_least(p) for p in levels}
 
     def at_least_error(self, p: float, z: float = Z_95) -> dict[str, int]:
-        level = _level(p)
-        half = z * math.sqrt(level * (1.0 - level) / max(1, self.runs))
-        low = at_least_index(self.counts, min(1.0, level + half))
-        high = at_least_index(self.counts, max(_EPS, level - half))
+        below, above = order_statistic_band(_level(p), self.runs, z)
+        low = at_least_index(self.counts, above)
+        high = at_least_index(self.counts, below)
         value = self.at_least(p)
         return {"low": low, "high": high, "plus_minus": max(value - low, high - value)}
 
