@@ -250,7 +250,7 @@ def test_burn_down_fan_starts_at_the_backlog_and_ends_at_zero():
     fan = simulate(Scenario(throughput=[2, 3, 4], backlog=30), runs=20_000, seed=1).burn_down_fan()
     assert fan[0]["p50"] == 30
     assert fan[-1]["p95"] == 0
-    for a, b in zip(fan, fan[1:]):
+    for a, b in zip(fan, fan[1:], strict=False):
         assert b["p50"] <= a["p50"]
         assert b["p5"] <= b["p50"] <= b["p95"]
 
@@ -354,11 +354,11 @@ def test_chunk_merging_is_invariant(seed, cuts):
     chunks = plan_chunks(10 * 500, chunk_runs=500)
     whole = simulate_chunks(FULL, seed, chunks)
     bounds = [0, *sorted(cuts), len(chunks)]
-    groups = [simulate_chunks(FULL, seed, chunks[a:b]) for a, b in zip(bounds, bounds[1:])]
+    groups = [simulate_chunks(FULL, seed, chunks[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
     assert merge_histograms(reversed(groups)).equals(whole)
     how = Question("how_many", 6)
     assert merge_histograms(
-        simulate_chunks(FULL, seed, chunks[a:b], how) for a, b in zip(bounds, bounds[1:])
+        simulate_chunks(FULL, seed, chunks[a:b], how) for a, b in zip(bounds, bounds[1:], strict=False)
     ).equals(simulate_chunks(FULL, seed, chunks, how))
 
 
