@@ -924,6 +924,9 @@ def _health_probe() -> dict[str, Any]:
     }
 
 
+_probe: Any = None
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     """The answer of one remote probe task, and how long the round trip took."""
@@ -962,7 +965,10 @@ def health_check(timeout: float = 60.0, node_id: str | None = None) -> HealthChe
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
-    probe = ray.remote(_health_probe).options(**options)
+    global _probe
+    if _probe is None:
+        _probe = ray.remote(_health_probe)
+    probe = _probe.options(**options)
     started = time.perf_counter()
     ref = probe.remote()
     try:
