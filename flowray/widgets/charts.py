@@ -7,7 +7,9 @@ docs/dashboards.md), so every function here fills an existing figure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,32 @@ BAR_COLOUR = "#90a4ae"
 DEADLINE_COLOUR = "#d32f2f"
 CHART_WIDTH = 780
 CHART_HEIGHT = 320
+
+
+def sync_figure_state(fig: go.FigureWidget) -> None:
+    """Make the widget's synced state match the figure after an edit made in Python.
+
+    A FigureWidget sends each edit to the browser as a one-off message, and
+    refreshes the state a newly opened view starts from only when the figure
+    itself is displayed. A figure inside a VBox, or a Voila page (whose
+    browser connects after the cells ran), would otherwise show the figure as
+    it was when created. A live view ignores this state change (plotly's model
+    does nothing on it), so nothing is drawn twice.
+    """
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
+    fig._widget_data = deepcopy(fig._data)
+
+
+def synced(fn: Any) -> Any:
+    """Decorator of the chart functions: the figure's synced state follows their edits."""
+
+    @functools.wraps(fn)
+    def wrapper(fig: go.FigureWidget, *args: Any, **kwargs: Any) -> Any:
+        out = fn(fig, *args, **kwargs)
+        sync_figure_state(fig)
+        return out
+
+    return wrapper
 
 
 def new_figure(title: str, x_title: str, y_title: str, *, width: int = CHART_WIDTH,
@@ -125,6 +153,7 @@ def items_histogram(result: HowManyResult, levels: Sequence[int] = (50, 70, 85, 
     }
 
 
+@synced
 def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
     """Fill the histogram FigureWidget (one bar trace) from `completion_histogram`/`items_histogram`."""
     with fig.batch_update():
@@ -160,6 +189,7 @@ def burn_down_data(result: ForecastResult) -> dict[str, Any]:
     }
 
 
+@synced
 def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
     """Fan: 5-95% and 15-85% bands of remaining work, and the median line."""
     styles = [
@@ -191,6 +221,7 @@ def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> No
         fig.layout.title.text = title
 
 
+@synced
 def clear_figure(fig: go.FigureWidget, title: str) -> None:
     with fig.batch_update():
         for trace in fig.data:
@@ -201,16 +232,19 @@ def clear_figure(fig: go.FigureWidget, title: str) -> None:
         fig.layout.title.text = title
 
 
-def ledger_lines(frame: Any) -> dict[str, Any]:
-    """How a project's P50 and P85 dates moved, forecast by forecast (x = when it was made)."""
-    x, p85, p50 = [], [], []
+def ledger_lines(frame: Any, actual_dates: dict[int, Any] | None = None) -> dict[str, Any]:
+    """How a project's P50 and P85 dates moved, forecast by forecast (x = the forecast's date),
+    and, for resolved forecasts, the date the work was actually done."""
+    actual_dates = actual_dates or {}
+    x, p85, p50, actual = [], [], [], []
     for _, row in frame.iterrows():
         made = as_date(row["created_at"])
         x.append(made.isoformat() if made else None)
         p85.append(_iso(row.get("p85_date")))
         p50.append(_iso(row.get("p50_date")))
+        actual.append(_iso(actual_dates.get(int(row["id"]))) if "id" in row else None)
     deadlines = sorted({d for d in (_iso(v) for v in frame.get("deadline", [])) if d})
-    return {"x": x, "p85": p85, "p50": p50, "deadlines": deadlines}
+    return {"x": x, "p85": p85, "p50": p50, "actual": actual, "deadlines": deadlines}
 
 
 def _iso(value: Any) -> str | None:
@@ -218,9 +252,11 @@ def _iso(value: Any) -> str | None:
     return d.isoformat() if d else None
 
 
-def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+@synced
+def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str,
+                      x_title: str = "Forecast made on") -> None:
     with fig.batch_update():
-        if len(fig.data) != 2:
+        if len(fig.data) != 3:
             fig.data = []
             fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="85% likely by",
                                      line={"color": LEVEL_COLOURS[85], "width": 3},
@@ -228,13 +264,18 @@ def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str) ->
             fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="50% likely by",
                                      line={"color": LEVEL_COLOURS[50], "width": 2, "dash": "dot"},
                                      hovertemplate="forecast of %{x}<br>50% likely by %{y}<extra></extra>"))
+            fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="actually done",
+                                     marker={"color": "#000", "symbol": "star", "size": 12},
+                                     hovertemplate="forecast of %{x}<br>actually done %{y}<extra></extra>"))
             fig.layout.showlegend = True
             fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
         fig.data[0].x, fig.data[0].y = data["x"], data["p85"]
         fig.data[1].x, fig.data[1].y = data["x"], data["p50"]
+        done = [(x, a) for x, a in zip(data["x"], data.get("actual") or [None] * len(data["x"]), strict=True) if a]
+        fig.data[2].x, fig.data[2].y = [x for x, _ in done], [a for _, a in done]
         fig.layout.xaxis.type = "date"
         fig.layout.yaxis.type = "date"
-        fig.layout.xaxis.title.text = "Forecast made on"
+        fig.layout.xaxis.title.text = x_title
         fig.layout.yaxis.title.text = "Forecast completion date"
         fig.layout.shapes = [
             {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": d, "y1": d,
@@ -262,6 +303,7 @@ def pit_histogram(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
 PIT_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32")
 
 
+@synced
 def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str) -> None:
     """One bar trace per named PIT histogram (from `pit_histogram`), and the flat line of calibration."""
     names = list(series)
@@ -290,9 +332,13 @@ def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str
         fig.layout.title.text = title
 
 
+@synced
 def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilities: Sequence[float | None],
                           colours: Sequence[str], title: str) -> None:
-    """Horizontal bars: each project's chance of meeting its deadline, riskiest at the top."""
+    """Horizontal bars: each project's chance of meeting its deadline, riskiest at the top.
+
+    The height grows with the number of projects; the left margin leaves room for their names.
+    """
     y = list(names)[::-1]
     x = [None if p is None else round(float(p) * 100.0, 1) for p in probabilities][::-1]
     with fig.batch_update():
@@ -313,3 +359,5 @@ def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilit
         fig.layout.annotations = [{"xref": "x", "yref": "paper", "x": 85, "y": 1, "yanchor": "bottom",
                                    "showarrow": False, "text": "85%", "font": {"size": 11}}]
         fig.layout.title.text = title
+        fig.layout.height = max(220, 70 + 34 * len(y))
+        fig.layout.margin.l = 20 + 7 * max((len(n) for n in y), default=10)

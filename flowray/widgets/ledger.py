@@ -64,9 +64,23 @@ def calibration_sentence(frame: Any) -> str:
             f"{expected}.")
 
 
+def actual_dates(actuals: Any, ledger: Any) -> dict[int, dt.date]:
+    """Forecast id -> the date its work was actually done (resolved 'when' forecasts)."""
+    by_id = {int(r["id"]): r for _, r in ledger.iterrows()} if not ledger.empty else {}
+    out = {}
+    for _, row in actuals.iterrows():
+        start, fid = as_date(row["start"]), int(row["id"])
+        if row["kind"] == "how_many" or start is None or is_missing(row["actual"]):
+            continue
+        days = period_days_of(by_id[fid]) if fid in by_id else 7
+        out[fid] = start + dt.timedelta(days=int(row["actual"]) * days)
+    return out
+
+
 def actuals_rows(actuals: Any, ledger: Any) -> list[tuple[str, ...]]:
     """Resolved forecasts: the forecast dates next to the date the work was actually done."""
     by_id = {int(r["id"]): r for _, r in ledger.iterrows()} if not ledger.empty else {}
+    done = actual_dates(actuals, ledger)
     rows = []
     for _, row in actuals.iterrows():
         fid = int(row["id"])
@@ -80,7 +94,7 @@ def actuals_rows(actuals: Any, ledger: Any) -> list[tuple[str, ...]]:
             days = period_days_of(ledger_row) if ledger_row is not None else 7
             forecast50 = _date_after(start, row["p50"], days)
             forecast85 = _date_after(start, row["p85"], days)
-            actual = _date_after(start, row["actual"], days)
+            actual = short_date(done.get(fid))
         met = row["met_85"]
         rows.append((
             f"#{fid}", short_date(start), forecast50, forecast85, actual,
@@ -171,17 +185,17 @@ class LedgerPanel(Panel):
         self.ledger = ledger
         plans = ledger[ledger["kind"].isin(["when", "deadline"])] if not ledger.empty else ledger
         self.summary.value = self._summary(project, plans)
+        actuals = pipeline.forecasts_vs_actuals(project, self.db_path)
         if not plans.empty:
             by_start = plans.copy()
             by_start["_as_of"] = [as_date(s) or as_date(c) for s, c in zip(by_start["start"], by_start["created_at"], strict=True)]
             by_start = by_start.sort_values(["_as_of", "id"])
-            data = charts.ledger_lines(by_start.assign(created_at=by_start["_as_of"]))
+            data = charts.ledger_lines(by_start.assign(created_at=by_start["_as_of"]), actual_dates(actuals, ledger))
         else:
-            data = {"x": [], "p85": [], "p50": [], "deadlines": []}
-        charts.show_ledger_lines(self.chart, data, f"{project}: how the forecast completion date moved")
-        self.chart.layout.xaxis.title.text = "Forecast as of (its start date)"
+            data = {"x": [], "p85": [], "p50": [], "actual": [], "deadlines": []}
+        charts.show_ledger_lines(self.chart, data, f"{project}: how the forecast completion date moved",
+                                 x_title="Forecast as of (its start date)")
         self.table.value = self._ledger_table(ledger)
-        actuals = pipeline.forecasts_vs_actuals(project, self.db_path)
         self.actuals.value = (
             html_table(ACTUALS_HEADERS, actuals_rows(actuals, ledger))
             if not actuals.empty else note("No forecast of this project has been resolved yet: record the actual "

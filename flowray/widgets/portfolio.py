@@ -81,7 +81,6 @@ class PortfolioPanel(Panel):
         self.table = widgets.HTML("")
         self.chart = charts.new_figure("Chance of meeting the deadline", "Chance of meeting the deadline (%)", "",
                                        width=900, height=300)
-        self.chart.layout.margin.l = 160
         self.actuals = widgets.HTML("")
         self.calibration = widgets.HTML("")
         self.controls = [self.refresh_button]
@@ -151,7 +150,6 @@ class PortfolioPanel(Panel):
             [c for _, _, c in with_deadline],
             "Chance of meeting the deadline (latest forecast of each project)",
         )
-        self.chart.layout.height = max(220, 70 + 34 * len(frame))
         ledger = pipeline.forecast_ledger(None, self.db_path)
         actuals = pipeline.forecasts_vs_actuals(None, self.db_path)
         if actuals.empty:

@@ -81,7 +81,7 @@ def html_table(
     for i, row in enumerate(rows):
         style = row_styles[i] if row_styles else ""
         cells = "".join(
-            f"<td style='padding:3px 10px;border-bottom:1px solid #eee'>{html.escape(str(c))}</td>" for c in row
+            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{html.escape(str(c))}</td>" for c in row
         )
         body.append(f"<tr style='{style}'>{cells}</tr>")
     cap = (

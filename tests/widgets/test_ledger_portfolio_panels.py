@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from widget_helpers import PROJECT, START, demo_throughput
@@ -40,8 +41,14 @@ def test_ledger_panel_shows_forecasts_against_actuals_and_calibration(demo_db):
     panel = ledger_app(demo_db, project="Pytest Core")
 
     assert len(actuals) >= 1
+    done = []
     for _, row in actuals.iterrows():
         assert f"#{row['id']}" in panel.actuals.value
+        done_on = row["start"] + dt.timedelta(weeks=int(row["actual"]))  # demo periods are weeks
+        assert short_date(done_on) in panel.actuals.value
+        done.append(done_on.isoformat())
+    # the chart marks when the work of each resolved forecast was actually done
+    assert sorted(panel.chart.data[2].y) == sorted(done)
     row85 = calibration[calibration["level"] == 85].iloc[0]
     assert f"Of {row85['n']} resolved forecast(s), the 85% answer was met {row85['met']} time(s)" in text(
         panel.calibration.value
@@ -92,7 +99,7 @@ def test_portfolio_shows_actuals_and_calibration_across_projects(demo_db):
     assert len(actuals) >= 2
     assert len(re.findall(r"<tr", panel.actuals.value)) == len(actuals) + 1  # header + one row each
     for _, row in actuals.iterrows():
-        assert f"<td style='padding:3px 10px;border-bottom:1px solid #eee'>{row['project']}</td>" in panel.actuals.value
+        assert f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{row['project']}</td>" in panel.actuals.value
         assert f"#{row['id']}" in panel.actuals.value
     assert "85%" in panel.calibration.value and "resolved forecast" in panel.calibration.value
 

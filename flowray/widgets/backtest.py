@@ -1,0 +1,296 @@
+"""The backtest panel: how well would a method have forecast these series in the past?
+
+At many past dates ("origins") the method forecasts the next weeks from the
+history before that date only, and the forecast is compared with what then
+happened. The panel runs that on Ray (`pipeline.submit_backtest`) with
+progress and Cancel, and shows coverage (how often the 50/70/85/95% answers
+were met) and the PIT histogram (flat = well calibrated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from flowray import pipeline
+from flowray.core import backtest as core_backtest
+from flowray.data import demo_series_names, load_demo_series
+from flowray.exceptions import InputError
+from flowray.widgets import charts
+from flowray.widgets.base import Panel, note, section, title
+from flowray.widgets.text import html_table
+
+LEVELS = ("50", "70", "85", "95")
+QUESTION_WORDS = {"when": "When (completion date)", "how_many": "How many (items done)"}
+METHOD_LABELS = {
+    "bootstrap": "Bootstrap (flowray's default)",
+    "block": "Block bootstrap (keeps runs of weeks)",
+    "recency": "Recency-weighted bootstrap",
+    "weibull": "Zero-inflated Weibull",
+    "gbm": "Gradient boosting (ML, slow)",
+    "forest": "Quantile forest (ML, slow)",
+    "linear": "Linear quantile (ML, slow)",
+}
+WINDOW_CHOICES = [("last 12 weeks", "12"), ("last 26 weeks", "26"), ("last 52 weeks", "52"), ("all of it", "all")]
+POLL_SECONDS = 0.25
+FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
+_LABEL_STYLE = {"description_width": "190px"}
+
+
+def coverage_words(report: dict[str, Any], question: str, level: str = "85") -> str:
+    block = report["pooled"][question]
+    origins = int(block.get("origins", 0))
+    if origins <= 0:
+        return f"{QUESTION_WORDS[question]}: no origin could be scored."
+    share = float(block["coverage"][level])
+    return (f"{QUESTION_WORDS[question]}: the {level}% answer was met at {share:.0%} of {origins} past dates "
+            f"(well calibrated: about {level}%).")
+
+
+class BacktestPanel(Panel):
+    """Choose series, method, window and horizon; run on Ray; read coverage and PIT."""
+
+    def __init__(self, db_path: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
+                 runs: int = core_backtest.DEFAULT_RUNS) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.poll_seconds = poll_seconds
+        self.job: Any = None
+        self.result: Any = None  # core.backtest.Backtest of the last complete run
+        self.reports: dict[str, dict[str, Any]] = {}
+        self._cancel_requested = False
+
+        self.series = widgets.SelectMultiple(description="Series", rows=7, layout=widgets.Layout(width="420px"),
+                                             style={"description_width": "60px"})
+        self.method = widgets.Dropdown(
+            options=[(METHOD_LABELS.get(m, m), m) for m in core_backtest.BASE_METHODS],
+            value=core_backtest.DEFAULT_METHOD, description="Method", layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.calibrated = widgets.Checkbox(value=True, indent=False,
+                                           description="Also score it with flowray's calibration layer (+cal)")
+        self.window = widgets.Dropdown(options=WINDOW_CHOICES, value=str(core_backtest.DEFAULT_WINDOW or "all"),
+                                       description="History each forecast uses", layout=widgets.Layout(width="420px"),
+                                       style=_LABEL_STYLE)
+        self.horizon = widgets.BoundedIntText(value=core_backtest.DEFAULT_HORIZON, min=1, max=104,
+                                              description="Weeks ahead to forecast", layout=widgets.Layout(width="420px"),
+                                              style=_LABEL_STYLE)
+        self.step = widgets.BoundedIntText(value=core_backtest.DEFAULT_STEP, min=1, max=52,
+                                           description="A past date every N weeks", layout=widgets.Layout(width="420px"),
+                                           style=_LABEL_STYLE)
+        self.runs = widgets.BoundedIntText(value=runs, min=100, max=1_000_000,
+                                           description="Simulated futures per forecast",
+                                           layout=widgets.Layout(width="420px"), style=_LABEL_STYLE)
+        self.seed = widgets.BoundedIntText(value=0, min=0, max=2**63 - 1, description="Seed",
+                                           layout=widgets.Layout(width="420px"), style=_LABEL_STYLE)
+        self.run_button = widgets.Button(description="Run backtest", button_style="primary",
+                                         layout=widgets.Layout(width="140px", margin="0 6px 0 0"))
+        self.cancel_button = widgets.Button(description="Cancel", button_style="warning", disabled=True,
+                                            layout=widgets.Layout(width="90px", margin="0 10px 0 0"))
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="260px"))
+        self.progress_text = widgets.Label("")
+        self.headline = widgets.HTML("<div style='color:#666'>Choose series and a method, then press "
+                                     "<b>Run backtest</b>.</div>")
+        self.coverage = widgets.HTML("")
+        self.pit = charts.new_figure("PIT histogram", "PIT", "Share of past forecasts (%)", width=760, height=320)
+        self.per_series = widgets.HTML("")
+        self.controls = [self.series, self.method, self.calibrated, self.window, self.horizon, self.step,
+                         self.runs, self.seed, self.run_button]
+        self.run_button.on_click(self.action(self.start_run))
+        self.cancel_button.on_click(self.on_cancel)
+
+        inputs = widgets.VBox([
+            section("What to test"), self.series,
+            note("Demo series are real weekly throughput shipped with flowray; projects use their stored history."),
+            self.method, self.calibrated, self.window, self.horizon, self.step, self.runs, self.seed,
+        ], layout=widgets.Layout(width="440px", margin="0 16px 0 0"))
+        results = widgets.VBox([
+            self.headline, section("Coverage: how often each answer was met"), self.coverage,
+            self.pit,
+            note("Flat bars: well calibrated. A U shape: forecasts were too narrow (too sure); a hump: too wide; "
+                 "bars piled on one side: forecasts leaned early or late."),
+            section("Per series"), self.per_series,
+        ], layout=widgets.Layout(width="780px"))
+        self.widget = widgets.VBox([
+            title("Backtest", "How good would the forecasts have been? Each past date is forecast from the "
+                  "history before it only, then compared with what happened."),
+            widgets.HBox([self.run_button, self.cancel_button, self.progress, self.progress_text],
+                         layout=widgets.Layout(align_items="center")),
+            self.status,
+            widgets.HBox([inputs, results]),
+        ], layout=widgets.Layout(width="1240px"))
+        try:
+            self.load_series()
+        except Exception as exc:
+            self.show_error(exc)
+
+    # -- series ----------------------------------------------------------------------------
+    def load_series(self) -> None:
+        options: list[tuple[str, tuple[str, str]]] = [(f"Demo: {name}", ("demo", name)) for name in demo_series_names()]
+        try:
+            projects = pipeline.list_projects(self.db_path)
+        except Exception as exc:  # the demo series still work without a database
+            projects = []
+            self.show_error(exc)
+        options += [(f"Project: {p.name}", ("project", p.name)) for p in projects]
+        self.series.options = options
+        self.series.value = tuple(value for _, value in options if value[0] == "demo")
+
+    def series_values(self) -> dict[str, list[float]]:
+        chosen = list(self.series.value)
+        if not chosen:
+            raise InputError("series", None, "choose at least one series to backtest")
+        out: dict[str, list[float]] = {}
+        for source, name in chosen:
+            if source == "demo":
+                out[name] = [float(v) for _, v in load_demo_series(name)]
+            else:
+                out[f"project {name}"] = [float(p.items) for p in pipeline.project_history(name, self.db_path)]
+        need = core_backtest.DEFAULT_FIRST_ORIGIN + int(self.horizon.value)
+        short = [name for name, values in out.items() if len(values) < need]
+        if short:
+            raise InputError("series", ", ".join(short),
+                             f"needs at least {need} weeks of history ({core_backtest.DEFAULT_FIRST_ORIGIN} before "
+                             f"the first past date, plus the {int(self.horizon.value)} weeks ahead)")
+        return out
+
+    def methods(self) -> list[str]:
+        base = self.method.value
+        return [base, core_backtest.method_name(base, True)] if self.calibrated.value else [base]
+
+    # -- run, follow, cancel -----------------------------------------------------------------
+    def start_run(self) -> Any:
+        series = self.series_values()
+        window = core_backtest.parse_window(self.window.value)
+        methods = self.methods()
+        for method in methods:
+            core_backtest.parse_method(method)
+        options = {
+            "methods": methods, "windows": [window], "horizons": (int(self.horizon.value),),
+            "step": int(self.step.value), "runs": int(self.runs.value), "seed": int(self.seed.value),
+        }
+        self.job = None
+        self.result = None
+        self.reports = {}
+        self._cancel_requested = False
+        self.cancel_button.disabled = False
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_text.value = ""
+        self.show_info(f"Starting the backtest of {len(series)} series on the Ray cluster...")
+        return self.start_background(lambda: self.follow(series, options))
+
+    async def follow(self, series: dict[str, list[float]], options: dict[str, Any]) -> None:
+        job = await self.in_thread(self._submit, series, options)
+        self.job = job
+        if self._cancel_requested:
+            await self.in_thread(job.cancel)
+        self.show_info("Running: each series is forecast at every past date in turn.")
+        while True:
+            progress = job.progress()
+            self._show_progress(progress)
+            if str(progress.state) in FINISHED_STATES:
+                break
+            await asyncio.sleep(self.poll_seconds)
+        state = str(job.state)
+        if state == "DONE":
+            self.result = job.result()
+            self.show_result(self.result, options)
+            self.show_success("Backtest done.")
+        elif state == "CANCELLED":
+            progress = job.progress()
+            self.progress.bar_style = "warning"
+            self.show_info(f"Cancelled with {progress.fraction:.0%} of the backtest done; no scores are shown "
+                           "for a partial backtest.")
+        else:
+            self.progress.bar_style = "danger"
+            job.result()  # raises the job's error for the status line
+
+    @staticmethod
+    def _submit(series: dict[str, list[float]], options: dict[str, Any]) -> Any:
+        pipeline.connect_cluster()
+        return pipeline.submit_backtest(series, **options)
+
+    def _show_progress(self, progress: Any) -> None:
+        total = max(1, int(progress.chunks_total))
+        self.progress.max = total
+        self.progress.value = min(int(progress.chunks_done), total)
+        self.progress_text.value = (f"{progress.fraction:.0%} done ({progress.tasks_done} of "
+                                    f"{progress.tasks_total} series)")
+
+    def after_busy_change(self, busy: bool) -> None:
+        self.cancel_button.disabled = True
+
+    def on_cancel(self, _button: Any = None) -> None:
+        try:
+            self._cancel_requested = True
+            self.cancel_button.disabled = True
+            if self.job is not None:
+                self.show_info("Cancelling...")
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self.job.cancel()
+                else:
+                    loop.run_in_executor(None, self.job.cancel)
+        except Exception as exc:
+            self.show_error(exc)
+        finally:
+            if self.task is None or self.task.done():
+                self.set_busy(False)
+
+    # -- results ---------------------------------------------------------------------------------------
+    def show_result(self, result: Any, options: dict[str, Any]) -> None:
+        window = options["windows"][0]
+        horizon = options["horizons"][0]
+        methods = options["methods"]
+        self.reports = {m: result.report(m, window, horizon) for m in methods}
+        main = self.reports[methods[0]]
+        label = METHOD_LABELS.get(methods[0], methods[0])
+        self.headline.value = (
+            f"<div style='font-size:16px;font-weight:600;margin:4px 0'>{html.escape(label)}, using the "
+            f"{html.escape(dict((v, k) for k, v in WINDOW_CHOICES)[self.window.value])} before each date, "
+            f"forecasting {horizon} weeks ahead:</div>"
+            "<div style='font-size:14px'>"
+            + "<br>".join(html.escape(coverage_words(main, q)) for q in ("when", "how_many"))
+            + "</div>"
+        )
+        headers = ["Answer"]
+        for q in ("when", "how_many"):
+            for m in methods:
+                headers.append(f"{QUESTION_WORDS[q].split(' (')[0]}: {'calibrated' if m.endswith('+cal') else 'raw'}")
+        rows = []
+        for level in LEVELS:
+            row = [f"{level}% likely"]
+            for q in ("when", "how_many"):
+                for m in methods:
+                    block = self.reports[m]["pooled"][q]
+                    row.append("-" if block.get("origins", 0) <= 0 else f"{float(block['coverage'][level]):.0%}")
+            rows.append(row)
+        origins = int(main["pooled"]["when"].get("origins", 0))
+        self.coverage.value = html_table(headers, rows, caption=f"Share of {origins} past dates at which each answer "
+                                         "was met; a well-calibrated 85% answer is met at about 85% of them.")
+        pits = {}
+        for m in methods:
+            for q in ("when", "how_many"):
+                name = f"{QUESTION_WORDS[q].split(' (')[0]}{' (calibrated)' if m.endswith('+cal') else ''}"
+                pits[name] = charts.pit_histogram(result.pits(m, window, q, horizon))
+        charts.show_pit(self.pit, pits, "PIT histogram: where the actual outcome fell in each forecast")
+        series_rows = []
+        for row in main["series"]:
+            when, many = row["when"], row["how_many"]
+            series_rows.append((
+                row["name"], str(when.get("origins", 0)),
+                "-" if when.get("origins", 0) <= 0 else f"{float(when['coverage']['85']):.0%}",
+                "-" if many.get("origins", 0) <= 0 else f"{float(many['coverage']['85']):.0%}",
+                "-" if when.get("origins", 0) <= 0 else f"{float(when['median_abs_error']):.1f} weeks",
+                row.get("skipped") or "",
+            ))
+        self.per_series.value = html_table(
+            ("Series", "Past dates", "85% met (when)", "85% met (how many)", "Median error (when)", "Note"),
+            series_rows,
+        )
