@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ DEFAULT_FIRST_ORIGIN = 52  # periods of history before the first scored origin
 ML_PATHS = 1000  # ML throughput paths per origin
 ML_MIN_FIRST_ORIGIN = ml.MIN_ML_PERIODS
 WHEN_PERIODS_FACTOR = 5  # "when" runs stop at 5 x H periods (8 at least): later = not done
+CALIBRATION_KIND = "conformal"  # "pit": PIT map (cannot reach beyond the raw support); see BACKTESTS.md
 ML_COST = 200  # an ML origin costs about this many Monte Carlo origins (progress weights)
 
 
@@ -140,9 +142,12 @@ def actual_outcome(values: NDArray[np.float64], origin: int, horizon: int) -> tu
 
 
 def origin_seed(seed: int, origin: int, horizon: int, question: str) -> int:
-    """One seed per (seed, origin, horizon, question), shared by every method (common random numbers)."""
-    state = np.random.SeedSequence([int(seed), int(origin), int(horizon), QUESTIONS.index(question)])
-    return int(state.generate_state(1, dtype=np.uint32)[0])
+    """One seed per (seed, origin, horizon, question), shared by every method (common random numbers).
+
+    Distinct tuples give distinct integers (origins < 10**6, horizons < 500);
+    the engine turns each into its own independent stream (SeedSequence).
+    """
+    return ((int(seed) * 1_000_000 + int(origin)) * 500 + int(horizon)) * 2 + QUESTIONS.index(question)
 
 
 def learning_origins(
@@ -180,6 +185,17 @@ class Forecasts:
     """Histograms (values, counts) of one origin, keyed by (question, horizon)."""
 
     hists: dict[tuple[str, int], tuple[NDArray[np.int64], NDArray[np.float64]]]
+
+
+@lru_cache(maxsize=4096)
+def _question_scenario(backlog: int, max_periods: int) -> Scenario:
+    """The scenario of a backtest question: a backlog and a horizon cap, nothing else.
+
+    The throughput is drawn from the sampler table built on the origin's
+    window, never from this scenario's placeholder history (which the
+    engine only reads when no table is given).
+    """
+    return Scenario(throughput=(1.0,), backlog=backlog, max_periods=max_periods)
 
 
 def _mc_table(history: NDArray[np.float64], base: str) -> SamplerTable:
@@ -227,15 +243,12 @@ def forecast_origin(
     else:
         table = _mc_table(history, base)
     for h in horizons:
-        scenario = Scenario(throughput=history, max_periods=max(8, WHEN_PERIODS_FACTOR * h))
         hist: Histograms = simulate_chunks(
-            scenario, origin_seed(seed, origin, h, "how_many"), chunks, Question("how_many", h), table
+            _question_scenario(0, 8), origin_seed(seed, origin, h, "how_many"), chunks, Question("how_many", h), table
         )
         out[("how_many", h)] = _sparse(hist.items)
         if backlogs is not None:
-            when_scenario = Scenario(
-                throughput=history, backlog=int(backlogs[h]), max_periods=scenario.max_periods
-            )
+            when_scenario = _question_scenario(int(backlogs[h]), max(8, WHEN_PERIODS_FACTOR * h))
             hist = simulate_chunks(
                 when_scenario, origin_seed(seed, origin, h, "when"), chunks, Question("when"), table
             )
@@ -289,8 +302,31 @@ class Scores:
         )
 
 
-def _pit_rng(seed: int, origin: int, horizon: int, question: str) -> np.random.Generator:
-    return np.random.default_rng([origin_seed(seed, origin, horizon, question), 1])
+class _Uniform:
+    """A fixed uniform draw with a Generator's `random()`: the randomised PIT's U, the same for the
+    raw and the calibrated forecast of one origin (so their PITs are comparable)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def _pit_rng(seed: int, origin: int, horizon: int, question: str) -> Any:
+    """U of the randomised PIT of one (origin, horizon, question): a SplitMix64 hash of its seed."""
+    z = (origin_seed(seed, origin, horizon, question) + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    z ^= z >> 31
+    return _Uniform((z >> 11) * 2.0**-53)
+
+
+_HOW_MANY_LEVELS = np.array([1.0 - p for p in LEVELS])  # "at least X" thresholds: (1 - p)-quantiles
+_READ_LEVELS = {
+    "how_many": np.concatenate((_HOW_MANY_LEVELS, HOW_MANY_PINBALL_LEVELS, [0.5])),
+    "when": np.concatenate((LEVELS, WHEN_PINBALL_LEVELS, [0.5])),
+}
 
 
 def score_forecast(
@@ -298,25 +334,31 @@ def score_forecast(
     values: NDArray[np.int64],
     counts: NDArray[np.float64],
     actual: float,
-    rng: np.random.Generator,
+    rng: Any,
 ) -> dict[str, Any]:
-    """All scores of one forecast histogram against its actual (via flowray.core.metrics)."""
+    """All scores of one forecast histogram against its actual (via flowray.core.metrics).
+
+    The quantiles are read once (inverted CDF) and scored with the quantile
+    forms of the metrics, which give the same numbers as the histogram forms.
+    """
+    n = len(LEVELS)
+    quantiles = np.asarray(metrics.quantile_from_histogram(values, counts, _READ_LEVELS[question]), dtype=float)
+    thresholds, pinball_q, median = quantiles[:n], quantiles[n : 2 * n], quantiles[-1]
     if question == "how_many":
-        hits = metrics.how_many_met(values, counts, actual, LEVELS)
-        pinball = metrics.pinball_loss_histogram(values, counts, actual, HOW_MANY_PINBALL_LEVELS)
-        thresholds = metrics.how_many_thresholds(values, counts, LEVELS)
+        hits = metrics.how_many_met_quantiles(thresholds, actual)
+        pinball = metrics.pinball_loss(pinball_q, HOW_MANY_PINBALL_LEVELS, actual)
         ideal = 1.0 - metrics.cdf_from_histogram(values, counts, thresholds - 1)
     else:
-        hits = metrics.when_met(values, counts, actual, LEVELS)
-        pinball = metrics.pinball_loss_histogram(values, counts, actual, WHEN_PINBALL_LEVELS)
-        ideal = metrics.cdf_from_histogram(values, counts, metrics.when_thresholds(values, counts, LEVELS))
+        hits = metrics.when_met_quantiles(thresholds, actual)
+        pinball = metrics.pinball_loss(pinball_q, WHEN_PINBALL_LEVELS, actual)
+        ideal = metrics.cdf_from_histogram(values, counts, thresholds)
     return {
         "hits": hits,
         "ideal": ideal,
         "pit": metrics.pit_randomized(values, counts, actual, rng),
         "crps": metrics.crps_histogram(values, counts, actual),
-        "pinball": pinball,
-        "median_abs_error": metrics.median_abs_error(values, counts, actual),
+        "pinball": float(pinball),
+        "median_abs_error": abs(float(median) - float(actual)),
     }
 
 
@@ -335,8 +377,11 @@ class SeriesBacktest:
     calibrated: dict[tuple[str, int], Scores]
     n_periods: int
     skipped: str | None = None  # why nothing was scored (too short for the method), if so
+    calibrated_scores: bool = True  # False: only raw forecasts were scored
 
     def scores(self, calibrated: bool, question: str, horizon: int) -> Scores:
+        if calibrated and not self.calibrated_scores:
+            raise InputError("method", method_name(self.base, True), "was backtested without the calibration layer")
         return (self.calibrated if calibrated else self.raw)[(question, horizon)]
 
 
@@ -351,8 +396,12 @@ def backtest_series(
     seed: int = 0,
     first_origin: int = DEFAULT_FIRST_ORIGIN,
     ml_paths: int = ML_PATHS,
+    calibrate: bool = True,
 ) -> SeriesBacktest:
     """Backtest one method on one series: raw and calibrated scores at every scored origin.
+
+    With calibrate=False only the scored origins are forecast (no learning
+    origins in between) and the calibrated scores stay empty.
 
     The calibrated forecast at origin t applies `calibration.fit_calibration`
     to the raw PITs of this series' earlier forecasts (same method, question
@@ -378,10 +427,14 @@ def backtest_series(
         return _freeze(result)
     max_h = max(horizons)
     origins, scored = learning_origins(array.size, max_h, base, first_origin, step)
+    if not calibrate:
+        origins, scored = origins[scored], scored[scored]
+    result.calibrated_scores = bool(calibrate)
     if not scored.any():
         result.skipped = f"{array.size} periods: no origin with {first_origin} periods before it and {max_h} after"
         return _freeze(result)
     past: dict[tuple[str, int], tuple[list[int], list[float]]] = {k: ([], []) for k in keys}
+    past_z: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
     for origin, is_scored in zip(origins.tolist(), scored.tolist(), strict=True):
         outcomes = {h: actual_outcome(array, origin, h) for h in horizons}
         forecasts = forecast_origin(
@@ -395,13 +448,23 @@ def backtest_series(
             if is_scored:
                 score = score_forecast(question, hist_values, counts, actual, _pit_rng(seed, origin, h, question))
                 raw[(question, h)].add(origin, actual, score)
-                cmap = calibration.fit_calibration(
-                    calibration.usable_pits(past_origins, past_pits, h, origin)
-                )
-                cal_counts = calibration.calibrate_counts(counts, cmap) if cmap.active else counts
+                if not calibrate:
+                    continue
+                if CALIBRATION_KIND == "pit":
+                    cmap = calibration.fit_calibration(
+                        calibration.usable_pits(past_origins, past_pits, h, origin)
+                    )
+                    cal_counts = calibration.calibrate_counts(counts, cmap) if cmap.active else counts
+                    cal_values = hist_values
+                else:
+                    zmap = calibration.fit_conformal(
+                        calibration.usable_pits(past_origins, past_z[(question, h)], h, origin)
+                    )
+                    spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
+                    cal_values, cal_counts = calibration.conformal_histogram(hist_values, counts, spread_q, zmap) if zmap.active else (hist_values, counts)
                 keep = cal_counts > 0
                 cal_score = score_forecast(
-                    question, hist_values[keep], cal_counts[keep], actual, _pit_rng(seed, origin, h, question)
+                    question, cal_values[keep], cal_counts[keep], actual, _pit_rng(seed, origin, h, question)
                 )
                 cal[(question, h)].add(origin, actual, cal_score)
                 pit = score["pit"]
@@ -409,6 +472,9 @@ def backtest_series(
                 pit = metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question))
             past_origins.append(origin)
             past_pits.append(pit)
+            if CALIBRATION_KIND != "pit":
+                spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
+                past_z[(question, h)].append(calibration.standardised_error(spread_q, actual))
     return _freeze(result)
 
 
@@ -560,36 +626,55 @@ def live_calibration(
     window: int | None = DEFAULT_WINDOW,
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
-) -> calibration.CalibrationMap:
+) -> calibration.ConformalMap | calibration.CalibrationMap:
     """The calibration map a forecast made today would use.
 
     Backtests `base` on the history itself at every origin whose H-period
     outcome is already known (origins s with s + H <= len(history)), collects
-    their PITs for `question` and fits the map, exactly as the backtest's
+    their errors for `question` and fits the map, exactly as the backtest's
     calibration layer does at an origin equal to today.
     """
     if question not in QUESTIONS:
         raise InputError("question", question, f"must be one of {', '.join(QUESTIONS)}")
-    values = np.asarray(history, dtype=float)
-    h = _whole("horizon", horizon, 1)
+    base = parse_method(base)[0]
     if base in ML_METHODS:
         raise InputError("method", base, "live calibration is for Monte Carlo samplers")
-    pits: list[float] = []
+    values = np.asarray(history, dtype=float)
+    h = _whole("horizon", horizon, 1)
+    errors: list[float] = []
     for origin in range(MIN_PERIODS, values.size - h + 1):
         items, periods = actual_outcome(values, origin, h)
         forecasts = forecast_origin(values, origin, base, window, (h,), runs, seed, backlogs={h: items})
         hist_values, counts = forecasts.hists[(question, h)]
         actual = float(items if question == "how_many" else periods)
-        pits.append(metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question)))
-    return calibration.fit_calibration(pits)
+        if CALIBRATION_KIND == "pit":
+            errors.append(metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question)))
+        else:
+            spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
+            errors.append(calibration.standardised_error(spread_q, actual))
+    if CALIBRATION_KIND == "pit":
+        return calibration.fit_calibration(errors)
+    return calibration.fit_conformal(errors)
 
 
-def calibrate_histogram(counts: NDArray[np.int64], cmap: calibration.CalibrationMap) -> NDArray[np.int64]:
-    """A result histogram recalibrated by `cmap`, as whole counts with the same number of runs."""
+def calibrate_histogram(
+    counts: NDArray[np.int64], cmap: calibration.ConformalMap | calibration.CalibrationMap, cap: int | None = None
+) -> NDArray[np.int64]:
+    """A dense result histogram (index = value) recalibrated by `cmap`, as whole counts with the
+    same number of runs; values beyond `cap` are counted at `cap` (e.g. "not done")."""
     array = np.asarray(counts, dtype=np.int64)
     if not cmap.active:
         return array.copy()
-    return calibration.integer_counts(calibration.calibrate_counts(array, cmap), int(array.sum()))
+    values, probs = _sparse(array)
+    if isinstance(cmap, calibration.CalibrationMap):
+        new_values, new_probs = values, calibration.calibrate_counts(probs, cmap)
+    else:
+        spread_q = metrics.quantile_from_histogram(values, probs, calibration.SPREAD_LEVELS)
+        new_values, new_probs = calibration.conformal_histogram(values, probs, spread_q, cmap)
+    if cap is not None:
+        new_values = np.minimum(new_values, cap)
+    dense = np.bincount(new_values, weights=new_probs, minlength=array.size)
+    return calibration.integer_counts(dense, int(array.sum()))
 
 
 def calibrated_horizon(result: Any) -> int:
@@ -598,7 +683,7 @@ def calibrated_horizon(result: Any) -> int:
     return int(min(max(1, median if median is not None else 52), 52))
 
 
-def calibrate_result(result: Any, cmap: calibration.CalibrationMap) -> Any:
+def calibrate_result(result: Any, cmap: calibration.ConformalMap | calibration.CalibrationMap) -> Any:
     """A copy of a ForecastResult (periods) or HowManyResult (items) read through `cmap`.
 
     The other histograms (totals, effort, burn-down fan, items by the deadline)
@@ -614,7 +699,7 @@ def calibrate_result(result: Any, cmap: calibration.CalibrationMap) -> Any:
     if isinstance(result, HowManyResult):
         hists.items = calibrate_histogram(hists.items, cmap)
     else:
-        hists.periods = calibrate_histogram(hists.periods, cmap)
+        hists.periods = calibrate_histogram(hists.periods, cmap, cap=result.scenario.max_periods + 1)
     out.histograms = hists
     out.calibration = cmap
     return out

@@ -38,11 +38,12 @@ from flowray.exceptions import InputError
 MIN_PAST_ERRORS = 12
 """Below this many known past errors the map is the identity (too little evidence)."""
 
-SHRINK_COUNT = 12.0
-"""Shrinkage toward the identity: weight n / (n + SHRINK_COUNT) on the past errors."""
+SHRINK_COUNT = 2.0
+"""Shrinkage toward the raw forecast: weight n / (n + SHRINK_COUNT) on the past errors."""
 
-MAX_PAST_ERRORS = 156
-"""Only the most recent past errors count (about 3 years of weekly origins), so the map follows regime changes."""
+MAX_PAST_ERRORS: int | None = None
+"""How many of the most recent past errors count (None: all). In the study, memory helped more
+than adaptivity: 104 or 156 recent errors under-covered more than all of them (BACKTESTS.md)."""
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,61 @@ def integer_counts(probabilities: ArrayLike, total: int) -> NDArray[np.int64]:
         order = np.argsort(-(scaled - counts), kind="stable")
         counts[order[:short]] += 1
     return counts
+
+
+# --------------------------------------------------------------------------- conformal (value space)
+
+SPREAD_LEVELS = (0.1, 0.5, 0.9)
+MIN_SPREAD = 0.5
+
+
+def standardised_error(quantiles: ArrayLike, actual: float) -> float:
+    """(actual - median) / half the forecast's 10-90% range (at least MIN_SPREAD)."""
+    q10, q50, q90 = (float(v) for v in np.asarray(quantiles, dtype=float))
+    return (float(actual) - q50) / max((q90 - q10) / 2.0, MIN_SPREAD)
+
+
+@dataclass(frozen=True)
+class ConformalMap:
+    """Past standardised errors z: a new forecast becomes median + spread x z (mixed with itself)."""
+
+    errors: NDArray[np.float64]
+    weight: float
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0.0
+
+    @property
+    def n_errors(self) -> int:
+        return int(self.errors.size)
+
+
+def fit_conformal(
+    past_errors: ArrayLike,
+    min_errors: int = MIN_PAST_ERRORS,
+    shrink_count: float = SHRINK_COUNT,
+    max_errors: int | None = MAX_PAST_ERRORS,
+) -> ConformalMap:
+    errors = np.asarray(past_errors, dtype=float).ravel()
+    if max_errors is not None:
+        errors = errors[-int(max_errors) :]
+    if errors.size < max(1, int(min_errors)):
+        return ConformalMap(errors, 0.0)
+    return ConformalMap(errors, errors.size / (errors.size + float(shrink_count)))
+
+
+def conformal_histogram(
+    values: ArrayLike, counts: ArrayLike, quantiles: ArrayLike, cmap: ConformalMap
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """(1 - w) x the forecast + w x the law of round(median + spread x z) over past errors z (>= 0)."""
+    v = np.asarray(values, dtype=np.int64)
+    c = np.asarray(counts, dtype=float)
+    c = c / c.sum()
+    q10, q50, q90 = (float(x) for x in np.asarray(quantiles, dtype=float))
+    spread = max((q90 - q10) / 2.0, MIN_SPREAD)
+    atoms = np.maximum(np.rint(q50 + spread * cmap.errors), 0).astype(np.int64)
+    all_values = np.concatenate((v, atoms))
+    weights = np.concatenate(((1.0 - cmap.weight) * c, np.full(atoms.size, cmap.weight / atoms.size)))
+    out_values, inverse = np.unique(all_values, return_inverse=True)
+    return out_values, np.bincount(inverse, weights=weights)

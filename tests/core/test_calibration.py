@@ -90,3 +90,32 @@ def test_integer_counts_keep_the_total():
 def test_bad_pits_are_refused():
     with pytest.raises(InputError, match="past_pits"):
         calibration.fit_calibration([0.5, 1.2])
+
+
+# --------------------------------------------------------------------------- conformal layer (the default)
+
+
+def test_standardised_error_by_hand():
+    assert calibration.standardised_error([8, 10, 12], 14) == pytest.approx(2.0)
+    assert calibration.standardised_error([10, 10, 10], 9) == pytest.approx(-1 / calibration.MIN_SPREAD)
+
+
+def test_conformal_histogram_by_hand():
+    cmap = calibration.fit_conformal([-1.0, 0.0, 1.0], min_errors=1, shrink_count=0.0)
+    assert cmap.weight == 1.0
+    values, probs = calibration.conformal_histogram([8, 10, 12], [1, 2, 1], [8, 10, 12], cmap)
+    assert values.tolist() == [8, 10, 12]
+    assert probs == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    # half weight: half the forecast, half the errors; errors reach beyond the forecast's support
+    wide = calibration.fit_conformal([-3.0, 3.0], min_errors=1, shrink_count=2.0)
+    assert wide.weight == pytest.approx(0.5)
+    values, probs = calibration.conformal_histogram([8, 10, 12], [1, 2, 1], [8, 10, 12], wide)
+    assert values.tolist() == [4, 8, 10, 12, 16]
+    assert probs == pytest.approx([0.25, 0.125, 0.25, 0.125, 0.25])
+
+
+def test_conformal_values_never_go_below_zero_and_wait_for_enough_errors():
+    cmap = calibration.fit_conformal([-10.0] * 12)
+    values, probs = calibration.conformal_histogram([1, 2], [1, 1], [1, 1, 2], cmap)
+    assert values.min() == 0 and probs.sum() == pytest.approx(1.0)
+    assert not calibration.fit_conformal([1.0] * (calibration.MIN_PAST_ERRORS - 1)).active

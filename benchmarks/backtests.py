@@ -1,0 +1,353 @@
+"""The backtest study behind BACKTESTS.md and flowray's default method.
+
+Runs every method (the four samplers at windows 12/26/52/all, the three ML
+forecasters on all the history, each raw and with the calibration layer) on
+the same origins of every series in --data, for H = 4, 8 and 12, then:
+
+- writes benchmarks/results/backtests.json (every pooled and per-series block,
+  the "ideal" coverage a perfectly calibrated forecast of the same form would
+  reach, scale-free CRPS skill, the ranking and the chosen default);
+- writes benchmarks/results/backtests_tables.md (the tables of BACKTESTS.md);
+- draws docs/img/backtest_calibration.png and docs/img/backtest_pit.png.
+
+Deterministic given --seed. Monte Carlo methods are scored every --step
+periods (and forecast at every origin, for the calibration layer to learn
+from); ML every --ml-step periods, and compared with Monte Carlo on exactly
+those origins.
+
+    .venv/bin/python benchmarks/backtests.py --data ../shared/data/throughput/weekly
+    .venv/bin/python benchmarks/backtests.py --ray        # the same numbers, as a Ray job
+
+The study reads the data folder it is given; tests never depend on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flowray import pipeline  # noqa: E402
+from flowray.core import backtest as bt  # noqa: E402
+
+HORIZONS = (4, 8, 12)
+TARGET_LEVELS = ("50", "85", "95")
+TARGET_POINTS = 3.0
+BASELINE = ("bootstrap", None)  # the spreadsheet tools' habit: bootstrap of all the history
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _one(job: tuple[str, list[float], str, int | None, dict[str, Any]]) -> dict[Any, Any]:
+    name, values, base, window, options = job
+    return bt.backtest_series_task(name, values, base, window, options)
+
+
+def run_study(series: dict[str, list[float]], args: argparse.Namespace) -> bt.Backtest:
+    common = {"horizons": HORIZONS, "runs": args.runs, "seed": args.seed, "first_origin": args.first_origin, "calibrate": True}
+    jobs = []
+    for base in bt.ML_METHODS if args.ml else ():
+        for name, values in series.items():
+            jobs.append((name, values, base, None, {**common, "step": args.ml_step}))
+    for base in bt.MC_METHODS:
+        for window in bt.WINDOWS:
+            for name, values in series.items():
+                jobs.append((name, values, base, window, {**common, "step": args.step}))
+    started = time.perf_counter()
+    results: dict[Any, Any] = {}
+    if args.ray:
+        from flowray import tasks
+
+        tasks.ensure_connected()
+        job = tasks.submit_job(
+            "backtest",
+            [tasks.ChunkTask(bt.backtest_series_task, j, chunks=1, label=f"{j[0]} {j[2]} {j[3]}") for j in jobs],
+            bt.merge_series_results,
+        )
+        while not job.done():
+            p = job.progress()
+            print(f"  {p.fraction:5.1%} of {p.tasks_total} tasks, {p.elapsed_s:5.0f} s", file=sys.stderr)
+            time.sleep(30)
+        results = job.result()
+    else:
+        with ProcessPoolExecutor(args.workers) as pool:
+            for i, part in enumerate(pool.map(_one, jobs), 1):
+                results.update(part)
+                if i % 24 == 0 or i == len(jobs):
+                    print(f"  {i}/{len(jobs)} tasks, {time.perf_counter() - started:5.0f} s", file=sys.stderr)
+    print(f"study: {len(jobs)} tasks in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return bt.Backtest(results, HORIZONS, args.step, args.runs, args.seed, args.first_origin)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def configurations(study: bt.Backtest) -> list[tuple[str, int | None]]:
+    out = []
+    for base, window in study.configurations():
+        out.append((base, window))
+        out.append((base + bt.CALIBRATED_SUFFIX, window))
+    return out
+
+
+def ideal_coverage(study: bt.Backtest, method: str, window, question: str, h: int, origins=None) -> dict[str, float]:
+    base, calibrated = bt.parse_method(method)
+    parts = [
+        study._scores(s, calibrated, question, h, None if origins is None else origins.get(s.name, set())).ideal
+        for s in study._series(base, window)
+    ]
+    ideal = np.concatenate([np.asarray(p).reshape(-1, len(bt.LEVELS)) for p in parts]).mean(axis=0)
+    return {bt.metrics.level_label(p): float(v) for p, v in zip(bt.LEVELS, ideal, strict=True)}
+
+
+def crps_skill(study: bt.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str) -> float:
+    """Geometric mean over series of CRPS / baseline CRPS (< 1 = better); scale-free, unlike pooled CRPS."""
+    base_rows = {r["name"]: r[question]["crps"] for r in baseline["series"]}
+    ratios = [
+        r[question]["crps"] / base_rows[r["name"]]
+        for r in report["series"]
+        if r[question]["origins"] and base_rows.get(r["name"]) and math.isfinite(r[question]["crps"])
+    ]
+    return float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
+
+
+def summarise(study: bt.Backtest, origins=None) -> list[dict[str, Any]]:
+    """One row per (method, window, horizon): pooled blocks, ideal coverage, CRPS skill, gaps."""
+    rows = []
+    baselines = {h: study.report(BASELINE[0], BASELINE[1], h, origins) for h in HORIZONS}
+    for method, window in configurations(study):
+        for h in HORIZONS:
+            report = study.report(method, window, h, origins)
+            row: dict[str, Any] = {"method": method, "window": bt.window_label(window), "horizon": h}
+            for q in bt.QUESTIONS:
+                block = report["pooled"][q]
+                row[q] = block
+                row[f"{q}_ideal"] = ideal_coverage(study, method, window, q, h, origins)
+                row[f"{q}_skill"] = crps_skill(study, report, baselines[h], q)
+                row[f"{q}_gap"] = max(abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in TARGET_LEVELS)
+                row[f"{q}_excess"] = max(
+                    abs(block["coverage"][lv] - row[f"{q}_ideal"][lv]) * 100 for lv in TARGET_LEVELS
+                )
+            rows.append(row)
+    return rows
+
+
+def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per configuration over H = 4, 8, 12: the selection criteria (see BACKTESTS.md)."""
+    by_config: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_config.setdefault((row["method"], row["window"]), []).append(row)
+    ranking = []
+    for (method, window), group in by_config.items():
+        ranking.append(
+            {
+                "method": method,
+                "window": window,
+                "how_many_gap": max(r["how_many_gap"] for r in group),
+                "when_gap": max(r["when_gap"] for r in group),
+                "how_many_excess": max(r["how_many_excess"] for r in group),
+                "when_excess": max(r["when_excess"] for r in group),
+                "how_many_crps": float(np.mean([r["how_many"]["crps"] for r in group])),
+                "when_crps": float(np.mean([r["when"]["crps"] for r in group])),
+                "how_many_skill": float(np.mean([r["how_many_skill"] for r in group])),
+                "when_skill": float(np.mean([r["when_skill"] for r in group])),
+            }
+        )
+    # Calibrated = how-many within TARGET_POINTS of nominal AND both questions within
+    # TARGET_POINTS of what a perfectly calibrated forecast of the same form reaches.
+    for r in ranking:
+        r["calibrated"] = bool(r["how_many_gap"] <= TARGET_POINTS and max(r["how_many_excess"], r["when_excess"]) <= TARGET_POINTS)
+        r["score"] = r["how_many_skill"] + r["when_skill"]
+    ranking.sort(key=lambda r: (not r["calibrated"], r["score"]))
+    return ranking
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def tables(rows, ranking, ml_rows, chosen) -> str:
+    lines = ["<!-- generated by benchmarks/backtests.py: do not edit by hand -->", ""]
+    lines.append("### Ranking over H = 4, 8, 12 (Monte Carlo grid)")
+    lines.append("")
+    lines.append("| method | window | how-many max gap | when max gap | how-many excess | when excess | CRPS skill how-many | CRPS skill when | calibrated |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in ranking:
+        lines.append(
+            f"| {r['method']} | {r['window']} | {r['how_many_gap']:.1f} | {r['when_gap']:.1f} | {r['how_many_excess']:.1f} | "
+            f"{r['when_excess']:.1f} | {r['how_many_skill']:.3f} | {r['when_skill']:.3f} | {'yes' if r['calibrated'] else 'no'} |"
+        )
+    for title, data in (("Monte Carlo grid", rows), ("ML grid (ML and Monte Carlo on the same, sparser origins)", ml_rows)):
+        if not data:
+            continue
+        lines += ["", f"### Pooled coverage (%) and CRPS, {title}", ""]
+        lines.append("| method | window | H | how-many 50 / 70 / 85 / 95 | ideal | CRPS | when 50 / 70 / 85 / 95 | ideal | CRPS | origins |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in data:
+            hm, wh = r["how_many"], r["when"]
+            cov = lambda b: " / ".join(_pct(b["coverage"][k]) for k in ("50", "70", "85", "95"))  # noqa: E731
+            ideal = lambda d: " / ".join(_pct(d[k]) for k in ("50", "85", "95"))  # noqa: E731
+            mark = "**" if (r["method"], r["window"]) == chosen else ""
+            lines.append(
+                f"| {mark}{r['method']}{mark} | {r['window']} | {r['horizon']} | {cov(hm)} | {ideal(r['how_many_ideal'])} | {hm['crps']:.2f} | "
+                f"{cov(wh)} | {ideal(r['when_ideal'])} | {wh['crps']:.2f} | {hm['origins']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def per_series_table(study: bt.Backtest, method: str, window, h: int) -> str:
+    report = study.report(method, window, h)
+    lines = [f"### {method}, window {bt.window_label(window)}, H = {h}: per series", ""]
+    lines.append("| series | how-many 50 / 85 / 95 | CRPS | when 50 / 85 / 95 | CRPS | origins |")
+    lines.append("|---|---|---|---|---|---|")
+    for r in report["series"]:
+        hm, wh = r["how_many"], r["when"]
+        lines.append(
+            f"| {r['name']} | {' / '.join(_pct(hm['coverage'][k]) for k in TARGET_LEVELS)} | {hm['crps']:.2f} | "
+            f"{' / '.join(_pct(wh['coverage'][k]) for k in TARGET_LEVELS)} | {wh['crps']:.2f} | {hm['origins']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plots(study: bt.Backtest, chosen, compare: list[tuple[str, Any]], img: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    levels = np.linspace(0.05, 0.95, 19)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8.5), sharex=True, sharey=True)
+    for row, question in enumerate(bt.QUESTIONS):
+        for col, h in enumerate(HORIZONS):
+            ax = axes[row, col]
+            ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="nominal")
+            for method, window in compare:
+                report = study.report(method, window, h)
+                xs = [float(k) / 100 for k in report["pooled"][question]["coverage"]]
+                ys = list(report["pooled"][question]["coverage"].values())
+                pits = study.pits(method, window, question, h)
+                # coverage at level p from the PITs: when = P(PIT <= p), how many = P(PIT >= 1 - p)
+                curve = [np.mean(pits <= p) if question == "when" else np.mean(pits >= 1 - p) for p in levels]
+                label = f"{method} W={bt.window_label(window)}"
+                line = ax.plot(levels, curve, lw=1.2, alpha=0.8)[0]
+                ax.plot(xs, ys, "o", color=line.get_color(), ms=6, label=label)
+            ideal = ideal_coverage(study, chosen[0], chosen[1], question, h)
+            ax.plot([float(k) / 100 for k in ideal], list(ideal.values()), "k_", ms=14, mew=2,
+                    label="perfectly calibrated (default's form)")
+            ax.set_title(f"{'how many' if question == 'how_many' else 'when'}, H = {h}")
+            ax.grid(alpha=0.3)
+            if row == 1:
+                ax.set_xlabel("forecast level")
+            if col == 0:
+                ax.set_ylabel("observed coverage (pooled)")
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Calibration: forecast level vs share of origins where the forecast was met\n"
+                 "(dots: the 50/70/85/95 levels; lines: all levels, from the PITs)")
+    fig.tight_layout()
+    cal_path = img / "backtest_calibration.png"
+    fig.savefig(cal_path, dpi=90)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(compare), 3, figsize=(12, 2.4 * len(compare)), sharex=True)
+    for i, (method, window) in enumerate(compare):
+        for col, h in enumerate(HORIZONS):
+            ax = axes[i, col]
+            pits = study.pits(method, window, "how_many", h)
+            ax.hist(pits, bins=10, range=(0, 1), color="C0", alpha=0.8, edgecolor="white")
+            ax.axhline(len(pits) / 10, color="k", ls="--", lw=1)
+            ax.set_title(f"{method} W={bt.window_label(window)}, H={h}", fontsize=9)
+            ax.set_yticks([])
+    fig.suptitle("PIT histograms, how many (pooled over series; flat = calibrated, U = over-confident)")
+    fig.tight_layout()
+    pit_path = img / "backtest_pit.png"
+    fig.savefig(pit_path, dpi=80)
+    plt.close(fig)
+    return [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in (cal_path, pit_path)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "throughput" / "weekly"))
+    parser.add_argument("--step", type=int, default=2)
+    parser.add_argument("--ml-step", type=int, default=12)
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-origin", type=int, default=bt.DEFAULT_FIRST_ORIGIN)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-ml", dest="ml", action="store_false")
+    parser.add_argument("--ray", action="store_true", help="run the tasks as one Ray job (tasks.submit_job)")
+    parser.add_argument("--cache", help="pickle of a previous study's results to re-read (our own file)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backtests.json"))
+    parser.add_argument("--img", default=str(ROOT / "docs" / "img"))
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    if args.cache and Path(args.cache).exists():
+        with open(args.cache, "rb") as handle:  # our own cache, written below by this script
+            study = pickle.load(handle)  # noqa: S301
+    else:
+        series = pipeline.load_series(args.data)
+        study = run_study(series, args)
+        if args.cache:
+            with open(args.cache, "wb") as handle:
+                pickle.dump(study, handle)
+    rows = summarise(study)
+    mc_rows = [r for r in rows if bt.parse_method(r["method"])[0] in bt.MC_METHODS]
+    ranking = rank(mc_rows)
+    ml_rows: list[dict[str, Any]] = []
+    ml_ranking: list[dict[str, Any]] = []
+    chosen = (ranking[0]["method"], None if ranking[0]["window"] == "all" else ranking[0]["window"])
+    if any(bt.parse_method(m)[0] in bt.ML_METHODS for m, _ in configurations(study)):
+        ml_origins = study.scored_origins(bt.ML_METHODS[0], None)
+        ml_rows = summarise(study, ml_origins)
+        ml_ranking = rank(ml_rows)
+    compare = [chosen, (bt.parse_method(chosen[0])[0], chosen[1]), ("bootstrap", 26), ("bootstrap", None)]
+    compare = list(dict.fromkeys(compare))
+    images = plots(study, chosen, compare, Path(args.img))
+    md = tables(mc_rows, ranking, ml_rows, (chosen[0], bt.window_label(chosen[1])))
+    for h in HORIZONS:
+        md += "\n" + per_series_table(study, chosen[0], chosen[1], h)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).with_name("backtests_tables.md").write_text(md)
+    result = {
+        "benchmark": "backtests",
+        "data": Path(args.data).name,
+        "series": study.series_names,
+        "horizons": list(HORIZONS),
+        "step": args.step,
+        "ml_step": args.ml_step,
+        "runs": args.runs,
+        "seed": args.seed,
+        "first_origin": args.first_origin,
+        "target": {"levels": list(TARGET_LEVELS), "points": TARGET_POINTS},
+        "chosen": {"method": chosen[0], "window": bt.window_label(chosen[1])},
+        "ranking": ranking,
+        "ml_ranking": ml_ranking,
+        "rows": rows,
+        "ml_rows": ml_rows,
+        "images": images,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1, default=float))
+    print(json.dumps({"chosen": result["chosen"], "top": ranking[:5], "seconds": result["seconds"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
