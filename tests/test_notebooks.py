@@ -82,6 +82,14 @@ def plotly_figures(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
     ]
 
 
+def widget_views(nb: nbformat.NotebookNode) -> int:
+    return sum(
+        "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+    )
+
+
 def plotly_array(value: Any) -> np.ndarray:
     """A plotly JSON array: a list, or plotly's typed-array form {"bdata", "dtype", "shape"}."""
     if isinstance(value, dict) and "bdata" in value:
@@ -109,6 +117,7 @@ def test_01_quickstart(demo_db, tmp_path):
     assert "P(done by 2026-10-26):" in out and "85% likely: at least" in out
     assert "plus_minus" in out and "at_least" in out
     assert len(plotly_figures(nb)) >= 4  # history, completion, burn-down, how many, XmR
+    assert widget_views(nb) == 1  # the forecast panel
 
 
 def test_02_scenarios_sweeps_on_ray(demo_db, tmp_path, ray_session, monkeypatch):
@@ -132,6 +141,7 @@ def test_03_backtest(demo_db, tmp_path):
     out = texts(nb)
     assert "bootstrap+cal" in out and "calibration_gap" in out
     assert len(plotly_figures(nb)) == 2  # coverage, PIT
+    assert widget_views(nb) == 1  # the backtest panel
 
 
 def test_04_ml(demo_db, tmp_path):
