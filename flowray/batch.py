@@ -14,6 +14,7 @@ it, so it imports neither ray nor duckdb.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
@@ -78,7 +79,8 @@ def _coerce(name: str, raw: Any, declared_type: str) -> Any:
     """A parsed value checked against the type the parameters cell declares.
 
     Text values stay text for `str` parameters (a project filter "2026" must not
-    become the int 2026); ints are accepted for `float` parameters.
+    become the int 2026); ints are accepted for `float` parameters; `list` and
+    `dict` parameters read a Python literal ("[3, 4]").
     """
     text = raw if isinstance(raw, str) else None
     value = parse_parameter_value(raw) if text is not None else raw
@@ -100,6 +102,13 @@ def _coerce(name: str, raw: Any, declared_type: str) -> Any:
         if not isinstance(value, bool):
             raise InputError(name, raw, "must be True or False")
         return value
+    if declared_type in ("list", "dict") and text is not None:
+        try:
+            value = ast.literal_eval(text)  # literals only: never evaluates code
+        except (ValueError, SyntaxError):
+            raise InputError(name, raw, f"must be a Python {declared_type} literal, e.g. [3, 4]") from None
+        if type(value).__name__ != declared_type:
+            raise InputError(name, raw, f"must be a {declared_type}")
     return value
 
 

@@ -115,6 +115,17 @@ def test_runs_started_together_never_share_a_report(tmp_path):
 # -- running notebooks --------------------------------------------------------------------------
 
 
+def test_list_parameters_read_python_literals_only():
+    declared = {"sizes": {"type": "list"}, "options": {"type": "dict"}}
+    assert batch.resolve_parameters([("sizes", "[3, 4.5]"), ("options", "{'a': 1}")], declared) == {
+        "sizes": [3, 4.5], "options": {"a": 1}
+    }
+    with pytest.raises(InputError, match="sizes"):
+        batch.resolve_parameters([("sizes", "__import__('os').getcwd()")], declared)
+    with pytest.raises(InputError, match="must be a list"):
+        batch.resolve_parameters([("sizes", "{'a': 1}")], declared)
+
+
 def test_a_run_injects_parameters_and_writes_the_notebook_and_html(tmp_path):
     nb = write_notebook(tmp_path / "tiny.ipynb", "print('answer', n * 2, repr(label))",
                         parameters='n: int = 1  # a number\nlabel: str = "x"  # some text')

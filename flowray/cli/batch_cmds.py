@@ -61,7 +61,9 @@ def run_batch(args: argparse.Namespace) -> int:
         print(f"flowray batch: {run.failure.describe()}", file=sys.stderr)
         return 1
     alerts = run.tagged_output()
-    if alerts.strip():
+    if alerts.lstrip().startswith("Empty DataFrame"):
+        print("alerts: none")
+    elif alerts.strip():
         print("alerts:")
         print(alerts)
     return 0
