@@ -29,7 +29,6 @@ class SmokeApp:
 
         self.database = widgets.Label(f"Database: {load_settings().db_path}")
         self.add_button = widgets.Button(description="Add a week", button_style="primary")
-        self.count_label = widgets.Label(self._count_text())
         self.run_button = widgets.Button(description=f"Run {steps} steps")
         self.progress = widgets.IntProgress(value=0, min=0, max=steps, description="Progress")
         self.status = widgets.Label("Steps done: 0")
@@ -44,6 +43,7 @@ class SmokeApp:
                 margin={"l": 60, "r": 20, "t": 50, "b": 50},
             ),
         )
+        self.count_label = widgets.Label(self._count_text())
         self.add_button.on_click(self.add_week)
         self.run_button.on_click(self.start_run)
         self.widget = widgets.VBox(
@@ -59,7 +59,8 @@ class SmokeApp:
         return [f"Week {i + 1}" for i in range(len(self.weeks))]
 
     def _count_text(self) -> str:
-        return f"Weeks: {len(self.weeks)}"
+        # Counted from the figure, so the label proves Python-side chart state.
+        return f"Weeks: {len(self.figure.data[0].y)}"
 
     def _redraw(self) -> None:
         with self.figure.batch_update():
@@ -69,8 +70,8 @@ class SmokeApp:
     def add_week(self, _button: widgets.Button | None = None) -> None:
         """Synchronous callback: one more bar, new label."""
         self.weeks.append(len(self.weeks) % 4 + 2)
-        self.count_label.value = self._count_text()
         self._redraw()
+        self.count_label.value = self._count_text()
 
     def start_run(self, _button: widgets.Button | None = None) -> None:
         """Start the stepped run in the kernel's event loop and return at once."""

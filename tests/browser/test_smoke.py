@@ -59,9 +59,11 @@ def test_smoke_dashboard_updates_label_and_chart(open_dashboard, screenshot, voi
 
     assert f"Database: {voila_server.db_path.resolve()}" in page.inner_text("body")
     assert plot_bars(page) == [3, 5, 4]
+    # plotly marks the div before it draws; interact once the first drawing is done.
+    page.locator(f"{PLOT} .bars .point").nth(2).wait_for(timeout=60_000)
 
     page.get_by_role("button", name="Add a week").click()
-    page.get_by_text("Weeks: 4").wait_for(timeout=30_000)
+    page.get_by_text("Weeks: 4").wait_for(timeout=30_000)  # Python's figure has 4 bars
     page.wait_for_function(
         f"document.querySelector('{PLOT}').data[0].y.length === 4", timeout=30_000
     )
@@ -110,7 +112,10 @@ def test_dashboard_fetches_nothing_from_outside_and_leaving_stops_its_kernel(
 
 
 def test_kernel_of_a_vanished_page_is_culled(open_dashboard, voila_server_factory):
-    cull_after, interval = 4, 1
+    # Short, but longer than the gaps with no kernel activity and no browser connected
+    # while a page loads (kernel start-up; page JavaScript loading after the cells ran)
+    # on a loaded machine: a shorter timeout culls the kernel before the page connects.
+    cull_after, interval = 20, 2
     server = voila_server_factory(cull_idle_timeout=cull_after, cull_interval=interval)
     page = open_dashboard(SMOKE, server=server, selector=PLOT)
     kernel_id = kernel_id_of(page)
