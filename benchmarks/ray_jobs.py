@@ -29,6 +29,7 @@ from flowray import tasks
 from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate, simulate_chunks
 from flowray.core.samplers import build_sampler
 from flowray.core.scenario import Scenario
+from flowray.exceptions import FlowrayError
 
 SIMPLE = Scenario(throughput=[3, 5, 0, 4, 6, 2, 7, 5, 1, 4], backlog=60)
 STORE_BYTES = 256 * 1024 * 1024
@@ -49,8 +50,16 @@ def _run_job(runs: int, seed: int = 1) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def _connect(cpus: int) -> None:
-    tasks.connect("local", num_cpus=cpus, object_store_bytes=STORE_BYTES)
+def _connect(cpus: int, attempts: int = 3) -> None:
+    """A warm local Ray; on a saturated shared machine Ray's startup can time out: retry."""
+    for attempt in range(1, attempts + 1):
+        try:
+            tasks.connect("local", num_cpus=cpus, object_store_bytes=STORE_BYTES)
+            break
+        except FlowrayError:
+            if attempt == attempts:
+                raise
+            time.sleep(10)
     tasks.warm_up()
 
 
