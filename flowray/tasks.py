@@ -248,7 +248,7 @@ def connect(
         return _info
 
 
-LOCAL_START_ATTEMPTS = 3
+LOCAL_START_ATTEMPTS = 5
 
 
 def _start_local_ray(**options: Any) -> Any:
@@ -431,6 +431,7 @@ class Job:
         self.kind = kind
         self.task_name = f"{TASK_PREFIX}{kind}.{self.id}"
         self._tasks = list(tasks)
+        self._n_tasks = len(self._tasks)
         self._merge = merge
         self._finalize = finalize
         self._max_retries = int(max_retries)
@@ -481,7 +482,7 @@ class Job:
                 runs_done=self._runs_done,
                 runs_total=self._runs_total,
                 tasks_done=self._tasks_done,
-                tasks_total=len(self._tasks),
+                tasks_total=self._n_tasks,
                 tasks_submitted=self._submitted,
                 elapsed_s=end - self._started,
             )
@@ -552,7 +553,9 @@ class Job:
     def _set_finished(self, state: JobState) -> None:
         self._state = state
         self._ended = time.monotonic()
-        self._keep.clear()
+        self._keep.clear()  # release shared objects (the tasks' args refer to them too)
+        self._next = self._n_tasks
+        self._tasks = []
         self._finished.set()
 
     def _window_size(self) -> int:
@@ -1122,7 +1125,7 @@ def cluster_status() -> ClusterStatus:
             with job._lock:
                 running = min(len(job._inflight), int(cpus_total) or 1)
                 counts["running"] += running
-                counts["pending"] += len(job._inflight) - running + len(job._tasks) - job._next
+                counts["pending"] += len(job._inflight) - running + job._n_tasks - job._next
                 counts["finished"] += job._tasks_done
         counts["finished"] += _pump.finished_tasks
     node_rows = tuple(
