@@ -254,3 +254,17 @@ def test_ray_backtest_equals_local_backtest(ray_session):
                 for name in ("origins", "pit", "crps", "pinball", "hits", "ideal"):
                     assert np.array_equal(getattr(scores, name), getattr(other, name)), (key, variant, qh, name)
     assert local.report("weibull+cal", 26, 8) == remote.report("weibull+cal", 26, 8)
+
+
+def test_calibrated_live_forecast_keeps_the_result_object():
+    from flowray import pipeline
+    from flowray.core.engine import Question
+    from flowray.core.scenario import Scenario
+
+    history = list(_series(periods=80))
+    scenario = Scenario(throughput=history, backlog=30)
+    for question in (Question("when"), Question("how_many", 8)):
+        result = pipeline.calibrated_forecast(scenario, question, runs=2000, seed=1)
+        assert result.runs == 2000 and int(result.counts.sum()) == 2000
+        if backtest.parse_method(backtest.DEFAULT_METHOD)[1]:
+            assert result.calibration.active and result.calibration.n_errors > 12
