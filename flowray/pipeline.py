@@ -678,9 +678,10 @@ def submit_backtest(
     from flowray import tasks
     from flowray.core import backtest
 
-    bases = _backtest_bases(methods or [backtest.DEFAULT_METHOD])
+    methods = list(methods or [backtest.DEFAULT_METHOD])
+    bases = _backtest_bases(methods)
     window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
-    options = _backtest_options(horizons, step, runs, seed, first_origin)
+    options = _backtest_options(horizons, step, runs, seed, first_origin, methods)
     job_tasks = backtest_tasks(series, bases, window_list, options)
 
     def finalize(merged: Any) -> Any:
@@ -689,10 +690,13 @@ def submit_backtest(
     return tasks.submit_job("backtest", job_tasks, backtest.merge_series_results, finalize)
 
 
-def _backtest_options(horizons, step, runs, seed, first_origin) -> dict[str, Any]:
+def _backtest_options(horizons, step, runs, seed, first_origin, methods=None) -> dict[str, Any]:
+    """Options of backtest_series; the calibration layer runs only when a '+cal' method is asked."""
     from flowray.core import backtest
 
+    calibrate = any(backtest.parse_method(m)[1] for m in methods or [backtest.DEFAULT_METHOD])
     return {
+        "calibrate": calibrate,
         "horizons": tuple(int(h) for h in horizons),
         "step": int(step),
         "runs": int(runs),
@@ -704,6 +708,7 @@ def _backtest_options(horizons, step, runs, seed, first_origin) -> dict[str, Any
 def _backtest_result(results: dict[Any, Any], options: dict[str, Any]):
     from flowray.core import backtest
 
+    options = {k: v for k, v in options.items() if k != "calibrate"}
     return backtest.Backtest(
         results,
         horizons=options["horizons"],
@@ -716,7 +721,7 @@ def _backtest_result(results: dict[Any, Any], options: dict[str, Any]):
 
 def run_backtest(
     series: dict[str, Sequence[float]],
-    methods: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,  # e.g. ["block", "block+cal"]; default: DEFAULT_METHOD
     windows: Sequence[int | None] | None = None,
     horizons: Sequence[int] = (8,),
     step: int = 4,
@@ -733,9 +738,10 @@ def run_backtest(
 
         tasks.ensure_connected()
         return submit_backtest(series, methods, windows, horizons, step, runs, seed, first_origin).result()
-    bases = _backtest_bases(methods or [backtest.DEFAULT_METHOD])
+    methods = list(methods or [backtest.DEFAULT_METHOD])
+    bases = _backtest_bases(methods)
     window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
-    options = _backtest_options(horizons, step, runs, seed, first_origin)
+    options = _backtest_options(horizons, step, runs, seed, first_origin, methods)
     parts = [
         backtest.backtest_series_task(name, values, base, window, options)
         for base in bases
@@ -752,26 +758,31 @@ def calibrated_forecast(
     seed: int = 0,
     history: Sequence[float] | None = None,
 ):
-    """A forecast read through flowray's calibration layer (when the default method has one).
+    """flowray's default forecast: the default sampler on the default window, through the
+    calibration layer when the default method has one.
 
-    Simulates the scenario as usual, learns the calibration map from the
-    forecasts the default method would have made on `history` (default: the
-    scenario's own throughput) at every past origin whose outcome is known,
-    and returns the result with its answer histogram recalibrated and the map
-    attached as `result.calibration`.
+    `history` is the whole throughput history (default: the scenario's); the
+    forecast uses its last DEFAULT_WINDOW periods with the default sampler,
+    and the calibration map is learned from the forecasts the default method
+    would have made on `history` at every past origin whose outcome is known.
+    Returns the usual result object with its answer histogram recalibrated and
+    the map attached as `result.calibration` (None when not calibrated).
     """
     from flowray.core import backtest
 
     base, calibrated = backtest.parse_method(backtest.DEFAULT_METHOD)
-    result = run_local(scenario, question, runs, seed)
-    if not calibrated:
-        return result
     past = list(scenario.throughput if history is None else history)
+    window = apply_window(past, backtest.DEFAULT_WINDOW)
+    forecast_scenario = scenario.replace(throughput=window, sampler=base)
+    result = run_local(forecast_scenario, question, runs, seed)
+    if not calibrated:
+        result.calibration = None
+        return result
     if question.kind == "how_many":
-        cmap = backtest.live_calibration(past, "how_many", int(question.periods), base, backtest.DEFAULT_WINDOW, seed=seed)
+        horizon = int(question.periods)
     else:
         horizon = backtest.calibrated_horizon(result)
-        cmap = backtest.live_calibration(past, "when", horizon, base, backtest.DEFAULT_WINDOW, seed=seed)
+    cmap = backtest.live_calibration(past, question.kind, horizon, base, backtest.DEFAULT_WINDOW, seed=seed)
     return backtest.calibrate_result(result, cmap)
 
 
