@@ -259,22 +259,22 @@ def plots(study: bt.Backtest, chosen, compare: list[tuple[str, Any]], img: Path)
                 ax.set_ylabel("observed coverage (pooled)")
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Calibration: forecast level vs share of origins where the forecast was met\n"
-                 "(dots: the 50/70/85/95 levels; lines: all levels, from the PITs)")
+                 "(dots: the 50/70/85/95 levels as users read them; lines: all levels from the randomised PITs, "
+                 "free of the whole-number effect;\nbars: where a perfectly calibrated forecast of the default's form lands)", fontsize=10)
     fig.tight_layout()
     cal_path = img / "backtest_calibration.png"
     fig.savefig(cal_path, dpi=90)
     plt.close(fig)
 
-    fig, axes = plt.subplots(len(compare), 3, figsize=(12, 2.4 * len(compare)), sharex=True)
+    fig, axes = plt.subplots(len(compare), 3, figsize=(12, 2.2 * len(compare)), sharex=True, sharey=True)
     for i, (method, window) in enumerate(compare):
         for col, h in enumerate(HORIZONS):
             ax = axes[i, col]
             pits = study.pits(method, window, "how_many", h)
-            ax.hist(pits, bins=10, range=(0, 1), color="C0", alpha=0.8, edgecolor="white")
-            ax.axhline(len(pits) / 10, color="k", ls="--", lw=1)
-            ax.set_title(f"{method} W={bt.window_label(window)}, H={h}", fontsize=9)
-            ax.set_yticks([])
-    fig.suptitle("PIT histograms, how many (pooled over series; flat = calibrated, U = over-confident)")
+            ax.hist(pits, bins=10, range=(0, 1), density=True, color="C0", alpha=0.8, edgecolor="white")
+            ax.axhline(1.0, color="k", ls="--", lw=1)
+            ax.set_title(f"{method} W={bt.window_label(window)}, H={h} ({len(pits)} origins)", fontsize=9)
+    fig.suptitle("PIT histograms, how many (pooled over series; density, flat at 1 = calibrated, U = over-confident)")
     fig.tight_layout()
     pit_path = img / "backtest_pit.png"
     fig.savefig(pit_path, dpi=80)
@@ -330,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         ml_rows = summarise(study, ml_origins)
         ml_ranking = rank(ml_rows)
     compare = [chosen, (bt.parse_method(chosen[0])[0], chosen[1]), ("bootstrap", 26), ("bootstrap", None)]
+    if ml_rows:
+        compare.append(("gbm", None))
     compare = list(dict.fromkeys(compare))
     images = plots(study, chosen, compare, Path(args.img))
     md = tables(mc_rows, ranking, ml_rows, (chosen[0], bt.window_label(chosen[1])))
