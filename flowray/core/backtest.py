@@ -91,6 +91,10 @@ def method_name(base: str, calibrated: bool) -> str:
     return base + (CALIBRATED_SUFFIX if calibrated else "")
 
 
+# The default split into its sampler and the calibration flag (for pickers listing BASE_METHODS).
+DEFAULT_BASE_METHOD, DEFAULT_CALIBRATED = parse_method(DEFAULT_METHOD)
+
+
 def parse_window(value: Any) -> int | None:
     """12 / '12' -> 12; None / 'all' -> None (all the history before each origin)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):

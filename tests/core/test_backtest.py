@@ -268,3 +268,9 @@ def test_calibrated_live_forecast_keeps_the_result_object():
         assert result.runs == 2000 and int(result.counts.sum()) == 2000
         if backtest.parse_method(backtest.DEFAULT_METHOD)[1]:
             assert result.calibration.active and result.calibration.n_errors > 12
+
+
+def test_default_constants_name_a_backtested_configuration():
+    assert backtest.DEFAULT_BASE_METHOD in backtest.MC_METHODS
+    assert backtest.method_name(backtest.DEFAULT_BASE_METHOD, backtest.DEFAULT_CALIBRATED) == backtest.DEFAULT_METHOD
+    assert backtest.DEFAULT_WINDOW in backtest.WINDOWS
