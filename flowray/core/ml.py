@@ -50,11 +50,6 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-from sklearn.linear_model import QuantileRegressor
-from sklearn.model_selection import TimeSeriesSplit
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from flowray.core.metrics import pinball_loss
 from flowray.exceptions import InputError, NotEnoughData
@@ -242,6 +237,13 @@ class _QuantileGridModel:
         self.regressors: list[Any] = []
 
     def _regressor(self, level: float) -> Any:
+        # scikit-learn is imported when a model is built: `flowray --help` and the
+        # Monte Carlo paths should not pay its import time.
+        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.linear_model import QuantileRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         if self.kind == "gbm":
             return GradientBoostingRegressor(
                 loss="quantile",
@@ -282,6 +284,8 @@ class _QuantileForest:
     """
 
     def __init__(self, seed: int) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+
         self.forest = RandomForestRegressor(
             n_estimators=FOREST_TREES,
             min_samples_leaf=MIN_SAMPLES_LEAF,
@@ -494,6 +498,8 @@ def time_series_folds(
             f"{n_splits} folds of {horizon} periods need more history; "
             "use fewer folds or the Monte Carlo forecast",
         )
+    from sklearn.model_selection import TimeSeriesSplit
+
     splitter = TimeSeriesSplit(n_splits=n_splits, test_size=horizon)
     return [
         (train, test)
