@@ -27,7 +27,7 @@ from flowray.widgets.text import html_table
 LEVELS = ("50", "70", "85", "95")
 QUESTION_WORDS = {"when": "When (completion date)", "how_many": "How many (items done)"}
 METHOD_LABELS = {
-    "bootstrap": "Bootstrap (flowray's default)",
+    "bootstrap": "Bootstrap (uniform draws of past weeks)",
     "block": "Block bootstrap (keeps runs of weeks)",
     "recency": "Recency-weighted bootstrap",
     "weibull": "Zero-inflated Weibull",
@@ -39,6 +39,13 @@ WINDOW_CHOICES = [("last 12 weeks", "12"), ("last 26 weeks", "26"), ("last 52 we
 POLL_SECONDS = 0.25
 FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
 _LABEL_STYLE = {"description_width": "190px"}
+
+
+def method_label(base: str) -> str:
+    label = METHOD_LABELS.get(base, base)
+    if base == core_backtest.DEFAULT_BASE_METHOD:
+        label += " - flowray's default" + (" (with calibration)" if core_backtest.DEFAULT_CALIBRATED else "")
+    return label
 
 
 def coverage_words(report: dict[str, Any], question: str, level: str = "85") -> str:
@@ -67,8 +74,8 @@ class BacktestPanel(Panel):
         self.series = widgets.SelectMultiple(description="Series", rows=7, layout=widgets.Layout(width="420px"),
                                              style={"description_width": "60px"})
         self.method = widgets.Dropdown(
-            options=[(METHOD_LABELS.get(m, m), m) for m in core_backtest.BASE_METHODS],
-            value=core_backtest.DEFAULT_METHOD, description="Method", layout=widgets.Layout(width="420px"),
+            options=[(method_label(m), m) for m in core_backtest.BASE_METHODS],
+            value=core_backtest.DEFAULT_BASE_METHOD, description="Method", layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
         self.calibrated = widgets.Checkbox(value=True, indent=False,
@@ -96,7 +103,7 @@ class BacktestPanel(Panel):
         self.headline = widgets.HTML("<div style='color:#666'>Choose series and a method, then press "
                                      "<b>Run backtest</b>.</div>")
         self.coverage = widgets.HTML("")
-        self.pit = charts.new_figure("PIT histogram", "PIT", "Share of past forecasts (%)", width=760, height=320)
+        self.pit = charts.pit_figure()
         self.per_series = widgets.HTML("")
         self.controls = [self.series, self.method, self.calibrated, self.window, self.horizon, self.step,
                          self.runs, self.seed, self.run_button]
@@ -249,8 +256,8 @@ class BacktestPanel(Panel):
         horizon = options["horizons"][0]
         methods = options["methods"]
         self.reports = {m: result.report(m, window, horizon) for m in methods}
-        main = self.reports[methods[0]]
-        label = METHOD_LABELS.get(methods[0], methods[0])
+        main = self.reports[methods[-1]]  # the calibrated variant when it was scored: what flowray would forecast
+        label = METHOD_LABELS.get(methods[0], methods[0]) + (" with calibration" if len(methods) > 1 else "")
         self.headline.value = (
             f"<div style='font-size:16px;font-weight:600;margin:4px 0'>{html.escape(label)}, using the "
             f"{html.escape(dict((v, k) for k, v in WINDOW_CHOICES)[self.window.value])} before each date, "

@@ -1,8 +1,11 @@
 """Plotly charts of forecasts, ledgers and backtests, with labelled axes and dates.
 
-Each live chart is one `FigureWidget` made once per panel and updated in
-place (a FigureWidget carries its own copy of plotly.js, see
-docs/dashboards.md), so every function here fills an existing figure.
+Each panel has ONE `FigureWidget`, made with all its traces once and then
+updated in place: a FigureWidget carries its own 5 MB copy of plotly.js (see
+docs/dashboards.md), and in Voila only the first FigureWidget of a page was
+seen to follow live updates from Python (a second one on the same page kept
+its first drawing). The forecast panel therefore draws its histogram and its
+burn-down fan as two rows of one figure.
 """
 
 from __future__ import annotations
@@ -62,24 +65,26 @@ def new_figure(title: str, x_title: str, y_title: str, *, width: int = CHART_WID
             width=width,
             height=height,
             margin={"l": 64, "r": 24, "t": 48, "b": 56},
-            plot_bgcolor="white",
+            plot_bgcolor="rgba(0,0,0,0)",  # a hidden plot (the fan in "how many") must not paint over another
             showlegend=False,
             bargap=0.05,
         )
     )
     fig.update_xaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
     fig.update_yaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
+    sync_figure_state(fig)
     return fig
 
 
 def _vline(x: Any, colour: str, label: str, *, dash: str = "dash", y_label: float = 1.0) -> tuple[dict, dict]:
+    """A vertical line over the top plot (x axis "x") with its label; "y domain" keeps it in that plot."""
     shape = {
-        "type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
-        "line": {"color": colour, "width": 2, "dash": dash},
+        "type": "line", "xref": "x", "yref": "y domain", "x0": x, "x1": x, "y0": 0, "y1": 1,
+        "line": {"color": colour, "width": 2, "dash": dash}, "name": "marker",
     }
     note = {
-        "x": x, "xref": "x", "yref": "paper", "y": y_label, "yanchor": "bottom", "showarrow": False,
-        "text": label, "font": {"color": colour, "size": 11}, "align": "center",
+        "x": x, "xref": "x", "yref": "y domain", "y": y_label, "yanchor": "bottom", "showarrow": False,
+        "text": label, "font": {"color": colour, "size": 11}, "align": "center", "name": "marker",
     }
     return shape, note
 
@@ -102,13 +107,16 @@ def completion_histogram(result: ForecastResult, levels: Sequence[int] = (50, 70
         if w is None:
             continue
         d = scenario.date_of(w)
-        label = f"{level}%<br>{short_date(d)}" if d else f"{level}%<br>{w} {period_word(scenario.period_days, w)}"
+        label = f"{level}%"
+        if level == 85:  # the headline answer carries its date; the others are in the table
+            label += f": {short_date(d)}" if d else f": {w} {period_word(scenario.period_days, w)}"
         shape, note = _vline(_period_x(scenario, w), LEVEL_COLOURS.get(level, "#555"), label,
-                             y_label=1.0 if i % 2 == 0 else 0.88)
+                             y_label=1.0 if i % 2 == 0 else 0.92)
         shapes.append(shape)
         notes.append(note)
     if scenario.deadline is not None and scenario.start is not None:
-        shape, note = _vline(scenario.deadline.isoformat(), DEADLINE_COLOUR, "Deadline", dash="solid", y_label=0.76)
+        shape, note = _vline(scenario.deadline.isoformat(), DEADLINE_COLOUR, f"Deadline: {short_date(scenario.deadline)}",
+                             dash="solid", y_label=0.84)
         shapes.append(shape)
         notes.append(note)
     unit = period_word(scenario.period_days, 1)
@@ -137,8 +145,8 @@ def items_histogram(result: HowManyResult, levels: Sequence[int] = (50, 70, 85, 
     shapes, notes = [], []
     for i, level in enumerate(levels):
         at_least = result.at_least(level)
-        shape, note = _vline(at_least, LEVEL_COLOURS.get(level, "#555"), f"{level}%<br>&ge; {at_least}",
-                             y_label=1.0 if i % 2 == 0 else 0.88)
+        shape, note = _vline(at_least, LEVEL_COLOURS.get(level, "#555"), f"{level}%: ≥ {at_least}",
+                             y_label=1.0 if i % 2 == 0 else 0.92)
         shapes.append(shape)
         notes.append(note)
     end = result.end_date
@@ -151,29 +159,6 @@ def items_histogram(result: HowManyResult, levels: Sequence[int] = (50, 70, 85, 
         "annotations": notes,
         "hover": "%{x} items<br>%{y:.2f}% of futures<extra></extra>",
     }
-
-
-@synced
-def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
-    """Fill the histogram FigureWidget (one bar trace) from `completion_histogram`/`items_histogram`."""
-    with fig.batch_update():
-        if not fig.data:
-            fig.add_trace(go.Bar(x=[], y=[], marker_color=BAR_COLOUR, name="futures"))
-        bars = fig.data[0]
-        bars.x = data["x"]
-        bars.y = data["y"]
-        bars.hovertemplate = data["hover"]
-        is_date = bool(data["x"]) and isinstance(data["x"][0], str)
-        fig.layout.xaxis.type = "date" if is_date else "linear"
-        fig.layout.xaxis.title.text = data["x_title"]
-        fig.layout.yaxis.title.text = data["y_title"]
-        fig.layout.title.text = title
-        fig.layout.shapes = data["shapes"]
-        fig.layout.annotations = data["annotations"]
-
-
-FAN_BANDS = (("p95", "95% of futures have no more than this left"), ("p5", ""),
-             ("p85", "85%"), ("p15", ""), ("p50", "median"))
 
 
 def burn_down_data(result: ForecastResult) -> dict[str, Any]:
@@ -189,47 +174,110 @@ def burn_down_data(result: ForecastResult) -> dict[str, Any]:
     }
 
 
+FAN_STYLES = (  # (percentile key, legend name, fill to the trace before, colour)
+    ("p95", "5-95% of futures", None, "rgba(21,101,192,0.0)"),
+    ("p5", "5-95% of futures", "tonexty", "rgba(21,101,192,0.15)"),
+    ("p85", "15-85% of futures", None, "rgba(21,101,192,0.0)"),
+    ("p15", "15-85% of futures", "tonexty", "rgba(21,101,192,0.30)"),
+    ("p50", "median", None, "#0d47a1"),
+)
+FORECAST_HEIGHT = 720
+_FAN_DOMAIN, _HIST_DOMAIN = [0.0, 0.34], [0.6, 1.0]
+
+
+def forecast_figure(width: int = CHART_WIDTH) -> go.FigureWidget:
+    """One figure, two plots: the distribution of outcomes on top, the burn-down fan below.
+
+    Trace 0 is the histogram; traces 1-5 are the fan (FAN_STYLES order).
+    """
+    fig = new_figure("Run a forecast to see when the simulated futures finish", "Completion date",
+                     "Share of simulated futures (%)", width=width, height=FORECAST_HEIGHT, x_is_date=True)
+    fig.add_trace(go.Bar(x=[], y=[], marker_color=BAR_COLOUR, name="futures", showlegend=False))
+    for key, name, fill, colour in FAN_STYLES:
+        fig.add_trace(go.Scatter(
+            x=[], y=[], mode="lines", name=name, fill=fill, fillcolor=colour if fill else None,
+            line={"color": colour if key == "p50" else "rgba(21,101,192,0.35)", "width": 2.5 if key == "p50" else 0.5},
+            showlegend=key in ("p5", "p15", "p50"), xaxis="x2", yaxis="y2",
+            hovertemplate=f"{name} ({key[1:]}th percentile): %{{y:.0f}} items left<extra></extra>",
+        ))
+    fig.update_layout(
+        yaxis={"domain": _HIST_DOMAIN},
+        xaxis2={"anchor": "y2", "type": "date", "title": {"text": "Date"}, "showgrid": True, "gridcolor": "#eee",
+                "linecolor": "#999", "matches": "x"},  # the same dates as the histogram above
+        yaxis2={"anchor": "x2", "domain": _FAN_DOMAIN, "title": {"text": "Items still to do"}, "rangemode": "tozero",
+                "showgrid": True, "gridcolor": "#eee", "linecolor": "#999"},
+        showlegend=True,
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": _FAN_DOMAIN[1] + 0.01, "yanchor": "bottom"},
+    )
+    _set_fan_title(fig, "Burn-down: items still to do (drawn when the run is complete)")
+    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
+    return fig
+
+
+def _set_fan_title(fig: go.FigureWidget, text: str) -> None:
+    keep = [a for a in fig.layout.annotations if a.name != "fan-title"]
+    fig.layout.annotations = keep + [{
+        "name": "fan-title", "text": text, "xref": "paper", "yref": "paper", "x": 0, "xanchor": "left",
+        "y": _FAN_DOMAIN[1] + 0.06, "yanchor": "bottom", "showarrow": False, "font": {"size": 15},
+    }]
+
+
 @synced
-def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
-    """Fan: 5-95% and 15-85% bands of remaining work, and the median line."""
-    styles = [
-        ("p95", "5-95% of futures", None, "rgba(21,101,192,0.0)"),
-        ("p5", "5-95% of futures", "tonexty", "rgba(21,101,192,0.15)"),
-        ("p85", "15-85% of futures", None, "rgba(21,101,192,0.0)"),
-        ("p15", "15-85% of futures", "tonexty", "rgba(21,101,192,0.30)"),
-        ("p50", "median", None, "#0d47a1"),
-    ]
+def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    """Fill the top plot from `completion_histogram` / `items_histogram`: bars, lines and their labels."""
     with fig.batch_update():
-        if len(fig.data) != len(styles):
-            fig.data = []
-            for key, name, fill, colour in styles:
-                line_colour = colour if key == "p50" else "rgba(21,101,192,0.35)"
-                fig.add_trace(go.Scatter(
-                    x=[], y=[], mode="lines", name=name, fill=fill, fillcolor=colour if fill else None,
-                    line={"color": line_colour, "width": 2.5 if key == "p50" else 0.5},
-                    hovertemplate=f"{name} ({key[1:]}th pct): %{{y:.0f}} items<extra></extra>",
-                ))
-            fig.layout.showlegend = True
-            fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
-        for trace, (key, *_rest) in zip(fig.data, styles, strict=True):
-            trace.x = data["x"]
-            trace.y = data["bands"][key]
-            trace.showlegend = key in ("p5", "p15", "p50")
-        fig.layout.xaxis.type = "date" if data["x"] and isinstance(data["x"][0], str) else "linear"
+        bars = fig.data[0]
+        bars.x = data["x"]
+        bars.y = data["y"]
+        bars.hovertemplate = data["hover"]
+        is_date = bool(data["x"]) and isinstance(data["x"][0], str)
+        fig.layout.xaxis.type = "date" if is_date else "linear"
         fig.layout.xaxis.title.text = data["x_title"]
         fig.layout.yaxis.title.text = data["y_title"]
         fig.layout.title.text = title
+        fig.layout.shapes = data["shapes"]
+        fan_title = [a for a in fig.layout.annotations if a.name == "fan-title"]
+        fig.layout.annotations = list(data["annotations"]) + fan_title
 
 
 @synced
-def clear_figure(fig: go.FigureWidget, title: str) -> None:
+def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+    """Fill the bottom plot: 5-95% and 15-85% bands of the remaining work, and the median line."""
     with fig.batch_update():
-        for trace in fig.data:
+        for trace, (key, *_rest) in zip(fig.data[1:], FAN_STYLES, strict=True):
+            trace.x = data["x"]
+            trace.y = data["bands"][key]
+        fig.layout.xaxis2.type = "date" if data["x"] and isinstance(data["x"][0], str) else "linear"
+        fig.layout.xaxis2.title.text = data["x_title"]
+        fig.layout.yaxis2.title.text = data["y_title"]
+        _set_fan_title(fig, title)
+
+
+@synced
+def clear_burn_down(fig: go.FigureWidget, title: str) -> None:
+    with fig.batch_update():
+        for trace in fig.data[1:]:
             trace.x = []
             trace.y = []
-        fig.layout.shapes = []
-        fig.layout.annotations = []
-        fig.layout.title.text = title
+        _set_fan_title(fig, title)
+
+
+@synced
+def show_burn_down_plot(fig: go.FigureWidget, visible: bool) -> None:
+    """Show the fan below the histogram ("when"), or give the histogram the whole figure ("how many")."""
+    with fig.batch_update():
+        fig.layout.yaxis.domain = _HIST_DOMAIN if visible else [0.0, 1.0]
+        fig.layout.xaxis2.visible = visible
+        fig.layout.xaxis2.matches = "x" if visible else None  # "how many" puts items, not dates, on x
+        fig.layout.yaxis2.visible = visible
+        fig.layout.showlegend = visible
+        fig.layout.height = FORECAST_HEIGHT if visible else 380
+        for trace in fig.data[1:]:
+            trace.visible = visible
+        if not visible:
+            fig.layout.annotations = [a for a in fig.layout.annotations if a.name != "fan-title"]
+        elif not any(a.name == "fan-title" for a in fig.layout.annotations):
+            _set_fan_title(fig, "Burn-down: items still to do (drawn when the run is complete)")
 
 
 def ledger_lines(frame: Any, actual_dates: dict[int, Any] | None = None) -> dict[str, Any]:
@@ -252,23 +300,29 @@ def _iso(value: Any) -> str | None:
     return d.isoformat() if d else None
 
 
+def ledger_figure(width: int = 900) -> go.FigureWidget:
+    """Forecast date (x) against the completion date it gave: 85% and 50% lines, actual completions."""
+    fig = new_figure("How the forecast completion date moved", "Forecast as of", "Forecast completion date",
+                     width=width, height=340, x_is_date=True)
+    fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="85% likely by",
+                             line={"color": LEVEL_COLOURS[85], "width": 3},
+                             hovertemplate="forecast of %{x}<br>85% likely by %{y}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="50% likely by",
+                             line={"color": LEVEL_COLOURS[50], "width": 2, "dash": "dot"},
+                             hovertemplate="forecast of %{x}<br>50% likely by %{y}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="actually done",
+                             marker={"color": "#000", "symbol": "star", "size": 12},
+                             hovertemplate="forecast of %{x}<br>actually done %{y}<extra></extra>"))
+    fig.update_layout(showlegend=True, yaxis={"type": "date"},
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
+    return fig
+
+
 @synced
 def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str,
                       x_title: str = "Forecast made on") -> None:
     with fig.batch_update():
-        if len(fig.data) != 3:
-            fig.data = []
-            fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="85% likely by",
-                                     line={"color": LEVEL_COLOURS[85], "width": 3},
-                                     hovertemplate="forecast of %{x}<br>85% likely by %{y}<extra></extra>"))
-            fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="50% likely by",
-                                     line={"color": LEVEL_COLOURS[50], "width": 2, "dash": "dot"},
-                                     hovertemplate="forecast of %{x}<br>50% likely by %{y}<extra></extra>"))
-            fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="actually done",
-                                     marker={"color": "#000", "symbol": "star", "size": 12},
-                                     hovertemplate="forecast of %{x}<br>actually done %{y}<extra></extra>"))
-            fig.layout.showlegend = True
-            fig.layout.legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
         fig.data[0].x, fig.data[0].y = data["x"], data["p85"]
         fig.data[1].x, fig.data[1].y = data["x"], data["p50"]
         done = [(x, a) for x, a in zip(data["x"], data.get("actual") or [None] * len(data["x"]), strict=True) if a]
@@ -303,19 +357,31 @@ def pit_histogram(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
 PIT_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32")
 
 
+def pit_figure(width: int = 760, traces: int = len(PIT_COLOURS)) -> go.FigureWidget:
+    """Up to `traces` PIT histograms side by side (unused ones hidden) and the line of calibration."""
+    fig = new_figure("PIT histogram", "PIT", "Share of past forecasts (%)", width=width, height=320)
+    for i in range(traces):
+        fig.add_trace(go.Bar(x=[], y=[], name=f"series {i + 1}", marker_color=PIT_COLOURS[i % len(PIT_COLOURS)],
+                             visible=False))
+    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
+    return fig
+
+
 @synced
 def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str) -> None:
     """One bar trace per named PIT histogram (from `pit_histogram`), and the flat line of calibration."""
-    names = list(series)
+    names = list(series)[: len(fig.data)]
     with fig.batch_update():
-        if [t.name for t in fig.data] != names:
-            fig.data = []
-            for i, name in enumerate(names):
-                fig.add_trace(go.Bar(x=[], y=[], name=name, marker_color=PIT_COLOURS[i % len(PIT_COLOURS)],
-                                     hovertemplate=f"{name}: PIT %{{x:.2f}}<br>%{{y:.1f}}% of forecasts<extra></extra>"))
-        for trace, name in zip(fig.data, names, strict=True):
-            trace.x = series[name]["x"]
-            trace.y = series[name]["y"]
+        for i, trace in enumerate(fig.data):
+            if i < len(names):
+                name = names[i]
+                trace.name = name
+                trace.x = series[name]["x"]
+                trace.y = series[name]["y"]
+                trace.visible = True
+                trace.hovertemplate = f"{name}: PIT %{{x:.2f}}<br>%{{y:.1f}}% of forecasts<extra></extra>"
+            else:
+                trace.x, trace.y, trace.visible = [], [], False
         expected = next(iter(series.values()))["expected"] if series else 10.0
         fig.layout.barmode = "group"
         fig.layout.showlegend = len(names) > 1
@@ -332,6 +398,14 @@ def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str
         fig.layout.title.text = title
 
 
+def probability_figure(width: int = 900) -> go.FigureWidget:
+    fig = new_figure("Chance of meeting the deadline", "Chance of meeting the deadline (%)", "", width=width,
+                     height=260)
+    fig.add_trace(go.Bar(x=[], y=[], orientation="h", hovertemplate="%{y}: %{x:.0f}% likely<extra></extra>"))
+    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
+    return fig
+
+
 @synced
 def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilities: Sequence[float | None],
                           colours: Sequence[str], title: str) -> None:
@@ -342,9 +416,6 @@ def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilit
     y = list(names)[::-1]
     x = [None if p is None else round(float(p) * 100.0, 1) for p in probabilities][::-1]
     with fig.batch_update():
-        if not fig.data:
-            fig.add_trace(go.Bar(x=[], y=[], orientation="h",
-                                 hovertemplate="%{y}: %{x:.0f}% likely<extra></extra>"))
         fig.data[0].x = x
         fig.data[0].y = y
         fig.data[0].marker.color = list(colours)[::-1]

@@ -43,7 +43,11 @@ POLL_SECONDS = 0.25
 FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
 _NUMBER = re.compile(r"[^\s,;]+")
 
-_WIDE = widgets.Layout(width="370px")
+def _wide() -> widgets.Layout:
+    """A fresh layout per widget: a shared Layout would hide every widget when one is hidden."""
+    return widgets.Layout(width="370px")
+
+
 _LABEL_STYLE = {"description_width": "170px"}
 
 
@@ -151,17 +155,18 @@ class ForecastPanel(Panel):
             options=[("History of a stored project", "project"), ("Throughput pasted below", "paste")],
             value="project", layout=widgets.Layout(width="auto"),
         )
-        self.project = widgets.Dropdown(description="Project", options=[], layout=_WIDE, style=_LABEL_STYLE)
-        self.reload_button = widgets.Button(description="Reload projects", layout=widgets.Layout(width="130px"))
+        self.project = widgets.Dropdown(description="Project", options=[], layout=widgets.Layout(width="300px"),
+                                        style={"description_width": "60px"})
+        self.reload_button = widgets.Button(description="Reload", layout=widgets.Layout(width="80px"))
         self.project_info = note("")
         self.throughput = widgets.Textarea(
             placeholder="Items finished per week, oldest first, e.g. 5, 7, 3, 0, 6, 8, 4, 5",
             layout=widgets.Layout(width="370px", height="64px"),
         )
         self.window = widgets.BoundedIntText(value=DEFAULT_WINDOW, min=0, max=10_000,
-                                             description="Use the last N weeks", layout=_WIDE, style=_LABEL_STYLE)
+                                             description="Use the last N weeks", layout=_wide(), style=_LABEL_STYLE)
         self.period_days = widgets.Dropdown(options=[("1 week", 7), ("2 weeks", 14)], value=7,
-                                            description="Each value covers", layout=_WIDE, style=_LABEL_STYLE)
+                                            description="Each value covers", layout=_wide(), style=_LABEL_STYLE)
         # -- inputs: the work ------------------------------------------------------------
         self.backlog = widgets.BoundedIntText(value=DEFAULT_BACKLOG, min=0, max=10_000_000,
                                               description="Items left", layout=widgets.Layout(width="260px"),
@@ -171,34 +176,34 @@ class ForecastPanel(Panel):
         self.backlog_high = widgets.BoundedIntText(value=DEFAULT_BACKLOG + 20, min=0, max=10_000_000,
                                                    layout=widgets.Layout(width="80px", display="none"))
         self.split_low = widgets.BoundedFloatText(value=1.0, min=0.01, max=100, step=0.1,
-                                                  description="Each item becomes", layout=widgets.Layout(width="250px"),
+                                                  description="Each item becomes", layout=widgets.Layout(width="240px"),
                                                   style=_LABEL_STYLE)
         self.split_high = widgets.BoundedFloatText(value=1.0, min=0.01, max=100, step=0.1,
-                                                   description="to", layout=widgets.Layout(width="110px"),
-                                                   style={"description_width": "22px"})
+                                                   description="to", layout=widgets.Layout(width="95px"),
+                                                   style={"description_width": "20px"})
         self.risks = RisksTable()
         self.risks.on_change = self._risks_changed
         # -- inputs: team and focus ---------------------------------------------------
         self.history_size = widgets.BoundedFloatText(value=1, min=0.1, max=10_000, description="People behind the history",
-                                                     layout=_WIDE, style=_LABEL_STYLE)
+                                                     layout=_wide(), style=_LABEL_STYLE)
         self.min_people = widgets.BoundedFloatText(value=1, min=0, max=10_000, description="Fewest people active",
-                                                   layout=_WIDE, style=_LABEL_STYLE)
+                                                   layout=_wide(), style=_LABEL_STYLE)
         self.max_people = widgets.BoundedFloatText(value=1, min=0.1, max=10_000, description="Most people active",
-                                                   layout=_WIDE, style=_LABEL_STYLE)
+                                                   layout=_wide(), style=_LABEL_STYLE)
         self.s_curve = widgets.IntSlider(value=0, min=0, max=50, step=5, description="S-curve ramp (% of work)",
-                                         layout=_WIDE, style=_LABEL_STYLE)
+                                         layout=_wide(), style=_LABEL_STYLE)
         self.focus = widgets.IntSlider(value=100, min=5, max=100, step=5, description="Focus (% of capacity)",
-                                       layout=_WIDE, style=_LABEL_STYLE)
+                                       layout=_wide(), style=_LABEL_STYLE)
         # -- inputs: dates, runs -----------------------------------------------------------
-        self.start = widgets.DatePicker(value=today, description="Start date", layout=_WIDE, style=_LABEL_STYLE)
-        self.deadline = widgets.DatePicker(value=None, description="Deadline (optional)", layout=_WIDE,
+        self.start = widgets.DatePicker(value=today, description="Start date", layout=_wide(), style=_LABEL_STYLE)
+        self.deadline = widgets.DatePicker(value=None, description="Deadline (optional)", layout=_wide(),
                                            style=_LABEL_STYLE)
         self.until = widgets.DatePicker(value=today + dt.timedelta(weeks=12), description="Count items until",
-                                        layout=_WIDE, style=_LABEL_STYLE)
+                                        layout=_wide(), style=_LABEL_STYLE)
         self.runs = widgets.BoundedIntText(value=runs, min=1, max=100_000_000, description="Simulated futures",
-                                           layout=_WIDE, style=_LABEL_STYLE)
+                                           layout=_wide(), style=_LABEL_STYLE)
         self.seed = widgets.BoundedIntText(value=0, min=0, max=2**63 - 1, description="Seed (same seed, same answer)",
-                                           layout=_WIDE, style=_LABEL_STYLE)
+                                           layout=_wide(), style=_LABEL_STYLE)
         self.force = widgets.Checkbox(value=False, indent=False,
                                       description=f"Forecast from short history anyway (fewer than {MIN_PERIODS} weeks)")
         # -- actions --------------------------------------------------------------------------
@@ -217,10 +222,8 @@ class ForecastPanel(Panel):
         self.summary = widgets.HTML("")
         self.deadline_text = widgets.HTML("")
         self.warnings = widgets.HTML("")
-        self.histogram = charts.new_figure("When the simulated futures finish", "Completion date",
-                                           "Share of simulated futures (%)", x_is_date=True)
-        self.fan = charts.new_figure("Burn-down: items still to do", "Date", "Items still to do", x_is_date=True)
-        self.fan_box = widgets.Box([self.fan])
+        self.figure = charts.forecast_figure()  # histogram on top, burn-down fan below: one FigureWidget
+        self._fan_shown = True
         self.likelihoods = widgets.HTML("")
         self.history_text = widgets.HTML("")
 
@@ -258,7 +261,8 @@ class ForecastPanel(Panel):
         self.work_box = widgets.VBox([
             section("The work left"),
             widgets.HBox([self.backlog, self.backlog_is_range, self.backlog_high]),
-            widgets.HBox([self.split_low, self.split_high, widgets.Label("delivered items")]),
+            widgets.HBox([self.split_low, self.split_high, widgets.Label("items")]),
+            note("Split: how many delivered items one backlog item turns into (1 to 1 = no split)."),
         ])
         self.dates_box = widgets.VBox([section("Dates"), self.start, self.deadline, self.until])
         team = widgets.VBox([
@@ -275,7 +279,7 @@ class ForecastPanel(Panel):
             layout=widgets.Layout(width="400px", min_width="400px", margin="0 16px 0 0"),
         )
         results = widgets.VBox(
-            [self.headline, self.summary, self.deadline_text, self.warnings, self.histogram, self.fan_box,
+            [self.headline, self.summary, self.deadline_text, self.warnings, self.figure,
              section("Likelihood table"), self.likelihoods, self.history_text],
             layout=widgets.Layout(width="800px"),
         )
@@ -302,7 +306,9 @@ class ForecastPanel(Panel):
         self.deadline.layout.display = None if when else "none"
         self.until.layout.display = None if not when else "none"
         self.backlog_high.layout.display = None if self.backlog_is_range.value else "none"
-        self.fan_box.layout.display = None if when else "none"
+        if self._fan_shown != when:  # no burn-down without a backlog ("how many")
+            charts.show_burn_down_plot(self.figure, when)
+            self._fan_shown = when
 
     def _risks_changed(self) -> None:
         if self.busy:  # rows added while busy are disabled too
@@ -585,12 +591,13 @@ class ForecastPanel(Panel):
             row_styles=["font-weight:700;background:#f3e5f5" if row["likelihood"] == 85 else ""
                         for row in result.likelihood_table()],
         )
-        charts.show_histogram(self.histogram, charts.completion_histogram(result, LEVELS),
+        charts.show_histogram(self.figure, charts.completion_histogram(result, LEVELS),
                               "When the simulated futures finish" + ("" if final else " (so far)"))
         if final:
-            charts.show_burn_down(self.fan, charts.burn_down_data(result), "Burn-down: items still to do")
+            charts.show_burn_down(self.figure, charts.burn_down_data(result),
+                                  "Burn-down: items still to do, by date (5-95% and 15-85% of futures)")
         else:
-            charts.clear_figure(self.fan, "Burn-down: drawn when the run is complete")
+            charts.clear_burn_down(self.figure, "Burn-down: drawn when the run is complete")
         self._show_checks(result, final)
 
     def _deadline_words(self, result: ForecastResult) -> str:
@@ -640,7 +647,7 @@ class ForecastPanel(Panel):
             [(f"{p}%", f"at least {result.at_least(p)}") for p in range(50, 100, 5)],
             row_styles=["font-weight:700;background:#f3e5f5" if p == 85 else "" for p in range(50, 100, 5)],
         )
-        charts.show_histogram(self.histogram, charts.items_histogram(result, LEVELS),
+        charts.show_histogram(self.figure, charts.items_histogram(result, LEVELS),
                               "How many items the simulated futures finish" + ("" if final else " (so far)"))
         self._show_checks(result, final)
 

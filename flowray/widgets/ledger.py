@@ -127,8 +127,7 @@ class LedgerPanel(Panel):
         self.refresh_button = widgets.Button(description="Refresh", button_style="primary",
                                              layout=widgets.Layout(width="100px"))
         self.summary = widgets.HTML("")
-        self.chart = charts.new_figure("How the forecast completion date moved", "Forecast as of",
-                                       "Forecast completion date", x_is_date=True, width=900, height=340)
+        self.chart = charts.ledger_figure()
         self.table = widgets.HTML("")
         self.actuals = widgets.HTML("")
         self.calibration = widgets.HTML("")

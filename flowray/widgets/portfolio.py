@@ -79,8 +79,7 @@ class PortfolioPanel(Panel):
                                              layout=widgets.Layout(width="100px"))
         self.headline = widgets.HTML("")
         self.table = widgets.HTML("")
-        self.chart = charts.new_figure("Chance of meeting the deadline", "Chance of meeting the deadline (%)", "",
-                                       width=900, height=300)
+        self.chart = charts.probability_figure()
         self.actuals = widgets.HTML("")
         self.calibration = widgets.HTML("")
         self.controls = [self.refresh_button]

@@ -9,6 +9,7 @@ import pytest
 from widget_helpers import drive, press_and_wait
 
 from flowray import pipeline
+from flowray.core import backtest as core_backtest
 from flowray.data import load_demo_series
 from flowray.widgets import backtest_app, cluster_app
 from flowray.widgets.backtest import BacktestPanel
@@ -66,17 +67,20 @@ def small_backtest(**options) -> BacktestPanel:
 
 def test_backtest_panel_runs_on_ray_and_shows_coverage_and_pit(ray_session, tmp_path):
     panel = small_backtest(db_path=tmp_path / "none.duckdb")
+    panel.method.value = "block"
+    panel.window.value = "26"
     press_and_wait(panel, panel.run_button)
 
     assert str(panel.job.state) == "DONE", panel.status.value
     series = {n: [float(v) for _, v in load_demo_series(n)] for n in ("mockito/mockito", "fastapi/fastapi")}
-    expected = pipeline.run_backtest(series, methods=["bootstrap", "bootstrap+cal"], windows=[52], horizons=(8,),
+    expected = pipeline.run_backtest(series, methods=["block", "block+cal"], windows=[26], horizons=(8,),
                                      step=8, runs=500, seed=0)
-    report = expected.report("bootstrap", 52, 8)
-    when85 = report["pooled"]["when"]["coverage"]["85"]
-    origins = report["pooled"]["when"]["origins"]
+    calibrated = expected.report("block+cal", 26, 8)
+    when85 = calibrated["pooled"]["when"]["coverage"]["85"]
+    origins = calibrated["pooled"]["when"]["origins"]
     assert f"the 85% answer was met at {when85:.0%} of {origins} past dates" in panel.headline.value
-    assert panel.reports["bootstrap"]["pooled"] == report["pooled"]
+    assert panel.reports["block"]["pooled"] == expected.report("block", 26, 8)["pooled"]
+    assert panel.reports["block+cal"]["pooled"] == calibrated["pooled"]
     assert "calibrated" in panel.coverage.value
     # PIT: one histogram per question and variant, each adding up to 100% of its origins
     assert len(panel.pit.data) == 4
@@ -112,6 +116,9 @@ def test_backtest_panel_cancel_stops_the_job(ray_session, tmp_path):
 
 def test_backtest_panel_bad_input_names_the_field(tmp_path):
     panel = backtest_app(db_path=tmp_path / "none.duckdb")
+    # the pickers start on flowray's default method and window
+    assert panel.method.value == core_backtest.DEFAULT_BASE_METHOD and panel.calibrated.value
+    assert core_backtest.parse_window(panel.window.value) == core_backtest.DEFAULT_WINDOW
     panel.series.value = ()
     panel.run_button.click()
     assert "Please check Series" in panel.status.value

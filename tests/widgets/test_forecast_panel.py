@@ -77,14 +77,15 @@ def test_run_shows_the_job_percentiles_with_dates_and_charts(ray_session, empty_
     assert "likely to finish by the deadline" in panel.deadline_text.value
     assert long_date(deadline) in panel.deadline_text.value
     # the histogram: one bar per completion week (dates), shares adding up to the runs done in time
-    bars = panel.histogram.data[0]
+    bars = panel.figure.data[0]
     assert bars.x[0] == (START + dt.timedelta(weeks=int(result.counts.nonzero()[0][0]))).isoformat()
     assert sum(bars.y) == pytest.approx(100.0 * (1 - expected.not_done_share), abs=0.01)
-    line_dates = {shape["x0"] for shape in panel.histogram.layout.shapes}
+    line_dates = {shape["x0"] for shape in panel.figure.layout.shapes}
     assert p85_date.isoformat() in line_dates and deadline.isoformat() in line_dates
-    assert panel.histogram.layout.xaxis.title.text and panel.histogram.layout.yaxis.title.text
+    assert panel.figure.layout.xaxis.title.text and panel.figure.layout.yaxis.title.text
+    assert panel.figure.layout.xaxis2.title.text and panel.figure.layout.yaxis2.title.text
     # the burn-down fan starts at the backlog and its median reaches 0
-    median = [t for t in panel.fan.data if t.name == "median"][0]
+    median = [t for t in panel.figure.data[1:] if t.name == "median"][0]
     assert median.y[0] == 40 and median.y[-1] == 0
     assert "worst simulated run" in panel.likelihoods.value
     assert panel.progress.value == panel.progress.max == RUNS
@@ -200,8 +201,9 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
     expected = how_many(Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=11)
     assert panel.result.at_least(85) == expected.at_least(85)
     assert f"85% likely: at least {expected.at_least(85)} items by {long_date(until)}" in panel.headline.value
-    assert panel.fan_box.layout.display == "none"  # no burn-down without a backlog
-    assert {shape["x0"] for shape in panel.histogram.layout.shapes} == {expected.at_least(p) for p in (50, 70, 85, 95)}
+    assert panel.figure.layout.xaxis2.visible is False  # no burn-down without a backlog
+    assert not any(trace.y for trace in panel.figure.data[1:])
+    assert {shape["x0"] for shape in panel.figure.layout.shapes} == {expected.at_least(p) for p in (50, 70, 85, 95)}
 
 
 def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
@@ -234,3 +236,16 @@ def test_save_without_a_project_names_the_field(ray_session, empty_db):
     panel.save_button.click()
     assert "Please check Project" in panel.status.value
     assert not panel.save_button.disabled
+
+
+def test_switching_the_question_hides_only_what_does_not_apply(empty_db):
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+    visible = [panel.project, panel.start, panel.deadline, panel.window, panel.runs, panel.focus, panel.history_size]
+    assert all(w.layout.display != "none" for w in visible)
+    assert panel.until.layout.display == "none"
+    panel.question.value = "how_many"
+    assert panel.until.layout.display != "none" and panel.start.layout.display != "none"
+    assert panel.deadline.layout.display == "none" and panel.work_box.layout.display == "none"
+    panel.question.value = "when"
+    assert all(w.layout.display != "none" for w in visible)
+    assert panel.figure.layout.xaxis2.visible is not False
