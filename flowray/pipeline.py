@@ -898,3 +898,31 @@ def run_sweep(
         return submit_sweep(base, axes, runs, seed).result()
     runs, seed = validate_runs(runs, seed)
     return sweep.sweep_frame(sweep.forecast_cells(sweep.sweep_cells(base, axes), runs, seed))
+
+
+def share_cluster_with_kernels() -> dict[str, str]:
+    """Environment for dashboard kernels so they all use one Ray cluster.
+
+    With FLOWRAY_RAY_ADDRESS (or RAY_ADDRESS) set, kernels join that cluster
+    themselves. Otherwise this process starts one local Ray (bound to this
+    machine, token auth as Ray configures it) and hands its address to the
+    kernels, so ten page views share two cores instead of starting ten Rays.
+    The cluster lives as long as this process.
+    """
+    from flowray import tasks
+    from flowray.config import load_settings
+
+    if load_settings().ray_address:
+        return {}
+    info = tasks.ensure_connected()
+    env = {"FLOWRAY_RAY_ADDRESS": info.address}
+    if info.auth_mode in ("token", "disabled"):
+        env["RAY_AUTH_MODE"] = info.auth_mode  # join exactly as this cluster authenticates
+    return env
+
+
+def release_cluster() -> None:
+    """Disconnect this process from Ray; a local Ray it started (see share_cluster_with_kernels) stops."""
+    from flowray import tasks
+
+    tasks.shutdown()

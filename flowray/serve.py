@@ -67,9 +67,20 @@ class DashboardServer:
     @property
     def url(self) -> str:
         """Address of the dashboard list, with the token when one is required."""
+        return self.page_url("")
+
+    def page_url(self, notebook: str) -> str:
+        """Address of one dashboard page (e.g. "forecast.ipynb"); "" is the list."""
         host = f"[{self.host}]" if ":" in self.host else self.host
+        path = f"voila/render/{notebook}" if notebook else ""
         query = f"?token={self.token}" if self.token else ""
-        return f"http://{host}:{self.port}/{query}"
+        return f"http://{host}:{self.port}/{path}{query}"
+
+    def pages(self) -> list[str]:
+        """The dashboards served: notebooks of the directory, except hidden ones (_x, .x)."""
+        return sorted(
+            p.name for p in self.dashboards_dir.glob("*.ipynb") if not p.name.startswith(("_", "."))
+        )
 
 
 def find_dashboards_dir() -> Path:
@@ -206,8 +217,14 @@ def describe_server(server: DashboardServer) -> str:
     db_note = "" if server.db_path.exists() else " (does not exist yet)"
     lines = [
         f"flowray dashboards: {server.url}",
+        *(f"  page     {server.page_url(name)}" for name in server.pages()),
         f"  serving  {server.dashboards_dir}",
         f"  database {server.db_path}{db_note}",
+    ]
+    ray_address = server.kernel_env.get("FLOWRAY_RAY_ADDRESS")
+    if ray_address:
+        lines.append(f"  ray      {ray_address} (one cluster shared by every page)")
+    lines += [
         f"  idle kernels stop after {server.cull_idle_timeout} s without a browser",
         "  press Ctrl+C to stop",
     ]

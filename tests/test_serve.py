@@ -32,7 +32,9 @@ def test_defaults_bind_loopback_without_token(tmp_path):
 def test_dashboards_dir_defaults_to_the_repository_one():
     server = serve.plan_dashboard_server(Path("x.duckdb"))
     assert server.dashboards_dir == (REPO_ROOT / "dashboards").resolve()
-    assert (server.dashboards_dir / "_smoke.ipynb").exists()
+    assert {"forecast.ipynb", "portfolio.ipynb", "cluster.ipynb"} <= {
+        p.name for p in server.dashboards_dir.glob("*.ipynb")
+    }
 
 
 def test_relative_db_path_becomes_absolute_because_kernels_run_elsewhere(tmp_path, monkeypatch):
@@ -154,3 +156,25 @@ def test_xsrf_hook_reads_the_token_so_tornado_sets_the_cookie():
 
     assert serve.set_xsrf_cookie(FakeHandler(), notebook=None, cwd="/") is None
     assert FakeHandler.reads == 1
+
+
+def test_start_up_lines_give_every_page_the_database_and_the_shared_ray(tmp_path):
+    for name in ("b.ipynb", "a.ipynb", "_hidden.ipynb"):
+        (tmp_path / name).write_text("{}")
+    server = plan(tmp_path, port=9000, kernel_env={"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6379"})
+    lines = serve.describe_server(server).splitlines()
+    assert lines[0] == "flowray dashboards: http://127.0.0.1:9000/"
+    assert lines[1:3] == [
+        "  page     http://127.0.0.1:9000/voila/render/a.ipynb",
+        "  page     http://127.0.0.1:9000/voila/render/b.ipynb",
+    ]
+    assert f"  database {tmp_path.resolve() / 'ledger.duckdb'} (does not exist yet)" in lines
+    assert "  ray      127.0.0.1:6379 (one cluster shared by every page)" in lines
+    assert "ray" not in serve.describe_server(plan(tmp_path)).split("database")[1]
+
+
+def test_page_urls_carry_the_token_when_one_is_required(tmp_path):
+    server = plan(tmp_path, host="0.0.0.0", port=9000)
+    assert server.page_url("forecast.ipynb") == (
+        f"http://0.0.0.0:9000/voila/render/forecast.ipynb?token={server.token}"
+    )

@@ -1,17 +1,30 @@
-"""`flowray dashboard`: serve the Voila dashboards on this machine."""
+"""`flowray dashboard`: serve the Voila dashboards on this machine, on one shared Ray.
+
+Every page view gets its own kernel; without help each would start its own
+local Ray on its first forecast. This command starts one Ray first (or uses
+FLOWRAY_RAY_ADDRESS) and hands its address to every kernel, then stops it
+when the server stops.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from flowray.config import load_settings
+from flowray.exceptions import FlowrayError
 from flowray.serve import (
     DEFAULT_CULL_IDLE_TIMEOUT,
     DEFAULT_CULL_INTERVAL,
+    DashboardServer,
+    check_port_free,
     plan_dashboard_server,
     serve_dashboards,
 )
+
+#: Whole Ray start-ups tried before giving up (flowray.tasks already retries a timed-out start).
+RAY_START_ATTEMPTS = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,13 +82,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    server = plan_dashboard_server(
-        db_path=args.db if args.db is not None else load_settings().db_path,
+    """Check the options, start (or find) the one Ray cluster every page shares, serve, clean up."""
+    settings = load_settings()
+    db_path = args.db if args.db is not None else settings.db_path
+    plan_server(args, db_path, {})  # bad options and a busy port fail now, before Ray starts
+    check_port_free(args.host, args.port)
+    kernel_env, started_here = start_shared_cluster()
+    try:
+        return serve_dashboards(plan_server(args, db_path, kernel_env))
+    finally:
+        if started_here:
+            from flowray import pipeline
+
+            print("flowray dashboards: stopping Ray", file=sys.stderr, flush=True)
+            pipeline.release_cluster()
+
+
+def plan_server(
+    args: argparse.Namespace, db_path: Path, kernel_env: dict[str, str]
+) -> DashboardServer:
+    return plan_dashboard_server(
+        db_path=db_path,
         dashboards_dir=args.dashboards,
         host=args.host,
         port=args.port,
         open_browser=not args.no_browser,
         cull_idle_timeout=args.cull_idle_timeout,
         cull_interval=args.cull_interval,
+        kernel_env=kernel_env,
     )
-    return serve_dashboards(server)
+
+
+def start_shared_cluster(attempts: int = RAY_START_ATTEMPTS) -> tuple[dict[str, str], bool]:
+    """Environment that makes every dashboard kernel use one Ray; True when this process started it.
+
+    Without a cluster address (FLOWRAY_RAY_ADDRESS / RAY_ADDRESS) a local Ray
+    starts here, once, instead of once per page view (each Ray takes ~10-20 s
+    and several hundred MB). Ray's start-up can time out on a saturated
+    machine; flowray.tasks retries that, and this can try the whole start
+    again a bounded number of times, before giving up with one clear line.
+    """
+    from flowray import pipeline
+
+    address = load_settings().ray_address
+    if address:
+        print(f"flowray dashboards: pages join the Ray cluster at {address}", flush=True)
+        return {"FLOWRAY_RAY_ADDRESS": address}, False
+    print("flowray dashboards: starting a local Ray for all pages (10-20 s)...", flush=True)
+    for attempt in range(1, attempts + 1):
+        try:
+            return pipeline.share_cluster_with_kernels(), True
+        except FlowrayError as exc:
+            if attempt == attempts:
+                raise FlowrayError(
+                    f"{exc}. The machine may be overloaded: try again, or start a cluster "
+                    "with `ray start --head` and set FLOWRAY_RAY_ADDRESS"
+                ) from exc
+            print(f"flowray dashboards: Ray did not start ({exc}); trying again", flush=True)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,13 +1,19 @@
-"""`flowray dashboard` options and the errors it reports before starting anything."""
+"""`flowray dashboard`: options, the errors it reports before starting anything, and its one Ray."""
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from flowray.cli import build_parser
+import pytest
+
+from flowray import pipeline
+from flowray.cli import app_cmds, build_parser
+from flowray.exceptions import FlowrayError, InputError
+from flowray.serve import describe_server
 
 FLOWRAY = [sys.executable, "-c", "import sys; from flowray.cli import main; sys.exit(main())"]
 
@@ -66,3 +72,109 @@ def test_missing_dashboards_dir_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert "dashboards_dir" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- one Ray for every page: run_dashboard with the cluster and Voila replaced ----------------
+
+
+class FakeCluster:
+    """Stands in for pipeline.share_cluster_with_kernels / release_cluster (no Ray started)."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.starts = 0
+        self.releases = 0
+
+    def share(self) -> dict[str, str]:
+        self.starts += 1
+        if self.starts <= self.failures:
+            raise FlowrayError("could not start a local Ray: timed out during startup")
+        return {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
+
+    def release(self) -> None:
+        self.releases += 1
+
+
+@pytest.fixture
+def cluster(monkeypatch) -> FakeCluster:
+    fake = FakeCluster()
+    monkeypatch.setattr(pipeline, "share_cluster_with_kernels", fake.share)
+    monkeypatch.setattr(pipeline, "release_cluster", fake.release)
+    for name in ("FLOWRAY_RAY_ADDRESS", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    return fake
+
+
+def dashboard_args(tmp_path: Path, *extra: str) -> argparse.Namespace:
+    return build_parser().parse_args(
+        ["dashboard", "--no-browser", "--port", str(free_port()), "--db", str(tmp_path / "x.duckdb"), *extra]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dashboard_starts_one_ray_hands_it_to_the_kernels_and_stops_it(tmp_path, monkeypatch, cluster):
+    served = []
+
+    def serve(server):
+        assert cluster.starts == 1 and cluster.releases == 0  # Ray is up while serving
+        served.append(server)
+        return 0
+
+    monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
+    assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
+    (server,) = served
+    assert server.kernel_env == {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
+    assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in describe_server(server)
+    assert cluster.releases == 1
+
+
+def test_ray_stops_even_when_serving_fails(tmp_path, monkeypatch, cluster):
+    def serve(server):
+        raise RuntimeError("voila crashed")
+
+    monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
+    with pytest.raises(RuntimeError, match="voila crashed"):
+        app_cmds.run_dashboard(dashboard_args(tmp_path))
+    assert cluster.releases == 1
+
+
+def test_a_given_cluster_address_is_joined_not_started_nor_stopped(tmp_path, monkeypatch, cluster):
+    monkeypatch.setenv("FLOWRAY_RAY_ADDRESS", "10.0.0.5:6379")
+    served = []
+    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: served.append(server) or 0)
+    assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
+    assert served[0].kernel_env == {"FLOWRAY_RAY_ADDRESS": "10.0.0.5:6379"}
+    assert (cluster.starts, cluster.releases) == (0, 0)
+
+
+def test_ray_start_is_retried_then_reported_in_one_line(tmp_path, monkeypatch, cluster, capsys):
+    cluster.failures = 1
+    env, started_here = app_cmds.start_shared_cluster(attempts=2)
+    assert started_here and env["FLOWRAY_RAY_ADDRESS"] == "127.0.0.1:6380"
+    assert cluster.starts == 2
+    assert "trying again" in capsys.readouterr().out
+
+    cluster.starts, cluster.failures = 0, 5
+    with pytest.raises(FlowrayError, match="FLOWRAY_RAY_ADDRESS") as excinfo:
+        app_cmds.start_shared_cluster(attempts=2)
+    assert cluster.starts == 2 and "timed out during startup" in str(excinfo.value)
+
+
+def test_bad_options_fail_before_ray_starts(tmp_path, monkeypatch, cluster):
+    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: pytest.fail("must not serve"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = dashboard_args(tmp_path)
+        args.port = taken.getsockname()[1]
+        with pytest.raises(InputError, match="already in use"):
+            app_cmds.run_dashboard(args)
+    args = dashboard_args(tmp_path, "--cull-interval", "0")
+    with pytest.raises(InputError, match="cull_interval"):
+        app_cmds.run_dashboard(args)
+    assert cluster.starts == 0
