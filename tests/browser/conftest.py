@@ -10,13 +10,15 @@ Typical use::
     @pytest.mark.browser
     def test_forecast(open_dashboard, screenshot):
         page = open_dashboard("forecast.ipynb")   # waits until the widgets render
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run forecast").click()
         ...
         screenshot("after-run")                   # artifacts/screenshots/<test>-after-run.png
 
-Fixtures: `chromium_path`, `browser` (session), `voila_server` (session, default
-options, FLOWRAY_DB = `dashboard_db_path`, which a conftest may override with a
-seeded ledger), `voila_server_factory` (session; start servers with other options),
+Fixtures: `chromium_path`, `browser` (session), `voila_server` (session: one
+`flowray dashboard` on a copy of the demo ledger, with the one local Ray it
+starts and shares with every page), `shared_ray_env` (variables that make
+another server join that Ray instead of starting its own),
+`voila_server_factory` (session; start servers with other options),
 `page_log` + `page` (function; 1280x800, every request recorded),
 `open_dashboard`, `screenshot`. A failing test that used `page` leaves
 artifacts/screenshots/FAILED-<test>.png behind.
@@ -28,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +58,7 @@ CHROMIUM_FLAGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_chromium.sh"
-DASHBOARD_TIMEOUT_MS = 180_000  # kernel start + imports on a busy 2-core machine
+DASHBOARD_TIMEOUT_MS = 240_000  # kernel start + imports on a busy 2-core machine
 
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
@@ -134,7 +137,7 @@ def voila_server_factory(
     """Start extra servers (e.g. short cull timeouts); all are stopped at session end.
 
     Keyword arguments are those of `voila_harness.start_voila_server`
-    (dashboards_dir, db_path, cull_idle_timeout, cull_interval, extra_args).
+    (dashboards_dir, db_path, cull_idle_timeout, cull_interval, extra_args, env).
     """
     servers: list[VoilaServer] = []
 
@@ -148,22 +151,54 @@ def voila_server_factory(
         server.stop()
 
 
+def demo_ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo ledger of `flowray demo`, seeded once per test run; never served itself.
+
+    Same place and protocol as the notebook and batch tests' template, so a
+    full run seeds it once (~15 s): written under another name and renamed
+    when complete, so nobody copies a half-seeded file.
+    """
+    from flowray import pipeline
+
+    path = tmp_path_factory.getbasetemp() / "flowray-demo-template" / "flowray.duckdb"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        seeding = path.with_name("seeding.duckdb")
+        pipeline.seed_demo(seeding)
+        seeding.replace(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def dashboard_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """FLOWRAY_DB of `voila_server`: a fresh path (no file yet).
-
-    To serve a seeded ledger, override this fixture (same name, session scope)
-    in a conftest.py and return the path of a database you created.
-    """
-    return tmp_path_factory.mktemp("ledger") / "flowray.duckdb"
+    """FLOWRAY_DB of `voila_server`: a private copy of the demo ledger (pages save into it)."""
+    template = demo_ledger_template(tmp_path_factory)
+    path = tmp_path_factory.mktemp("ledger") / "flowray.duckdb"
+    shutil.copyfile(template, path)
+    return path
 
 
 @pytest.fixture(scope="session")
 def voila_server(
     voila_server_factory: Callable[..., VoilaServer], dashboard_db_path: Path
 ) -> VoilaServer:
-    """`flowray dashboard` on a free port with a temporary FLOWRAY_DB, shared by the session."""
-    return voila_server_factory(db_path=dashboard_db_path)
+    """`flowray dashboard` on a free port, on the demo ledger, shared by the session.
+
+    It starts one local Ray in its own process (unless FLOWRAY_RAY_ADDRESS is
+    set) and every page's kernel joins it.
+    """
+    started = time.monotonic()
+    server = voila_server_factory(db_path=dashboard_db_path)
+    print(f"voila_server ready in {time.monotonic() - started:.0f} s (Ray {server.ray_address()})")
+    return server
+
+
+@pytest.fixture(scope="session")
+def shared_ray_env(voila_server: VoilaServer) -> dict[str, str]:
+    """Environment that makes another `flowray dashboard` join `voila_server`'s Ray."""
+    address = voila_server.ray_address()
+    assert address, f"the server printed no Ray address:\n{voila_server.log_text()}"
+    return {"FLOWRAY_RAY_ADDRESS": address}
 
 
 @dataclass
@@ -227,7 +262,10 @@ def wait_for_widgets(
 
 @pytest.fixture
 def open_dashboard(page: Any, voila_server: VoilaServer) -> Callable[..., Any]:
-    """`open_dashboard("x.ipynb", server=None, selector=...)` -> the page, widgets rendered."""
+    """`open_dashboard("x.ipynb", server=None, selector=...)` -> the page, widgets rendered.
+
+    `server=None` is `voila_server`; pass another server to use it instead.
+    """
 
     def open_(
         dashboard: str,

@@ -1,4 +1,4 @@
-"""`flowray dashboard` as a process: serves pages without CDN links, stops cleanly on signals.
+"""`flowray dashboard` as a process: one shared Ray, offline pages, a clean stop on signals.
 
 No browser needed: pages are fetched over HTTP, which is enough to start a
 dashboard kernel (Voila runs the notebook while it streams the page).
@@ -19,6 +19,9 @@ from voila_harness import start_voila_server
 
 # src="https://..." / href="//cdn..." in served HTML: a resource from outside the server.
 EXTERNAL_RESOURCE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECASE)
+PAGE = "portfolio.ipynb"  # reads the ledger only: the cheapest real dashboard
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="processes are found via /proc")
 
 
 def fetch(url: str, timeout: float = 240) -> str:
@@ -33,37 +36,70 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
     except OSError:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="kernel processes are found via /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_server_serves_offline_pages_and_stops_with_its_kernels(tmp_path, sig):
-    server = start_voila_server(tmp_path)
+def wait_dead(pids: list[int], timeout: float) -> list[int]:
+    """The pids still alive after waiting up to `timeout` seconds for all of them to end."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [pid for pid in pids if alive(pid)]
+
+
+def serve_a_page_then_stop(server, sig: int) -> str:
+    """Fetch the list and a dashboard (its kernel starts), check both are offline, send `sig`.
+
+    Returns the server's log once it has exited 0 and its kernel is gone.
+    """
+    listing = fetch(server.base_url)
+    page = fetch(server.url(PAGE))  # returns once every cell has run
+    contents = json.loads(fetch(f"{server.base_url}voila/api/contents"))  # the list's data
+    assert {"forecast.ipynb", "portfolio.ipynb", "cluster.ipynb"} <= {i["name"] for i in contents["content"]}
+    assert "jupyter-config-data" in page
+    for html in (listing, page):
+        assert not EXTERNAL_RESOURCE.search(html), EXTERNAL_RESOURCE.search(html)
+
+    kernels = server.kernel_processes()
+    assert len(kernels) == 1, kernels
+    assert server.kernel_ray_processes() == {}
+    (kernel_pid,) = kernels.values()
+
+    server.process.send_signal(sig)
+    assert server.process.wait(timeout=120) == 0
+    assert wait_dead([kernel_pid], 10) == [], "the dashboard kernel outlived the server"
+    log = server.log_text()
+    assert f"flowray dashboards: {server.base_url}" in log
+    assert "Kernel shutdown" in log
+    assert "flowray dashboards: stopped" in log
+    return log
+
+
+def test_server_starts_one_ray_for_its_pages_and_stops_it_on_sigterm(tmp_path, dashboard_db_path):
+    server = start_voila_server(tmp_path, db_path=dashboard_db_path)
     try:
-        listing = fetch(server.base_url)
-        page = fetch(server.url("_smoke.ipynb"))  # returns once every cell has run
-        contents = json.loads(fetch(f"{server.base_url}voila/api/contents"))  # the list's data
-        assert "_smoke.ipynb" in {item["name"] for item in contents["content"]}
-        assert "jupyter-config-data" in page
-        for html in (listing, page):
-            assert not EXTERNAL_RESOURCE.search(html), EXTERNAL_RESOURCE.search(html)
+        ray = server.ray_processes()  # more than one pair when a start-up attempt timed out
+        assert {Path(cmd.split(" ", 1)[0]).name for cmd in ray.values()} == {"gcs_server", "raylet"}
+        assert server.ray_address() and server.ray_address() in server.log_text()
+        log = serve_a_page_then_stop(server, signal.SIGTERM)
+        assert "flowray dashboards: stopping Ray" in log
+        assert wait_dead(list(ray), 30) == [], "Ray outlived the dashboard server"
+    finally:
+        server.stop(signal.SIGKILL)
 
-        kernels = server.kernel_processes()
-        assert len(kernels) == 1, kernels
-        (kernel_pid,) = kernels.values()
 
-        server.process.send_signal(sig)
-        assert server.process.wait(timeout=60) == 0
-        deadline = time.monotonic() + 10
-        while alive(kernel_pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not alive(kernel_pid), "the dashboard kernel outlived the server"
-        log = server.log_text()
-        assert f"flowray dashboards: {server.base_url}" in log
-        assert "Kernel shutdown" in log
+def test_server_joining_a_cluster_leaves_it_running_on_sigint(tmp_path, dashboard_db_path, voila_server,
+                                                              shared_ray_env):
+    shared = voila_server.ray_processes()
+    server = start_voila_server(tmp_path, db_path=dashboard_db_path, env=shared_ray_env)
+    try:
+        assert server.ray_processes() == {}
+        assert f"pages join the Ray cluster at {shared_ray_env['FLOWRAY_RAY_ADDRESS']}" in server.log_text()
+        log = serve_a_page_then_stop(server, signal.SIGINT)
+        assert "stopping Ray" not in log  # not its cluster to stop
         assert log.rstrip().endswith("flowray dashboards: stopped")
+        assert all(alive(pid) for pid in shared), "the shared cluster was stopped"
     finally:
         server.stop(signal.SIGKILL)

@@ -4,6 +4,9 @@ Used by tests/browser/conftest.py and by the server lifecycle tests. Each
 server runs in its own session with a private TMPDIR: Voila keeps its kernel
 connection files there, so every kernel process of that server (and only of
 that server) can be found by its command line and killed if anything leaks.
+A server without FLOWRAY_RAY_ADDRESS starts one local Ray in its own process
+(`flowray dashboard` shares it with every page); its Ray processes are found
+through the process tree, and killed at the end too if the server left them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,59 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 120.0  # seconds; the machine is shared and Voila imports a lot
+# Seconds. Voila imports a lot, and a server that starts its own Ray waits for it:
+# 10-20 s normally, but on a saturated shared machine Ray's start-up times out
+# after 30 s and is retried (up to 6 attempts in all, see flowray.cli.app_cmds).
+STARTUP_TIMEOUT = 420.0
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-f-]{36})\.json")
+_RAY_LINE = re.compile(r"^\s*ray\s+(\S+) \(one cluster shared by every page\)", re.MULTILINE)
+RAY_HEAD_PROCESSES = ("gcs_server", "raylet")
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every live (non-zombie) process."""
+    table: dict[int, tuple[int, str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(") ", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):  # the process ended while we looked
+            continue
+        if stat[0] != "Z":
+            table[int(proc.name)] = (int(stat[1]), cmdline)
+    return table
+
+
+def descendants(pid: int, table: dict[int, tuple[int, str]] | None = None) -> dict[int, str]:
+    """Every live process below `pid` in the process tree: pid -> command line."""
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for child, (parent, _cmd) in table.items():
+        children.setdefault(parent, []).append(child)
+    found: dict[int, str] = {}
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        if child not in found:
+            found[child] = table[child][1]
+            todo.extend(children.get(child, []))
+    return found
+
+
+def ray_head_processes(pid: int, table: dict[int, tuple[int, str]] | None = None) -> dict[int, str]:
+    """The GCS and raylet processes of a Ray started by `pid` or by a process below it."""
+    return {
+        child: cmd
+        for child, cmd in descendants(pid, table).items()
+        if any(f"/{name} " in f"{cmd.split(' ', 1)[0]} " for name in RAY_HEAD_PROCESSES)
+    }
 
 
 def free_port() -> int:
@@ -46,9 +96,10 @@ class VoilaServer:
     tmpdir: Path
     log_path: Path
     stopped: bool = field(default=False)
+    _ray_pids: dict[int, str] = field(default_factory=dict)
 
     def url(self, dashboard: str) -> str:
-        """Page URL of a notebook in the dashboards directory, e.g. `_smoke.ipynb`."""
+        """Page URL of a notebook in the dashboards directory, e.g. `forecast.ipynb`."""
         return f"{self.base_url}voila/render/{dashboard}"
 
     def log_text(self) -> str:
@@ -70,6 +121,25 @@ class VoilaServer:
                 match = _KERNEL_FILE.search(cmdline)
                 if match:
                     found[match.group(1)] = int(proc.name)
+        return found
+
+    def ray_address(self) -> str | None:
+        """The Ray cluster every page of this server uses, as printed at start-up."""
+        match = _RAY_LINE.search(self.log_text())
+        return match.group(1) if match else None
+
+    def ray_processes(self) -> dict[int, str]:
+        """GCS and raylet processes of the Ray this server started (none when it joined one)."""
+        found = ray_head_processes(self.process.pid)
+        self._ray_pids.update(found)
+        return found
+
+    def kernel_ray_processes(self) -> dict[int, str]:
+        """GCS and raylet processes started by the kernels themselves (a kernel's private Ray)."""
+        table = process_table()
+        found: dict[int, str] = {}
+        for pid in self.kernel_processes().values():
+            found.update(ray_head_processes(pid, table))
         return found
 
     def kernel_model(self, kernel_id: str) -> dict | None:
@@ -95,21 +165,25 @@ class VoilaServer:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            time.sleep(0.3)
+            time.sleep(0.5)
         raise TimeoutError(f"flowray dashboard not ready after {timeout} s:\n{self.log_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        """Signal the server, wait for it, then kill any kernel it left behind."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 90.0) -> int:
+        """Signal the server, wait for it, then kill any kernel or Ray process it left behind."""
         if not self.stopped:
             self.stopped = True
             if self.process.poll() is None:
+                self.ray_processes()  # remember them: once the server is gone they are orphans
                 self.process.send_signal(sig)
                 try:
                     self.process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait(timeout=10)
-            for pid in self.kernel_processes().values():
+            leftovers = list(self.kernel_processes().values())
+            table = process_table()
+            leftovers += [pid for pid, cmd in self._ray_pids.items() if table.get(pid, (0, ""))[1] == cmd]
+            for pid in leftovers:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -133,9 +207,14 @@ def start_voila_server(
     cull_idle_timeout: int | None = None,
     cull_interval: int | None = None,
     extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
     wait: bool = True,
 ) -> VoilaServer:
-    """Run `flowray dashboard` on a free port; returns once the dashboard list answers."""
+    """Run `flowray dashboard` on a free port; returns once the dashboard list answers.
+
+    `env` adds variables to the server's environment, e.g. FLOWRAY_RAY_ADDRESS
+    to join a running Ray instead of starting one.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix="tmp-", dir=workdir))
     db = db_path or workdir / "flowray.duckdb"
@@ -158,7 +237,15 @@ def start_voila_server(
     if cull_interval is not None:
         args += ["--cull-interval", str(cull_interval)]
     args += list(extra_args)
-    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
+    env = {
+        # Ray puts its sockets under RAY_TMPDIR (else TMPDIR): keep them out of the long,
+        # private TMPDIR below, whose paths would exceed the 107-byte socket path limit.
+        "RAY_TMPDIR": tempfile.gettempdir(),
+        **os.environ,
+        **(env or {}),
+        "TMPDIR": str(tmpdir),
+        "PYTHONUNBUFFERED": "1",
+    }
     log_path = workdir / f"voila-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
