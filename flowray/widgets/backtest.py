@@ -29,7 +29,7 @@ QUESTION_WORDS = {"when": "When (completion date)", "how_many": "How many (items
 METHOD_LABELS = {
     "bootstrap": "Bootstrap (uniform draws of past weeks)",
     "block": "Block bootstrap (keeps runs of weeks)",
-    "recency": "Recency-weighted bootstrap",
+    "recency": "Recency-weighted",
     "weibull": "Zero-inflated Weibull",
     "gbm": "Gradient boosting (ML, slow)",
     "forest": "Quantile forest (ML, slow)",
@@ -44,7 +44,7 @@ _LABEL_STYLE = {"description_width": "190px"}
 def method_label(base: str) -> str:
     label = METHOD_LABELS.get(base, base)
     if base == core_backtest.DEFAULT_BASE_METHOD:
-        label += " - flowray's default" + (" (with calibration)" if core_backtest.DEFAULT_CALIBRATED else "")
+        label += " (default" + (", with calibration)" if core_backtest.DEFAULT_CALIBRATED else ")")
     return label
 
 
@@ -103,7 +103,7 @@ class BacktestPanel(Panel):
         self.headline = widgets.HTML("<div style='color:#666'>Choose series and a method, then press "
                                      "<b>Run backtest</b>.</div>")
         self.coverage = widgets.HTML("")
-        self.pit = charts.pit_figure()
+        self.pit = charts.pit_chart()
         self.per_series = widgets.HTML("")
         self.controls = [self.series, self.method, self.calibrated, self.window, self.horizon, self.step,
                          self.runs, self.seed, self.run_button]
@@ -117,7 +117,7 @@ class BacktestPanel(Panel):
         ], layout=widgets.Layout(width="440px", margin="0 16px 0 0"))
         results = widgets.VBox([
             self.headline, section("Coverage: how often each answer was met"), self.coverage,
-            self.pit,
+            self.pit.widget,
             note("Flat bars: well calibrated. A U shape: forecasts were too narrow (too sure); a hump: too wide; "
                  "bars piled on one side: forecasts leaned early or late."),
             section("Per series"), self.per_series,

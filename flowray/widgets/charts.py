@@ -1,22 +1,32 @@
 """Plotly charts of forecasts, ledgers and backtests, with labelled axes and dates.
 
-Each panel has ONE `FigureWidget`, made with all its traces once and then
-updated in place: a FigureWidget carries its own 5 MB copy of plotly.js (see
-docs/dashboards.md), and in Voila only the first FigureWidget of a page was
-seen to follow live updates from Python (a second one on the same page kept
-its first drawing). The forecast panel therefore draws its histogram and its
-burn-down fan as two rows of one figure.
+A chart is a plain `plotly.graph_objects.Figure` shown in an
+`ipywidgets.Output` and drawn by the page's own plotly renderer (the local
+jupyterlab-plotly extension, no CDN). After every change the Output's content
+is replaced with the figure's JSON, which works the same from a button
+callback, from an asyncio task and for a page that connects after the cells
+ran (Voila).
+
+Why not `FigureWidget`: on the shared 2-core machine a Voila page reported
+"[anywidget] Failed to initialize model." (anywidget gives a model 2 s to load
+its 5 MB copy of plotly.js), and a FigureWidget whose model did not initialize
+never shows a later change from Python; a second FigureWidget on a page was
+also seen to keep its first drawing. Redrawing a small figure per batch of
+runs costs little, and each page loads plotly.js once instead of once per
+figure.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
-from copy import deepcopy
 from typing import Any
 
+import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from flowray.core.results import ForecastResult, HowManyResult
 from flowray.widgets.text import as_date, period_word, short_date
@@ -26,38 +36,62 @@ BAR_COLOUR = "#90a4ae"
 DEADLINE_COLOUR = "#d32f2f"
 CHART_WIDTH = 780
 CHART_HEIGHT = 320
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def sync_figure_state(fig: go.FigureWidget) -> None:
-    """Make the widget's synced state match the figure after an edit made in Python.
-
-    A FigureWidget sends each edit to the browser as a one-off message, and
-    refreshes the state a newly opened view starts from only when the figure
-    itself is displayed. A figure inside a VBox, or a Voila page (whose
-    browser connects after the cells ran), would otherwise show the figure as
-    it was when created. A live view ignores this state change (plotly's model
-    does nothing on it), so nothing is drawn twice.
-    """
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
+def display_bundle(fig: go.Figure) -> dict[str, Any]:
+    """The figure as one notebook display output, for the page's plotly renderer."""
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = dict(PLOT_CONFIG)
+    title = fig.layout.title.text or "chart"
+    return {"output_type": "display_data", "metadata": {},
+            "data": {PLOTLY_MIMETYPE: spec, "text/plain": f"<plotly chart: {title}>"}}
 
 
-def synced(fn: Any) -> Any:
-    """Decorator of the chart functions: the figure's synced state follows their edits."""
+class Chart:
+    """A figure and the Output that shows it; call `redraw()` after changing `figure`."""
+
+    def __init__(self, figure: go.Figure) -> None:
+        self.figure = figure
+        self.widget = widgets.Output(layout=widgets.Layout(width=f"{int(figure.layout.width or CHART_WIDTH) + 10}px"))
+        self.redraws = 0
+        self.redraw()
+
+    @property
+    def data(self) -> Any:
+        return self.figure.data
+
+    @property
+    def layout(self) -> Any:
+        return self.figure.layout
+
+    def redraw(self) -> None:
+        """Replace what the page shows with the figure as it is now."""
+        self.widget.outputs = (display_bundle(self.figure),)
+        self.redraws += 1
+
+    def shown(self) -> dict[str, Any]:
+        """The figure JSON the page was last given (tests)."""
+        return self.widget.outputs[0]["data"][PLOTLY_MIMETYPE]
+
+
+def redraws(fn: Any) -> Any:
+    """Decorator of the chart functions: they edit `chart.figure`, then the page gets the new drawing."""
 
     @functools.wraps(fn)
-    def wrapper(fig: go.FigureWidget, *args: Any, **kwargs: Any) -> Any:
-        out = fn(fig, *args, **kwargs)
-        sync_figure_state(fig)
+    def wrapper(chart: Chart, *args: Any, **kwargs: Any) -> Any:
+        out = fn(chart.figure, *args, **kwargs)
+        chart.redraw()
         return out
 
     return wrapper
 
 
 def new_figure(title: str, x_title: str, y_title: str, *, width: int = CHART_WIDTH,
-               height: int = CHART_HEIGHT, x_is_date: bool = False) -> go.FigureWidget:
-    """An empty FigureWidget with a title and labelled axes."""
-    fig = go.FigureWidget(
+               height: int = CHART_HEIGHT, x_is_date: bool = False) -> go.Figure:
+    """An empty figure with a title and labelled axes."""
+    fig = go.Figure(
         layout=go.Layout(
             title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
             xaxis={"title": {"text": x_title}, "type": "date" if x_is_date else "-"},
@@ -72,7 +106,6 @@ def new_figure(title: str, x_title: str, y_title: str, *, width: int = CHART_WID
     )
     fig.update_xaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
     fig.update_yaxes(showgrid=True, gridcolor="#eee", linecolor="#999")
-    sync_figure_state(fig)
     return fig
 
 
@@ -185,7 +218,7 @@ FORECAST_HEIGHT = 720
 _FAN_DOMAIN, _HIST_DOMAIN = [0.0, 0.34], [0.6, 1.0]
 
 
-def forecast_figure(width: int = CHART_WIDTH) -> go.FigureWidget:
+def forecast_chart(width: int = CHART_WIDTH) -> Chart:
     """One figure, two plots: the distribution of outcomes on top, the burn-down fan below.
 
     Trace 0 is the histogram; traces 1-5 are the fan (FAN_STYLES order).
@@ -210,11 +243,10 @@ def forecast_figure(width: int = CHART_WIDTH) -> go.FigureWidget:
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": _FAN_DOMAIN[1] + 0.01, "yanchor": "bottom"},
     )
     _set_fan_title(fig, "Burn-down: items still to do (drawn when the run is complete)")
-    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
-    return fig
+    return Chart(fig)
 
 
-def _set_fan_title(fig: go.FigureWidget, text: str) -> None:
+def _set_fan_title(fig: go.Figure, text: str) -> None:
     keep = [a for a in fig.layout.annotations if a.name != "fan-title"]
     fig.layout.annotations = keep + [{
         "name": "fan-title", "text": text, "xref": "paper", "yref": "paper", "x": 0, "xanchor": "left",
@@ -222,8 +254,8 @@ def _set_fan_title(fig: go.FigureWidget, text: str) -> None:
     }]
 
 
-@synced
-def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+@redraws
+def show_histogram(fig: go.Figure, data: dict[str, Any], title: str) -> None:
     """Fill the top plot from `completion_histogram` / `items_histogram`: bars, lines and their labels."""
     with fig.batch_update():
         bars = fig.data[0]
@@ -240,8 +272,8 @@ def show_histogram(fig: go.FigureWidget, data: dict[str, Any], title: str) -> No
         fig.layout.annotations = list(data["annotations"]) + fan_title
 
 
-@synced
-def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> None:
+@redraws
+def show_burn_down(fig: go.Figure, data: dict[str, Any], title: str) -> None:
     """Fill the bottom plot: 5-95% and 15-85% bands of the remaining work, and the median line."""
     with fig.batch_update():
         for trace, (key, *_rest) in zip(fig.data[1:], FAN_STYLES, strict=True):
@@ -253,8 +285,8 @@ def show_burn_down(fig: go.FigureWidget, data: dict[str, Any], title: str) -> No
         _set_fan_title(fig, title)
 
 
-@synced
-def clear_burn_down(fig: go.FigureWidget, title: str) -> None:
+@redraws
+def clear_burn_down(fig: go.Figure, title: str) -> None:
     with fig.batch_update():
         for trace in fig.data[1:]:
             trace.x = []
@@ -262,8 +294,8 @@ def clear_burn_down(fig: go.FigureWidget, title: str) -> None:
         _set_fan_title(fig, title)
 
 
-@synced
-def show_burn_down_plot(fig: go.FigureWidget, visible: bool) -> None:
+@redraws
+def show_burn_down_plot(fig: go.Figure, visible: bool) -> None:
     """Show the fan below the histogram ("when"), or give the histogram the whole figure ("how many")."""
     with fig.batch_update():
         fig.layout.yaxis.domain = _HIST_DOMAIN if visible else [0.0, 1.0]
@@ -300,7 +332,7 @@ def _iso(value: Any) -> str | None:
     return d.isoformat() if d else None
 
 
-def ledger_figure(width: int = 900) -> go.FigureWidget:
+def ledger_chart(width: int = 900) -> Chart:
     """Forecast date (x) against the completion date it gave: 85% and 50% lines, actual completions."""
     fig = new_figure("How the forecast completion date moved", "Forecast as of", "Forecast completion date",
                      width=width, height=340, x_is_date=True)
@@ -315,12 +347,11 @@ def ledger_figure(width: int = 900) -> go.FigureWidget:
                              hovertemplate="forecast of %{x}<br>actually done %{y}<extra></extra>"))
     fig.update_layout(showlegend=True, yaxis={"type": "date"},
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
-    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
-    return fig
+    return Chart(fig)
 
 
-@synced
-def show_ledger_lines(fig: go.FigureWidget, data: dict[str, Any], title: str,
+@redraws
+def show_ledger_lines(fig: go.Figure, data: dict[str, Any], title: str,
                       x_title: str = "Forecast made on") -> None:
     with fig.batch_update():
         fig.data[0].x, fig.data[0].y = data["x"], data["p85"]
@@ -357,18 +388,17 @@ def pit_histogram(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
 PIT_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32")
 
 
-def pit_figure(width: int = 760, traces: int = len(PIT_COLOURS)) -> go.FigureWidget:
+def pit_chart(width: int = 760, traces: int = len(PIT_COLOURS)) -> Chart:
     """Up to `traces` PIT histograms side by side (unused ones hidden) and the line of calibration."""
     fig = new_figure("PIT histogram", "PIT", "Share of past forecasts (%)", width=width, height=320)
     for i in range(traces):
         fig.add_trace(go.Bar(x=[], y=[], name=f"series {i + 1}", marker_color=PIT_COLOURS[i % len(PIT_COLOURS)],
                              visible=False))
-    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
-    return fig
+    return Chart(fig)
 
 
-@synced
-def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str) -> None:
+@redraws
+def show_pit(fig: go.Figure, series: dict[str, dict[str, Any]], title: str) -> None:
     """One bar trace per named PIT histogram (from `pit_histogram`), and the flat line of calibration."""
     names = list(series)[: len(fig.data)]
     with fig.batch_update():
@@ -394,20 +424,20 @@ def show_pit(fig: go.FigureWidget, series: dict[str, dict[str, Any]], title: str
                               "line": {"color": "#333", "width": 1.5, "dash": "dash"}}]
         fig.layout.annotations = [{"xref": "paper", "yref": "y", "x": 0, "y": expected, "xanchor": "left",
                                    "yanchor": "bottom", "showarrow": False, "font": {"size": 11},
+                                   "bgcolor": "rgba(255,255,255,0.85)",
                                    "text": "flat at this line = well calibrated"}]
         fig.layout.title.text = title
 
 
-def probability_figure(width: int = 900) -> go.FigureWidget:
+def probability_chart(width: int = 900) -> Chart:
     fig = new_figure("Chance of meeting the deadline", "Chance of meeting the deadline (%)", "", width=width,
                      height=260)
     fig.add_trace(go.Bar(x=[], y=[], orientation="h", hovertemplate="%{y}: %{x:.0f}% likely<extra></extra>"))
-    sync_figure_state(fig)  # the state a page starts from must hold the traces added here
-    return fig
+    return Chart(fig)
 
 
-@synced
-def show_probability_bars(fig: go.FigureWidget, names: Sequence[str], probabilities: Sequence[float | None],
+@redraws
+def show_probability_bars(fig: go.Figure, names: Sequence[str], probabilities: Sequence[float | None],
                           colours: Sequence[str], title: str) -> None:
     """Horizontal bars: each project's chance of meeting its deadline, riskiest at the top.
 

@@ -123,7 +123,7 @@ class ClusterPanel(Panel):
                               + source),
             ("Jobs running from this page", str(status.get("jobs_active", 0))),
         ]
-        self.summary.value = html_table(("", ""), rows)
+        self.summary.value = html_table(None, rows)
         nodes = status.get("nodes") or []
         self.nodes.value = html_table(
             ("Node", "Address", "State", "CPUs"),

@@ -222,7 +222,8 @@ class ForecastPanel(Panel):
         self.summary = widgets.HTML("")
         self.deadline_text = widgets.HTML("")
         self.warnings = widgets.HTML("")
-        self.figure = charts.forecast_figure()  # histogram on top, burn-down fan below: one FigureWidget
+        self.chart = charts.forecast_chart()  # histogram on top, burn-down fan below, one date axis
+        self.figure = self.chart.figure
         self._fan_shown = True
         self.likelihoods = widgets.HTML("")
         self.history_text = widgets.HTML("")
@@ -279,7 +280,7 @@ class ForecastPanel(Panel):
             layout=widgets.Layout(width="400px", min_width="400px", margin="0 16px 0 0"),
         )
         results = widgets.VBox(
-            [self.headline, self.summary, self.deadline_text, self.warnings, self.figure,
+            [self.headline, self.summary, self.deadline_text, self.warnings, self.chart.widget,
              section("Likelihood table"), self.likelihoods, self.history_text],
             layout=widgets.Layout(width="800px"),
         )
@@ -307,7 +308,7 @@ class ForecastPanel(Panel):
         self.until.layout.display = None if not when else "none"
         self.backlog_high.layout.display = None if self.backlog_is_range.value else "none"
         if self._fan_shown != when:  # no burn-down without a backlog ("how many")
-            charts.show_burn_down_plot(self.figure, when)
+            charts.show_burn_down_plot(self.chart, when)
             self._fan_shown = when
 
     def _risks_changed(self) -> None:
@@ -591,13 +592,13 @@ class ForecastPanel(Panel):
             row_styles=["font-weight:700;background:#f3e5f5" if row["likelihood"] == 85 else ""
                         for row in result.likelihood_table()],
         )
-        charts.show_histogram(self.figure, charts.completion_histogram(result, LEVELS),
+        charts.show_histogram(self.chart, charts.completion_histogram(result, LEVELS),
                               "When the simulated futures finish" + ("" if final else " (so far)"))
         if final:
-            charts.show_burn_down(self.figure, charts.burn_down_data(result),
+            charts.show_burn_down(self.chart, charts.burn_down_data(result),
                                   "Burn-down: items still to do, by date (5-95% and 15-85% of futures)")
         else:
-            charts.clear_burn_down(self.figure, "Burn-down: drawn when the run is complete")
+            charts.clear_burn_down(self.chart, "Burn-down: drawn when the run is complete")
         self._show_checks(result, final)
 
     def _deadline_words(self, result: ForecastResult) -> str:
@@ -647,7 +648,7 @@ class ForecastPanel(Panel):
             [(f"{p}%", f"at least {result.at_least(p)}") for p in range(50, 100, 5)],
             row_styles=["font-weight:700;background:#f3e5f5" if p == 85 else "" for p in range(50, 100, 5)],
         )
-        charts.show_histogram(self.figure, charts.items_histogram(result, LEVELS),
+        charts.show_histogram(self.chart, charts.items_histogram(result, LEVELS),
                               "How many items the simulated futures finish" + ("" if final else " (so far)"))
         self._show_checks(result, final)
 

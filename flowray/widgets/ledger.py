@@ -127,7 +127,7 @@ class LedgerPanel(Panel):
         self.refresh_button = widgets.Button(description="Refresh", button_style="primary",
                                              layout=widgets.Layout(width="100px"))
         self.summary = widgets.HTML("")
-        self.chart = charts.ledger_figure()
+        self.chart = charts.ledger_chart()
         self.table = widgets.HTML("")
         self.actuals = widgets.HTML("")
         self.calibration = widgets.HTML("")
@@ -140,7 +140,7 @@ class LedgerPanel(Panel):
             widgets.HBox([self.project, self.refresh_button]),
             self.status,
             self.summary,
-            self.chart,
+            self.chart.widget,
             section("Forecasts, oldest first"),
             self.table,
             section("Forecasts against what happened"),

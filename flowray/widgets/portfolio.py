@@ -79,7 +79,7 @@ class PortfolioPanel(Panel):
                                              layout=widgets.Layout(width="100px"))
         self.headline = widgets.HTML("")
         self.table = widgets.HTML("")
-        self.chart = charts.probability_figure()
+        self.chart = charts.probability_chart()
         self.actuals = widgets.HTML("")
         self.calibration = widgets.HTML("")
         self.controls = [self.refresh_button]
@@ -89,7 +89,7 @@ class PortfolioPanel(Panel):
             widgets.HBox([self.refresh_button, self.status], layout=widgets.Layout(align_items="center")),
             self.headline,
             self.table,
-            self.chart,
+            self.chart.widget,
             section("Past forecasts against what happened (all projects)"),
             self.actuals,
             section("Calibration across projects"),

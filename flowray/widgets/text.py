@@ -66,16 +66,16 @@ def probability(value: Any) -> str:
 
 
 def html_table(
-    headers: Sequence[str],
+    headers: Sequence[str] | None,
     rows: Sequence[Sequence[Any]],
     *,
     row_styles: Sequence[str] | None = None,
     caption: str = "",
 ) -> str:
-    """A small styled HTML table; every cell is escaped (values may come from the database)."""
+    """A small styled HTML table (no header row when `headers` is None); every cell is escaped."""
     head = "".join(
         f"<th style='text-align:left;padding:4px 10px;border-bottom:2px solid #ccc'>{html.escape(str(h))}</th>"
-        for h in headers
+        for h in headers or ()
     )
     body = []
     for i, row in enumerate(rows):
@@ -91,7 +91,7 @@ def html_table(
     )
     return (
         "<table style='border-collapse:collapse;font-size:13px;margin:4px 0'>"
-        f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"{cap}{f'<thead><tr>{head}</tr></thead>' if head else ''}<tbody>{''.join(body)}</tbody></table>"
     )
 
 

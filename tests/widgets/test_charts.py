@@ -9,19 +9,22 @@ from flowray import Scenario, simulate
 from flowray.widgets import charts
 
 
-def test_a_figure_edited_in_python_carries_its_current_state_for_new_views():
-    fig = charts.forecast_figure()
+def test_every_change_gives_the_page_the_figure_as_it_is_now():
+    chart = charts.forecast_chart()
     result = simulate(Scenario(throughput=demo_throughput(26), backlog=30, start=START), runs=2000, seed=3)
 
-    charts.show_histogram(fig, charts.completion_histogram(result), "When the futures finish")
+    charts.show_histogram(chart, charts.completion_histogram(result), "When the futures finish")
 
-    # what a browser that connects now would draw: the synced widget state, not the creation state
-    assert fig._widget_data[0]["x"] == list(fig.data[0].x)
-    assert fig._widget_data[0]["y"] == list(fig.data[0].y)
-    assert fig._widget_layout["title"]["text"] == "When the futures finish"
-    assert len(fig._widget_layout["shapes"]) == 4
-    charts.show_burn_down(fig, charts.burn_down_data(result), "Burn-down")
-    assert fig._widget_data[5]["y"] == list(fig.data[5].y) and fig._widget_data[5]["y"][-1] == 0
+    # what the page's plotly renderer receives: one display output holding the current figure
+    (output,) = chart.widget.outputs
+    shown = output["data"]["application/vnd.plotly.v1+json"]
+    assert shown["data"][0]["y"] == list(chart.data[0].y)
+    assert shown["layout"]["title"]["text"] == "When the futures finish"
+    assert len(shown["layout"]["shapes"]) == 4
+    assert shown["config"]["displaylogo"] is False
+    charts.show_burn_down(chart, charts.burn_down_data(result), "Burn-down")
+    assert chart.shown()["data"][5]["y"] == list(chart.data[5].y) and chart.shown()["data"][5]["y"][-1] == 0
+    assert chart.shown()["layout"]["xaxis2"]["matches"] == "x"  # the fan shares the histogram's dates
 
 
 def test_completion_histogram_has_dates_lines_at_percentiles_and_a_deadline():
@@ -44,9 +47,18 @@ def test_pit_histogram_shares_add_up_and_expect_a_flat_line():
     assert data["expected"] == 10.0
 
 
-def test_new_figures_start_from_a_state_that_holds_their_traces_and_axes():
-    for fig, traces in ((charts.forecast_figure(), 6), (charts.ledger_figure(), 3), (charts.pit_figure(), 4),
-                        (charts.probability_figure(), 1)):
-        assert len(fig._widget_data) == len(fig.data) == traces
-        assert fig._widget_layout == fig.layout.to_plotly_json()
-    assert charts.forecast_figure()._widget_layout["yaxis2"]["title"]["text"] == "Items still to do"
+def test_new_charts_are_drawn_at_once_with_their_traces_and_axes():
+    for chart, traces in ((charts.forecast_chart(), 6), (charts.ledger_chart(), 3), (charts.pit_chart(), 4),
+                          (charts.probability_chart(), 1)):
+        assert len(chart.shown()["data"]) == len(chart.data) == traces
+        assert chart.redraws == 1
+    assert charts.forecast_chart().shown()["layout"]["yaxis2"]["title"]["text"] == "Items still to do"
+
+
+def test_how_many_gives_the_histogram_the_whole_figure():
+    chart = charts.forecast_chart()
+    charts.show_burn_down_plot(chart, False)
+    layout = chart.shown()["layout"]
+    assert layout["yaxis"]["domain"] == [0.0, 1.0] and layout["xaxis2"]["visible"] is False
+    assert all(trace["visible"] is False for trace in chart.shown()["data"][1:])
+    assert layout["plot_bgcolor"] == "rgba(0,0,0,0)"  # the hidden plot does not paint over the histogram
