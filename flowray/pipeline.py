@@ -926,3 +926,49 @@ def release_cluster() -> None:
     from flowray import tasks
 
     tasks.shutdown()
+
+
+# ---------------------------------------------------------------------------------------
+# Cluster commands (`flowray cluster status|health`): connect as asked, report, disconnect.
+# ---------------------------------------------------------------------------------------
+
+
+def open_cluster(address: str | None = None, *, local: bool = False, token_path: str | None = None) -> bool:
+    """Connect for a one-off cluster command; True when this call made the connection."""
+    from flowray import tasks
+    from flowray.config import load_settings
+
+    if tasks.is_connected():  # inside a session that is already connected: use it
+        tasks.ensure_connected()
+        return False
+    if local:
+        tasks.connect("local", dashboard=True)
+        return True
+    target = address or load_settings().ray_address
+    if not target:
+        raise InputError(
+            "address", None,
+            "no cluster address; set FLOWRAY_RAY_ADDRESS (or pass --address), or use --local "
+            "to check a private local Ray",
+        )
+    tasks.connect(target, token_path=token_path)
+    return True
+
+
+def close_cluster() -> None:
+    from flowray import tasks
+
+    tasks.shutdown()
+
+
+def cluster_report() -> tuple[Any, Any]:
+    """(status, connection info) of the connected cluster, as tasks reports them."""
+    from flowray import tasks
+
+    return tasks.cluster_status(), tasks.cluster_info()
+
+
+def health_check_nodes() -> list[Any]:
+    from flowray import tasks
+
+    return tasks.health_check_nodes()

@@ -16,9 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flowray import tasks
-from flowray.config import load_settings
-from flowray.exceptions import FlowrayError
+from flowray import pipeline
 
 
 def register(subparsers: Any) -> None:
@@ -53,20 +51,7 @@ def register(subparsers: Any) -> None:
 
 def _connect(args: argparse.Namespace) -> bool:
     """Connect as asked; True when this command made the connection (and must close it)."""
-    if tasks.is_connected():  # inside a session that is already connected: use it
-        tasks.ensure_connected()
-        return False
-    if args.local:
-        tasks.connect("local", dashboard=True)
-        return True
-    address = args.address or load_settings().ray_address
-    if not address:
-        raise FlowrayError(
-            "cluster: no cluster address; set FLOWRAY_RAY_ADDRESS (or pass --address), "
-            "or use --local to check a private local Ray"
-        )
-    tasks.connect(address, token_path=args.token_file)
-    return True
+    return pipeline.open_cluster(args.address, local=args.local, token_path=args.token_file)
 
 
 def _mib(value: int | None) -> str:
@@ -76,11 +61,10 @@ def _mib(value: int | None) -> str:
 def _status(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        status = tasks.cluster_status()
-        info = tasks.cluster_info()
+        status, info = pipeline.cluster_report()
     finally:
         if owned:
-            tasks.shutdown()
+            pipeline.close_cluster()
     if args.json:
         print(json.dumps(status.to_dict(), indent=2, sort_keys=True))
         return 0
@@ -105,10 +89,10 @@ def _status(args: argparse.Namespace) -> int:
 def _health(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        checks = tasks.health_check_nodes()
+        checks = pipeline.health_check_nodes()
     finally:
         if owned:
-            tasks.shutdown()
+            pipeline.close_cluster()
     healthy = bool(checks) and all(c.versions_match for c in checks)
     if args.json:
         print(
