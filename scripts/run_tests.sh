@@ -1,13 +1,36 @@
 #!/usr/bin/env bash
 # Run every test. pytest's exit code 5 ("no tests collected") is a failure here too.
+#
+# With no arguments the suite runs in two pytest processes: everything but the
+# browser tests (one shared Ray session), then the browser tests, which drive
+# Chromium through Playwright's sync API (it keeps an event loop running in the
+# main thread) against dashboard servers that start their own Ray. Separate
+# processes keep the two from interfering. With arguments, one pytest run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
 mkdir -p artifacts
-.venv/bin/pytest "$@"
-status=$?
-if [ "$status" -eq 5 ]; then
-    echo "no tests were collected: failing" >&2
+
+run() {
+    .venv/bin/pytest "$@"
+    local status=$?
+    if [ "$status" -eq 5 ]; then
+        echo "no tests were collected: failing" >&2
+        return 1
+    fi
+    return "$status"
+}
+
+if [ "$#" -gt 0 ]; then
+    run "$@"
+    exit $?
+fi
+run --ignore=tests/browser
+first=$?
+run tests/browser
+second=$?
+if [ "$first" -ne 0 ] || [ "$second" -ne 0 ]; then
+    echo "tests failed (main suite exit $first, browser suite exit $second)" >&2
     exit 1
 fi
-exit "$status"
+exit 0
