@@ -164,7 +164,7 @@ class ForecastPanel(Panel):
             layout=widgets.Layout(width="370px", height="64px"),
         )
         self.window = widgets.BoundedIntText(value=DEFAULT_WINDOW, min=0, max=10_000,
-                                             description="Use the last N weeks", layout=_wide(), style=_LABEL_STYLE)
+                                             description="Use the last N values (0 = all)", layout=_wide(), style=_LABEL_STYLE)
         self.period_days = widgets.Dropdown(options=[("1 week", 7), ("2 weeks", 14)], value=7,
                                             description="Each value covers", layout=_wide(), style=_LABEL_STYLE)
         # -- inputs: the work ------------------------------------------------------------

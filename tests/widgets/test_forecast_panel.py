@@ -249,3 +249,40 @@ def test_switching_the_question_hides_only_what_does_not_apply(empty_db):
     panel.question.value = "when"
     assert all(w.layout.display != "none" for w in visible)
     assert panel.figure.layout.xaxis2.visible is not False
+
+
+def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
+    history = demo_throughput(30)
+    deadline = START + dt.timedelta(weeks=16)
+    panel = paste_panel(history, db_path=empty_db)
+    panel.window.value = 20
+    panel.period_days.value = 14
+    panel.backlog.value = 40
+    panel.backlog_is_range.value = True
+    panel.backlog_high.value = 55
+    panel.split_low.value, panel.split_high.value = 1.0, 1.5
+    first = panel.risks.add_row(likelihood=30, low=2, mode=5, high=9)
+    dropped = panel.risks.add_row(likelihood=90, low=50, mode=60, high=70)
+    panel.risks.remove_row(dropped)
+    assert panel.risks.rows == [first]
+    panel.history_size.value = 4  # min and max follow while they equal the history size
+    assert (panel.min_people.value, panel.max_people.value) == (4, 4)
+    panel.min_people.value = 2
+    panel.max_people.value = 5
+    panel.s_curve.value = 20
+    panel.focus.value = 80
+    panel.deadline.value = deadline
+
+    run_to_end(panel)
+
+    assert panel.running.state == "DONE", panel.status.value
+    scenario = Scenario(
+        throughput=history[-20:], period_days=14, backlog=(40, 55), split_rate=(1.0, 1.5),
+        risks=[(0.3, 2, 5, 9)], team={"history_size": 4, "min_contributors": 2, "max_contributors": 5, "s_curve": 20},
+        focus=0.8, start=START, deadline=deadline,
+    )
+    assert panel.result.scenario == scenario
+    expected = simulate(scenario, runs=RUNS, seed=11)
+    assert panel.result.percentiles() == expected.percentiles()
+    assert panel.result.probability_by_deadline == expected.probability_by_deadline
+    assert "2 weeks" not in panel.summary.value and "sprints" in panel.summary.value  # 14-day periods
