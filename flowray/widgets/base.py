@@ -182,6 +182,21 @@ class Panel:
 
         return handler
 
+    def guarded(self, fn: Callable[..., Any]) -> Callable[..., None]:
+        """An observer (or other non-button callback) that shows its errors instead of raising them.
+
+        Unlike `action` it does not toggle the busy state: observers also fire
+        while an action runs (e.g. refilling a picker), and must not be skipped.
+        """
+
+        def handler(*args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # shown to the page user, who never sees tracebacks
+                self.show_error(exc)
+
+        return handler
+
     def start_background(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> asyncio.Task[Any] | _Finished:
         """Run `work()` as an asyncio task of the kernel's loop; the callback returns at once.
 

@@ -68,10 +68,12 @@ def parse_throughput(text: str) -> list[float]:
 class RisksTable:
     """A small editable table of risks: likelihood (%), and the items added when it fires."""
 
-    def __init__(self) -> None:
+    def __init__(self, wrap: Any = None) -> None:
+        """`wrap(fn)` turns a step into a button handler (the panel's busy/try/finally guard)."""
+        self.wrap = wrap or (lambda fn: lambda *_args: fn())
         self.rows: list[dict[str, widgets.Widget]] = []
         self.add_button = widgets.Button(description="Add a risk", layout=widgets.Layout(width="110px"))
-        self.add_button.on_click(lambda _b: self.add_row())
+        self.add_button.on_click(self.wrap(self.add_row))
         self.header = widgets.HTML(
             "<div style='font-size:12px;color:#555;display:flex;gap:6px'>"
             "<span style='width:78px'>Likelihood %</span><span style='width:58px'>Adds at least</span>"
@@ -91,7 +93,7 @@ class RisksTable:
             "high": widgets.BoundedIntText(value=high, min=0, max=1_000_000, layout=small),
             "remove": widgets.Button(description="Remove", layout=widgets.Layout(width="72px")),
         }
-        row["remove"].on_click(lambda _b, r=row: self.remove_row(r))
+        row["remove"].on_click(self.wrap(lambda r=row: self.remove_row(r)))
         row["box"] = widgets.HBox([row[k] for k in ("likelihood", "low", "mode", "high", "remove")])
         self.rows.append(row)
         self._redraw()
@@ -181,7 +183,7 @@ class ForecastPanel(Panel):
         self.split_high = widgets.BoundedFloatText(value=1.0, min=0.01, max=100, step=0.1,
                                                    description="to", layout=widgets.Layout(width="95px"),
                                                    style={"description_width": "20px"})
-        self.risks = RisksTable()
+        self.risks = RisksTable(wrap=self.action)
         self.risks.on_change = self._risks_changed
         # -- inputs: team and focus ---------------------------------------------------
         self.history_size = widgets.BoundedFloatText(value=1, min=0.1, max=10_000, description="People behind the history",
@@ -239,11 +241,11 @@ class ForecastPanel(Panel):
         self.cancel_button.on_click(self.on_cancel)
         self.save_button.on_click(self.action(self.save))
         self.reload_button.on_click(self.action(self.load_projects))
-        self.project.observe(self._project_changed, names="value")
-        self.source.observe(self._layout_changed, names="value")
-        self.question.observe(self._layout_changed, names="value")
-        self.backlog_is_range.observe(self._layout_changed, names="value")
-        self.history_size.observe(self._team_size_changed, names="value")
+        self.project.observe(self.guarded(lambda change: self.select_project(change["new"])), names="value")
+        self.source.observe(self.guarded(self._layout_changed), names="value")
+        self.question.observe(self.guarded(self._layout_changed), names="value")
+        self.backlog_is_range.observe(self.guarded(self._layout_changed), names="value")
+        self.history_size.observe(self.guarded(self._team_size_changed), names="value")
 
         self.widget = self._build_layout()
         self._guard(self.load_projects)
@@ -349,12 +351,6 @@ class ForecastPanel(Panel):
                            "with `flowray project add` and `flowray throughput`.")
         else:
             self.show_info(f"{len(projects)} active project(s) in the database.")
-
-    def _project_changed(self, change: Any) -> None:
-        try:
-            self.select_project(change["new"])
-        except Exception as exc:
-            self.show_error(exc)
 
     def select_project(self, name: str | None) -> None:
         """Prefill team size and deadline from the project, and describe its history."""

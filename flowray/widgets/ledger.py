@@ -133,7 +133,7 @@ class LedgerPanel(Panel):
         self.calibration = widgets.HTML("")
         self.controls = [self.project, self.refresh_button]
         self.refresh_button.on_click(self.action(self.refresh))
-        self.project.observe(self._project_changed, names="value")
+        self.project.observe(self.guarded(self._project_changed), names="value")
         self.widget = widgets.VBox([
             title("Forecast ledger", "Every saved forecast of a project, how its dates moved, "
                   "and how the forecasts compared with what actually happened."),

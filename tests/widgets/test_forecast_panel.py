@@ -286,3 +286,29 @@ def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
     assert panel.result.percentiles() == expected.percentiles()
     assert panel.result.probability_by_deadline == expected.probability_by_deadline
     assert "2 weeks" not in panel.summary.value and "sprints" in panel.summary.value  # 14-day periods
+
+
+def test_risk_rows_are_added_and_removed_with_their_buttons(empty_db):
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+    panel.risks.add_button.click()
+    panel.risks.add_button.click()
+    assert len(panel.risks.rows) == 2 and not panel.busy
+    panel.risks.rows[0]["remove"].click()
+    assert len(panel.risks.rows) == 1
+    assert panel.risks.values() == [(0.2, 0, 5, 10)]  # the defaults of a new row
+    assert panel.risks.rows[0]["likelihood"] in panel.all_controls()  # disabled with the rest while busy
+
+
+def test_a_how_many_answer_is_saved_to_the_ledger(project_db):
+    panel = forecast_app(db_path=project_db, today=START)
+    panel.question.value = "how_many"
+    history = [float(p.items) for p in pipeline.project_history(PROJECT, project_db)][-52:]
+    panel.result = how_many(Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=2)
+    panel.request = panel.build_request()
+
+    panel.save_button.disabled = False
+    panel.save_button.click()
+
+    ledger = pipeline.forecast_ledger(PROJECT, project_db)
+    assert list(ledger["kind"]) == ["how_many"] and list(ledger["id"]) == [panel.saved_id]
+    assert ledger.iloc[0]["p85"] == panel.result.at_least(85)  # the conservative "at least" reading
