@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,8 +20,17 @@ def demo_throughput(weeks: int = 26) -> list[int]:
 
 
 def drive(action: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run `action()` in a fresh event loop, as a kernel runs a widget callback in its own loop."""
-    return asyncio.run(action())
+    """Run `action()` in a fresh event loop, as a kernel runs a widget callback in its own loop.
+
+    When this thread already runs a loop (Playwright's sync API leaves one running when
+    browser tests share the pytest process), the fresh loop runs in a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(action())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, action()).result()
 
 
 def press_and_wait(panel: Any, button: Any) -> None:
