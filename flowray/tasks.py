@@ -252,10 +252,11 @@ LOCAL_START_ATTEMPTS = 5
 
 
 def _start_local_ray(**options: Any) -> Any:
-    """ray.init a private local Ray; on a loaded machine, try again once after a clean stop.
+    """ray.init a private local Ray; on a loaded machine, clean up and try again.
 
     Ray gives its raylet a fixed 30 s to register; a busy shared machine can
-    miss that, and a second attempt usually succeeds.
+    miss that. The failed attempt's processes (GCS, dashboard, raylet...) are
+    not stopped by Ray itself, so they are stopped here before the next try.
     """
     ray = _ray()
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
@@ -269,11 +270,47 @@ def _start_local_ray(**options: Any) -> Any:
                 **options,
             )
         except Exception as exc:
-            ray.shutdown()  # stop whatever half-started
+            ray.shutdown()
+            stopped = _stop_orphaned_ray_children()
             if attempt == LOCAL_START_ATTEMPTS or "timed out during startup" not in str(exc):
                 raise FlowrayError(f"could not start a local Ray: {exc}") from exc
-            log.warning("local Ray did not start in time (%s); trying again", exc)
+            log.warning(
+                "local Ray did not start in time (%s); stopped %d leftover processes, trying again",
+                exc,
+                stopped,
+            )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stop_orphaned_ray_children() -> int:
+    """Stop the Ray processes this process started and that no connection owns any more.
+
+    Only called while not connected, so every Ray child of this process is a
+    leftover of a failed start. Children are found by parentage (never by
+    name across the machine) and recognised by Ray's install path.
+    """
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with ray[default]
+        return 0
+    marker = os.sep + os.path.join("site-packages", "ray") + os.sep
+    found: dict[int, Any] = {}
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.pid not in found and any(marker in part for part in child.cmdline()):
+                found[child.pid] = child
+                # renamed helpers (dashboard modules, workers) are known by their parent
+                found.update({p.pid: p for p in child.children(recursive=True)})
+    ours = list(found.values())
+    for child in ours:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(ours, timeout=5)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return len(ours)
 
 
 def _is_client_mode() -> bool:
