@@ -243,6 +243,9 @@ def forecast_chart(width: int = CHART_WIDTH) -> Chart:
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": _FAN_DOMAIN[1] + 0.01, "yanchor": "bottom"},
     )
     _set_fan_title(fig, "Burn-down: items still to do (drawn when the run is complete)")
+    # No tick labels until there is data: an empty date axis would show "Jan 2000 ... Nov 2000".
+    fig.update_layout(xaxis={"showticklabels": False}, yaxis={"showticklabels": False},
+                      xaxis2={"showticklabels": False}, yaxis2={"showticklabels": False})
     return Chart(fig)
 
 
@@ -268,6 +271,7 @@ def show_histogram(fig: go.Figure, data: dict[str, Any], title: str) -> None:
         fig.layout.yaxis.title.text = data["y_title"]
         fig.layout.title.text = title
         fig.layout.shapes = data["shapes"]
+        fig.layout.xaxis.showticklabels = fig.layout.yaxis.showticklabels = True
         fan_title = [a for a in fig.layout.annotations if a.name == "fan-title"]
         fig.layout.annotations = list(data["annotations"]) + fan_title
 
@@ -282,6 +286,7 @@ def show_burn_down(fig: go.Figure, data: dict[str, Any], title: str) -> None:
         fig.layout.xaxis2.type = "date" if data["x"] and isinstance(data["x"][0], str) else "linear"
         fig.layout.xaxis2.title.text = data["x_title"]
         fig.layout.yaxis2.title.text = data["y_title"]
+        fig.layout.xaxis2.showticklabels = fig.layout.yaxis2.showticklabels = True
         _set_fan_title(fig, title)
 
 
@@ -291,6 +296,7 @@ def clear_burn_down(fig: go.Figure, title: str) -> None:
         for trace in fig.data[1:]:
             trace.x = []
             trace.y = []
+        fig.layout.xaxis2.showticklabels = fig.layout.yaxis2.showticklabels = False
         _set_fan_title(fig, title)
 
 
