@@ -516,8 +516,10 @@ class ForecastPanel(Panel):
     def on_cancel(self, _button: Any = None) -> None:
         """Cancel the running job; the follow task notices, shows the state and re-enables the controls."""
         try:
-            self._cancel_requested = True
             self.cancel_button.disabled = True
+            if self.task is not None and self.task.done():
+                return  # the click crossed the run's end: nothing to cancel, keep the "Done" line
+            self._cancel_requested = True
             if self.running is not None:
                 self.show_info("Cancelling...")
                 self._cancel_in_background(self.running)
