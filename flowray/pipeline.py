@@ -900,21 +900,23 @@ def run_sweep(
     return sweep.sweep_frame(sweep.forecast_cells(sweep.sweep_cells(base, axes), runs, seed))
 
 
-def share_cluster_with_kernels() -> dict[str, str]:
+def share_cluster_with_kernels(ray_dashboard: bool | None = None) -> dict[str, str]:
     """Environment for dashboard kernels so they all use one Ray cluster.
 
     With FLOWRAY_RAY_ADDRESS (or RAY_ADDRESS) set, kernels join that cluster
     themselves. Otherwise this process starts one local Ray (bound to this
     machine, token auth as Ray configures it) and hands its address to the
     kernels, so ten page views share two cores instead of starting ten Rays.
-    The cluster lives as long as this process.
+    The cluster lives as long as this process. `ray_dashboard` starts Ray's own
+    dashboard with it (on 127.0.0.1; None: FLOWRAY_RAY_DASHBOARD): its state
+    API is what lets a page count every page's tasks, not only its own.
     """
     from flowray import tasks
     from flowray.config import load_settings
 
     if load_settings().ray_address:
         return {}
-    info = tasks.ensure_connected()
+    info = tasks.cluster_info() or tasks.connect(dashboard=ray_dashboard)
     env = {"FLOWRAY_RAY_ADDRESS": info.address}
     if info.auth_mode in ("token", "disabled"):
         env["RAY_AUTH_MODE"] = info.auth_mode  # join exactly as this cluster authenticates

@@ -42,6 +42,8 @@ DEFAULT_CULL_IDLE_TIMEOUT = 600
 DEFAULT_CULL_INTERVAL = 60
 #: Voila template shipped in flowray/jupyter_data/voila/templates/.
 TEMPLATE_NAME = "flowray"
+#: The pages listed first at start-up, in this order (the main question first).
+PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
 
@@ -77,10 +79,12 @@ class DashboardServer:
         return f"http://{host}:{self.port}/{path}{query}"
 
     def pages(self) -> list[str]:
-        """The dashboards served: notebooks of the directory, except hidden ones (_x, .x)."""
-        return sorted(
+        """The dashboards served (not _x or .x notebooks): PAGE_ORDER first, then by name."""
+        names = [
             p.name for p in self.dashboards_dir.glob("*.ipynb") if not p.name.startswith(("_", "."))
-        )
+        ]
+        rank = {name: i for i, name in enumerate(PAGE_ORDER)}
+        return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
 
 def find_dashboards_dir() -> Path:

@@ -159,14 +159,14 @@ def test_xsrf_hook_reads_the_token_so_tornado_sets_the_cookie():
 
 
 def test_start_up_lines_give_every_page_the_database_and_the_shared_ray(tmp_path):
-    for name in ("b.ipynb", "a.ipynb", "_hidden.ipynb"):
+    for name in ("b.ipynb", "a.ipynb", "_hidden.ipynb", "cluster.ipynb", "forecast.ipynb"):
         (tmp_path / name).write_text("{}")
     server = plan(tmp_path, port=9000, kernel_env={"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6379"})
     lines = serve.describe_server(server).splitlines()
     assert lines[0] == "flowray dashboards: http://127.0.0.1:9000/"
-    assert lines[1:3] == [
-        "  page     http://127.0.0.1:9000/voila/render/a.ipynb",
-        "  page     http://127.0.0.1:9000/voila/render/b.ipynb",
+    assert lines[1:5] == [
+        f"  page     http://127.0.0.1:9000/voila/render/{name}"
+        for name in ("forecast.ipynb", "cluster.ipynb", "a.ipynb", "b.ipynb")
     ]
     assert f"  database {tmp_path.resolve() / 'ledger.duckdb'} (does not exist yet)" in lines
     assert "  ray      127.0.0.1:6379 (one cluster shared by every page)" in lines

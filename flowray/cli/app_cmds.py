@@ -78,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="how often to look for idle kernels (default %(default)s)",
     )
+    parser.add_argument(
+        "--ray-dashboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with the local Ray this starts, also start Ray's own dashboard on 127.0.0.1 "
+        "(tasks, logs); the cluster page counts every page's tasks through it (default: yes)",
+    )
     parser.set_defaults(handler=run_dashboard)
 
 
@@ -87,7 +94,9 @@ def run_dashboard(args: argparse.Namespace) -> int:
     db_path = args.db if args.db is not None else settings.db_path
     plan_server(args, db_path, {})  # bad options and a busy port fail now, before Ray starts
     check_port_free(args.host, args.port)
-    kernel_env, started_here = start_shared_cluster()
+    kernel_env, started_here = start_shared_cluster(
+        ray_dashboard=getattr(args, "ray_dashboard", True)
+    )
     try:
         return serve_dashboards(plan_server(args, db_path, kernel_env))
     finally:
@@ -113,7 +122,9 @@ def plan_server(
     )
 
 
-def start_shared_cluster(attempts: int = RAY_START_ATTEMPTS) -> tuple[dict[str, str], bool]:
+def start_shared_cluster(
+    attempts: int = RAY_START_ATTEMPTS, *, ray_dashboard: bool = True
+) -> tuple[dict[str, str], bool]:
     """Environment that makes every dashboard kernel use one Ray; True when this process started it.
 
     Without a cluster address (FLOWRAY_RAY_ADDRESS / RAY_ADDRESS) a local Ray
@@ -121,6 +132,7 @@ def start_shared_cluster(attempts: int = RAY_START_ATTEMPTS) -> tuple[dict[str, 
     and several hundred MB). Ray's start-up can time out on a saturated
     machine; flowray.tasks retries that, and this can try the whole start
     again a bounded number of times, before giving up with one clear line.
+    `ray_dashboard` also starts Ray's own dashboard (see `--ray-dashboard`).
     """
     from flowray import pipeline
 
@@ -131,7 +143,8 @@ def start_shared_cluster(attempts: int = RAY_START_ATTEMPTS) -> tuple[dict[str, 
     print("flowray dashboards: starting a local Ray for all pages (10-20 s)...", flush=True)
     for attempt in range(1, attempts + 1):
         try:
-            return pipeline.share_cluster_with_kernels(), True
+            kernel_env = pipeline.share_cluster_with_kernels(ray_dashboard=ray_dashboard)
+            break
         except FlowrayError as exc:
             if attempt == attempts:
                 raise FlowrayError(
@@ -139,4 +152,7 @@ def start_shared_cluster(attempts: int = RAY_START_ATTEMPTS) -> tuple[dict[str, 
                     "with `ray start --head` and set FLOWRAY_RAY_ADDRESS"
                 ) from exc
             print(f"flowray dashboards: Ray did not start ({exc}); trying again", flush=True)
-    raise AssertionError("unreachable")  # pragma: no cover
+    ray_url = pipeline.connect_cluster().get("dashboard_url")
+    if ray_url:
+        print(f"flowray dashboards: Ray's own dashboard (tasks, logs): {ray_url}", flush=True)
+    return kernel_env, True

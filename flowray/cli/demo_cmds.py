@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "scored past forecasts and live forecasts, then serve the dashboards on it."
         ),
     )
-    parser.add_argument("--db", type=Path, default=DEMO_DB, help=f"demo database (default {DEMO_DB})")
+    parser.add_argument(
+        "--db", type=Path, default=DEMO_DB, help=f"demo database (default {DEMO_DB})"
+    )
     parser.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -44,5 +46,6 @@ def run_demo(args: argparse.Namespace) -> int:
         no_browser=args.no_browser,
         cull_idle_timeout=app_cmds.DEFAULT_CULL_IDLE_TIMEOUT,
         cull_interval=app_cmds.DEFAULT_CULL_INTERVAL,
+        ray_dashboard=True,
     )
     return app_cmds.run_dashboard(dashboard_args)

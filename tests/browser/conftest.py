@@ -89,6 +89,19 @@ def find_chromium() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that stop the session's server (test_session_server_*) after every other
+    browser test, and before the rest of the suite, which then runs without that server."""
+    here = Path(__file__).resolve().parent
+    browser = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
+    if not browser:
+        return
+    last = browser[-1]
+    stoppers = [items[i] for i in browser if items[i].name.startswith("test_session_server_")]
+    rest = [item for item in items[: last + 1] if item not in stoppers]
+    items[:] = rest + stoppers + items[last + 1 :]
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield

@@ -182,7 +182,9 @@ class VoilaServer:
                     self.process.wait(timeout=10)
             leftovers = list(self.kernel_processes().values())
             table = process_table()
-            leftovers += [pid for pid, cmd in self._ray_pids.items() if table.get(pid, (0, ""))[1] == cmd]
+            leftovers += [
+                pid for pid, cmd in self._ray_pids.items() if table.get(pid, (0, ""))[1] == cmd
+            ]
             for pid in leftovers:
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -85,8 +85,9 @@ class FakeCluster:
         self.starts = 0
         self.releases = 0
 
-    def share(self) -> dict[str, str]:
+    def share(self, ray_dashboard: bool | None = None) -> dict[str, str]:
         self.starts += 1
+        self.ray_dashboard = ray_dashboard
         if self.starts <= self.failures:
             raise FlowrayError("could not start a local Ray: timed out during startup")
         return {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
@@ -100,6 +101,9 @@ def cluster(monkeypatch) -> FakeCluster:
     fake = FakeCluster()
     monkeypatch.setattr(pipeline, "share_cluster_with_kernels", fake.share)
     monkeypatch.setattr(pipeline, "release_cluster", fake.release)
+    monkeypatch.setattr(
+        pipeline, "connect_cluster", lambda: {"dashboard_url": "http://127.0.0.1:8265"}
+    )
     for name in ("FLOWRAY_RAY_ADDRESS", "RAY_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     return fake
@@ -107,7 +111,15 @@ def cluster(monkeypatch) -> FakeCluster:
 
 def dashboard_args(tmp_path: Path, *extra: str) -> argparse.Namespace:
     return build_parser().parse_args(
-        ["dashboard", "--no-browser", "--port", str(free_port()), "--db", str(tmp_path / "x.duckdb"), *extra]
+        [
+            "dashboard",
+            "--no-browser",
+            "--port",
+            str(free_port()),
+            "--db",
+            str(tmp_path / "x.duckdb"),
+            *extra,
+        ]
     )
 
 
@@ -117,20 +129,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_dashboard_starts_one_ray_hands_it_to_the_kernels_and_stops_it(tmp_path, monkeypatch, cluster):
+def test_dashboard_starts_one_ray_hands_it_to_the_kernels_and_stops_it(
+    tmp_path, monkeypatch, cluster, capsys
+):
     served = []
 
     def serve(server):
-        assert cluster.starts == 1 and cluster.releases == 0  # Ray is up while serving
+        assert cluster.starts == len(served) + 1 and cluster.releases == len(served)  # Ray is up
         served.append(server)
         return 0
 
     monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
     assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
-    (server,) = served
+    server = served[0]
     assert server.kernel_env == {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
     assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in describe_server(server)
     assert cluster.releases == 1
+    assert cluster.ray_dashboard is True  # the cluster page counts every page's tasks through it
+    assert "Ray's own dashboard (tasks, logs): http://127.0.0.1:8265" in capsys.readouterr().out
+
+    app_cmds.run_dashboard(dashboard_args(tmp_path, "--no-ray-dashboard"))
+    assert cluster.ray_dashboard is False
 
 
 def test_ray_stops_even_when_serving_fails(tmp_path, monkeypatch, cluster):
