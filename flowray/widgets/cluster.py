@@ -41,8 +41,9 @@ def dashboard_instructions(status: dict[str, Any]) -> str:
         "<div style='font-size:13px;line-height:1.5'>"
         "This Ray was started without its own dashboard. To get one, start a shared cluster with "
         "<code>ray start --head --dashboard-host 127.0.0.1</code> and point flowray at it with "
-        "<code>FLOWRAY_RAY_ADDRESS</code>, or set <code>FLOWRAY_RAY_DASHBOARD=1</code> before starting "
-        "<code>flowray dashboard</code>; the dashboard then answers on port 8265 of the head machine.</div>"
+        "<code>FLOWRAY_RAY_ADDRESS</code>, or start <code>flowray dashboard</code> without "
+        "<code>--no-ray-dashboard</code> (a notebook's own Ray: set <code>FLOWRAY_RAY_DASHBOARD=1</code>); "
+        "the dashboard then answers on port 8265 of the head machine.</div>"
     )
 
 
