@@ -166,7 +166,8 @@ class ForecastPanel(Panel):
             layout=widgets.Layout(width="370px", height="64px"),
         )
         self.window = widgets.BoundedIntText(value=DEFAULT_WINDOW, min=0, max=10_000,
-                                             description="Use the last N values (0 = all)", layout=_wide(), style=_LABEL_STYLE)
+                                             description="Use the last N values", layout=_wide(), style=_LABEL_STYLE,
+                                             tooltip="0 = the whole history")  # a longer label is cut at 170 px
         self.period_days = widgets.Dropdown(options=[("1 week", 7), ("2 weeks", 14)], value=7,
                                             description="Each value covers", layout=_wide(), style=_LABEL_STYLE)
         # -- inputs: the work ------------------------------------------------------------
