@@ -162,8 +162,8 @@ def _wait_for_no_live_tasks(name: str, expected: int, timeout: float) -> list:
 
 
 def test_cancel_a_long_job_stops_every_task_within_2_seconds(ray_session):
-    # ~3000 chunks: close to a minute of work on two cores, so it cannot just finish
-    job = tasks.submit(SIMPLE, runs=3000 * CHUNK_RUNS, seed=1)
+    # 6000 chunks: about 40 s of single-core work (7 ms a chunk), so it cannot just finish
+    job = tasks.submit(SIMPLE, runs=6000 * CHUNK_RUNS, seed=1)
     deadline = time.monotonic() + 60
     while job.progress().tasks_done < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
