@@ -39,6 +39,11 @@ class ForecastRequest:
     force: bool = True
     save: bool = False
     db_path: str | Path | None = None
+    # None: the fields' sampler (bootstrap unless set) on `window` (None = all), not calibrated: the
+    # DOMAIN.md model, the CLI's default. "default" or a method name ("recency+cal", "block", ...), or
+    # a ForecastMethod: that method, with `window` as its window (None = the method's own default:
+    # flowray's chosen window for "default", all the history otherwise). See resolve_method.
+    method: str | ForecastMethod | None = None
 
 
 @dataclass
@@ -87,24 +92,58 @@ def guard_history(history: Sequence[float], force: bool) -> list[str]:
 
 
 def build_scenario(request: ForecastRequest) -> tuple[Scenario, list[str]]:
-    scenario, warnings, _ = _build_scenario(request)
-    return scenario, warnings
+    """The scenario the forecast simulates (its throughput is the method's window) and its warnings."""
+    prepared = prepare(request)
+    return prepared.scenario, prepared.warnings
 
 
-def _build_scenario(request: ForecastRequest) -> tuple[Scenario, list[str], list[Any] | None]:
-    """The scenario, its warnings, and the stored periods it used (None for pasted values)."""
+@dataclass
+class PreparedForecast:
+    """A checked request: the scenario to simulate, the whole history and the method that reads it."""
+
+    scenario: Scenario  # throughput = the method's window of the history, sampler = the method's
+    warnings: list[str]
+    history: list[float]  # every period given (the calibration learns from all of them)
+    periods: list[Any] | None  # the stored periods (None for pasted values)
+    method: ForecastMethod
+
+
+def request_method(request: ForecastRequest) -> ForecastMethod:
+    """The method a request asks for (see ForecastRequest.method)."""
+    if request.method is None:
+        if request.window is not None:
+            apply_window([], request.window)  # the same error as ever for a bad window
+        return ForecastMethod(str(request.fields.get("sampler") or "bootstrap"), request.window)
+    if request.window is None:
+        return resolve_method(request.method)
+    return resolve_method(request.method, request.window)
+
+
+def prepare(request: ForecastRequest) -> PreparedForecast:
+    """Load the history, apply the method's window, check it, and build the scenario."""
+    method = request_method(request)
     history = request.throughput
     periods = None
     if history is None:
         if not request.project:
             raise InputError("throughput", None, "give throughput values, a file, or a project")
-        periods = apply_window(load_history(request.project, request.db_path), request.window)
+        periods = list(load_history(request.project, request.db_path))
         history = [float(p.items) for p in periods]
-    history = apply_window(history, request.window)
-    warnings = guard_history(history, request.force)
-    scenario = Scenario(throughput=history, **request.fields)
+    history = list(history)
+    window = apply_window(history, method.window)
+    warnings = guard_history(window, request.force)
+    fields = dict(request.fields)
+    if request.method is not None:
+        fields["sampler"] = method.base
+    scenario = Scenario(throughput=window, **fields)
     warnings.extend(w for w in scenario_warnings(scenario) if w not in warnings)
-    return scenario, warnings, periods
+    return PreparedForecast(scenario, warnings, history, periods, method)
+
+
+def _build_scenario(request: ForecastRequest) -> tuple[Scenario, list[str], list[Any] | None]:
+    """The scenario, its warnings, and the stored periods it used (None for pasted values)."""
+    prepared = prepare(request)
+    return prepared.scenario, prepared.warnings, prepared.periods
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -121,17 +160,271 @@ def question_for(request: ForecastRequest, scenario: Scenario) -> Question:
     return Question("when")
 
 
+# ---------------------------------------------------------------------------------------
+# Forecast methods: which sampler, on which window, calibrated or not (issue 5).
+# The dashboards and the batch use flowray's default (chosen by the backtests, BACKTESTS.md);
+# the CLI keeps the DOMAIN.md model (plain bootstrap on all the history) unless --method is given.
+# ---------------------------------------------------------------------------------------
+
+DEFAULT = "default"  # the method name that means flowray's chosen method and window
+ALL_HISTORY = "all"  # the window that means every stored period
+DEFAULT_WINDOW_OF_METHOD = object()  # "not given": the method's own default window
+
+_SAMPLER_WORDS = {
+    "bootstrap": "Plain bootstrap",
+    "block": "Block bootstrap",
+    "recency": "Recency-weighted sampling",
+    "weibull": "Zero-inflated Weibull fit",
+}
+
+
+def _unit(period_days: int, count: float | None = None) -> str:
+    """'week(s)' for 7-day periods, 'sprint(s)' for 14, else 'period(s)' (as the widgets say it)."""
+    word = {7: "week", 14: "sprint"}.get(int(period_days), "period")
+    return word if count is not None and abs(float(count)) == 1 else word + "s"
+
+
+@dataclass(frozen=True)
+class ForecastMethod:
+    """How a forecast reads the history: a backtested method name and the periods its sampler sees.
+
+    name: a sampler ("bootstrap", "block", "recency", "weibull"), optionally with
+    "+cal" (the calibration layer, learned from the history's own past forecast
+    errors). window: the last N periods the sampler draws from; None = all of them.
+    """
+
+    name: str
+    window: int | None
+
+    @property
+    def base(self) -> str:
+        from flowray.core import backtest
+
+        return backtest.parse_method(self.name)[0]
+
+    @property
+    def calibrated(self) -> bool:
+        from flowray.core import backtest
+
+        return backtest.parse_method(self.name)[1]
+
+    @property
+    def is_default(self) -> bool:
+        """True for flowray's chosen method and window (backtest.DEFAULT_METHOD / DEFAULT_WINDOW)."""
+        from flowray.core import backtest
+
+        return self.name == backtest.DEFAULT_METHOD and self.window == backtest.DEFAULT_WINDOW
+
+    @property
+    def is_domain_model(self) -> bool:
+        """True for plain bootstrap on all the history: the model of DOMAIN.md and the CLI's default."""
+        return self.name == "bootstrap" and self.window is None
+
+    def label(self) -> str:
+        """'recency+cal, window 12' / 'bootstrap, window all': the backtest names, for logs and tables."""
+        return f"{self.name}, window {ALL_HISTORY if self.window is None else self.window}"
+
+
+def default_method() -> ForecastMethod:
+    """flowray's chosen method: the best calibrated method of the backtests (BACKTESTS.md)."""
+    from flowray.core import backtest
+
+    return ForecastMethod(backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW)
+
+
+DOMAIN_MODEL = ForecastMethod("bootstrap", None)
+"""Plain bootstrap on all the history: the model of DOMAIN.md (the CLI's default)."""
+
+
+def resolve_method(name: str | ForecastMethod | None = DEFAULT, window: Any = DEFAULT_WINDOW_OF_METHOD) -> ForecastMethod:
+    """A method name (or 'default') and a window (N, 'all', None = all) -> a checked ForecastMethod.
+
+    Without a window, 'default' takes flowray's chosen window (12) and any other
+    method all the history. ML forecasters are refused here: they answer the
+    deadline question next to Monte Carlo (`flowray deadline --method ml`).
+    """
+    from flowray.core import backtest
+
+    if isinstance(name, ForecastMethod):
+        method_name, implied = name.name, name.window
+    elif name is None or (isinstance(name, str) and name.strip().lower() in (DEFAULT, "")):
+        method_name, implied = backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW
+    else:
+        choices = f"'{DEFAULT}' or one of {', '.join(backtest.MC_METHODS)}, optionally with {backtest.CALIBRATED_SUFFIX}"
+        if not isinstance(name, str):
+            raise InputError("method", name, f"must be {choices}")
+        try:
+            base, calibrated = backtest.parse_method(name)
+        except InputError:
+            raise InputError("method", name, f"must be {choices}") from None
+        if base in backtest.ML_METHODS:
+            raise InputError(
+                "method", name,
+                f"is an ML forecaster: use `flowray deadline --method ml` (ML next to Monte Carlo); "
+                f"here the method must be {choices}",
+            )
+        method_name, implied = backtest.method_name(base, calibrated), None
+    if window is DEFAULT_WINDOW_OF_METHOD:
+        chosen = implied
+    elif window is None:
+        chosen = None
+    else:
+        chosen = backtest.parse_window(window)  # 'all' -> None; whole numbers >= 1
+    return ForecastMethod(method_name, chosen)
+
+
+@dataclass
+class MethodReport:
+    """Which method made a result, and what its calibration did: for the result view and the ledger."""
+
+    method: ForecastMethod
+    history_periods: int  # periods of history the forecast could see (the calibration learns from all)
+    period_days: int = 7
+    project: str | None = None
+    calibration: Any = None  # the fitted map (core.calibration), None until learned or when not calibrated
+    horizon: int | None = None  # periods ahead the calibration's past errors were measured at
+    pending: bool = False  # a partial result: the calibration is applied when the simulation ends
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the answer was actually recalibrated (the method asked for it and it was possible)."""
+        return self.calibration is not None and bool(self.calibration.active)
+
+    @property
+    def past_errors(self) -> int:
+        return 0 if self.calibration is None else int(self.calibration.n_errors)
+
+    def sampler_words(self) -> str:
+        words = _SAMPLER_WORDS[self.method.base]
+        if self.method.window is None or self.method.window >= self.history_periods:
+            return f"{words} on all {self.history_periods} {_unit(self.period_days, self.history_periods)} of history"
+        return f"{words} of the last {self.method.window} {_unit(self.period_days, self.method.window)}"
+
+    def describe(self) -> str:
+        """Plain words for a stakeholder: what produced the numbers, and whether they are calibrated."""
+        from flowray.core import backtest, calibration
+
+        whose = "this project's" if self.project else "this history's"
+        source = "this project's history" if self.project else "this history"
+        sampled = self.sampler_words()
+        if self.method.is_domain_model:
+            sampled += " (as DOMAIN.md's model)"
+        if not self.method.calibrated:
+            text = f"{sampled}; not calibrated."
+            if self.method.is_domain_model:
+                text += (" In flowray's backtests this method's 85% level was met only 74-81% of the time "
+                         "(BACKTESTS.md); flowray's default method is calibrated.")
+            return text
+        if self.pending:
+            return f"{sampled}; calibration on {whose} own past forecast errors is applied when all runs are done."
+        if self.calibrated:
+            horizon = "" if self.horizon is None else f", made {self.horizon} {_unit(self.period_days, self.horizon)} ahead"
+            return (f"{sampled}, calibrated on {whose} own past forecast errors "
+                    f"({self.past_errors} past forecasts with a known outcome{horizon}).")
+        needed = calibration.MIN_PAST_ERRORS
+        horizon = self.horizon or 0
+        text = (
+            f"Calibration was not possible: only {self.past_errors} past "
+            f"{'forecast' if self.past_errors == 1 else 'forecasts'} made on {source} "
+            f"{'has' if self.past_errors == 1 else 'have'} a known outcome, and it needs {needed} "
+            f"(about {MIN_PERIODS + needed - 1 + horizon} {_unit(self.period_days)} of history for a "
+            f"{horizon}-{_unit(self.period_days, 1)} horizon). Fell back to the same sampling without "
+            f"calibration: {sampled[0].lower() + sampled[1:]}."
+        )
+        if self.method.base == backtest.DEFAULT_BASE_METHOD and self.method.window == backtest.DEFAULT_WINDOW:
+            text += (" Uncalibrated, it was over-confident in flowray's backtests: its 85% level was met "
+                     "only 66-77% of the time (BACKTESTS.md).")
+        else:
+            text += " Uncalibrated forecasts tend to be over-confident (BACKTESTS.md)."
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the ledger keeps (in the row's result JSON, key 'method')."""
+        cmap = self.calibration
+        return {
+            "name": self.method.name,
+            "window": ALL_HISTORY if self.method.window is None else self.method.window,
+            "sampler": self.method.base,
+            "calibration_asked": self.method.calibrated,
+            "calibrated": self.calibrated,
+            "calibration": None if cmap is None else {
+                "past_errors": int(cmap.n_errors),
+                "weight": float(cmap.weight),
+                "horizon": self.horizon,
+            },
+            "history_periods": self.history_periods,
+            "is_default": self.method.is_default,
+            "description": self.describe(),
+        }
+
+
+def method_forecast(
+    scenario: Scenario,
+    question: Question,
+    runs: int = 100_000,
+    seed: int = 0,
+    history: Sequence[float] | None = None,
+    method: ForecastMethod | None = None,
+    project: str | None = None,
+) -> Result:
+    """A forecast made locally with `method` (default: flowray's chosen one).
+
+    `history` is the whole throughput history (default: the scenario's); the
+    sampler draws from its last `method.window` periods and, for a '+cal'
+    method, the calibration map is learned from the forecasts the method would
+    have made on `history` at every past origin whose outcome is known. The
+    result carries `method_report` (MethodReport) and `calibration` (the map,
+    or None when the method is not calibrated).
+    """
+    from flowray.core import backtest
+
+    method = method or default_method()
+    past = list(scenario.throughput if history is None else history)
+    forecast_scenario = scenario.replace(throughput=apply_window(past, method.window), sampler=method.base)
+    result = run_local(forecast_scenario, question, runs, seed)
+    report = MethodReport(method, len(past), scenario.period_days, project)
+    if not method.calibrated:
+        result.calibration = None
+        result.method_report = report
+        return result
+    horizon = calibration_horizon(question, result)
+    cmap = backtest.live_calibration(past, question.kind, horizon, method.base, method.window, seed=seed)
+    return _calibrated(result, cmap, horizon, report)
+
+
+def calibration_horizon(question: Question, raw: Result) -> int:
+    """The horizon whose past errors calibrate the answer: H for how-many, the raw median for "when"."""
+    from flowray.core import backtest
+
+    return int(question.periods) if question.kind == "how_many" else backtest.calibrated_horizon(raw)
+
+
+def _calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:
+    from dataclasses import replace
+
+    from flowray.core import backtest
+
+    result = backtest.calibrate_result(raw, cmap)
+    result.method_report = replace(report, calibration=cmap, horizon=horizon, pending=False)
+    return result
+
+
 def run_forecast(request: ForecastRequest) -> ForecastOutcome:
-    """Load history, build the scenario, simulate (locally or on Ray), save if asked."""
-    scenario, warnings, periods = _build_scenario(request)
+    """Load history, build the scenario, simulate with the request's method (locally or on Ray), save if asked."""
+    prepared = prepare(request)
+    scenario, warnings, periods = prepared.scenario, prepared.warnings, prepared.periods
     question = question_for(request, scenario)
     if request.use_ray:
         from flowray import tasks
 
         tasks.ensure_connected()
-        result = tasks.submit(scenario, runs=request.runs, seed=request.seed, question=question).result()
+        result = submit_method_forecast(
+            scenario, question, request.runs, request.seed, prepared.history, prepared.method, request.project
+        ).result()
     else:
-        result = run_local(scenario, question, request.runs, request.seed)
+        result = method_forecast(
+            scenario, question, request.runs, request.seed, prepared.history, prepared.method, request.project
+        )
     if not isinstance(result, HowManyResult) and result.not_done:
         warnings.append(
             f"{result.not_done_share:.1%} of runs were not done within {scenario.max_periods} periods"
@@ -145,8 +438,21 @@ def run_forecast(request: ForecastRequest) -> ForecastOutcome:
 
 
 def save_result(project: str, result: Result, db_path: str | Path | None = None, **extra: Any) -> int:
-    """Write a result to the immutable ledger; returns its id."""
-    return open_store(db_path).save_forecast(project, result.to_dict(), **extra)
+    """Write a result to the immutable ledger; returns its id.
+
+    A result made by a method (it carries `method_report`) keeps the method,
+    window and calibration in the row's result JSON, key "method".
+    """
+    return open_store(db_path).save_forecast(project, result_dict(result), **extra)
+
+
+def result_dict(result: Result, *args: Any) -> dict[str, Any]:
+    """`result.to_dict(*args)` plus "method" (name, window, calibration, description) when known."""
+    data = result.to_dict(*args)
+    report = getattr(result, "method_report", None)
+    if report is not None:
+        data["method"] = report.to_dict()
+    return data
 
 
 def describe(result: Result) -> str:
@@ -159,6 +465,7 @@ def describe(result: Result) -> str:
         for level, items in result.at_least_table().items():
             err = result.at_least_error(float(level))["plus_minus"]
             lines.append(f"  {level:>3}% likely: at least {items} items  (±{err} from sampling)")
+        lines.extend(_method_lines(result))
         return "\n".join(lines)
     scenario = result.scenario
     lines.append(f"When will it be done? {result.runs:,} simulated futures")
@@ -180,7 +487,13 @@ def describe(result: Result) -> str:
         )
     if result.not_done:
         lines.append(f"  {result.not_done_share:.1%} of runs not done within {scenario.max_periods} periods")
+    lines.extend(_method_lines(result))
     return "\n".join(lines)
+
+
+def _method_lines(result: Result) -> list[str]:
+    report = getattr(result, "method_report", None)
+    return [] if report is None else [f"  Method: {report.describe()}"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,12 +503,13 @@ def describe(result: Result) -> str:
 
 @dataclass
 class RunningForecast:
-    """A forecast running as a Ray job; every method returns at once except `result`."""
+    """A forecast running as a Ray job (a MethodJob); every method returns at once except `result`."""
 
     job: Any
     scenario: Scenario
     request: ForecastRequest
     warnings: list[str]
+    method: ForecastMethod | None = None
 
     @property
     def state(self) -> str:
@@ -215,14 +529,285 @@ class RunningForecast:
 
 
 def start_forecast(request: ForecastRequest) -> RunningForecast:
-    """Validate, then submit the forecast as a Ray job and return at once."""
+    """Validate, then submit the forecast (with its method's calibration step) as a Ray job; returns at once."""
     from flowray import tasks
 
-    scenario, warnings = build_scenario(request)
-    question = question_for(request, scenario)
+    prepared = prepare(request)
+    question = question_for(request, prepared.scenario)
     tasks.ensure_connected()
-    job = tasks.submit(scenario, runs=request.runs, seed=request.seed, question=question)
-    return RunningForecast(job, scenario, request, warnings)
+    job = submit_method_forecast(
+        prepared.scenario, question, request.runs, request.seed, prepared.history, prepared.method, request.project
+    )
+    return RunningForecast(job, prepared.scenario, request, prepared.warnings, prepared.method)
+
+
+# ---------------------------------------------------------------------------------------
+# A method forecast as a Ray job: the simulation's chunks, then the calibration map.
+# ---------------------------------------------------------------------------------------
+
+CALIBRATION_SHARE = 0.05
+"""Share of the progress bar for learning the calibration map (about 0.05-0.3 s of one task; see docs/model.md)."""
+
+
+@dataclass(frozen=True)
+class ForecastProgress:
+    """A method job's progress: the simulation's counts, plus the calibration step when there is one.
+
+    runs_done / runs_total are the simulated futures of the forecast itself;
+    `stage` is "simulating", "calibrating" or the final state; `fraction`
+    gives the calibration step CALIBRATION_SHARE of the bar.
+    """
+
+    state: Any
+    stage: str
+    chunks_done: int
+    chunks_total: int
+    runs_done: int
+    runs_total: int
+    tasks_done: int
+    tasks_total: int
+    tasks_submitted: int
+    elapsed_s: float
+    calibrating: bool  # the method has a calibration step
+    calibration_done: bool
+
+    @property
+    def fraction(self) -> float:
+        simulated = self.runs_done / self.runs_total if self.runs_total else 1.0
+        if not self.calibrating:
+            return simulated
+        return (1.0 - CALIBRATION_SHARE) * simulated + (CALIBRATION_SHARE if self.calibration_done else 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["state"] = str(self.state)
+        data["fraction"] = self.fraction
+        return data
+
+
+def _first(parts: list[Any]) -> Any:
+    return parts[-1]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class MethodJob:
+    """The Ray job of a method forecast: same interface as tasks.Job (state, progress, partial, result, cancel).
+
+    First the forecast's chunks run as tasks.submit does (partial results are
+    the raw simulation so far, marked pending). A '+cal' method then learns its
+    calibration map as a second, one-task job (`backtest.live_calibration` on a
+    worker); how-many knows its horizon up front, so its map is learned while
+    the chunks run. The final result is `method_forecast`'s for the same
+    inputs and seed. The job moves on to the calibration when polled (every
+    method but cancel polls), so a caller that only waits on `result()` is served.
+    """
+
+    def __init__(
+        self,
+        simulation: Any,
+        method: ForecastMethod,
+        history: Sequence[float],
+        question: Question,
+        seed: int,
+        report: MethodReport,
+    ) -> None:
+        import threading
+        import time
+
+        self.simulation = simulation
+        self.calibration_job: Any = None
+        self.method = method
+        self.question = question
+        self._history = list(history)
+        self._seed = int(seed)
+        self._report = report
+        self._lock = threading.RLock()
+        self._cancelled = False
+        self._final: Result | None = None
+        self._horizon: int | None = None
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self.kind = getattr(simulation, "kind", "forecast")
+        if method.calibrated and question.kind == "how_many":
+            self._start_calibration(int(question.periods))
+
+    # -- moving on ---------------------------------------------------------------------------
+    def _start_calibration(self, horizon: int) -> None:
+        from flowray import tasks
+        from flowray.core import backtest
+
+        self._horizon = horizon
+        task = tasks.ChunkTask(
+            fn=backtest.live_calibration,
+            args=(self._history, self.question.kind, horizon, self.method.base, self.method.window,
+                  backtest.DEFAULT_RUNS, self._seed),
+            chunks=1,
+            label=f"calibration of {self.method.name} on {len(self._history)} periods, horizon {horizon}",
+        )
+        self.calibration_job = tasks.submit_job("calibration", [task], _first, _same)
+
+    def _advance(self) -> None:
+        """Start the calibration once the simulation is done (for "when" its horizon is the raw median)."""
+        if not self.method.calibrated or self.calibration_job is not None:
+            return
+        with self._lock:
+            if self._cancelled or self.calibration_job is not None:
+                return
+            if str(self.simulation.state) == "DONE":
+                self._start_calibration(calibration_horizon(self.question, self.simulation.result()))
+
+    # -- the tasks.Job interface -----------------------------------------------------------------
+    @property
+    def state(self) -> Any:
+        from flowray.tasks import JobState
+
+        self._advance()
+        if self._cancelled:
+            return JobState.CANCELLED
+        sim = self.simulation.state
+        if sim in (JobState.FAILED, JobState.CANCELLED) or not self.method.calibrated:
+            return sim
+        cal = None if self.calibration_job is None else self.calibration_job.state
+        if cal in (JobState.FAILED, JobState.CANCELLED):
+            return cal
+        if sim is JobState.DONE and cal is JobState.DONE:
+            return JobState.DONE
+        return JobState.PENDING if sim is JobState.PENDING else JobState.RUNNING
+
+    @property
+    def error(self) -> str | None:
+        for job in (self.simulation, self.calibration_job):
+            if job is not None and job.error:
+                return job.error
+        return None
+
+    def done(self) -> bool:
+        return self.state.finished
+
+    def progress(self) -> ForecastProgress:
+        import time
+
+        state = self.state
+        sim = self.simulation.progress()
+        calibrating = self.method.calibrated
+        cal_done = calibrating and self.calibration_job is not None and str(self.calibration_job.state) == "DONE"
+        if state.finished and self._ended is None:
+            self._ended = time.monotonic()
+        if not state.finished and str(sim.state) == "DONE" and calibrating:
+            stage = "calibrating"
+        elif state.finished:
+            stage = str(state).lower()
+        else:
+            stage = "simulating"
+        extra = 1 if calibrating else 0
+        return ForecastProgress(
+            state=state,
+            stage=stage,
+            chunks_done=sim.chunks_done + (1 if cal_done else 0),
+            chunks_total=sim.chunks_total + extra,
+            runs_done=sim.runs_done,
+            runs_total=sim.runs_total,
+            tasks_done=sim.tasks_done + (1 if cal_done else 0),
+            tasks_total=sim.tasks_total + extra,
+            tasks_submitted=sim.tasks_submitted + (0 if self.calibration_job is None else 1),
+            elapsed_s=(self._ended or time.monotonic()) - self._started,
+            calibrating=calibrating,
+            calibration_done=cal_done,
+        )
+
+    def partial(self) -> Result | None:
+        """The final result when done; else the raw simulation so far (its report says: pending)."""
+        from dataclasses import replace
+
+        if str(self.state) == "DONE":
+            return self.result()
+        raw = self.simulation.partial()
+        if raw is None:
+            return None
+        raw.method_report = replace(self._report, pending=self.method.calibrated)
+        return raw
+
+    def result(self, timeout: float | None = None) -> Result:
+        """Wait for the calibrated (or plain) result; raises as tasks.Job.result does."""
+        import time
+
+        from flowray.exceptions import JobCancelled
+        from flowray.tasks import JobTimeout
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        with self._lock:
+            if self._final is not None:
+                return self._final
+        if self._cancelled:
+            raise JobCancelled(f"{self.kind} forecast was cancelled")
+        raw = self.simulation.result(timeout=left())
+        if not self.method.calibrated:
+            final = raw
+            final.calibration = None
+            final.method_report = self._report
+        else:
+            while True:
+                self._advance()
+                if self._cancelled:
+                    raise JobCancelled(f"{self.kind} forecast was cancelled")
+                if self.calibration_job is not None:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise JobTimeout(f"{self.kind} forecast: calibration not started after {timeout} s")
+                time.sleep(0.01)
+            cmap = self.calibration_job.result(timeout=left())
+            assert self._horizon is not None
+            final = _calibrated(raw, cmap, self._horizon, self._report)
+        with self._lock:
+            if self._final is None:
+                self._final = final
+            return self._final
+
+    def cancel(self, wait: float | None = None) -> bool:
+        """Stop the simulation and the calibration; False when the forecast had already finished."""
+        with self._lock:
+            if self.state.finished:
+                return False
+            self._cancelled = True
+            jobs = [job for job in (self.simulation, self.calibration_job) if job is not None]
+        for job in jobs:
+            if wait is None:
+                job.cancel()
+            else:
+                job.cancel(wait=wait)
+        return True
+
+    def __repr__(self) -> str:
+        p = self.progress()
+        return f"<MethodJob {self.method.label()} {p.stage} {p.fraction:.0%}>"
+
+
+def submit_method_forecast(
+    scenario: Scenario,
+    question: Question,
+    runs: int = 100_000,
+    seed: int = 0,
+    history: Sequence[float] | None = None,
+    method: ForecastMethod | None = None,
+    project: str | None = None,
+) -> MethodJob:
+    """`method_forecast` as a Ray job; returns at once. `job.result()` equals `method_forecast` for the same inputs."""
+    from flowray import tasks
+
+    method = method or default_method()
+    past = list(scenario.throughput if history is None else history)
+    forecast_scenario = scenario.replace(throughput=apply_window(past, method.window), sampler=method.base)
+    tasks.ensure_connected()
+    simulation = tasks.submit(forecast_scenario, runs=runs, seed=seed, question=question)
+    report = MethodReport(method, len(past), scenario.period_days, project)
+    return MethodJob(simulation, method, past, question, seed, report)
 
 
 def connect_cluster() -> dict[str, Any]:
@@ -501,13 +1086,16 @@ def reforecast_project(
     as_of: str | dt.date | None = None,
     runs: int = 50_000,
     seed: int = 0,
-    window: int | None = 52,
+    window: int | str | None = None,
     use_ray: bool = False,
+    method: str | ForecastMethod | None = DEFAULT,
 ) -> tuple[int, Result, Any]:
     """Re-make a project's latest plan from its stored history up to `as_of` and save it.
 
     The remaining backlog is the plan's backlog less the items completed since
     its start (from the stored history), so each run moves the plan forward.
+    `method` and `window` as in `resolve_method` (default: flowray's chosen
+    method and window); method=None keeps the plan's sampler, uncalibrated.
     """
     import datetime as _dt
 
@@ -535,9 +1123,14 @@ def reforecast_project(
     inputs.pop("throughput", None)
     if inputs.get("deadline") and _dt.date.fromisoformat(inputs["deadline"]) <= start:
         inputs["deadline"] = None  # the deadline has passed: forecast the completion only
+    chosen = None if method is None else (
+        resolve_method(method) if window is None else resolve_method(method, window)
+    )
+    legacy_window = None if window in (None, ALL_HISTORY) else window
     request = ForecastRequest(
-        kind="when", throughput=[p.items for p in periods], window=window, fields=inputs,
-        runs=runs, seed=seed, use_ray=use_ray, force=False,
+        kind="when", throughput=[p.items for p in periods], window=legacy_window if chosen is None else None,
+        fields=inputs, runs=runs, seed=seed, use_ray=use_ray, force=False, method=chosen,
+        project=project,  # for the method's words ("this project's past errors"); the history is given
     )
     outcome = run_forecast(request)
     fid = save_forecast(project, outcome.result, db_path, name=f"batch as of {start.isoformat()}",
@@ -555,10 +1148,19 @@ def run_batch(
     alert_threshold: float = 0.7,
     drop_alert: float = 0.10,
     use_ray: bool = False,
+    method: str | ForecastMethod | None = DEFAULT,
+    window: int | str | None = None,
 ) -> BatchReport:
-    """Re-forecast every active project (name containing `project_filter`), score, alert."""
+    """Re-forecast every active project (name containing `project_filter`), score, alert.
+
+    Every project is forecast with `method` on `window` (default: flowray's
+    chosen method and window, see resolve_method); the summary names it.
+    """
     import pandas as pd
 
+    if method is not None:  # a bad method or window stops the batch before any project
+        method = resolve_method(method) if window is None else resolve_method(method, window)
+        window = None
     store = open_store(db_path)
     rows, alerts, skipped = [], [], []
     for project in list_projects(db_path, active_only=True):
@@ -566,7 +1168,8 @@ def run_batch(
             continue
         try:
             fid, result, plan = reforecast_project(
-                project.name, db_path=db_path, as_of=as_of, runs=runs, seed=seed, use_ray=use_ray
+                project.name, db_path=db_path, as_of=as_of, runs=runs, seed=seed, use_ray=use_ray,
+                method=method, window=window,
             )
         except InputError as exc:
             skipped.append(f"{project.name}: {exc}")
@@ -585,6 +1188,8 @@ def run_batch(
                 "deadline": result.scenario.deadline,
                 "p_deadline": p_now,
                 "previous_p_deadline": p_before,
+                "method": result.method_report.method.label(),
+                "calibrated": result.method_report.calibrated,
             }
         )
         reasons = []
@@ -759,7 +1364,7 @@ def calibrated_forecast(
     history: Sequence[float] | None = None,
 ):
     """flowray's default forecast: the default sampler on the default window, through the
-    calibration layer when the default method has one.
+    calibration layer when the default method has one (`method_forecast` with `default_method()`).
 
     `history` is the whole throughput history (default: the scenario's); the
     forecast uses its last DEFAULT_WINDOW periods with the default sampler,
@@ -768,22 +1373,7 @@ def calibrated_forecast(
     Returns the usual result object with its answer histogram recalibrated and
     the map attached as `result.calibration` (None when not calibrated).
     """
-    from flowray.core import backtest
-
-    base, calibrated = backtest.parse_method(backtest.DEFAULT_METHOD)
-    past = list(scenario.throughput if history is None else history)
-    window = apply_window(past, backtest.DEFAULT_WINDOW)
-    forecast_scenario = scenario.replace(throughput=window, sampler=base)
-    result = run_local(forecast_scenario, question, runs, seed)
-    if not calibrated:
-        result.calibration = None
-        return result
-    if question.kind == "how_many":
-        horizon = int(question.periods)
-    else:
-        horizon = backtest.calibrated_horizon(result)
-    cmap = backtest.live_calibration(past, question.kind, horizon, base, backtest.DEFAULT_WINDOW, seed=seed)
-    return backtest.calibrate_result(result, cmap)
+    return method_forecast(scenario, question, runs, seed, history, default_method())
 
 
 def run_deadline_comparison(
