@@ -1,4 +1,13 @@
-"""`flowray when` and `flowray how-many`: forecasts from the command line."""
+"""`flowray when` and `flowray how-many`: forecasts from the command line.
+
+Without --method they run the model of DOMAIN.md, plain bootstrap on all the
+history (or --window N periods, --sampler S), as every spreadsheet tool does and
+as the shared reference checks (shared/checks/check_engine.py) expect: a script
+that pipes `flowray when` keeps getting the same model. `--method default` gives
+flowray's chosen method, the one the dashboards and the batch use (recency-
+weighted sampling of the last 12 weeks, calibrated on the history's own past
+forecast errors; see BACKTESTS.md).
+"""
 
 from __future__ import annotations
 
@@ -76,8 +85,18 @@ def add_throughput_options(parser: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--project", help="use this project's stored history (see --db)")
     group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
-    group.add_argument("--window", type=int, help="use only the last N periods of history")
-    group.add_argument("--sampler", default="bootstrap", help="bootstrap|block|recency|weibull")
+    group.add_argument(
+        "--window",
+        help="periods of history the sampler draws from: N, or 'all' (default: all; with --method default, "
+             "flowray's chosen window)",
+    )
+    group.add_argument("--sampler", help="bootstrap|block|recency|weibull, uncalibrated (default bootstrap)")
+    group.add_argument(
+        "--method",
+        help="forecast method: 'default' (flowray's choice, as the dashboards use: recency+cal on the last "
+             "12 periods) or bootstrap|block|recency|weibull, optionally with +cal (calibrated on the "
+             "history's own past forecast errors). Default: plain bootstrap on all the history (DOMAIN.md's model)",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_runs: int = 100_000) -> None:
@@ -101,7 +120,9 @@ def read_throughput(args: argparse.Namespace) -> list[float] | None:
 
 def scenario_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Map CLI options to Scenario keyword fields (validated by Scenario itself)."""
-    fields: dict[str, Any] = {"period_days": args.period_days, "sampler": args.sampler}
+    fields: dict[str, Any] = {"period_days": args.period_days}
+    if getattr(args, "sampler", None):
+        fields["sampler"] = args.sampler
     if getattr(args, "backlog", None) is not None:
         fields["backlog"] = _pair("--backlog", args.backlog, cast=lambda v: _whole("--backlog", v))
     if getattr(args, "split", None):
@@ -140,14 +161,45 @@ def _print_json(data: dict[str, Any]) -> None:
     sys.stdout.write("\n")
 
 
+def forecast_method(args: argparse.Namespace) -> tuple[Any, int | None]:
+    """(method for the request, window for the request) from --method / --window / --sampler.
+
+    Without --method: no method (the DOMAIN.md model: --sampler, default
+    bootstrap, on --window or all the history). Errors name the option.
+    """
+    from flowray import pipeline
+    from flowray.core import backtest
+
+    window_text = getattr(args, "window", None)
+    if args.method is None:
+        if window_text is None:
+            return None, None
+        try:
+            return None, backtest.parse_window(window_text)
+        except InputError as exc:
+            raise InputError("--window", window_text, exc.rule) from None
+    if args.sampler:
+        raise InputError("--sampler", args.sampler,
+                         "give --method or --sampler, not both (--method names the sampler, e.g. --method block)")
+    try:
+        method = pipeline.resolve_method(args.method) if window_text is None else pipeline.resolve_method(
+            args.method, window_text
+        )
+    except InputError as exc:
+        raise InputError(f"--{exc.field}", exc.value, exc.rule) from None
+    return method, None
+
+
 def _run(args: argparse.Namespace, kind: str) -> int:
     from flowray import pipeline
 
+    method, window = forecast_method(args)
     request = pipeline.ForecastRequest(
         kind=kind,
         throughput=read_throughput(args),
         project=args.project,
-        window=args.window,
+        window=window,
+        method=method,
         fields=scenario_fields(args),
         runs=_whole("--runs", args.runs),
         seed=_whole("--seed", args.seed),
@@ -162,7 +214,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     levels = _levels(getattr(args, "percentiles", None))
-    data = outcome.result.to_dict(levels)
+    data = pipeline.result_dict(outcome.result, levels)
     if outcome.warnings:
         data["warnings"] = outcome.warnings
     if outcome.forecast_id is not None:
@@ -180,7 +232,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     when = sub.add_parser(
         "when",
         help="when will the backlog be done? (with --deadline: how likely by then?)",
-        description="Monte Carlo forecast of the completion date of a backlog.",
+        description="Monte Carlo forecast of the completion date of a backlog. Default: plain bootstrap on "
+                    "all the history (DOMAIN.md's model); --method default uses flowray's calibrated choice, "
+                    "as the dashboards do.",
     )
     add_throughput_options(when)
     when.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
@@ -202,7 +256,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     many = sub.add_parser(
         "how-many",
         help="how many items will be done in N periods (or by a date)?",
-        description="Monte Carlo forecast of items done in a horizon, read conservatively.",
+        description="Monte Carlo forecast of items done in a horizon, read conservatively. Default: plain "
+                    "bootstrap on all the history (DOMAIN.md's model); --method default uses flowray's "
+                    "calibrated choice, as the dashboards do.",
     )
     add_throughput_options(many)
     horizon = many.add_mutually_exclusive_group(required=True)

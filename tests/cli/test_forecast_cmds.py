@@ -95,6 +95,12 @@ def test_readable_table_has_dates(capsys):
         (["when", "--throughput", TP, "--backlog", "5", "--start", "2026-03-01", "--deadline", "2026-01-01"], "deadline"),
         (["when", "--throughput", TP, "--backlog", "5", "--contributors", "0:3", "--s-curve", "20"], "min_contributors"),
         (["how-many", "--throughput", TP, "--periods", "0"], "periods"),
+        (["when", "--throughput", TP, "--backlog", "5", "--method", "magic"], "--method: got 'magic'; must be 'default' or one of"),
+        (["when", "--throughput", TP, "--backlog", "5", "--method", "gbm"], "flowray deadline --method ml"),
+        (["how-many", "--throughput", TP, "--periods", "4", "--method", "block+cal+cal"], "optionally with +cal"),
+        (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--window", "0"], "--window: got '0'"),
+        (["how-many", "--throughput", TP, "--periods", "4", "--window", "ten"], "--window: got 'ten'"),
+        (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--sampler", "block"], "not both"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(capsys, args, needle):
@@ -124,3 +130,66 @@ def test_help_of_every_command_renders(capsys):
     for name, command in sub.choices.items():
         assert command.format_help(), name
     assert "when" in capsys.readouterr().out
+
+
+# -- forecast methods: the CLI keeps the DOMAIN.md model unless --method is given ----------------
+
+HISTORY = ",".join(str(v) for v in [3, 5, 0, 7, 2, 4, 6, 1, 8, 5, 4, 6, 3, 7, 5, 2, 6, 4, 8, 3,
+                                    5, 6, 2, 7, 4, 5, 3, 6, 9, 4, 2, 5, 7, 3, 6, 4, 5, 8, 2, 6])
+
+
+def _values(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def test_the_default_is_plain_bootstrap_on_all_the_history_and_says_so(capsys):
+    data = run_json(capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2")
+    expected = simulate(Scenario(throughput=_values(HISTORY), backlog=60), runs=5000, seed=2)
+    assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
+    assert data["method"]["name"] == "bootstrap" and data["method"]["window"] == "all"
+    assert not data["method"]["calibrated"] and "DOMAIN.md" in data["method"]["description"]
+    windowed = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "6", "--window", "20",
+                        "--sampler", "block", "--runs", "3000")
+    assert windowed["method"]["name"] == "block" and windowed["method"]["window"] == 20
+    assert windowed["at_least"] == how_many(Scenario(throughput=_values(HISTORY)[-20:], sampler="block"),
+                                            periods=6, runs=3000, seed=0).at_least_table()
+    everything = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "6", "--window", "all",
+                          "--runs", "3000")
+    assert everything["scenario"]["throughput"] == _values(HISTORY)
+
+
+def test_method_default_is_flowrays_calibrated_forecast(capsys):
+    from flowray import pipeline
+    from flowray.core import backtest
+    from flowray.core.engine import Question
+
+    data = run_json(capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2",
+                    "--method", "default")
+    expected = pipeline.calibrated_forecast(Scenario(throughput=_values(HISTORY), backlog=60), Question("when"), 5000, 2)
+    assert data["percentiles"] == expected.percentiles()
+    assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
+    method = data["method"]
+    assert method["name"] == backtest.DEFAULT_METHOD and method["window"] == backtest.DEFAULT_WINDOW
+    assert method["calibrated"] == expected.method_report.calibrated
+    assert len(data["scenario"]["throughput"]) == backtest.DEFAULT_WINDOW
+
+
+def test_method_and_window_reach_the_forecast(capsys):
+    from flowray import pipeline
+    from flowray.core.engine import Question
+
+    data = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "4", "--runs", "3000",
+                    "--method", "weibull+cal", "--window", "26")
+    expected = pipeline.method_forecast(Scenario(throughput=_values(HISTORY)), Question("how_many", 4), 3000, 0,
+                                        method=pipeline.ForecastMethod("weibull+cal", 26))
+    assert data["at_least"] == expected.at_least_table()
+    assert data["method"]["name"] == "weibull+cal" and data["method"]["window"] == 26
+    assert data["method"]["calibrated"] and data["method"]["calibration"]["horizon"] == 4
+
+
+def test_the_readable_output_names_the_method(capsys):
+    from flowray.core import backtest
+
+    assert main(["how-many", "--throughput", HISTORY, "--periods", "4", "--runs", "2000", "--method", "default"]) == 0
+    out = capsys.readouterr().out
+    assert "Method: " in out and f"of the last {backtest.DEFAULT_WINDOW} weeks, calibrated" in out
