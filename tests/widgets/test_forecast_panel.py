@@ -2,22 +2,26 @@
 
 Button presses call the buttons' click handlers inside a running event loop
 (as the kernel does), and the test awaits the panel's poll task to the end.
-Expected numbers come from the local engine (`flowray.simulate`), which the
-Ray job must equal bit for bit.
+Expected numbers come from a local computation with the same inputs and seed:
+`pipeline.calibrated_forecast` for the panel's default method, the local engine
+(`flowray.simulate`) for plain bootstrap. The Ray job must equal it exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import time
 
 import pytest
 from widget_helpers import PROJECT, START, demo_throughput, drive
 
 from flowray import Scenario, how_many, pipeline, simulate
+from flowray.core import backtest
+from flowray.core.engine import Question
 from flowray.widgets import forecast_app
-from flowray.widgets.forecast import ForecastPanel, parse_throughput
+from flowray.widgets.forecast import PROGRESS_STEPS, ForecastPanel, parse_throughput
 from flowray.widgets.text import long_date
 
 RUNS = 4000
@@ -30,6 +34,14 @@ def paste_panel(values: list[int], *, runs: int = RUNS, **options) -> ForecastPa
     panel.runs.value = runs
     panel.seed.value = 11
     return panel
+
+
+def use_plain_bootstrap(panel: ForecastPanel, window: int = 0) -> None:
+    """"Choose the sampler and window": bootstrap on the last `window` values (0 = all), not calibrated."""
+    panel.method_choice.value = "custom"
+    panel.sampler.value = "bootstrap"
+    panel.calibrate.value = False
+    panel.window.value = window
 
 
 def run_to_end(panel: ForecastPanel) -> None:
@@ -63,13 +75,20 @@ def test_run_shows_the_job_percentiles_with_dates_and_charts(ray_session, empty_
     panel = paste_panel(history, db_path=empty_db)
     panel.backlog.value = 40
     panel.deadline.value = deadline
+    assert panel.method_choice.value == "default", "flowray's chosen method is the default"
 
     run_to_end(panel)
 
     assert panel.running.state == "DONE", panel.status.value
-    expected = simulate(Scenario(throughput=history, backlog=40, start=START, deadline=deadline), runs=RUNS, seed=11)
+    expected = pipeline.calibrated_forecast(Scenario(throughput=history, backlog=40, start=START, deadline=deadline),
+                                            Question("when"), RUNS, 11)
     result = panel.result
     assert result.percentiles() == expected.percentiles()
+    assert result.probability_by_deadline == expected.probability_by_deadline
+    assert (result.counts == expected.counts).all()
+    assert panel.running.method == pipeline.default_method()
+    assert "Method:" in panel.method_text.value
+    assert html.escape(expected.method_report.describe()) in panel.method_text.value
     p85_date = expected.date_at(85)
     assert f"85% likely by {long_date(p85_date)}" in panel.headline.value
     for level in (50, 70, 85, 95):
@@ -88,7 +107,7 @@ def test_run_shows_the_job_percentiles_with_dates_and_charts(ray_session, empty_
     median = [t for t in panel.figure.data[1:] if t.name == "median"][0]
     assert median.y[0] == 40 and median.y[-1] == 0
     assert "worst simulated run" in panel.likelihoods.value
-    assert panel.progress.value == panel.progress.max == RUNS
+    assert panel.progress.value == panel.progress.max == PROGRESS_STEPS
     assert_controls_enabled(panel)
     assert not panel.save_button.disabled
 
@@ -109,8 +128,8 @@ def test_progress_and_partial_percentiles_update_while_the_job_runs(ray_session,
 
     assert panel.running.state == "DONE", panel.status.value
     assert seen == sorted(seen), "progress only moves forward"
-    assert seen[-1] == runs
-    assert any(0 < value < runs for value in seen), f"no intermediate progress shown: {seen}"
+    assert seen[-1] == PROGRESS_STEPS
+    assert any(0 < value < PROGRESS_STEPS for value in seen), f"no intermediate progress shown: {seen}"
     assert panel.partial_updates >= 1
     assert "so far" not in panel.headline.value  # the final answer replaced the partial one
 
@@ -174,6 +193,10 @@ def test_short_history_is_refused_unless_forced(ray_session, empty_db):
 
     assert panel.running.state == "DONE", panel.status.value
     assert "Only 5 periods of history" in panel.warnings.value
+    # the default method could not calibrate on 5 weeks: the view says so, and what it fell back to
+    assert "Calibration was not possible" in panel.method_text.value
+    assert "Fell back to the same sampling without calibration" in panel.method_text.value
+    assert not panel.result.method_report.calibrated
 
 
 def test_a_failure_inside_the_background_task_is_shown_and_reenables(monkeypatch, empty_db):
@@ -198,7 +221,9 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
 
     run_to_end(panel)
 
-    expected = how_many(Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=11)
+    expected = pipeline.calibrated_forecast(Scenario(throughput=history, start=START), Question("how_many", 10),
+                                            RUNS, 11)
+    assert (panel.result.counts == expected.counts).all()
     assert panel.result.at_least(85) == expected.at_least(85)
     assert f"85% likely: at least {expected.at_least(85)} items by {long_date(until)}" in panel.headline.value
     assert panel.figure.layout.xaxis2.visible is False  # no burn-down without a backlog
@@ -213,7 +238,7 @@ def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_d
     assert "52 weeks of history" in panel.project_info.value
     panel.runs.value = RUNS
     panel.backlog.value = 50
-    panel.window.value = 26
+    use_plain_bootstrap(panel, 26)
     panel.save_name.value = "widget test"
 
     run_to_end(panel)
@@ -228,6 +253,8 @@ def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_d
     assert f"#{panel.saved_id}" in panel.status.value
     assert panel.save_button.disabled, "saved once; run again to save another"
     assert len(panel.result.scenario.throughput) == 26
+    method = pipeline.open_store(project_db).get_forecast(panel.saved_id).result["method"]
+    assert (method["name"], method["window"], method["calibrated"]) == ("bootstrap", 26, False)
 
 
 def test_save_without_a_project_names_the_field(ray_session, empty_db):
@@ -240,7 +267,8 @@ def test_save_without_a_project_names_the_field(ray_session, empty_db):
 
 def test_switching_the_question_hides_only_what_does_not_apply(empty_db):
     panel = paste_panel(demo_throughput(26), db_path=empty_db)
-    visible = [panel.project, panel.start, panel.deadline, panel.window, panel.runs, panel.focus, panel.history_size]
+    visible = [panel.project, panel.start, panel.deadline, panel.method_choice, panel.runs, panel.focus,
+               panel.history_size]
     assert all(w.layout.display != "none" for w in visible)
     assert panel.until.layout.display == "none"
     panel.question.value = "how_many"
@@ -255,7 +283,7 @@ def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
     history = demo_throughput(30)
     deadline = START + dt.timedelta(weeks=16)
     panel = paste_panel(history, db_path=empty_db)
-    panel.window.value = 20
+    use_plain_bootstrap(panel, 20)
     panel.period_days.value = 14
     panel.backlog.value = 40
     panel.backlog_is_range.value = True
@@ -312,3 +340,66 @@ def test_a_how_many_answer_is_saved_to_the_ledger(project_db):
     ledger = pipeline.forecast_ledger(PROJECT, project_db)
     assert list(ledger["kind"]) == ["how_many"] and list(ledger["id"]) == [panel.saved_id]
     assert ledger.iloc[0]["p85"] == panel.result.at_least(85)  # the conservative "at least" reading
+
+
+# -- how to forecast: flowray's default, DOMAIN.md's model, or any sampler and window ----------------
+
+
+def test_the_method_chooser_shows_what_each_choice_means_and_builds_its_method(empty_db):
+    panel = paste_panel(demo_throughput(26), db_path=empty_db)
+    assert panel.chosen_method() == pipeline.default_method()
+    assert panel.custom_method_box.layout.display == "none"
+    assert f"last {backtest.DEFAULT_WINDOW} weeks" in panel.method_note.value and "calibration" in panel.method_note.value
+    panel.method_choice.value = "domain"
+    assert panel.chosen_method() == pipeline.DOMAIN_MODEL
+    assert "DOMAIN.md" in panel.method_note.value
+    assert panel.custom_method_box.layout.display == "none"
+    panel.method_choice.value = "custom"
+    assert panel.custom_method_box.layout.display != "none" and panel.window.layout.display != "none"
+    assert panel.chosen_method() == pipeline.default_method(), "the custom choice starts from the default"
+    panel.sampler.value, panel.calibrate.value, panel.window.value = "block", True, 0
+    assert panel.chosen_method() == pipeline.ForecastMethod("block+cal", None)
+    panel.calibrate.value, panel.window.value = False, 30
+    assert panel.build_request().method == pipeline.ForecastMethod("block", 30)
+    for control in (panel.method_choice, panel.sampler, panel.calibrate, panel.window):
+        assert control in panel.all_controls(), "disabled with the rest while a job runs"
+
+
+def test_plain_bootstrap_on_all_history_is_one_click_away(ray_session, empty_db):
+    history = demo_throughput(40)
+    panel = paste_panel(history, db_path=empty_db)
+    panel.backlog.value = 45
+    panel.method_choice.value = "domain"
+
+    run_to_end(panel)
+
+    assert panel.running.state == "DONE", panel.status.value
+    expected = simulate(Scenario(throughput=history, backlog=45, start=START), runs=RUNS, seed=11)
+    assert panel.result.percentiles() == expected.percentiles()
+    assert panel.result.scenario.throughput == expected.scenario.throughput
+    assert "Plain bootstrap on all 40 weeks of history (as DOMAIN.md&#x27;s model)" in panel.method_text.value
+    assert "not calibrated" in panel.method_text.value
+
+
+def test_a_saved_default_forecast_records_the_method_and_its_calibration(ray_session, project_db):
+    panel = forecast_app(db_path=project_db, today=START)
+    panel.runs.value = RUNS
+    panel.backlog.value = 50
+
+    run_to_end(panel)
+    assert panel.running.state == "DONE", panel.status.value
+    assert "this project&#x27;s own past forecast errors" in panel.method_text.value
+    panel.save_button.click()
+
+    record = pipeline.open_store(project_db).get_forecast(panel.saved_id)
+    method = record.result["method"]
+    assert method["name"] == backtest.DEFAULT_METHOD and method["window"] == backtest.DEFAULT_WINDOW
+    assert method["calibrated"] == panel.result.method_report.calibrated
+    assert method["history_periods"] == 52
+    history = [float(p.items) for p in pipeline.project_history(PROJECT, project_db)]
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=history, backlog=50, start=START, deadline=START + dt.timedelta(weeks=20),
+                 team={"history_size": 3, "min_contributors": 3, "max_contributors": 3, "s_curve": 0}),
+        Question("when"), RUNS, 0,
+    )
+    assert record.percentiles[85] == expected.percentile(85)
