@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from flowray import batch, pipeline
 from flowray.cli import build_parser, main
+from flowray.core import backtest
 from flowray.exceptions import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,8 @@ def test_the_batch_notebook_declares_the_documented_typed_parameters():
     declared = batch.notebook_parameters(batch.DEFAULT_NOTEBOOK)
     types = {name: info["type"] for name, info in declared.items()}
     assert types == {"db_path": "str", "project_filter": "str", "runs": "int", "seed": "int",
-                     "as_of": "str", "alert_threshold": "float"}
+                     "as_of": "str", "alert_threshold": "float", "method": "str", "window": "str"}
+    assert declared["method"]["default"].strip("'\"") == "default", "the batch uses flowray's chosen method"
     assert all(info["help"] for info in declared.values()), "every parameter is commented"
 
 
@@ -202,6 +204,11 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
     # each run re-forecast every project from the same data and seed: identical answers
     for _, rows in new.groupby("project"):
         assert rows["p85"].nunique() == 1 and rows["p_deadline"].nunique() == 1
+    # with flowray's chosen method, recorded in each ledger row
+    store = pipeline.open_store(demo_db)
+    for forecast_id in new["id"]:
+        method = store.get_forecast(int(forecast_id)).result["method"]
+        assert (method["name"], method["window"]) == (backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW)
 
 
 def test_flowray_batch_exits_non_zero_and_names_the_failing_cell(demo_db, tmp_path, capsys):

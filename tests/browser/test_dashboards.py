@@ -2,8 +2,9 @@
 
 One `flowray dashboard` (the session's `voila_server`) serves a copy of the
 demo ledger and shares its one local Ray with every page. Expected numbers
-come from the in-process engine (`flowray.simulate`) with the same inputs and
-seed: the Ray job behind the page must give exactly the same answer.
+come from the same forecast made in-process with the same inputs and seed (the
+page's default method: `pipeline.calibrated_forecast` on the project's whole
+history): the Ray job behind the page must give exactly the same answer.
 
 Each page view starts a kernel (~200 MB, several seconds), so tests keep to a
 few page views and small runs, except where size is the point (progress that
@@ -22,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import VIEWPORT, save_screenshot, wait_for_widgets
 
-from flowray import Scenario, pipeline, simulate
+from flowray import Scenario, pipeline
+from flowray.core.engine import Question
 from flowray.core.results import format_probability
 
 pytestmark = pytest.mark.browser
@@ -174,6 +176,11 @@ def wait_for_bars(page: Any, timeout_ms: int = 60_000) -> None:
     )
 
 
+def dashboard_default(history: list[int], runs: int, seed: int, **fields: Any) -> Any:
+    """The page's answer computed in-process: flowray's default method on the whole history."""
+    return pipeline.calibrated_forecast(Scenario(throughput=history, **fields), Question("when"), runs, seed)
+
+
 def monday_after(day: dt.date) -> dt.date:
     return day + dt.timedelta(days=7 - day.weekday())
 
@@ -186,7 +193,7 @@ def project_inputs(voila_server: Any) -> dict[str, Any]:
     start = monday_after(history[-1].period_start)
     assert project.target_date > start, "the demo project's target must lie after its history"
     return {
-        "throughput": [h.items for h in history][-52:],
+        "throughput": [h.items for h in history],  # the default method windows it itself
         "start": start,
         "target": project.target_date,
     }
@@ -219,12 +226,8 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
     page.get_by_role("button", name="Run forecast").click()
 
     wait_for_text(page, r"Done: ")
-    expected = simulate(
-        Scenario(
-            throughput=project_inputs["throughput"], backlog=backlog, start=start, deadline=target
-        ),
-        runs=runs,
-        seed=seed,
+    expected = dashboard_default(
+        project_inputs["throughput"], runs, seed, backlog=backlog, start=start, deadline=target
     )
     progress = page.evaluate("window.__progress")
     assert any(0 < done < total for done, total in progress), (
@@ -422,12 +425,8 @@ def test_ten_sessions_at_once_all_get_the_engines_answer_on_one_ray(browser, voi
         }
         assert len(inputs) == 1, inputs
         ((project, backlog, seed),) = inputs
-        history = [h.items for h in pipeline.project_history(project, voila_server.db_path)][-52:]
-        expected = simulate(
-            Scenario(throughput=history, backlog=int(backlog), start=start),
-            runs=runs,
-            seed=int(seed),
-        )
+        history = [h.items for h in pipeline.project_history(project, voila_server.db_path)]
+        expected = dashboard_default(history, runs, int(seed), backlog=int(backlog), start=start)
         p85 = dt.date.fromisoformat(expected.dates()["85"])
         answers = [(headline(page), answer_lines(page)) for page in pages]
         assert answers == [(f"85% likely by {long_date(p85)}", expected_lines(expected))] * SESSIONS
