@@ -23,6 +23,11 @@ from flowray.exceptions import InputError
 CHUNK_RUNS = 65_536
 MAX_RUNS = 10**12
 FAN_BUCKETS = 200  # the burn-down fan keeps remaining work in at most this many buckets
+# The burn-down fan follows the first FAN_RUNS_PER_CHUNK runs of every chunk (all of a
+# small forecast's runs): its bands are a chart, and counting every run-period into it
+# cost a quarter of the engine's time (BENCHMARKS.md). Percentiles, P(deadline), effort
+# and totals use every run.
+FAN_RUNS_PER_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Histograms:
     totals: np.ndarray | None = None  # index n: runs whose total work was n items
     effort: np.ndarray | None = None  # index e: runs needing e person-weeks (rounded)
     fan: np.ndarray | None = None  # [w, b]: runs still open after w periods, remaining in bucket b
+    fan_runs: int = 0  # the runs the fan follows (the first FAN_RUNS_PER_CHUNK of each chunk)
     deadline_items: np.ndarray | None = None  # index n: runs with n items done by the deadline
     items: np.ndarray | None = None  # how-many: index n: runs completing n items in the horizon
     run_periods: int = 0  # simulated run-periods (work done, for benchmarks)
@@ -96,6 +102,7 @@ class Histograms:
             totals=_pad_add(self.totals, other.totals),
             effort=_pad_add(self.effort, other.effort),
             fan=_pad_add(self.fan, other.fan),
+            fan_runs=self.fan_runs + other.fan_runs,
             deadline_items=_pad_add(self.deadline_items, other.deadline_items),
             items=_pad_add(self.items, other.items),
             run_periods=self.run_periods + other.run_periods,
@@ -104,7 +111,7 @@ class Histograms:
 
     def equals(self, other: Histograms) -> bool:
         """Bit-for-bit equality of every histogram (used by tests and Ray/local agreement)."""
-        if self.runs != other.runs or self.chunks != other.chunks:
+        if (self.runs, self.chunks, self.fan_runs) != (other.runs, other.chunks, other.fan_runs):
             return False
         for name in ("periods", "totals", "effort", "fan", "deadline_items", "items"):
             a, b = getattr(self, name), getattr(other, name)
@@ -168,34 +175,28 @@ def check_horizon(scenario: Scenario) -> None:
         )
 
 
-def draw_totals(scenario: Scenario, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Steps 1-3 of a run: backlog, risks and split give the total work of each run."""
+def scenario_draw_args(scenario: Scenario) -> tuple:
+    """Steps 1-4 of a run as the kernel draws them: backlog, risks, split and lead times."""
     low, high = scenario.backlog_range
-    if low == high:
-        items = np.full(n, float(low))
-    else:
-        items = rng.integers(low, high + 1, size=n).astype(np.float64)
-    for risk in scenario.risks:
-        fires = rng.random(n) < risk.likelihood
-        if risk.high > risk.low:
-            impact = np.rint(rng.triangular(risk.low, risk.mode, risk.high, size=n))
-        else:
-            impact = np.full(n, float(risk.low))
-        items += np.where(fires, impact, 0.0)
+    risks = np.array(
+        [(r.likelihood, r.low, r.mode, r.high) for r in scenario.risks], dtype=np.float64
+    ).reshape(-1, 4)
+    split_samples = np.zeros(0, dtype=np.float64)
+    split_low = split_high = 1.0
     if scenario.split_range is not None:
-        split_low, split_high = scenario.split_range
-        split = rng.uniform(split_low, split_high, size=n) if split_high > split_low else split_low
-        items = items * split
+        split_low, split_high = (float(v) for v in scenario.split_range)
     elif scenario.split_samples is not None:
-        items = items * rng.choice(np.asarray(scenario.split_samples), size=n)
-    return np.rint(items).astype(np.int64)
+        split_samples = np.asarray(scenario.split_samples, dtype=np.float64)
+    return (
+        int(low), int(high), risks, split_low, split_high, split_samples, lead_choices(scenario)
+    )
 
 
-def draw_lead_periods(scenario: Scenario, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Step 4: one lead-time draw per run, in whole periods."""
+def lead_choices(scenario: Scenario) -> np.ndarray:
+    """Step 4: the lead-time samples in whole periods; a run picks one uniformly."""
     if not scenario.lead_time_days:
-        return np.zeros(n, dtype=np.int64)
-    days = rng.choice(np.asarray(scenario.lead_time_days, dtype=float), size=n)
+        return np.zeros(0, dtype=np.int64)
+    days = np.asarray(scenario.lead_time_days, dtype=float)
     return np.rint(days / scenario.period_days).astype(np.int64)
 
 
@@ -206,8 +207,8 @@ def fan_bucket_width(scenario: Scenario) -> float:
 def _simulate_when(
     scenario: Scenario, rng: np.random.Generator, n: int, sampler: SamplerTable
 ) -> Histograms:
-    totals = draw_totals(scenario, rng, n)
-    leads = draw_lead_periods(scenario, rng, n)
+    draws = scenario_draw_args(scenario)
+    leads = draws[-1]
     team = scenario.team
     max_p = scenario.max_periods
     max_lead = int(leads.max()) if leads.size else 0
@@ -218,9 +219,10 @@ def _simulate_when(
     fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
     deadline = scenario.periods_to_deadline
     deadline_items = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
+    totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
     run_periods = kernel.run_when(
-        totals,
-        leads,
+        n,
+        *draws,
         *sampler.kernel_args(),
         float(team.history_size),
         float(scenario.focus),
@@ -230,11 +232,13 @@ def _simulate_when(
         max_p,
         kernel.NO_DEADLINE if deadline is None else int(deadline),
         bucket,
+        FAN_RUNS_PER_CHUNK,
         chunk_key(rng),
         periods,
         effort,
         fan,
         deadline_items,
+        totals,
         effort_unit,
     )
     # Runs finishing with lead time beyond the horizon count as not done (index max_p + 1).
@@ -244,9 +248,10 @@ def _simulate_when(
     return Histograms(
         runs=n,
         periods=periods,
-        totals=_trim(np.bincount(totals)),
+        totals=_trim(totals),
         effort=_trim(effort),
         fan=_trim(fan),
+        fan_runs=min(n, FAN_RUNS_PER_CHUNK),
         deadline_items=_trim(deadline_items) if deadline is not None else None,
         run_periods=int(run_periods),
     )

@@ -5,9 +5,11 @@ of unfinished runs; a per-run compiled loop does one random draw, one gather
 and one subtraction per simulated period (see BENCHMARKS.md for the numbers).
 Every run draws its throughput from its own PCG32 stream, keyed by the
 chunk's key (from SeedSequence(seed, chunk index)) and the run's index, so a
-chunk still depends on (seed, chunk index) alone, and two scenarios that
-differ only in backlog or throughput see the same draws run by run (common
-random numbers): more backlog never finishes earlier, run by run.
+chunk still depends on (seed, chunk index) alone. A run draws its total work
+(backlog, risks, split) and lead time from a second stream of its own, so two
+scenarios that differ in any of those, or in throughput values, see the same
+throughput draws run by run (common random numbers): more backlog never
+finishes earlier, run by run, and what-if sweeps move smoothly.
 
 Integers are drawn with Lemire's nearly-divisionless method with rejection,
 so index draws are exactly uniform.
@@ -29,6 +31,7 @@ NO_DEADLINE = -1
 _MULT = np.uint64(6364136223846793005)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _LOW32 = np.uint64(0xFFFFFFFF)
+_SCENARIO_SALT = np.uint64(0x5CE7A210D1A2C0DE)  # keys each run's second stream (scenario draws)
 
 
 @njit(cache=True, inline="always")
@@ -80,19 +83,49 @@ def _uniform01(rng):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _contributors(done_fraction, low, high, ramp, slope):  # pragma: no cover - compiled
-    """The S-curve: ramp up over the first `ramp` of the work, down over the last.
+def _uniform53(rng):  # pragma: no cover - compiled
+    """A double in [0, 1) with 53 random bits (two 32-bit outputs), for continuous draws."""
+    high = _next_u32(rng) >> np.uint64(5)
+    low = _next_u32(rng) >> np.uint64(6)
+    return (np.float64(high) * 67108864.0 + np.float64(low)) * (1.0 / 9007199254740992.0)
 
-    slope = (high - low) / ramp, precomputed: no division in the inner loop.
+
+@njit(cache=True, inline="always")
+def _triangular(u, low, mode, high):  # pragma: no cover - compiled
+    """Inverse CDF of the triangular distribution at u (the formula numpy uses)."""
+    span = high - low
+    if u < (mode - low) / span:
+        return low + np.sqrt(u * span * (mode - low))
+    return high - np.sqrt((1.0 - u) * span * (high - mode))
+
+
+@njit(cache=True, inline="always")
+def _run_total(  # pragma: no cover - compiled
+    rng, backlog_low, backlog_high, risks, split_low, split_high, split_samples
+):
+    """Steps 1-3 of a run (DOMAIN.md): backlog, risks, split give the run's whole items.
+
+    Risk impacts are rounded to whole items; the split total is rounded (half to even).
     """
-    if done_fraction < ramp:
-        return low + slope * done_fraction
-    if done_fraction > 1.0 - ramp:
-        rest = 1.0 - done_fraction
-        if rest < 0.0:
-            rest = 0.0
-        return low + slope * rest
-    return high
+    items = np.float64(backlog_low)
+    if backlog_high > backlog_low:
+        items += np.float64(_draw_below(rng, backlog_high - backlog_low + 1))
+    for i in range(risks.shape[0]):
+        # both draws always, and no branch on whether the risk fires: a 30% risk
+        # would mispredict a third of the time, more than the draw costs
+        fires = _uniform01(rng) < risks[i, 0]
+        u = _uniform01(rng)
+        impact = risks[i, 1]
+        if risks[i, 3] > risks[i, 1]:
+            impact = np.rint(_triangular(u, risks[i, 1], risks[i, 2], risks[i, 3]))
+        items += impact * np.float64(fires)
+    if split_samples.shape[0] > 0:
+        items *= split_samples[_draw_below(rng, split_samples.shape[0])]
+    elif split_high > split_low:
+        items *= split_low + (split_high - split_low) * _uniform53(rng)
+    else:
+        items *= split_low
+    return np.rint(items)
 
 
 @njit(cache=True, inline="always")
@@ -106,8 +139,14 @@ def _items_done(total, remaining):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def run_when(  # pragma: no cover - compiled
-    totals,
-    lead_periods,
+    n_runs,
+    backlog_low,
+    backlog_high,
+    risks,
+    split_low,
+    split_high,
+    split_samples,
+    lead_choices,
     values,
     alias_prob,
     alias_index,
@@ -121,14 +160,21 @@ def run_when(  # pragma: no cover - compiled
     max_periods,
     deadline_periods,
     fan_bucket,
+    fan_runs,
     chunk_key,
     periods_hist,
     effort_hist,
     fan_hist,
     deadline_items_hist,
+    totals_hist,
     effort_unit,
 ):
     """Simulate each run until its work is done (or the horizon); fill the histograms.
+
+    A run first draws its total items (backlog, risks, split) and its lead time
+    (a uniform pick of lead_choices, in periods; none when empty) from a second
+    stream of its own, so its throughput draws are the same whatever the
+    scenario's other inputs (common random numbers across what-if variants).
 
     periods_hist[w] counts runs done after w periods (lead time included);
     index max_periods + 1 counts runs not done within the horizon.
@@ -148,15 +194,45 @@ def run_when(  # pragma: no cover - compiled
     fan_cols = fan_hist.shape[1]
     per_bucket = 1.0 / fan_bucket
     rng = np.empty(2, dtype=np.uint64)
-    for r in range(totals.shape[0]):
+    scenario_rng = np.empty(2, dtype=np.uint64)
+    scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
+    fixed_total = (
+        backlog_high == backlog_low
+        and risks.shape[0] == 0
+        and split_samples.shape[0] == 0
+        and split_high == split_low
+    )
+    # Each run's total and lead first, in a pass of their own: with no loop exit
+    # between runs there, the processor overlaps the runs' independent draws.
+    n_totals = 1 if fixed_total else n_runs
+    run_totals = np.full(n_totals, np.rint(np.float64(backlog_low) * split_low))
+    run_leads = np.zeros(n_runs if lead_choices.shape[0] > 0 else 1, dtype=np.int64)
+    if not fixed_total or lead_choices.shape[0] > 0:
+        for r in range(n_runs):
+            scenario_rng[0], scenario_rng[1] = run_stream(scenario_key, r)
+            if not fixed_total:
+                run_totals[r] = _run_total(
+                    scenario_rng, backlog_low, backlog_high, risks, split_low, split_high,
+                    split_samples,
+                )
+            if lead_choices.shape[0] > 0:
+                run_leads[r] = lead_choices[_draw_below(scenario_rng, lead_choices.shape[0])]
+    for r in range(n_runs):
         rng[0], rng[1] = run_stream(chunk_key, r)
-        total = np.float64(totals[r])
-        inv_total = 1.0 / total if total > 0.0 else 0.0
-        # the S-curve's phases as thresholds on the remaining work (no division per period)
+        total = run_totals[r if n_totals > 1 else 0]
+        lead = run_leads[r if run_leads.shape[0] > 1 else 0]
+        totals_hist[np.int64(total)] += 1
+        fan_limit = fan_rows if r < fan_runs else 0  # the fan follows the first fan_runs runs
+        # the S-curve's phases as thresholds on the remaining work (no division per period),
+        # and its contributors as a + b * remaining: ramp-up low + slope * (done share),
+        # ramp-down low + slope * (remaining share)
         ramp_up_above = total * (1.0 - ramp)
         ramp_down_below = total * ramp
-        full_team_scale = high_contributors * per_person
-        lead = lead_periods[r]
+        up_a = low_contributors + slope
+        up_b = down_b = 0.0
+        if ramp > 0.0 and total > 0.0:
+            down_b = slope / total
+            up_b = -down_b
         remaining = total
         week = 0
         effort = 0.0
@@ -168,45 +244,55 @@ def run_when(  # pragma: no cover - compiled
         if deadline_periods != NO_DEADLINE and work_deadline <= 0:
             items_by_deadline = 0.0
         while remaining > 0.0 and week < max_periods:
-            if ramp > 0.0:
-                if remaining > ramp_up_above or remaining < ramp_down_below:
-                    contributors = _contributors(
-                        1.0 - remaining * inv_total, low_contributors, high_contributors, ramp, slope
-                    )
-                    scale = contributors * per_person
-                else:
-                    contributors = high_contributors
-                    scale = full_team_scale
-            else:
-                contributors = high_contributors
-                scale = full_scale
             # The draw is written out here and in run_how_many on purpose: factoring it
-            # into a function returning (value, position) made the loop 3.5x slower.
+            # into an inlined function that takes the arrays made the loop 3.5x slower
+            # (numba then updates the arrays' reference counts on every call).
             row = week if week < n_rows else n_rows - 1
             if sampler_kind == UNIFORM:
-                draw = values[row, _draw_below(rng, n_cols)]
+                col = _draw_below(rng, n_cols)
+                draw = values[row, col]
             elif sampler_kind == ALIAS:
                 col = _draw_below(rng, n_cols)
-                if _uniform01(rng) >= alias_prob[row, col]:
+                coin = _uniform01(rng)
+                if coin >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
             else:
                 if week > 0:
                     position += 1
-                    if position >= n_cols or _uniform01(rng) < restart_probability:
+                    restart = position >= n_cols
+                    if not restart:
+                        coin = _uniform01(rng)
+                        restart = coin < restart_probability
+                    if restart:
                         position = _draw_below(rng, n_cols)
                 draw = values[0, position]
-            remaining -= draw * scale
+            if ramp > 0.0:
+                # contributors = a + b * remaining in every phase of the S-curve, so the
+                # period's update is remaining * (1 - t b) - t a with t = draw * per_person:
+                # one multiply-add on the loop-carried value instead of a chain of five.
+                if remaining > ramp_up_above:
+                    a, b = up_a, up_b
+                elif remaining < ramp_down_below:
+                    a, b = low_contributors, down_b
+                else:
+                    a, b = high_contributors, 0.0
+                effort += a + b * remaining
+                t = draw * per_person
+                remaining = remaining * (1.0 - t * b) - t * a
+            else:
+                remaining -= draw * full_scale
             week += 1
-            effort += contributors
             if week == work_deadline:
                 items_by_deadline = _items_done(total, remaining)
-            if remaining > 0.0 and week < fan_rows:
+            if remaining > 0.0 and week < fan_limit:
                 bucket = np.int64(np.ceil(remaining * per_bucket))
                 if bucket >= fan_cols:
                     bucket = fan_cols - 1
                 fan_hist[week, bucket] += 1
         run_periods += week
+        if ramp == 0.0:
+            effort = high_contributors * week  # a whole team every period
         if remaining > 0.0:
             periods_hist[max_periods + 1] += 1
         else:

@@ -198,7 +198,11 @@ class ForecastResult:
 
     # -- distributions ------------------------------------------------------------
     def burn_down_fan(self, levels=FAN_LEVELS) -> list[dict[str, Any]]:
-        """Percentiles of remaining items after each period (0 = start); done runs count as 0."""
+        """Percentiles of remaining items after each period (0 = start); done runs count as 0.
+
+        Period 0 is every run's total work; later periods come from the runs the
+        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk).
+        """
         fan = self.histograms.fan
         totals = self.histograms.totals
         width = fan_bucket_width(self.scenario)
@@ -214,7 +218,8 @@ class ForecastResult:
             else:
                 open_counts = fan[w] if w < fan.shape[0] else np.zeros(1, np.int64)
                 counts = open_counts.copy()
-                counts[0] += self.runs - counts.sum()  # done runs (and open ones in bucket 0)
+                # done runs (and open ones in bucket 0), of the runs the fan follows
+                counts[0] += self.histograms.fan_runs - counts.sum()
                 values = np.arange(counts.size, dtype=float) * width
             for p in levels:
                 row[f"p{p}"] = float(values[min(quantile_index(counts, p / 100.0), counts.size - 1)])

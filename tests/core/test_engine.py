@@ -368,3 +368,51 @@ def test_lemire_bound_matches_math():
         draws = kernel.draws_below(np.uint64(99), 1, bound, 20_000)
         assert draws.min() >= 0 and draws.max() < bound
     assert math.isfinite(float(kernel.draws_below(np.uint64(1), 1, 1, 3).sum()))
+
+
+HISTORY = [14, 9, 16, 11, 0, 13, 12, 15, 8, 17, 10, 14, 19, 6, 12, 13, 11, 16, 9, 15]
+
+
+def test_fan_follows_the_first_runs_of_every_chunk():
+    from flowray.core.engine import FAN_RUNS_PER_CHUNK
+
+    scenario = Scenario(throughput=HISTORY, backlog=120)  # nobody finishes in one period
+    for runs, followed in [
+        (5_000, 5_000),
+        (20_000, FAN_RUNS_PER_CHUNK),
+        (CHUNK_RUNS + 100, FAN_RUNS_PER_CHUNK + 100),
+    ]:
+        hist = simulate(scenario, runs=runs, seed=4).histograms
+        assert hist.fan_runs == followed
+        assert hist.fan[1].sum() == followed  # every followed run is still open after period 1
+        assert hist.periods.sum() == runs  # the answer counts every run
+
+
+def test_fan_of_followed_runs_matches_a_fan_of_every_run(monkeypatch):
+    from flowray.core import engine
+
+    scenario = Scenario(throughput=HISTORY, backlog=(100, 140), start="2026-01-05")
+    sampled = simulate(scenario, runs=60_000, seed=5)
+    monkeypatch.setattr(engine, "FAN_RUNS_PER_CHUNK", CHUNK_RUNS)
+    every = simulate(scenario, runs=60_000, seed=5)
+    assert every.histograms.fan_runs == 60_000 and sampled.histograms.fan_runs < 60_000
+    assert every.percentiles() == sampled.percentiles()  # only the fan differs
+    rows = list(zip(sampled.burn_down_fan(), every.burn_down_fan(), strict=True))
+    assert len(rows) > 5
+    for a, b in rows:
+        for level in ("p5", "p50", "p95"):
+            assert abs(a[level] - b[level]) <= 2, (a, b)  # within 2 items: a chart's resolution
+
+
+def test_scenario_inputs_never_shift_the_throughput_draws():
+    """Each run draws its total work from a stream of its own: a risk that never fires changes
+    nothing, and a certain fixed risk equals a larger backlog, run for run."""
+    base = dict(throughput=HISTORY, start="2026-01-05")
+    plain = simulate(Scenario(**base, backlog=(40, 80)), runs=30_000, seed=6)
+    never = simulate(Scenario(**base, backlog=(40, 80), risks=[Risk(0.0, 5, 10, 20)]), runs=30_000, seed=6)
+    for name in ("periods", "totals", "effort"):  # (the fan's buckets widen with a risk's high)
+        assert np.array_equal(getattr(never.histograms, name), getattr(plain.histograms, name))
+    certain = simulate(Scenario(**base, backlog=(40, 80), risks=[Risk(1.0, 10, 10, 10)]), runs=30_000, seed=6)
+    shifted = simulate(Scenario(**base, backlog=(50, 90)), runs=30_000, seed=6)
+    assert np.array_equal(certain.histograms.periods, shifted.histograms.periods)
+    assert np.array_equal(certain.histograms.totals, shifted.histograms.totals)
