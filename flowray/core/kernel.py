@@ -24,6 +24,7 @@ from numba import njit
 UNIFORM = 0  # uniform column of the period's row (bootstrap; per-period samples for ML paths)
 ALIAS = 1  # weighted column through Walker's alias table (recency weights)
 BLOCK = 2  # block bootstrap: continue with the next period of history, restart with prob 1/L
+PATH = 3  # ML paths: a run follows one column (one simulated path) row by row, then i.i.d.
 
 NO_DEADLINE = -1
 
@@ -237,7 +238,7 @@ def run_when(  # pragma: no cover - compiled
         week = 0
         effort = 0.0
         position = 0
-        if sampler_kind == BLOCK:
+        if sampler_kind == BLOCK or sampler_kind == PATH:
             position = _draw_below(rng, n_cols)
         work_deadline = deadline_periods - lead
         items_by_deadline = -1.0
@@ -257,16 +258,16 @@ def run_when(  # pragma: no cover - compiled
                 if coin >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
-            else:
+            elif sampler_kind == BLOCK:
                 if week > 0:
                     position += 1
-                    restart = position >= n_cols
-                    if not restart:
-                        coin = _uniform01(rng)
-                        restart = coin < restart_probability
-                    if restart:
+                    if position >= n_cols or _uniform01(rng) < restart_probability:
                         position = _draw_below(rng, n_cols)
                 draw = values[0, position]
+            elif week < n_rows:  # PATH: the run's own path while it lasts
+                draw = values[week, position]
+            else:  # PATH beyond its rows: independent draws of the last row
+                draw = values[row, _draw_below(rng, n_cols)]
             if ramp > 0.0:
                 # contributors = a + b * remaining in every phase of the S-curve, so the
                 # period's update is remaining * (1 - t b) - t a with t = draw * per_person:
@@ -331,7 +332,7 @@ def run_how_many(  # pragma: no cover - compiled
         rng[0], rng[1] = run_stream(chunk_key, r)
         done = 0.0
         position = 0
-        if sampler_kind == BLOCK:
+        if sampler_kind == BLOCK or sampler_kind == PATH:
             position = _draw_below(rng, n_cols)
         for week in range(periods):
             row = week if week < n_rows else n_rows - 1
@@ -342,12 +343,16 @@ def run_how_many(  # pragma: no cover - compiled
                 if _uniform01(rng) >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
-            else:
+            elif sampler_kind == BLOCK:
                 if week > 0:
                     position += 1
                     if position >= n_cols or _uniform01(rng) < restart_probability:
                         position = _draw_below(rng, n_cols)
                 draw = values[0, position]
+            elif week < n_rows:  # PATH: the run's own path while it lasts
+                draw = values[week, position]
+            else:  # PATH beyond its rows: independent draws of the last row
+                draw = values[row, _draw_below(rng, n_cols)]
             done += draw * scale
         items = np.int64(np.floor(done + 1e-9))
         if items >= items_hist.shape[0]:

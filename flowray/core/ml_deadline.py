@@ -1,17 +1,17 @@
 """The ML deadline analysis: when, how many by the deadline, and P(deadline) from ML, next to Monte Carlo.
 
 The ML forecaster (`flowray.core.ml`) draws throughput paths after the
-history; `samplers.path_sampler` turns them into a per-period sampler table
+history; `samplers.path_sampler` turns them into a table of paths
 that the SAME completion kernel reads (risks, split, team, focus and lead
 times apply exactly as for Monte Carlo), and the SAME result object
 (`ForecastResult`) comes back. So the two answers differ only in how a
 period's throughput is drawn, and can be shown side by side.
 
-What a reviewer must know: the kernel draws each period's value
-independently from that period's row of ML samples, so the dependence
-between periods inside one ML path (a slow week followed by another) is not
-kept; the per-period distributions are ML's. Beyond the simulated path length
-the last period's row repeats.
+What a reviewer must know: each simulated run follows one ML path, so the
+dependence between periods inside a path (a slow week followed by another)
+is kept. Beyond the simulated path length a run draws independently from the
+last period's values, so make the paths at least as long as the answer
+needs (`path_periods` covers the deadline and the backlog).
 
 A consensus note says whether the two agree: they disagree when their 85%
 completion differs by more than CONSENSUS_PERIODS periods (or

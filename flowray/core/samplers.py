@@ -120,14 +120,18 @@ def build_sampler(history: Sequence[float], name: str = "bootstrap") -> SamplerT
 
 
 def path_sampler(per_period_samples: np.ndarray) -> SamplerTable:
-    """A time-varying sampler: row k holds equally likely throughput values for period k.
+    """A sampler of whole throughput paths: column j of the table is one path, row k its period k.
 
-    Used to feed ML forecasts (per-period predictive samples) to the same
-    completion simulation as Monte Carlo; beyond the last row the last row repeats.
+    Used to feed ML forecasts (simulated paths) to the same completion
+    simulation as Monte Carlo. Each run follows one path, picked uniformly, so
+    the dependence between a path's periods survives (a slow week tends to be
+    followed by another in the model's paths, and drawing each week from a
+    different path would narrow the intervals); beyond the last row a run draws
+    independently from the last row.
     """
     table = np.asarray(per_period_samples, dtype=np.float64)
     if table.ndim != 2 or table.size == 0:
         raise InputError("per_period_samples", table.shape, "must be a non-empty 2-D array")
     if not np.all(np.isfinite(table)) or table.min() < 0:
         raise InputError("per_period_samples", "…", "values must be finite and >= 0")
-    return SamplerTable(np.ascontiguousarray(table))
+    return SamplerTable(np.ascontiguousarray(table), kind=kernel.PATH)

@@ -416,3 +416,21 @@ def test_scenario_inputs_never_shift_the_throughput_draws():
     shifted = simulate(Scenario(**base, backlog=(50, 90)), runs=30_000, seed=6)
     assert np.array_equal(certain.histograms.periods, shifted.histograms.periods)
     assert np.array_equal(certain.histograms.totals, shifted.histograms.totals)
+
+
+def test_path_sampler_keeps_each_run_on_one_path():
+    """ML paths: a run follows one simulated path, so sums keep the paths' dependence."""
+    from flowray.core.engine import run_local
+    from flowray.core.samplers import path_sampler
+
+    fast, idle = [10.0] * 5, [0.0] * 5
+    table = path_sampler(np.array([fast, idle]).T)  # rows = periods, columns = paths
+    scenario = Scenario(throughput=[1, 2, 3], backlog=30)
+    items = run_local(scenario, Question("how_many", 5), 20_000, 3, sampler=table)
+    assert set(np.flatnonzero(items.counts)) == {0, 50}  # a whole path, never a mix of weeks
+    assert 0.45 < items.counts[50] / items.runs < 0.55
+    when = run_local(scenario, Question("when"), 20_000, 3, sampler=table)
+    assert when.counts[3] == pytest.approx(10_000, rel=0.05)  # the fast path: 3 periods
+    # the idle path has nothing to finish with in its 5 periods; after them it draws the
+    # last row's values independently (10 or 0), so it ends later, not never
+    assert when.counts[:6].sum() == when.counts[3] and when.not_done == 0
