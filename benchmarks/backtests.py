@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -293,28 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-ml", dest="ml", action="store_false")
     parser.add_argument("--ray", action="store_true", help="run the tasks as one Ray job (tasks.submit_job)")
-    parser.add_argument("--rerun-ml", action="store_true", help="recompute the ML part of a cached study")
-    parser.add_argument("--cache", help="pickle of a previous study's results to re-read (our own file)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backtests.json"))
     parser.add_argument("--img", default=str(ROOT / "docs" / "img"))
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    cached = bool(args.cache and Path(args.cache).exists())
-    if cached:
-        with open(args.cache, "rb") as handle:  # our own cache, written below by this script
-            study = pickle.load(handle)  # noqa: S301
-        if args.rerun_ml:
-            series = pipeline.load_series(args.data)
-            study.results.update(run_study(series, args, mc=False).results)
-            with open(args.cache, "wb") as handle:
-                pickle.dump(study, handle)
-    else:
-        series = pipeline.load_series(args.data)
-        study = run_study(series, args)
-        if args.cache:
-            with open(args.cache, "wb") as handle:
-                pickle.dump(study, handle)
+    # Always computed afresh: a cache would mean unpickling a file from disk.
+    series = pipeline.load_series(args.data)
+    study = run_study(series, args)
     rows = summarise(study)
     mc_rows = [r for r in rows if bt.parse_method(r["method"])[0] in bt.MC_METHODS]
     ranking = rank(mc_rows)
@@ -354,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "ml_rows": ml_rows,
         "images": images,
-        "from_cache": cached,
+        "from_cache": False,
         "run_seconds": round(time.perf_counter() - started, 1),
     }
     Path(args.out).write_text(json.dumps(result, indent=1, default=float))
