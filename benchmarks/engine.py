@@ -7,6 +7,10 @@ the measuring thread (time.thread_time), best of several repeats: on a shared,
 noisy machine other processes then cost waiting, not measured time, and the
 ratios stay meaningful even when wall-clock numbers move. The raw draw rate is
 measured before and after the model, and the best of both is used.
+
+`bare_loop_simple` is the ceiling: the kernel's generator and draw, one
+subtraction and the exit test per period, nothing recorded. It shows how much
+of the machine's attainable rate the complete model's bookkeeping leaves.
 """
 
 from __future__ import annotations
@@ -86,6 +90,47 @@ def model_rate(spec: dict, runs: int, repeats: int) -> dict:
     }
 
 
+def bare_loop_rate(spec: dict, runs: int, repeats: int) -> dict:
+    """The ceiling: the kernel's own generator and draw, one subtraction and the exit test per
+    period, nothing recorded (no histograms, fan, effort, deadline). The complete model
+    cannot run faster than this loop."""
+    from numba import njit
+
+    from flowray import Scenario
+    from flowray.core.kernel import _draw_below, run_stream
+
+    @njit(cache=False)
+    def bare(n, values, scale, total, max_periods, chunk_key):  # pragma: no cover - compiled
+        rng = np.empty(2, dtype=np.uint64)
+        n_cols = values.shape[0]
+        run_periods = 0
+        for r in range(n):
+            rng[0], rng[1] = run_stream(chunk_key, r)
+            remaining = total
+            week = 0
+            while remaining > 0.0 and week < max_periods:
+                remaining -= values[_draw_below(rng, n_cols)] * scale
+                week += 1
+            run_periods += week
+        return run_periods
+
+    scenario = Scenario(**spec)
+    values = np.asarray(scenario.throughput, dtype=np.float64)
+    total = float(scenario.backlog_range[0])
+    key = np.uint64(12345)
+    bare(1000, values, 1.0, total, scenario.max_periods, key)
+    best = None
+    for _ in range(repeats):
+        t = time.thread_time()
+        run_periods = bare(runs, values, 1.0, total, scenario.max_periods, key)
+        seconds = time.thread_time() - t
+        if best is None or seconds < best[0]:
+            best = (seconds, run_periods)
+    seconds, run_periods = best
+    return {"runs": runs, "cpu_seconds": round(seconds, 4), "runs_per_s": runs / seconds,
+            "run_periods_per_s": run_periods / seconds, "mean_periods": run_periods / runs}
+
+
 def loop_rate(runs: int) -> dict:
     import reference_model as ref
 
@@ -126,6 +171,7 @@ def main() -> int:
         "simple": simple,
         "full": full,
         "reference_loop": loop_rate(5_000 if args.quick else 20_000),
+        "bare_loop_simple": bare_loop_rate(SIMPLE, sizes[-1], 3),
     }
     best_simple = max(r["run_periods_per_s"] for r in out["simple"])
     best_full = max(r["run_periods_per_s"] for r in out["full"])
@@ -133,6 +179,9 @@ def main() -> int:
         "simple_vs_raw_draws": best_simple / raw,
         "full_vs_raw_draws": best_full / raw,
         "simple_vs_loop_runs_per_s": max(r["runs_per_s"] for r in out["simple"]) / out["reference_loop"]["runs_per_s"],
+        "bare_loop_vs_raw_draws": out["bare_loop_simple"]["run_periods_per_s"] / raw,
+        "bare_loop_vs_loop_runs_per_s": out["bare_loop_simple"]["runs_per_s"] / out["reference_loop"]["runs_per_s"],
+        "simple_vs_bare_loop": best_simple / out["bare_loop_simple"]["run_periods_per_s"],
     }
     mem_runs = [10**6, 10**7] if args.quick else [10**6, 10**8]
     out["peak_memory_mb"] = {f"{n:.0e}": peak_memory_mb("SIMPLE", n) for n in mem_runs}
