@@ -113,7 +113,12 @@ def request_method(request: ForecastRequest) -> ForecastMethod:
     if request.method is None:
         if request.window is not None:
             apply_window([], request.window)  # the same error as ever for a bad window
-        return ForecastMethod(str(request.fields.get("sampler") or "bootstrap"), request.window)
+        from flowray.core.samplers import SAMPLERS
+
+        sampler = request.fields.get("sampler") or "bootstrap"
+        if sampler not in SAMPLERS:
+            raise InputError("sampler", sampler, f"must be one of {', '.join(SAMPLERS)}")
+        return ForecastMethod(str(sampler), request.window)
     if request.window is None:
         return resolve_method(request.method)
     return resolve_method(request.method, request.window)

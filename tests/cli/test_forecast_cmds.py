@@ -101,6 +101,7 @@ def test_readable_table_has_dates(capsys):
         (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--window", "0"], "--window: got '0'"),
         (["how-many", "--throughput", TP, "--periods", "4", "--window", "ten"], "--window: got 'ten'"),
         (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--sampler", "block"], "not both"),
+        (["when", "--throughput", TP, "--backlog", "5", "--sampler", "magic"], "sampler: got 'magic'; must be one of"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(capsys, args, needle):
