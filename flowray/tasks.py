@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowray.config import load_settings
@@ -141,6 +142,24 @@ def _prepare_token_auth(token: str | None, token_path: str | os.PathLike[str] | 
         log.debug("could not refresh Ray's auth config", exc_info=True)
 
 
+def _protect_default_token_file() -> bool:
+    """Make Ray's default token file (~/.ray/auth_token) readable by its owner only.
+
+    Ray 2.60 creates it readable by everyone on the machine, and anyone who
+    reads it can run code on the cluster. Returns True when it changed the mode.
+    """
+    path = Path.home() / ".ray" / "auth_token"
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            path.chmod(0o600)
+            log.info("made %s readable by its owner only (it was %o)", path, mode & 0o777)
+            return True
+    except OSError:  # missing, or not ours: nothing to tighten
+        pass
+    return False
+
+
 def _auth_mode_name() -> str:
     try:
         from ray._raylet import AuthenticationMode, get_authentication_mode
@@ -245,6 +264,7 @@ def connect(
                 gcs = ray.get_runtime_context().gcs_address
                 _state_api_address = gcs
                 _info = _read_cluster_info(False, False, gcs, context.dashboard_url)
+        _protect_default_token_file()  # Ray may just have created it, readable by all
         return _info
 
 

@@ -362,3 +362,23 @@ def test_cancel_kills_a_task_that_ignores_the_interrupt(ray_session):
 
 def _wait_for_running(name: str) -> list:
     return [r for r in tasks.list_flowray_tasks(name=name) if str(r.state) == "RUNNING"]
+
+
+def test_default_token_file_is_made_owner_only(tmp_path, monkeypatch):
+    """Ray 2.60 writes ~/.ray/auth_token readable by everyone; connect() tightens it to 0600."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    token = tmp_path / ".ray" / "auth_token"
+    assert tasks._protect_default_token_file() is False  # no file: nothing to do
+    token.parent.mkdir()
+    token.write_text("x" * 64)
+    token.chmod(0o644)
+    assert tasks._protect_default_token_file() is True
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert tasks._protect_default_token_file() is False  # already private
+
+
+def test_connected_session_leaves_the_token_file_private(ray_session):
+    token = os.path.expanduser("~/.ray/auth_token")
+    if not os.path.exists(token):
+        pytest.skip("Ray wrote no default token file in this environment")
+    assert os.stat(token).st_mode & 0o077 == 0
