@@ -18,6 +18,7 @@ from flowray.core.engine import Question, horizon_periods, run_local
 from flowray.core.results import ForecastResult, HowManyResult, format_probability
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData
+from flowray.tasks import Progress
 
 Result = ForecastResult | HowManyResult
 
@@ -555,7 +556,7 @@ CALIBRATION_SHARE = 0.05
 
 
 @dataclass(frozen=True)
-class ForecastProgress:
+class ForecastProgress(Progress):
     """A method job's progress: the simulation's counts, plus the calibration step when there is one.
 
     runs_done / runs_total are the simulated futures of the forecast itself;
@@ -563,18 +564,9 @@ class ForecastProgress:
     gives the calibration step CALIBRATION_SHARE of the bar.
     """
 
-    state: Any
-    stage: str
-    chunks_done: int
-    chunks_total: int
-    runs_done: int
-    runs_total: int
-    tasks_done: int
-    tasks_total: int
-    tasks_submitted: int
-    elapsed_s: float
-    calibrating: bool  # the method has a calibration step
-    calibration_done: bool
+    stage: str = "simulating"
+    calibrating: bool = False  # the method has a calibration step
+    calibration_done: bool = False
 
     @property
     def fraction(self) -> float:
@@ -582,12 +574,6 @@ class ForecastProgress:
         if not self.calibrating:
             return simulated
         return (1.0 - CALIBRATION_SHARE) * simulated + (CALIBRATION_SHARE if self.calibration_done else 0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["state"] = str(self.state)
-        data["fraction"] = self.fraction
-        return data
 
 
 def _first(parts: list[Any]) -> Any:
