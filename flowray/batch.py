@@ -25,7 +25,13 @@ from typing import Any
 from flowray.exceptions import FlowrayError, InputError
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-DEFAULT_NOTEBOOK = NOTEBOOKS_DIR / "batch_forecast.ipynb"
+# the repository's notebook, or the copy an installed wheel carries (pyproject: force-include)
+_BUNDLED_NOTEBOOK = Path(__file__).resolve().parent / "bundled" / "notebooks" / "batch_forecast.ipynb"
+DEFAULT_NOTEBOOK = (
+    NOTEBOOKS_DIR / "batch_forecast.ipynb"
+    if (NOTEBOOKS_DIR / "batch_forecast.ipynb").is_file()
+    else _BUNDLED_NOTEBOOK
+)
 DEFAULT_REPORTS_DIR = Path("reports")
 ALERTS_TAG = "alerts"  # the batch notebook's cell whose output the CLI echoes (e.g. into cron mail)
 MAX_SAME_DAY_RUNS = 10_000

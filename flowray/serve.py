@@ -88,15 +88,16 @@ class DashboardServer:
 
 
 def find_dashboards_dir() -> Path:
-    """The repository's dashboards/ directory, found next to the flowray package source."""
-    candidate = _PACKAGE_DIR.parent / "dashboards"
-    if not candidate.is_dir():
-        raise InputError(
-            "dashboards_dir",
-            str(candidate),
-            "no dashboards directory next to the flowray package; pass --dashboards DIR",
-        )
-    return candidate
+    """The dashboards: the repository's dashboards/ next to the package source, or the copy
+    that an installed wheel carries inside the package (flowray/bundled/dashboards)."""
+    for candidate in (_PACKAGE_DIR.parent / "dashboards", _PACKAGE_DIR / "bundled" / "dashboards"):
+        if candidate.is_dir():
+            return candidate
+    raise InputError(
+        "dashboards_dir",
+        str(_PACKAGE_DIR.parent / "dashboards"),
+        "no dashboards directory next to the flowray package or inside it; pass --dashboards DIR",
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="directory of dashboard notebooks (default: the repository's dashboards/)",
+        help="directory of dashboard notebooks (default: the repository's dashboards/, or the copy inside an installed flowray)",
     )
     parser.add_argument(
         "--cull-idle-timeout",

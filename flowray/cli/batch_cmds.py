@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS_DIR,
                         help=f"folder of dated reports (default ./{DEFAULT_REPORTS_DIR})")
     parser.add_argument("--notebook", type=Path, default=DEFAULT_NOTEBOOK,
-                        help="the notebook to run (default: the repository's notebooks/batch_forecast.ipynb)")
+                        help="the notebook to run (default: the repository's notebooks/batch_forecast.ipynb, or the copy inside an installed flowray)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="fail a cell that runs longer than this (default: no limit)")
     parser.add_argument("--list-parameters", action="store_true",
