@@ -1072,6 +1072,7 @@ class ClusterStatus:
     jobs_active: int
     dashboard_url: str | None
     nodes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    tasks_cancelled: int = 0  # stopped by a job's cancel(), not failures (state API only)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -1163,7 +1164,7 @@ def cluster_status() -> ClusterStatus:
     cpus_total = float(total.get("CPU", 0.0))
     cpus_in_use = max(0.0, cpus_total - float(free.get("CPU", 0.0)))
     store_total = int(total.get("object_store_memory", 0))
-    counts = {"pending": 0, "running": 0, "finished": 0, "failed": 0}
+    counts = {"pending": 0, "running": 0, "finished": 0, "failed": 0, "cancelled": 0}
     source = "state_api"
     try:
         for task in list_flowray_tasks():
@@ -1172,6 +1173,8 @@ def cluster_status() -> ClusterStatus:
                 counts["running"] += 1
             elif state == "FINISHED":
                 counts["finished"] += 1
+            elif state == "FAILED" and str(getattr(task, "error_type", "")) == "TASK_CANCELLED":
+                counts["cancelled"] += 1  # Ray reports a cancelled task as FAILED
             elif state == "FAILED":
                 counts["failed"] += 1
             elif state in _PENDING_STATES:
@@ -1206,6 +1209,7 @@ def cluster_status() -> ClusterStatus:
         tasks_running=counts["running"],
         tasks_finished=counts["finished"],
         tasks_failed=counts["failed"],
+        tasks_cancelled=counts["cancelled"],
         tasks_source=source,
         jobs_active=len(_pump.active()),
         dashboard_url=info.dashboard_url,

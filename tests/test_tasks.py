@@ -192,6 +192,13 @@ def test_cancel_a_long_job_stops_every_task_within_2_seconds(ray_session):
     assert len(rows) == submitted, states
     assert set(states) <= {"FINISHED", "FAILED"}, states
     assert "FAILED" in states  # running tasks were really stopped, not left to finish
+    stopped = [r for r in rows if str(r.state) == "FAILED"]
+    kinds = {str(getattr(r, "error_type", "")) for r in stopped}
+    assert "TASK_CANCELLED" in kinds, kinds
+    # the cluster's counts call them cancelled, not failed
+    assert tasks.cluster_status().tasks_cancelled >= sum(
+        1 for r in stopped if str(r.error_type) == "TASK_CANCELLED"
+    )
     tasks.warm_up()  # cancelled workers were killed; leave warm ones for the next tests
 
 

@@ -79,7 +79,8 @@ def _status(args: argparse.Namespace) -> int:
     )
     print(
         f"flowray tasks {status.tasks_pending} pending, {status.tasks_running} running, "
-        f"{status.tasks_finished} finished, {status.tasks_failed} failed ({source})"
+        f"{status.tasks_finished} finished, {status.tasks_failed} failed, "
+        f"{status.tasks_cancelled} cancelled ({source})"
     )
     if status.dashboard_url:
         print(f"dashboard    {status.dashboard_url} (timelines, logs, memory per worker)")

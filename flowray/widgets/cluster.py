@@ -120,7 +120,8 @@ class ClusterPanel(Panel):
             ("CPUs in use", f"{used:g} of {total:g}"),
             ("Object store", f"{megabytes(store_used)} used of {megabytes(status.get('object_store_bytes_total'))}"),
             ("flowray tasks", f"{status.get('tasks_running', 0)} running, {status.get('tasks_pending', 0)} waiting, "
-                              f"{status.get('tasks_finished', 0)} finished, {status.get('tasks_failed', 0)} failed"
+                              f"{status.get('tasks_finished', 0)} finished, {status.get('tasks_failed', 0)} failed, "
+                              f"{status.get('tasks_cancelled', 0)} cancelled"
                               + source),
             ("Jobs running from this page", str(status.get("jobs_active", 0))),
         ]
