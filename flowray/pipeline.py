@@ -877,6 +877,7 @@ def forecast_ledger(project: str | None = None, db_path: str | Path | None = Non
                 "p50_date": f.dates.get(50),
                 "p_deadline": f.p_deadline,
                 "runs": f.runs,
+                "method": f.method,
                 "scored": f.scored,
             }
         )

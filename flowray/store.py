@@ -304,6 +304,7 @@ class ForecastSummary(_Record):
     p_deadline: float | None
     not_done: int
     scored: bool
+    method: str | None  # "recency+cal, window 12" when the result records how it was made
 
 
 @dataclass(frozen=True)
@@ -687,7 +688,8 @@ _SUMMARY_COLUMNS = """
     f.source_ref, f.seed, f.runs, f.engine_version, f.period_days, f.start_date, f.deadline,
     f.horizon_date, f.backlog_low, f.backlog_high, f.data_from, f.data_to, f.data_periods,
     f.p50, f.p70, f.p85, f.p95, f.date_p50, f.date_p70, f.date_p85, f.date_p95,
-    f.p_deadline, f.not_done, s.forecast_id IS NOT NULL
+    f.p_deadline, f.not_done, s.forecast_id IS NOT NULL,
+    json_extract_string(f.result, '$.method.name'), json_extract_string(f.result, '$.method.window')
 """
 _SUMMARY_FROM = """
     FROM forecasts f JOIN projects p USING (project_id)
@@ -704,10 +706,14 @@ _GET_FORECAST = (
 )
 
 
+SUMMARY_WIDTH = 34  # the columns of _SUMMARY_COLUMNS; _GET_FORECAST's inputs and result follow
+
+
 def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
     (fid, project, kind, unit, name, created_at, created_by, source, source_ref, seed, runs,
      engine_version, period_days, start, deadline, horizon, b_low, b_high, d_from, d_to,
-     d_periods, p50, p70, p85, p95, d50, d70, d85, d95, p_deadline, not_done, scored) = row[:32]
+     d_periods, p50, p70, p85, p95, d50, d70, d85, d95, p_deadline, not_done, scored,
+     method_name, method_window) = row[:SUMMARY_WIDTH]
     return {
         "forecast_id": fid, "project": project, "kind": kind, "unit": unit, "name": name,
         "created_at": created_at, "created_by": created_by, "source": source,
@@ -718,6 +724,7 @@ def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
         "percentiles": {50: p50, 70: p70, 85: p85, 95: p95},
         "dates": {50: d50, 70: d70, 85: d85, 95: d95},
         "p_deadline": p_deadline, "not_done": not_done, "scored": bool(scored),
+        "method": None if method_name is None else f"{method_name}, window {method_window}",
     }
 
 
@@ -1275,8 +1282,8 @@ class Store:
             score = self._get_score(con, fid)
             return ForecastRecord(
                 **_summary_args(row),
-                inputs=json.loads(row[32]) if row[32] is not None else None,
-                result=json.loads(row[33]) if row[33] is not None else None,
+                inputs=json.loads(row[SUMMARY_WIDTH]) if row[SUMMARY_WIDTH] is not None else None,
+                result=json.loads(row[SUMMARY_WIDTH + 1]) if row[SUMMARY_WIDTH + 1] is not None else None,
                 score=score,
             )
 

@@ -152,6 +152,9 @@ def test_a_saved_forecast_records_its_method_and_window(tmp_path):
     plain = pipeline.run_forecast(pipeline.ForecastRequest(project="Alpha", fields={"backlog": 40}, runs=RUNS,
                                                            save=True, db_path=db))
     assert store.get_forecast(plain.forecast_id).result["method"]["window"] == "all"
+    # the ledger listing says how each forecast was made
+    ledger = pipeline.forecast_ledger("Alpha", db)
+    assert list(ledger["method"]) == [pipeline.default_method().label(), "bootstrap, window all"]
 
 
 def test_batch_reforecasts_with_the_default_method_unless_told_otherwise(tmp_path):

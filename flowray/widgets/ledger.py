@@ -239,7 +239,18 @@ class LedgerPanel(Panel):
                 short_date(row["p85_date"]),
                 short_date(row["deadline"]),
                 probability(row["p_deadline"]),
+                _method_words(row.get("method")),
                 "yes" if bool(row["scored"]) else "not yet",
             ))
         return html_table(("Forecast", "Made on", "As of", "Question", "50% likely by", "85% likely by", "Deadline",
-                           "Chance of deadline", "Resolved"), rows)
+                           "Chance of deadline", "Method", "Resolved"), rows)
+
+
+def _method_words(label: Any) -> str:
+    """'recency+cal, window 12' -> 'recency, last 12, calibrated'; '-' when the row does not say."""
+    if not isinstance(label, str) or not label:
+        return "-"
+    name, _, window = label.partition(", window ")
+    base, calibrated = name.removesuffix("+cal"), name.endswith("+cal")
+    span = "all history" if window in ("", "all") else f"last {window}"
+    return f"{base}, {span}" + (", calibrated" if calibrated else "")

@@ -121,3 +121,13 @@ def test_panels_on_an_empty_database_say_so(tmp_path):
     db = tmp_path / "empty.duckdb"
     assert "No active projects" in portfolio_app(db).table.value
     assert "No projects" in ledger_app(db).status.value
+
+
+def test_ledger_table_says_how_each_forecast_was_made(demo_db):
+    from flowray.widgets.ledger import _method_words
+
+    assert _method_words("recency+cal, window 12") == "recency, last 12, calibrated"
+    assert _method_words("bootstrap, window all") == "bootstrap, all history"
+    assert _method_words(None) == "-"  # rows saved before forecasts recorded their method
+    panel = ledger_app(demo_db, project="Pytest Core")
+    assert "Method" in text(panel.table.value)
