@@ -53,42 +53,44 @@ def run_stream(chunk_key, run):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _next_u32(rng):  # pragma: no cover - compiled
-    """PCG32 (XSH-RR): advance rng[0] by the stream increment rng[1], return 32 random bits."""
-    old = rng[0]
-    rng[0] = old * _MULT + rng[1]
-    xorshifted = (((old >> np.uint64(18)) ^ old) >> np.uint64(27)) & _LOW32
-    rot = old >> np.uint64(59)
+def _step(state, increment):  # pragma: no cover - compiled
+    """PCG32 (XSH-RR) on a state held in a register: (next state, 32 random bits)."""
+    xorshifted = (((state >> np.uint64(18)) ^ state) >> np.uint64(27)) & _LOW32
+    rot = state >> np.uint64(59)
     left = (np.uint64(32) - rot) & np.uint64(31)
-    return ((xorshifted >> rot) | (xorshifted << left)) & _LOW32
+    return state * _MULT + increment, ((xorshifted >> rot) | (xorshifted << left)) & _LOW32
 
 
 @njit(cache=True, inline="always")
-def _draw_below(rng, n):  # pragma: no cover - compiled
-    """Exactly uniform integer in [0, n) (Lemire 2019, with rejection)."""
+def _below(state, increment, n):  # pragma: no cover - compiled
+    """(next state, exactly uniform integer in [0, n)): Lemire 2019, with rejection."""
     nn = np.uint64(n)
-    m = _next_u32(rng) * nn
-    low = m & np.uint64(0xFFFFFFFF)
+    state, bits = _step(state, increment)
+    m = bits * nn
+    low = m & _LOW32
     if low < nn:
         threshold = (np.uint64(0x100000000) - nn) % nn
         while low < threshold:
-            m = _next_u32(rng) * nn
-            low = m & np.uint64(0xFFFFFFFF)
-    return np.int64(m >> np.uint64(32))
+            state, bits = _step(state, increment)
+            m = bits * nn
+            low = m & _LOW32
+    return state, np.int64(m >> np.uint64(32))
 
 
 @njit(cache=True, inline="always")
-def _uniform01(rng):  # pragma: no cover - compiled
-    """A double in [0, 1) with 32 random bits (enough for alias and block decisions)."""
-    return np.float64(_next_u32(rng)) * (1.0 / 4294967296.0)
+def _unit(state, increment):  # pragma: no cover - compiled
+    """(next state, a double in [0, 1) with 32 random bits): alias, block and risk decisions."""
+    state, bits = _step(state, increment)
+    return state, np.float64(bits) * (1.0 / 4294967296.0)
 
 
 @njit(cache=True, inline="always")
-def _uniform53(rng):  # pragma: no cover - compiled
-    """A double in [0, 1) with 53 random bits (two 32-bit outputs), for continuous draws."""
-    high = _next_u32(rng) >> np.uint64(5)
-    low = _next_u32(rng) >> np.uint64(6)
-    return (np.float64(high) * 67108864.0 + np.float64(low)) * (1.0 / 9007199254740992.0)
+def _unit53(state, increment):  # pragma: no cover - compiled
+    """(next state, a double in [0, 1) with 53 random bits, from two outputs): continuous draws."""
+    state, high = _step(state, increment)
+    state, low = _step(state, increment)
+    value = (np.float64(high >> np.uint64(5)) * 67108864.0 + np.float64(low >> np.uint64(6)))
+    return state, value * (1.0 / 9007199254740992.0)
 
 
 @njit(cache=True, inline="always")
@@ -98,35 +100,6 @@ def _triangular(u, low, mode, high):  # pragma: no cover - compiled
     if u < (mode - low) / span:
         return low + np.sqrt(u * span * (mode - low))
     return high - np.sqrt((1.0 - u) * span * (high - mode))
-
-
-@njit(cache=True, inline="always")
-def _run_total(  # pragma: no cover - compiled
-    rng, backlog_low, backlog_high, risks, split_low, split_high, split_samples
-):
-    """Steps 1-3 of a run (DOMAIN.md): backlog, risks, split give the run's whole items.
-
-    Risk impacts are rounded to whole items; the split total is rounded (half to even).
-    """
-    items = np.float64(backlog_low)
-    if backlog_high > backlog_low:
-        items += np.float64(_draw_below(rng, backlog_high - backlog_low + 1))
-    for i in range(risks.shape[0]):
-        # both draws always, and no branch on whether the risk fires: a 30% risk
-        # would mispredict a third of the time, more than the draw costs
-        fires = _uniform01(rng) < risks[i, 0]
-        u = _uniform01(rng)
-        impact = risks[i, 1]
-        if risks[i, 3] > risks[i, 1]:
-            impact = np.rint(_triangular(u, risks[i, 1], risks[i, 2], risks[i, 3]))
-        items += impact * np.float64(fires)
-    if split_samples.shape[0] > 0:
-        items *= split_samples[_draw_below(rng, split_samples.shape[0])]
-    elif split_high > split_low:
-        items *= split_low + (split_high - split_low) * _uniform53(rng)
-    else:
-        items *= split_low
-    return np.rint(items)
 
 
 @njit(cache=True, inline="always")
@@ -194,8 +167,6 @@ def run_when(  # pragma: no cover - compiled
     fan_rows = fan_hist.shape[0]
     fan_cols = fan_hist.shape[1]
     per_bucket = 1.0 / fan_bucket
-    rng = np.empty(2, dtype=np.uint64)
-    scenario_rng = np.empty(2, dtype=np.uint64)
     scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
     fixed_total = (
         backlog_high == backlog_low
@@ -205,21 +176,41 @@ def run_when(  # pragma: no cover - compiled
     )
     # Each run's total and lead first, in a pass of their own: with no loop exit
     # between runs there, the processor overlaps the runs' independent draws.
+    # (Steps 1-4 of DOMAIN.md: backlog, risks, split, lead time; risk impacts and the
+    # split total rounded half to even. Both draws of a risk are always made, with no
+    # branch on whether it fires: a 30% risk would mispredict a third of the time.)
     n_totals = 1 if fixed_total else n_runs
     run_totals = np.full(n_totals, np.rint(np.float64(backlog_low) * split_low))
     run_leads = np.zeros(n_runs if lead_choices.shape[0] > 0 else 1, dtype=np.int64)
     if not fixed_total or lead_choices.shape[0] > 0:
         for r in range(n_runs):
-            scenario_rng[0], scenario_rng[1] = run_stream(scenario_key, r)
+            state, increment = run_stream(scenario_key, r)
             if not fixed_total:
-                run_totals[r] = _run_total(
-                    scenario_rng, backlog_low, backlog_high, risks, split_low, split_high,
-                    split_samples,
-                )
+                items = np.float64(backlog_low)
+                if backlog_high > backlog_low:
+                    state, extra = _below(state, increment, backlog_high - backlog_low + 1)
+                    items += np.float64(extra)
+                for i in range(risks.shape[0]):
+                    state, fires = _unit(state, increment)
+                    state, u = _unit(state, increment)
+                    impact = risks[i, 1]
+                    if risks[i, 3] > risks[i, 1]:
+                        impact = np.rint(_triangular(u, risks[i, 1], risks[i, 2], risks[i, 3]))
+                    items += impact * np.float64(fires < risks[i, 0])
+                if split_samples.shape[0] > 0:
+                    state, pick = _below(state, increment, split_samples.shape[0])
+                    items *= split_samples[pick]
+                elif split_high > split_low:
+                    state, u = _unit53(state, increment)
+                    items *= split_low + (split_high - split_low) * u
+                else:
+                    items *= split_low
+                run_totals[r] = np.rint(items)
             if lead_choices.shape[0] > 0:
-                run_leads[r] = lead_choices[_draw_below(scenario_rng, lead_choices.shape[0])]
+                state, pick = _below(state, increment, lead_choices.shape[0])
+                run_leads[r] = lead_choices[pick]
     for r in range(n_runs):
-        rng[0], rng[1] = run_stream(chunk_key, r)
+        state, increment = run_stream(chunk_key, r)
         total = run_totals[r if n_totals > 1 else 0]
         lead = run_leads[r if run_leads.shape[0] > 1 else 0]
         totals_hist[np.int64(total)] += 1
@@ -239,7 +230,7 @@ def run_when(  # pragma: no cover - compiled
         effort = 0.0
         position = 0
         if sampler_kind == BLOCK or sampler_kind == PATH:
-            position = _draw_below(rng, n_cols)
+            state, position = _below(state, increment, n_cols)
         work_deadline = deadline_periods - lead
         items_by_deadline = -1.0
         if deadline_periods != NO_DEADLINE and work_deadline <= 0:
@@ -250,24 +241,29 @@ def run_when(  # pragma: no cover - compiled
             # (numba then updates the arrays' reference counts on every call).
             row = week if week < n_rows else n_rows - 1
             if sampler_kind == UNIFORM:
-                col = _draw_below(rng, n_cols)
+                state, col = _below(state, increment, n_cols)
                 draw = values[row, col]
             elif sampler_kind == ALIAS:
-                col = _draw_below(rng, n_cols)
-                coin = _uniform01(rng)
+                state, col = _below(state, increment, n_cols)
+                state, coin = _unit(state, increment)
                 if coin >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
             elif sampler_kind == BLOCK:
                 if week > 0:
                     position += 1
-                    if position >= n_cols or _uniform01(rng) < restart_probability:
-                        position = _draw_below(rng, n_cols)
+                    restart = position >= n_cols
+                    if not restart:
+                        state, coin = _unit(state, increment)
+                        restart = coin < restart_probability
+                    if restart:
+                        state, position = _below(state, increment, n_cols)
                 draw = values[0, position]
             elif week < n_rows:  # PATH: the run's own path while it lasts
                 draw = values[week, position]
             else:  # PATH beyond its rows: independent draws of the last row
-                draw = values[row, _draw_below(rng, n_cols)]
+                state, col = _below(state, increment, n_cols)
+                draw = values[row, col]
             if ramp > 0.0:
                 # contributors = a + b * remaining in every phase of the S-curve, so the
                 # period's update is remaining * (1 - t b) - t a with t = draw * per_person:
@@ -327,32 +323,38 @@ def run_how_many(  # pragma: no cover - compiled
     """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
     n_rows = values.shape[0]
     n_cols = values.shape[1]
-    rng = np.empty(2, dtype=np.uint64)
     for r in range(n_runs):
-        rng[0], rng[1] = run_stream(chunk_key, r)
+        state, increment = run_stream(chunk_key, r)
         done = 0.0
         position = 0
         if sampler_kind == BLOCK or sampler_kind == PATH:
-            position = _draw_below(rng, n_cols)
+            state, position = _below(state, increment, n_cols)
         for week in range(periods):
             row = week if week < n_rows else n_rows - 1
             if sampler_kind == UNIFORM:
-                draw = values[row, _draw_below(rng, n_cols)]
+                state, col = _below(state, increment, n_cols)
+                draw = values[row, col]
             elif sampler_kind == ALIAS:
-                col = _draw_below(rng, n_cols)
-                if _uniform01(rng) >= alias_prob[row, col]:
+                state, col = _below(state, increment, n_cols)
+                state, coin = _unit(state, increment)
+                if coin >= alias_prob[row, col]:
                     col = alias_index[row, col]
                 draw = values[row, col]
             elif sampler_kind == BLOCK:
                 if week > 0:
                     position += 1
-                    if position >= n_cols or _uniform01(rng) < restart_probability:
-                        position = _draw_below(rng, n_cols)
+                    restart = position >= n_cols
+                    if not restart:
+                        state, coin = _unit(state, increment)
+                        restart = coin < restart_probability
+                    if restart:
+                        state, position = _below(state, increment, n_cols)
                 draw = values[0, position]
             elif week < n_rows:  # PATH: the run's own path while it lasts
                 draw = values[week, position]
             else:  # PATH beyond its rows: independent draws of the last row
-                draw = values[row, _draw_below(rng, n_cols)]
+                state, col = _below(state, increment, n_cols)
+                draw = values[row, col]
             done += draw * scale
         items = np.int64(np.floor(done + 1e-9))
         if items >= items_hist.shape[0]:
@@ -364,20 +366,18 @@ def run_how_many(  # pragma: no cover - compiled
 @njit(cache=True)
 def stream_u32(chunk_key, run, n):  # pragma: no cover - compiled
     """The first n 32-bit outputs of a run's stream (for tests of the generator itself)."""
-    rng = np.empty(2, dtype=np.uint64)
-    rng[0], rng[1] = run_stream(chunk_key, run)
+    state, increment = run_stream(chunk_key, run)
     out = np.empty(n, dtype=np.uint64)
     for i in range(n):
-        out[i] = _next_u32(rng)
+        state, out[i] = _step(state, increment)
     return out
 
 
 @njit(cache=True)
 def draws_below(chunk_key, run, bound, n):  # pragma: no cover - compiled
     """n exact-uniform integers in [0, bound) from a run's stream (for uniformity tests)."""
-    rng = np.empty(2, dtype=np.uint64)
-    rng[0], rng[1] = run_stream(chunk_key, run)
+    state, increment = run_stream(chunk_key, run)
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
-        out[i] = _draw_below(rng, bound)
+        state, out[i] = _below(state, increment, bound)
     return out
