@@ -97,19 +97,19 @@ def bare_loop_rate(spec: dict, runs: int, repeats: int) -> dict:
     from numba import njit
 
     from flowray import Scenario
-    from flowray.core.kernel import _draw_below, run_stream
+    from flowray.core.kernel import _below, run_stream
 
     @njit(cache=False)
     def bare(n, values, scale, total, max_periods, chunk_key):  # pragma: no cover - compiled
-        rng = np.empty(2, dtype=np.uint64)
         n_cols = values.shape[0]
         run_periods = 0
         for r in range(n):
-            rng[0], rng[1] = run_stream(chunk_key, r)
+            state, increment = run_stream(chunk_key, r)
             remaining = total
             week = 0
             while remaining > 0.0 and week < max_periods:
-                remaining -= values[_draw_below(rng, n_cols)] * scale
+                state, col = _below(state, increment, n_cols)
+                remaining -= values[col] * scale
                 week += 1
             run_periods += week
         return run_periods
