@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "throughput" / "weekly"))
     parser.add_argument("--step", type=int, default=4)
-    parser.add_argument("--ml-step", type=int, default=24)  # a multiple of --step: shared origins
+    parser.add_argument("--ml-step", type=int, default=4)  # a multiple of --step: shared origins
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-origin", type=int, default=bt.DEFAULT_FIRST_ORIGIN)
