@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.core.scenario import parse_date as as_date
 from flowray.exceptions import InputError
 
 __all__ = [
@@ -805,21 +806,6 @@ def _describe_date_format(shapes: set[str], dayfirst: bool, has_time: bool) -> s
 # --------------------------------------------------------------------------- throughput
 
 
-def _as_day(field_name: str, value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise InputError(field_name, value, "must be a date written YYYY-MM-DD") from None
-    raise InputError(field_name, value, "must be a date")
-
-
 def derive_throughput(
     items: Iterable[WorkItem | dt.date],
     period_days: int = 7,
@@ -836,10 +822,12 @@ def derive_throughput(
     """
     if isinstance(period_days, bool) or not isinstance(period_days, int) or period_days < 1:
         raise InputError("period_days", period_days, "must be a whole number of days >= 1")
-    first_day, last_day = _as_day("start", start), _as_day("end", end)
+    first_day, last_day = (
+        as_date("start", start, empty_is_none=False), as_date("end", end, empty_is_none=False)
+    )
     done: list[dt.date] = []
     for item in items:
-        day = item.done_on if isinstance(item, WorkItem) else _as_day("items", item)
+        day = item.done_on if isinstance(item, WorkItem) else as_date("items", item, empty_is_none=False)
         if day is not None:
             done.append(day)
     done.sort()

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import duckdb
 
+from flowray.core.scenario import parse_date as _as_date
 from flowray.exceptions import InputError, StoreError
 
 SCHEMA_VERSION = 2
@@ -425,21 +426,6 @@ def current_user() -> str:
 def _utcnow() -> dt.datetime:
     """Timestamps are stored as naive UTC."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _as_date(field_name: str, value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InputError(field_name, value, "must be a date written YYYY-MM-DD")
 
 
 def _as_timestamp(field_name: str, value: Any) -> dt.datetime | None:

@@ -40,8 +40,13 @@ def _whole_number(field_name: str, value: Any, minimum: int) -> int:
     return int(number)
 
 
-def _as_date(field_name: str, value: Any) -> dt.date | None:
-    if value is None or value == "":
+def parse_date(field_name: str, value: Any, *, empty_is_none: bool = True) -> dt.date | None:
+    """A date from a date, a datetime or 'YYYY-MM-DD'; None (and '', unless told otherwise) is None.
+
+    The one date reader of scenarios, the store and the importers, so they accept
+    and refuse the same things with the same message.
+    """
+    if value is None or (empty_is_none and value == ""):
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -53,6 +58,9 @@ def _as_date(field_name: str, value: Any) -> dt.date | None:
         except ValueError:
             raise InputError(field_name, value, "must be a date written YYYY-MM-DD") from None
     raise InputError(field_name, value, "must be a date (datetime.date or 'YYYY-MM-DD')")
+
+
+_as_date = parse_date
 
 
 @dataclass(frozen=True)
