@@ -86,27 +86,36 @@ def format_probability(p: float) -> str:
 
 
 @dataclass
-class ForecastResult:
-    """The answer to "when?" (and, with a deadline, "how likely by then?")."""
+class _Answer:
+    """What every answer holds: its scenario, its histograms and the checks on its history.
+
+    Subclasses add `seed` and `runs_requested` (and what their question needs).
+    """
 
     scenario: Scenario
     histograms: Histograms
-    seed: int
-    runs_requested: int
     checks: HistoryChecks = field(init=False)
 
     def __post_init__(self) -> None:
         self.checks = check_history(self.scenario.throughput)
 
-    # -- basic facts ---------------------------------------------------------
     @property
     def runs(self) -> int:
         return self.histograms.runs
 
     @property
     def complete(self) -> bool:
-        return self.runs == self.runs_requested
+        return self.runs == self.runs_requested  # type: ignore[attr-defined]
 
+
+@dataclass
+class ForecastResult(_Answer):
+    """The answer to "when?" (and, with a deadline, "how likely by then?")."""
+
+    seed: int
+    runs_requested: int
+
+    # -- basic facts ---------------------------------------------------------
     @property
     def counts(self) -> np.ndarray:
         """Runs per completion period; the last entry counts runs not done in the horizon."""
@@ -314,26 +323,12 @@ class ForecastResult:
 
 
 @dataclass
-class HowManyResult:
+class HowManyResult(_Answer):
     """The answer to "how many items in H periods?", read conservatively."""
 
-    scenario: Scenario
-    histograms: Histograms
     periods: int
     seed: int
     runs_requested: int
-    checks: HistoryChecks = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.checks = check_history(self.scenario.throughput)
-
-    @property
-    def runs(self) -> int:
-        return self.histograms.runs
-
-    @property
-    def complete(self) -> bool:
-        return self.runs == self.runs_requested
 
     @property
     def counts(self) -> np.ndarray:
