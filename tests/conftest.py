@@ -7,11 +7,14 @@ a modest object store, and the dashboard process bound to 127.0.0.1 (Ray's
 state API, which the cancellation and status tests read, lives there). Its
 workers are warmed up (numba kernel loaded) before the first test uses it.
 Tests must not call `flowray.tasks.shutdown()`; the fixture does at the end.
+
+`demo_template`: the demo database, seeded once per test run; tests copy it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +39,17 @@ def ray_session() -> Iterator[object]:
     tasks.warm_up()
     yield info
     tasks.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo database seeded once per test run (seeding takes ~15 s); tests work on copies."""
+    from flowray import pipeline
+
+    path = tmp_path_factory.getbasetemp() / "flowray-demo-template" / "flowray.duckdb"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        seeding = path.with_name("seeding.duckdb")  # renamed when complete: never half-seeded
+        pipeline.seed_demo(seeding)
+        seeding.replace(path)
+    return path

@@ -34,19 +34,6 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory) -> Path:
-    """A demo database seeded once per test run (seeding takes ~15 s) and shared with
-    tests/test_notebooks.py or test_batch.py; tests work on copies."""
-    path = tmp_path_factory.getbasetemp() / "flowray-demo-template" / "flowray.duckdb"
-    if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        seeding = path.with_name("seeding.duckdb")  # renamed when complete: never half-seeded
-        pipeline.seed_demo(seeding)
-        seeding.replace(path)
-    return path
-
-
 @pytest.fixture
 def demo_db(demo_template, tmp_path, monkeypatch) -> Path:
     path = tmp_path / "flowray.duckdb"
