@@ -25,7 +25,7 @@ MAX_RUNS = 10**12
 FAN_BUCKETS = 200  # the burn-down fan keeps remaining work in at most this many buckets
 # The burn-down fan follows the first FAN_RUNS_PER_CHUNK runs of every chunk (all of a
 # small forecast's runs): its bands are a chart, and counting every run-period into it
-# cost a quarter of the engine's time (BENCHMARKS.md). Percentiles, P(deadline), effort
+# cost about a sixth of the engine's time (BENCHMARKS.md). Percentiles, P(deadline), effort
 # and totals use every run.
 FAN_RUNS_PER_CHUNK = 8192
 
