@@ -64,7 +64,8 @@ def raw_draw_rate(n_values: int, repeats: int = 5) -> float:
 
 def model_rate(spec: dict, runs: int, repeats: int) -> dict:
     from flowray import Scenario
-    from flowray.core.engine import Question, plan_chunks, simulate_chunks, summarize
+    from flowray.core.engine import Question, plan_chunks, simulate_chunks
+    from flowray.core.forecast import summarize
 
     scenario = Scenario(**spec)
     simulate_chunks(scenario, 0, plan_chunks(1000))  # compile / warm

@@ -27,7 +27,8 @@ from typing import Any
 import psutil
 
 from flowray import tasks
-from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate, simulate_chunks
+from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate_chunks
+from flowray.core.forecast import simulate
 from flowray.core.samplers import build_sampler
 from flowray.core.scenario import Scenario
 from flowray.exceptions import FlowrayError

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowray.core.engine import simulate
+from flowray.core.forecast import simulate
 from flowray.core.scenario import Scenario
 from flowray.store import Store, _insert_distribution, _insert_ledger_row, _prepare_forecast
 

@@ -7,7 +7,7 @@ The stable public API:
     result.percentile(85), result.to_dict()
 """
 
-from flowray.core.engine import how_many, simulate
+from flowray.core.forecast import how_many, simulate
 from flowray.core.results import ForecastResult, HowManyResult
 from flowray.core.scenario import Risk, Scenario, Team
 from flowray.exceptions import FlowrayError, InputError

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowray.core.scenario import parse_date as as_date
+from flowray.core.validation import parse_date as as_date
 from flowray.exceptions import InputError
 
 __all__ = [

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from flowray.core.checks import MIN_PERIODS
-from flowray.core.engine import Question, horizon_periods, run_local
+from flowray.core.engine import Question
+from flowray.core.forecast import horizon_periods, run_local
 from flowray.core.results import ForecastResult, HowManyResult, format_probability
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData

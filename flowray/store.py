@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import duckdb
 
-from flowray.core.scenario import parse_date as _as_date
+from flowray.core.validation import parse_date as _as_date
 from flowray.exceptions import InputError, StoreError
 
 SCHEMA_VERSION = 2

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowray.core.engine import Question, run_local
+from flowray.core.engine import Question
+from flowray.core.forecast import run_local
 from flowray.core.scenario import Scenario, Team
 from flowray.exceptions import InputError
 

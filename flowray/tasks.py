@@ -911,14 +911,9 @@ def submit(
     for the same inputs and seed, bit for bit. Connects with the defaults
     first if needed (a local Ray takes 10-20 s to start).
     """
-    from flowray.core.engine import (
-        Question,
-        check_horizon,
-        merge_histograms,
-        plan_chunks,
-        summarize,
-        validate_runs,
-    )
+    from flowray.core.engine import Question, check_horizon, plan_chunks, validate_runs
+    from flowray.core.forecast import summarize
+    from flowray.core.histograms import merge_histograms
     from flowray.core.samplers import build_sampler
     from flowray.core.scenario import Scenario
 

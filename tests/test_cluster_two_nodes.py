@@ -296,7 +296,8 @@ def _kill_node(raylet_pid: int) -> int:
 def _driver(token_file: str, raylet_pid: int) -> dict:
     """Runs in a subprocess: join the cluster, run a job, kill node 2 mid-job, report."""
     from flowray import tasks
-    from flowray.core.engine import CHUNK_RUNS, simulate
+    from flowray.core.engine import CHUNK_RUNS
+    from flowray.core.forecast import simulate
     from flowray.core.scenario import Scenario
 
     info = tasks.connect(token_path=token_file)  # address from FLOWRAY_RAY_ADDRESS
@@ -366,7 +367,8 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
 def _client_driver(token_file: str, client_port: int, dashboard: str) -> dict:
     """Runs in a subprocess: a small job through Ray Client (ray://), as from a laptop."""
     from flowray import tasks
-    from flowray.core.engine import CHUNK_RUNS, simulate
+    from flowray.core.engine import CHUNK_RUNS
+    from flowray.core.forecast import simulate
     from flowray.core.scenario import Scenario
 
     # Ray's Client proxy polls a new per-client server and then reads its command line;

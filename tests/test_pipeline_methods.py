@@ -15,7 +15,8 @@ import pytest
 
 from flowray import pipeline
 from flowray.core import backtest
-from flowray.core.engine import Question, run_local
+from flowray.core.engine import Question
+from flowray.core.forecast import run_local
 from flowray.core.scenario import Scenario
 from flowray.data import load_demo_series
 from flowray.exceptions import InputError, JobCancelled

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flowray import store as store_module
-from flowray.core.engine import how_many, simulate
+from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, StoreError
 from flowray.store import Store

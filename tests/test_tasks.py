@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from flowray import tasks
-from flowray.core.engine import CHUNK_RUNS, how_many, simulate
+from flowray.core.engine import CHUNK_RUNS
+from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, JobCancelled, JobError
 

@@ -41,9 +41,11 @@ from numpy.typing import NDArray
 
 from flowray.core import calibration, metrics, ml
 from flowray.core.checks import MIN_PERIODS
-from flowray.core.engine import Histograms, Question, plan_chunks, simulate_chunks
+from flowray.core.engine import Question, plan_chunks, simulate_chunks
+from flowray.core.histograms import Histograms
 from flowray.core.samplers import SAMPLERS, SamplerTable, build_sampler, path_sampler
 from flowray.core.scenario import Scenario
+from flowray.core.validation import whole_number
 from flowray.exceptions import InputError
 
 # --------------------------------------------------------------------------- constants
@@ -110,12 +112,6 @@ def parse_window(value: Any) -> int | None:
 
 def window_label(window: int | None) -> int | str:
     return "all" if window is None else int(window)
-
-
-def _whole(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(name, value, f"must be a whole number >= {minimum}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- window arithmetic
@@ -417,10 +413,10 @@ def backtest_series(
         raise InputError(f"series {name}", array.shape, "must be a 1-D list of throughput values >= 0")
     if base not in BASE_METHODS:
         raise InputError("method", base, f"must be one of {', '.join(BASE_METHODS)}")
-    horizons = tuple(_whole("horizon", h, 1) for h in horizons)
-    step = _whole("step", step, 1)
-    runs = _whole("runs", runs, 1)
-    first_origin = _whole("first_origin", first_origin, MIN_PERIODS)
+    horizons = tuple(whole_number("horizon", h, 1) for h in horizons)
+    step = whole_number("step", step, 1)
+    runs = whole_number("runs", runs, 1)
+    first_origin = whole_number("first_origin", first_origin, MIN_PERIODS)
     if base in ML_METHODS:
         first_origin = max(first_origin, ML_MIN_FIRST_ORIGIN)
     keys = [(q, h) for h in horizons for q in QUESTIONS]
@@ -645,7 +641,7 @@ def live_calibration(
     if base in ML_METHODS:
         raise InputError("method", base, "live calibration is for Monte Carlo samplers")
     values = np.asarray(history, dtype=float)
-    h = _whole("horizon", horizon, 1)
+    h = whole_number("horizon", horizon, 1)
     errors: list[float] = []
     for origin in range(MIN_PERIODS, values.size - h + 1):
         items, periods = actual_outcome(values, origin, h)

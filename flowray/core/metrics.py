@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from flowray.core.histograms import cdf_at, quantile_of
 from flowray.exceptions import InputError
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.5, 0.7, 0.85, 0.95)
 
 # Relative slack when comparing a cumulative count with p * total, so that
 # 1 - 0.85 (= 0.15000000000000002) still selects the value whose CDF is exactly 0.15.
-_CDF_RELATIVE_SLACK = 1e-12
 
 
 # ---------------------------------------------------------------------------
@@ -112,11 +112,7 @@ def quantile_from_histogram(values: ArrayLike, counts: ArrayLike, p: ArrayLike) 
         or np.any(p_array > 1)
     ):
         raise InputError("p", p, "must be a probability in (0, 1] (or a 1-D list of them)")
-    cumulative = np.cumsum(float_counts)
-    total = cumulative[-1]
-    targets = p_array * total * (1.0 - _CDF_RELATIVE_SLACK)
-    index = np.searchsorted(cumulative, targets, side="left")
-    index = np.minimum(index, int_values.size - 1)
+    index = np.minimum(quantile_of(int_values, float_counts, p_array), int_values.size - 1)
     result = int_values[index]
     if p_array.ndim == 0:
         return int(result)
@@ -126,11 +122,7 @@ def quantile_from_histogram(values: ArrayLike, counts: ArrayLike, p: ArrayLike) 
 def cdf_from_histogram(values: ArrayLike, counts: ArrayLike, y: ArrayLike) -> Any:
     """P(X <= y) for a number or an array of numbers y."""
     int_values, float_counts = _histogram(values, counts)
-    y_array = np.asarray(y, dtype=float)
-    cumulative = np.concatenate(([0.0], np.cumsum(float_counts)))
-    index = np.searchsorted(int_values, y_array, side="right")
-    result = cumulative[index] / cumulative[-1]
-    return float(result) if y_array.ndim == 0 else result
+    return cdf_at(int_values, float_counts, y)
 
 
 def histogram_from_samples(samples: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -52,6 +52,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from flowray.core.metrics import pinball_loss
+from flowray.core.validation import whole_number
 from flowray.exceptions import InputError, NotEnoughData
 
 MIN_ML_PERIODS = 16
@@ -354,12 +355,6 @@ def _validated_history(history: ArrayLike) -> NDArray[np.float64]:
     return array
 
 
-def _whole(field_name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
-    return int(value)
-
-
 @dataclass(frozen=True, eq=False)
 class Forecaster:
     """A fitted one-step model plus the history it continues; simulates paths ahead.
@@ -388,8 +383,8 @@ class Forecaster:
         Recursive simulation: each period's value is drawn from the model's
         distribution given that path's own history so far.
         """
-        n = _whole("n", n, 1)
-        steps = self.horizon if horizon is None else _whole("horizon", horizon, 1)
+        n = whole_number("n", n, 1)
+        steps = self.horizon if horizon is None else whole_number("horizon", horizon, 1)
         if not isinstance(rng, np.random.Generator):
             raise InputError("rng", rng, "must be a numpy.random.Generator")
         # Only the last `lookback` periods can change a feature row: keep that tail.
@@ -454,9 +449,9 @@ def fit_forecaster(
     array = _validated_history(history)
     if method not in METHODS:
         raise InputError("method", method, f"must be one of {', '.join(METHODS)}")
-    horizon = _whole("horizon", horizon, 1)
-    seed = _whole("seed", seed, 0)
-    period_days = _whole("period_days", period_days, 1)
+    horizon = whole_number("horizon", horizon, 1)
+    seed = whole_number("seed", seed, 0)
+    period_days = whole_number("period_days", period_days, 1)
     spec = spec or FeatureSpec()
     if spec.n_lags > MIN_ML_PERIODS // 2:
         raise InputError("spec.n_lags", spec.n_lags, f"must be <= {MIN_ML_PERIODS // 2}")
@@ -488,9 +483,9 @@ def time_series_folds(
 
     Folds whose training prefix is shorter than `min_train` are dropped. Never shuffled.
     """
-    n_periods = _whole("n_periods", n_periods, 1)
-    n_splits = _whole("n_splits", n_splits, 2)
-    horizon = _whole("horizon", horizon, 1)
+    n_periods = whole_number("n_periods", n_periods, 1)
+    n_splits = whole_number("n_splits", n_splits, 2)
+    horizon = whole_number("horizon", horizon, 1)
     if n_periods - n_splits * horizon < 1:
         raise NotEnoughData(
             "history",

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from flowray.core import ml
-from flowray.core.engine import Question, run_local
+from flowray.core.engine import Question
+from flowray.core.forecast import run_local
 from flowray.core.results import ForecastResult, format_probability
 from flowray.core.samplers import SamplerTable, path_sampler
 from flowray.core.scenario import Scenario

@@ -16,14 +16,20 @@ from typing import Any
 import numpy as np
 
 from flowray.core.checks import HistoryChecks, check_history
-from flowray.core.engine import Histograms, fan_bucket_width
+from flowray.core.histograms import (
+    EPS,
+    Histograms,
+    at_least_index,
+    fan_bucket_width,
+    nonzero_pairs,
+    quantile_index,
+)
 from flowray.core.scenario import Scenario
 
 DEFAULT_PERCENTILES = (50, 70, 85, 95)
 LIKELIHOODS = tuple(range(50, 101, 5))
 FAN_LEVELS = (5, 15, 50, 85, 95)
 Z_95 = 1.959963984540054
-_EPS = 1e-12
 
 
 def engine_version() -> str:
@@ -45,35 +51,15 @@ def _level(p: float) -> float:
     return value / 100.0
 
 
-def quantile_index(counts: np.ndarray, p: float) -> int:
-    """Smallest index i with cumulative share >= p (the inverted CDF)."""
-    cum = np.cumsum(counts)
-    total = cum[-1]
-    return int(np.searchsorted(cum, p * total - _EPS * total, side="left"))
-
-
-def at_least_index(counts: np.ndarray, p: float) -> int:
-    """Largest x with P(value >= x) >= p: "at least x with probability p"."""
-    cum = np.cumsum(counts)
-    total = cum[-1]
-    # P(value >= x) = 1 - F(x - 1) >= p  <=>  F(x - 1) <= 1 - p; count indices v with F(v) <= 1-p
-    return int(np.searchsorted(cum, (1.0 - p) * total + _EPS * total, side="right"))
-
-
 def _pct_key(p: float) -> str:
     value = float(p)
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _nonzero_pairs(counts: np.ndarray) -> tuple[list[int], list[int]]:
-    idx = np.flatnonzero(counts)
-    return idx.tolist(), counts[idx].tolist()
-
-
 def order_statistic_band(level: float, runs: int, z: float = Z_95) -> tuple[float, float]:
     """Levels bracketing the p-quantile's order-statistic confidence interval."""
     half = z * math.sqrt(level * (1.0 - level) / max(1, runs))
-    return max(_EPS, level - half), min(1.0, level + half)
+    return max(EPS, level - half), min(1.0, level + half)
 
 
 def format_probability(p: float) -> str:
@@ -203,7 +189,7 @@ class ForecastResult(_Answer):
 
     def deadline_met_at(self, p: float) -> bool | None:
         prob = self.probability_by_deadline
-        return None if prob is None else prob >= _level(p) - _EPS
+        return None if prob is None else prob >= _level(p) - EPS
 
     # -- distributions ------------------------------------------------------------
     def burn_down_fan(self, levels=FAN_LEVELS) -> list[dict[str, Any]]:
@@ -214,7 +200,7 @@ class ForecastResult(_Answer):
         """
         fan = self.histograms.fan
         totals = self.histograms.totals
-        width = fan_bucket_width(self.scenario)
+        width = fan_bucket_width(self.scenario.max_total_items())
         done_by = np.cumsum(self.counts)
         rows = []
         last = int(np.max(np.flatnonzero(self.counts[: self.scenario.max_periods + 1]), initial=0))
@@ -247,9 +233,9 @@ class ForecastResult(_Answer):
 
     # -- JSON / pandas ------------------------------------------------------------------
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
-        periods, counts = _nonzero_pairs(self.counts)
-        totals_v, totals_c = _nonzero_pairs(self.histograms.totals)
-        effort_v, effort_c = _nonzero_pairs(self.histograms.effort)
+        periods, counts = nonzero_pairs(self.counts)
+        totals_v, totals_c = nonzero_pairs(self.histograms.totals)
+        effort_v, effort_c = nonzero_pairs(self.histograms.effort)
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",
             "engine_version": engine_version(),
@@ -280,7 +266,7 @@ class ForecastResult(_Answer):
             out["probability_by_deadline"] = prob
             out["probability_by_deadline_text"] = format_probability(prob)
             out["items_by_deadline"] = {_pct_key(p): self.items_by_deadline(p) for p in levels}
-            items_v, items_c = _nonzero_pairs(self.histograms.deadline_items)
+            items_v, items_c = nonzero_pairs(self.histograms.deadline_items)
             out["deadline_items_histogram"] = {"items": items_v, "counts": items_c}
         return out
 
@@ -304,7 +290,7 @@ class ForecastResult(_Answer):
     def histogram_frame(self):
         import pandas as pd
 
-        periods, counts = _nonzero_pairs(self.counts)
+        periods, counts = nonzero_pairs(self.counts)
         frame = pd.DataFrame({"periods": periods, "runs": counts})
         frame["share"] = frame["runs"] / self.runs
         frame["cumulative"] = frame["share"].cumsum()
@@ -356,7 +342,7 @@ class HowManyResult(_Answer):
         return float((np.arange(self.counts.size) * self.counts).sum() / self.runs)
 
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
-        items, counts = _nonzero_pairs(self.counts)
+        items, counts = nonzero_pairs(self.counts)
         end = self.end_date
         return {
             "kind": "how_many",
@@ -386,5 +372,9 @@ class HowManyResult(_Answer):
     def histogram_frame(self):
         import pandas as pd
 
-        items, counts = _nonzero_pairs(self.counts)
+        items, counts = nonzero_pairs(self.counts)
         return pd.DataFrame({"items": items, "runs": counts})
+
+
+Result = ForecastResult | HowManyResult
+"""Either answer: what a forecast job returns."""

@@ -13,54 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowray.core.validation import finite_number, parse_date, whole_number
 from flowray.exceptions import InputError
 
 DEFAULT_MAX_PERIODS = 520
 MAX_S_CURVE = 50.0
-
-
-def _finite_number(field_name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(field_name, value, "must be a number") from None
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InputError(field_name, value, "must be a finite number")
-    return number
-
-
-def _whole_number(field_name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
-    number = _finite_number(field_name, value)
-    if number != int(number):
-        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
-    if number < minimum:
-        raise InputError(field_name, value, f"must be a whole number >= {minimum}")
-    return int(number)
-
-
-def parse_date(field_name: str, value: Any, *, empty_is_none: bool = True) -> dt.date | None:
-    """A date from a date, a datetime or 'YYYY-MM-DD'; None (and '', unless told otherwise) is None.
-
-    The one date reader of scenarios, the store and the importers, so they accept
-    and refuse the same things with the same message.
-    """
-    if value is None or (empty_is_none and value == ""):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise InputError(field_name, value, "must be a date written YYYY-MM-DD") from None
-    raise InputError(field_name, value, "must be a date (datetime.date or 'YYYY-MM-DD')")
-
-
-_as_date = parse_date
 
 
 @dataclass(frozen=True)
@@ -73,12 +30,12 @@ class Risk:
     high: float
 
     def __post_init__(self) -> None:
-        lik = _finite_number("risks.likelihood", self.likelihood)
+        lik = finite_number("risks.likelihood", self.likelihood)
         if not 0.0 <= lik <= 1.0:
             raise InputError("risks.likelihood", self.likelihood, "must lie in [0, 1]")
-        low = _finite_number("risks.low", self.low)
-        mode = _finite_number("risks.mode", self.mode)
-        high = _finite_number("risks.high", self.high)
+        low = finite_number("risks.low", self.low)
+        mode = finite_number("risks.mode", self.mode)
+        high = finite_number("risks.high", self.high)
         if low < 0:
             raise InputError("risks.low", self.low, "must be >= 0")
         if not low <= mode <= high:
@@ -115,13 +72,13 @@ class Team:
     s_curve: float = 0.0
 
     def __post_init__(self) -> None:
-        size = _finite_number("team.history_size", self.history_size)
+        size = finite_number("team.history_size", self.history_size)
         if size <= 0:
             raise InputError("team.history_size", self.history_size, "must be > 0")
         high = size if self.max_contributors is None else self.max_contributors
-        high = _finite_number("team.max_contributors", high)
+        high = finite_number("team.max_contributors", high)
         low = high if self.min_contributors is None else self.min_contributors
-        low = _finite_number("team.min_contributors", low)
+        low = finite_number("team.min_contributors", low)
         if low < 0:
             raise InputError("team.min_contributors", low, "must be >= 0")
         if high <= 0:
@@ -130,7 +87,7 @@ class Team:
             raise InputError(
                 "team.contributors", (low, high), "needs min <= max (low > high is not allowed)"
             )
-        curve = _finite_number("team.s_curve", self.s_curve)
+        curve = finite_number("team.s_curve", self.s_curve)
         if not 0.0 <= curve <= MAX_S_CURVE:
             raise InputError("team.s_curve", self.s_curve, "must lie in [0, 50] (percent)")
         if curve > 0 and low == 0:
@@ -177,12 +134,12 @@ def _parse_backlog(value: Any) -> int | tuple[int, int]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != 2:
             raise InputError("backlog", value, "a range is (low, high)")
-        low = _whole_number("backlog.low", value[0], 0)
-        high = _whole_number("backlog.high", value[1], 0)
+        low = whole_number("backlog.low", value[0], 0)
+        high = whole_number("backlog.high", value[1], 0)
         if low > high:
             raise InputError("backlog", (low, high), "needs low <= high (low > high is not allowed)")
         return (low, high) if low != high else low
-    return _whole_number("backlog", value, 0)
+    return whole_number("backlog", value, 0)
 
 
 def _parse_split(value: Any) -> tuple[tuple[float, float] | None, tuple[float, ...] | None]:
@@ -201,15 +158,15 @@ def _parse_split(value: Any) -> tuple[tuple[float, float] | None, tuple[float, .
     if isinstance(value, tuple):
         if len(value) != 2:
             raise InputError("split_rate", value, "a range is (low, high)")
-        low = _finite_number("split_rate.low", value[0])
-        high = _finite_number("split_rate.high", value[1])
+        low = finite_number("split_rate.low", value[0])
+        high = finite_number("split_rate.high", value[1])
         if low <= 0 or high <= 0:
             raise InputError("split_rate", value, "each split rate must be > 0 (1.0 = no split)")
         if low > high:
             raise InputError("split_rate", value, "needs low <= high (low > high is not allowed)")
         return (low, high), None
     if isinstance(value, Iterable) and not isinstance(value, str):
-        samples = tuple(_finite_number("split_rate", v) for v in value)
+        samples = tuple(finite_number("split_rate", v) for v in value)
         if not samples:
             raise InputError("split_rate", value, "needs at least one sample")
         if min(samples) <= 0:
@@ -264,7 +221,7 @@ class Scenario:
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "throughput", _parse_throughput(self.throughput))
-        put(self, "period_days", _whole_number("period_days", self.period_days, 1))
+        put(self, "period_days", whole_number("period_days", self.period_days, 1))
         put(self, "backlog", _parse_backlog(self.backlog))
         split_range, split_samples = _parse_split(self.split_rate)
         put(self, "split_range", split_range)
@@ -275,22 +232,22 @@ class Scenario:
             raise InputError("risks", risks, "must be a list of (likelihood, low, mode, high)")
         put(self, "risks", tuple(Risk.parse(r) for r in risks))
         put(self, "team", Team.parse(self.team))
-        focus = _finite_number("focus", self.focus)
+        focus = finite_number("focus", self.focus)
         if not 0.0 < focus <= 1.0:
             raise InputError("focus", self.focus, "must be > 0 and <= 1 (share of capacity)")
         put(self, "focus", focus)
         if self.lead_time_days is not None:
             if isinstance(self.lead_time_days, str) or not isinstance(self.lead_time_days, Iterable):
                 raise InputError("lead_time_days", self.lead_time_days, "must be a list of days")
-            leads = tuple(_finite_number("lead_time_days", v) for v in self.lead_time_days)
+            leads = tuple(finite_number("lead_time_days", v) for v in self.lead_time_days)
             if not leads:
                 put(self, "lead_time_days", None)
             else:
                 if min(leads) < 0:
                     raise InputError("lead_time_days", self.lead_time_days, "each must be >= 0")
                 put(self, "lead_time_days", leads)
-        put(self, "start", _as_date("start", self.start))
-        put(self, "deadline", _as_date("deadline", self.deadline))
+        put(self, "start", parse_date("start", self.start))
+        put(self, "deadline", parse_date("deadline", self.deadline))
         if self.deadline is not None and self.start is None:
             raise InputError("deadline", self.deadline.isoformat(), "needs a start date")
         if self.deadline is not None and self.deadline <= self.start:
@@ -299,7 +256,7 @@ class Scenario:
                 self.deadline.isoformat(),
                 f"must be after the start ({self.start.isoformat()})",
             )
-        put(self, "max_periods", _whole_number("max_periods", self.max_periods, 1))
+        put(self, "max_periods", whole_number("max_periods", self.max_periods, 1))
         if self.max_periods > 100_000:
             raise InputError("max_periods", self.max_periods, "must be <= 100000")
         if not isinstance(self.sampler, str) or not self.sampler:

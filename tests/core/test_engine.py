@@ -13,14 +13,8 @@ from scipy import stats
 
 from flowray import Risk, Scenario, Team, how_many, simulate
 from flowray.core import kernel
-from flowray.core.engine import (
-    CHUNK_RUNS,
-    Question,
-    merge_histograms,
-    plan_chunks,
-    simulate_chunk,
-    simulate_chunks,
-)
+from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate_chunk, simulate_chunks
+from flowray.core.histograms import merge_histograms
 
 
 def test_constant_throughput_gives_exact_periods():
@@ -420,7 +414,7 @@ def test_scenario_inputs_never_shift_the_throughput_draws():
 
 def test_path_sampler_keeps_each_run_on_one_path():
     """ML paths: a run follows one simulated path, so sums keep the paths' dependence."""
-    from flowray.core.engine import run_local
+    from flowray.core.forecast import run_local
     from flowray.core.samplers import path_sampler
 
     fast, idle = [10.0] * 5, [0.0] * 5

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from flowray.core import ml_deadline
-from flowray.core.engine import Question, run_local
+from flowray.core.engine import Question
+from flowray.core.forecast import run_local
 from flowray.core.results import ForecastResult
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData
