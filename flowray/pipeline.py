@@ -16,10 +16,26 @@ from typing import Any
 from flowray.core.checks import MIN_PERIODS
 from flowray.core.engine import Question
 from flowray.core.forecast import horizon_periods, run_local
-from flowray.core.results import ForecastResult, HowManyResult, format_probability
+from flowray.core.methods import (  # noqa: F401 - re-exported for front ends
+    ALL_HISTORY,
+    DEFAULT,
+    DOMAIN_MODEL,
+    ForecastMethod,
+    calibrated_forecast,
+    MethodReport,
+    apply_window,
+    calibrated,
+    calibration_horizon,
+    default_method,
+    method_forecast,
+    resolve_method,
+    with_report,
+)
+from flowray.core.results import ForecastResult, HowManyResult
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.tasks import Progress
+from flowray.text import format_probability
 
 Result = ForecastResult | HowManyResult
 
@@ -42,7 +58,7 @@ class ForecastRequest:
     save: bool = False
     db_path: str | Path | None = None
     # None: the fields' sampler (bootstrap unless set) on `window` (None = all), not calibrated: the
-    # DOMAIN.md model, the CLI's default. "default" or a method name ("recency+cal", "block", ...), or
+    # plain model, the CLI's default. "default" or a method name ("recency+cal", "block", ...), or
     # a ForecastMethod: that method, with `window` as its window (None = the method's own default:
     # flowray's chosen window for "default", all the history otherwise). See resolve_method.
     method: str | ForecastMethod | None = None
@@ -70,14 +86,6 @@ def load_history(project: str, db_path: str | Path | None = None) -> list[Any]:
     if not rows:
         raise InputError("project", project, "has no throughput history; import items or add throughput first")
     return rows
-
-
-def apply_window(history: Sequence[float], window: int | None) -> list[float]:
-    if window is None:
-        return list(history)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise InputError("window", window, "must be a whole number of periods >= 1")
-    return list(history)[-window:]
 
 
 def guard_history(history: Sequence[float], force: bool) -> list[str]:
@@ -167,255 +175,6 @@ def question_for(request: ForecastRequest, scenario: Scenario) -> Question:
     return Question("when")
 
 
-# ---------------------------------------------------------------------------------------
-# Forecast methods: which sampler, on which window, calibrated or not (issue 5).
-# The dashboards and the batch use flowray's default (chosen by the backtests, BACKTESTS.md);
-# the CLI keeps the DOMAIN.md model (plain bootstrap on all the history) unless --method is given.
-# ---------------------------------------------------------------------------------------
-
-DEFAULT = "default"  # the method name that means flowray's chosen method and window
-ALL_HISTORY = "all"  # the window that means every stored period
-DEFAULT_WINDOW_OF_METHOD = object()  # "not given": the method's own default window
-
-_SAMPLER_WORDS = {
-    "bootstrap": "Plain bootstrap",
-    "block": "Block bootstrap",
-    "recency": "Recency-weighted sampling",
-    "weibull": "Zero-inflated Weibull fit",
-}
-
-
-def _unit(period_days: int, count: float | None = None) -> str:
-    """'week(s)' for 7-day periods, 'sprint(s)' for 14, else 'period(s)' (as the widgets say it)."""
-    word = {7: "week", 14: "sprint"}.get(int(period_days), "period")
-    return word if count is not None and abs(float(count)) == 1 else word + "s"
-
-
-@dataclass(frozen=True)
-class ForecastMethod:
-    """How a forecast reads the history: a backtested method name and the periods its sampler sees.
-
-    name: a sampler ("bootstrap", "block", "recency", "weibull"), optionally with
-    "+cal" (the calibration layer, learned from the history's own past forecast
-    errors). window: the last N periods the sampler draws from; None = all of them.
-    """
-
-    name: str
-    window: int | None
-
-    @property
-    def base(self) -> str:
-        from flowray.core import backtest
-
-        return backtest.parse_method(self.name)[0]
-
-    @property
-    def calibrated(self) -> bool:
-        from flowray.core import backtest
-
-        return backtest.parse_method(self.name)[1]
-
-    @property
-    def is_default(self) -> bool:
-        """True for flowray's chosen method and window (backtest.DEFAULT_METHOD / DEFAULT_WINDOW)."""
-        from flowray.core import backtest
-
-        return self.name == backtest.DEFAULT_METHOD and self.window == backtest.DEFAULT_WINDOW
-
-    @property
-    def is_domain_model(self) -> bool:
-        """True for plain bootstrap on all the history: the model of DOMAIN.md and the CLI's default."""
-        return self.name == "bootstrap" and self.window is None
-
-    def label(self) -> str:
-        """'recency+cal, window 12' / 'bootstrap, window all': the backtest names, for logs and tables."""
-        return f"{self.name}, window {ALL_HISTORY if self.window is None else self.window}"
-
-
-def default_method() -> ForecastMethod:
-    """flowray's chosen method: the best calibrated method of the backtests (BACKTESTS.md)."""
-    from flowray.core import backtest
-
-    return ForecastMethod(backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW)
-
-
-DOMAIN_MODEL = ForecastMethod("bootstrap", None)
-"""Plain bootstrap on all the history: the model of DOMAIN.md (the CLI's default)."""
-
-
-def resolve_method(name: str | ForecastMethod | None = DEFAULT, window: Any = DEFAULT_WINDOW_OF_METHOD) -> ForecastMethod:
-    """A method name (or 'default') and a window (N, 'all', None = all) -> a checked ForecastMethod.
-
-    Without a window, 'default' takes flowray's chosen window (12) and any other
-    method all the history. ML forecasters are refused here: they answer the
-    deadline question next to Monte Carlo (`flowray deadline --method ml`).
-    """
-    from flowray.core import backtest
-
-    if isinstance(name, ForecastMethod):
-        method_name, implied = name.name, name.window
-    elif name is None or (isinstance(name, str) and name.strip().lower() in (DEFAULT, "")):
-        method_name, implied = backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW
-    else:
-        choices = f"'{DEFAULT}' or one of {', '.join(backtest.MC_METHODS)}, optionally with {backtest.CALIBRATED_SUFFIX}"
-        if not isinstance(name, str):
-            raise InputError("method", name, f"must be {choices}")
-        try:
-            base, calibrated = backtest.parse_method(name)
-        except InputError:
-            raise InputError("method", name, f"must be {choices}") from None
-        if base in backtest.ML_METHODS:
-            raise InputError(
-                "method", name,
-                f"is an ML forecaster: use `flowray deadline --method ml` (ML next to Monte Carlo); "
-                f"here the method must be {choices}",
-            )
-        method_name, implied = backtest.method_name(base, calibrated), None
-    if window is DEFAULT_WINDOW_OF_METHOD:
-        chosen = implied
-    elif window is None:
-        chosen = None
-    else:
-        chosen = backtest.parse_window(window)  # 'all' -> None; whole numbers >= 1
-    return ForecastMethod(method_name, chosen)
-
-
-@dataclass
-class MethodReport:
-    """Which method made a result, and what its calibration did: for the result view and the ledger."""
-
-    method: ForecastMethod
-    history_periods: int  # periods of history the forecast could see (the calibration learns from all)
-    period_days: int = 7
-    project: str | None = None
-    calibration: Any = None  # the fitted map (core.calibration), None until learned or when not calibrated
-    horizon: int | None = None  # periods ahead the calibration's past errors were measured at
-    pending: bool = False  # a partial result: the calibration is applied when the simulation ends
-
-    @property
-    def calibrated(self) -> bool:
-        """True when the answer was actually recalibrated (the method asked for it and it was possible)."""
-        return self.calibration is not None and bool(self.calibration.active)
-
-    @property
-    def past_errors(self) -> int:
-        return 0 if self.calibration is None else int(self.calibration.n_errors)
-
-    def sampler_words(self) -> str:
-        words = _SAMPLER_WORDS[self.method.base]
-        if self.method.window is None or self.method.window >= self.history_periods:
-            return f"{words} on all {self.history_periods} {_unit(self.period_days, self.history_periods)} of history"
-        return f"{words} of the last {self.method.window} {_unit(self.period_days, self.method.window)}"
-
-    def describe(self) -> str:
-        """Plain words for a stakeholder: what produced the numbers, and whether they are calibrated."""
-        from flowray.core import backtest, calibration
-
-        whose = "this project's" if self.project else "this history's"
-        source = "this project's history" if self.project else "this history"
-        sampled = self.sampler_words()
-        if self.method.is_domain_model:
-            sampled += " (as DOMAIN.md's model)"
-        if not self.method.calibrated:
-            text = f"{sampled}; not calibrated."
-            if self.method.is_domain_model:
-                text += (" In flowray's backtests this method's 85% level was met only 74-81% of the time "
-                         "(BACKTESTS.md); flowray's default method is calibrated.")
-            return text
-        if self.pending:
-            return f"{sampled}; calibration on {whose} own past forecast errors is applied when all runs are done."
-        if self.calibrated:
-            horizon = "" if self.horizon is None else f", made {self.horizon} {_unit(self.period_days, self.horizon)} ahead"
-            return (f"{sampled}, calibrated on {whose} own past forecast errors "
-                    f"({self.past_errors} past forecasts with a known outcome{horizon}).")
-        needed = calibration.MIN_PAST_ERRORS
-        horizon = self.horizon or 0
-        text = (
-            f"Calibration was not possible: only {self.past_errors} past "
-            f"{'forecast' if self.past_errors == 1 else 'forecasts'} made on {source} "
-            f"{'has' if self.past_errors == 1 else 'have'} a known outcome, and it needs {needed} "
-            f"(about {MIN_PERIODS + needed - 1 + horizon} {_unit(self.period_days)} of history for a "
-            f"{horizon}-{_unit(self.period_days, 1)} horizon). Fell back to the same sampling without "
-            f"calibration: {sampled[0].lower() + sampled[1:]}."
-        )
-        if self.method.base == backtest.DEFAULT_BASE_METHOD and self.method.window == backtest.DEFAULT_WINDOW:
-            text += (" Uncalibrated, it was over-confident in flowray's backtests: its 85% level was met "
-                     "only 66-77% of the time (BACKTESTS.md).")
-        else:
-            text += " Uncalibrated forecasts tend to be over-confident (BACKTESTS.md)."
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """What the ledger keeps (in the row's result JSON, key 'method')."""
-        cmap = self.calibration
-        return {
-            "name": self.method.name,
-            "window": ALL_HISTORY if self.method.window is None else self.method.window,
-            "sampler": self.method.base,
-            "calibration_asked": self.method.calibrated,
-            "calibrated": self.calibrated,
-            "calibration": None if cmap is None else {
-                "past_errors": int(cmap.n_errors),
-                "weight": float(cmap.weight),
-                "horizon": self.horizon,
-            },
-            "history_periods": self.history_periods,
-            "is_default": self.method.is_default,
-            "description": self.describe(),
-        }
-
-
-def method_forecast(
-    scenario: Scenario,
-    question: Question,
-    runs: int = 100_000,
-    seed: int = 0,
-    history: Sequence[float] | None = None,
-    method: ForecastMethod | None = None,
-    project: str | None = None,
-) -> Result:
-    """A forecast made locally with `method` (default: flowray's chosen one).
-
-    `history` is the whole throughput history (default: the scenario's); the
-    sampler draws from its last `method.window` periods and, for a '+cal'
-    method, the calibration map is learned from the forecasts the method would
-    have made on `history` at every past origin whose outcome is known. The
-    result carries `method_report` (MethodReport) and `calibration` (the map,
-    or None when the method is not calibrated).
-    """
-    from flowray.core import backtest
-
-    method = method or default_method()
-    past = list(scenario.throughput if history is None else history)
-    forecast_scenario = scenario.replace(throughput=apply_window(past, method.window), sampler=method.base)
-    result = run_local(forecast_scenario, question, runs, seed)
-    report = MethodReport(method, len(past), scenario.period_days, project)
-    if not method.calibrated:
-        result.calibration = None
-        result.method_report = report
-        return result
-    horizon = calibration_horizon(question, result)
-    cmap = backtest.live_calibration(past, question.kind, horizon, method.base, method.window, seed=seed)
-    return _calibrated(result, cmap, horizon, report)
-
-
-def calibration_horizon(question: Question, raw: Result) -> int:
-    """The horizon whose past errors calibrate the answer: H for how-many, the raw median for "when"."""
-    from flowray.core import backtest
-
-    return int(question.periods) if question.kind == "how_many" else backtest.calibrated_horizon(raw)
-
-
-def _calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:
-    from dataclasses import replace
-
-    from flowray.core import backtest
-
-    result = backtest.calibrate_result(raw, cmap)
-    result.method_report = replace(report, calibration=cmap, horizon=horizon, pending=False)
-    return result
-
-
 def run_forecast(request: ForecastRequest) -> ForecastOutcome:
     """Load history, build the scenario, simulate with the request's method (locally or on Ray), save if asked."""
     prepared = prepare(request)
@@ -456,7 +215,7 @@ def save_result(project: str, result: Result, db_path: str | Path | None = None,
 def result_dict(result: Result, *args: Any) -> dict[str, Any]:
     """`result.to_dict(*args)` plus "method" (name, window, calibration, description) when known."""
     data = result.to_dict(*args)
-    report = getattr(result, "method_report", None)
+    report = result.method_report
     if report is not None:
         data["method"] = report.to_dict()
     return data
@@ -499,7 +258,7 @@ def describe(result: Result) -> str:
 
 
 def _method_lines(result: Result) -> list[str]:
-    report = getattr(result, "method_report", None)
+    report = result.method_report
     return [] if report is None else [f"  Method: {report.describe()}"]
 
 
@@ -712,15 +471,13 @@ class MethodJob:
 
     def partial(self) -> Result | None:
         """The final result when done; else the raw simulation so far (its report says: pending)."""
-        from dataclasses import replace
 
         if str(self.state) == "DONE":
             return self.result()
         raw = self.simulation.partial()
         if raw is None:
             return None
-        raw.method_report = replace(self._report, pending=self.method.calibrated)
-        return raw
+        return with_report(raw, self._report, pending=self.method.calibrated)
 
     def result(self, timeout: float | None = None) -> Result:
         """Wait for the calibrated (or plain) result; raises as tasks.Job.result does."""
@@ -741,9 +498,7 @@ class MethodJob:
             raise JobCancelled(f"{self.kind} forecast was cancelled")
         raw = self.simulation.result(timeout=left())
         if not self.method.calibrated:
-            final = raw
-            final.calibration = None
-            final.method_report = self._report
+            final = with_report(raw, self._report)
         else:
             while True:
                 self._advance()
@@ -756,7 +511,7 @@ class MethodJob:
                 time.sleep(0.01)
             cmap = self.calibration_job.result(timeout=left())
             assert self._horizon is not None
-            final = _calibrated(raw, cmap, self._horizon, self._report)
+            final = calibrated(raw, cmap, self._horizon, self._report)
         with self._lock:
             if self._final is None:
                 self._final = final
@@ -1349,26 +1104,6 @@ def run_backtest(
     return _backtest_result(backtest.merge_series_results(parts), options)
 
 
-def calibrated_forecast(
-    scenario: Scenario,
-    question: Question,
-    runs: int = 100_000,
-    seed: int = 0,
-    history: Sequence[float] | None = None,
-):
-    """flowray's default forecast: the default sampler on the default window, through the
-    calibration layer when the default method has one (`method_forecast` with `default_method()`).
-
-    `history` is the whole throughput history (default: the scenario's); the
-    forecast uses its last DEFAULT_WINDOW periods with the default sampler,
-    and the calibration map is learned from the forecasts the default method
-    would have made on `history` at every past origin whose outcome is known.
-    Returns the usual result object with its answer histogram recalibrated and
-    the map attached as `result.calibration` (None when not calibrated).
-    """
-    return method_forecast(scenario, question, runs, seed, history, default_method())
-
-
 def run_deadline_comparison(
     scenario: Scenario,
     method: str = "both",
@@ -1442,7 +1177,8 @@ def submit_sweep(base: Scenario, axes: dict[str, Sequence[Any]], runs: int = 20_
     Cells are validated before anything is submitted; `job.partial()` is the
     frame of the cells finished so far.
     """
-    from flowray import sweep, tasks
+    from flowray import tasks
+    from flowray.core import sweep
     from flowray.core.engine import validate_runs
 
     runs, seed = validate_runs(runs, seed)
@@ -1474,7 +1210,7 @@ def run_sweep(
     Scenario field). Every cell uses the same seed (common random numbers), so
     locally and on Ray the frame is identical.
     """
-    from flowray import sweep
+    from flowray.core import sweep
     from flowray.core.engine import validate_runs
 
     if use_ray:

@@ -1507,7 +1507,7 @@ class Store:
         `items` are objects with item_id, done_on, started_on (importers.WorkItem).
         Open items (no done date) are kept as work in progress, never counted.
         """
-        from flowray.importers import derive_throughput
+        from flowray.core.throughput import derive_throughput
 
         rows = list(items)
         merged = self._work_item_rows(rows)

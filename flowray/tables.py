@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from flowray.core.backtest import QUESTIONS, Backtest, calibration_error
-from flowray.core.results import format_probability
 from flowray.exceptions import InputError
+from flowray.text import format_probability
 
 LEVELS = ("50", "70", "85", "95")
 QUESTION_LABELS = {"how_many": "how many (at least X)", "when": "when (within w periods)"}

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
+from flowray.core.throughput import derive_throughput
 from flowray.data import demo_path, demo_series_names, load_demo_series
 from flowray.exceptions import InputError
-from flowray.importers import derive_throughput, read_throughput_csv, read_work_items
+from flowray.importers import read_throughput_csv, read_work_items
 
 
 def test_demo_series_are_104_consecutive_iso_weeks() -> None:

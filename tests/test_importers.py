@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from flowray.core.throughput import derive_throughput
 from flowray.exceptions import InputError
 from flowray.importers import (
     DateParseError,
     ImportReport,
     WorkItem,
-    derive_throughput,
     parse_date,
     read_flow_forecaster,
     read_throughput_csv,

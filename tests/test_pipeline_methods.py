@@ -85,7 +85,7 @@ def test_a_request_without_a_method_is_the_domain_model_as_before():
     assert "not calibrated" in report.describe()
     whole = pipeline.run_forecast(pipeline.ForecastRequest(throughput=values, fields={"backlog": 40}, runs=RUNS))
     assert whole.result.method_report.method.is_domain_model
-    assert "as DOMAIN.md's model" in whole.result.method_report.describe()
+    assert "the plain model" in whole.result.method_report.describe()
 
 
 @pytest.mark.parametrize("kind", ["when", "how_many"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from flowray import Scenario, pipeline, simulate, sweep
+from flowray import Scenario, pipeline, simulate
+from flowray.core import sweep
 from flowray.exceptions import InputError
 
 HISTORY = [5, 6, 0, 7, 4, 8, 3, 6, 5, 4, 7, 2]

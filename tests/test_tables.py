@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from flowray import Scenario, pipeline, tables
-from flowray.core.results import format_probability
 from flowray.exceptions import InputError
+from flowray.text import format_probability
 
 METHODS = ["bootstrap", "bootstrap+cal", "block"]
 

@@ -98,7 +98,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
 
 
 def _describe_deadline(comparison: Any) -> str:
-    from flowray.core.results import format_probability
+    from flowray.text import format_probability
 
     scenario = comparison.scenario
     lines = [f"Deadline {scenario.deadline.isoformat()} for {scenario.backlog} items from {scenario.start.isoformat()}:"]

@@ -1,6 +1,6 @@
 """`flowray when` and `flowray how-many`: forecasts from the command line.
 
-Without --method they run the model of DOMAIN.md, plain bootstrap on all the
+Without --method they run the plain model (docs/model.md), plain bootstrap on all the
 history (or --window N periods, --sampler S), as every spreadsheet tool does and
 as the shared reference checks (shared/checks/check_engine.py) expect: a script
 that pipes `flowray when` keeps getting the same model. `--method default` gives
@@ -95,7 +95,7 @@ def add_throughput_options(parser: argparse.ArgumentParser) -> None:
         "--method",
         help="forecast method: 'default' (flowray's choice, as the dashboards use: recency+cal on the last "
              "12 periods) or bootstrap|block|recency|weibull, optionally with +cal (calibrated on the "
-             "history's own past forecast errors). Default: plain bootstrap on all the history (DOMAIN.md's model)",
+             "history's own past forecast errors). Default: plain bootstrap on all the history (the plain model)",
     )
 
 
@@ -164,7 +164,7 @@ def _print_json(data: dict[str, Any]) -> None:
 def forecast_method(args: argparse.Namespace) -> tuple[Any, int | None]:
     """(method for the request, window for the request) from --method / --window / --sampler.
 
-    Without --method: no method (the DOMAIN.md model: --sampler, default
+    Without --method: no method (the plain model: --sampler, default
     bootstrap, on --window or all the history). Errors name the option.
     """
     from flowray import pipeline
@@ -233,7 +233,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when",
         help="when will the backlog be done? (with --deadline: how likely by then?)",
         description="Monte Carlo forecast of the completion date of a backlog. Default: plain bootstrap on "
-                    "all the history (DOMAIN.md's model); --method default uses flowray's calibrated choice, "
+                    "all the history (the plain model); --method default uses flowray's calibrated choice, "
                     "as the dashboards do.",
     )
     add_throughput_options(when)
@@ -257,7 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "how-many",
         help="how many items will be done in N periods (or by a date)?",
         description="Monte Carlo forecast of items done in a horizon, read conservatively. Default: plain "
-                    "bootstrap on all the history (DOMAIN.md's model); --method default uses flowray's "
+                    "bootstrap on all the history (the plain model); --method default uses flowray's "
                     "calibrated choice, as the dashboards do.",
     )
     add_throughput_options(many)

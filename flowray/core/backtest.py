@@ -2,7 +2,7 @@
 
 At each origin t (a period index: the history is periods 0 .. t-1) a method sees
 only the history before t (the last `window` periods, or all of it) and
-forecasts the next H periods, answering both questions of shared/DOMAIN.md:
+forecasts the next H periods, answering both questions of docs/model.md:
 
 - how many: the items done in periods t .. t+H-1, scored with the "at least X"
   reading (level p met when actual >= the (1-p)-quantile);

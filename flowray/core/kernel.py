@@ -176,7 +176,7 @@ def run_when(  # pragma: no cover - compiled
     )
     # Each run's total and lead first, in a pass of their own: with no loop exit
     # between runs there, the processor overlaps the runs' independent draws.
-    # (Steps 1-4 of DOMAIN.md: backlog, risks, split, lead time; risk impacts and the
+    # (Steps 1-4 of the model in docs/model.md: backlog, risks, split, lead time; risk impacts and the
     # split total rounded half to even. Both draws of a risk are always made, with no
     # branch on whether it fires: a 30% risk would mispredict a third of the time.)
     n_totals = 1 if fixed_total else n_runs

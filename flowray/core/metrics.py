@@ -11,7 +11,7 @@ Every score here is for ONE forecast and ONE observed actual; a backtest calls
 them once per origin and then summarises the per-origin scores into a block
 (`summarise_block`) and the series' blocks into a pooled block (`pool_blocks`).
 
-Conventions (shared/DOMAIN.md):
+Conventions (docs/model.md):
 
 - Percentiles use the inverted CDF: the p-quantile is the smallest v with
   P(X <= v) >= p, so "p of the runs finished within v" holds literally.

@@ -30,10 +30,11 @@ import numpy as np
 from flowray.core import ml
 from flowray.core.engine import Question
 from flowray.core.forecast import run_local
-from flowray.core.results import ForecastResult, format_probability
+from flowray.core.results import ForecastResult
 from flowray.core.samplers import SamplerTable, path_sampler
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError
+from flowray.text import format_probability
 
 METHODS: tuple[str, ...] = ("ml", "mc", "both")
 DEFAULT_ML_METHOD = "gbm"
@@ -129,7 +130,7 @@ class DeadlineComparison:
         return (
             "ML and Monte Carlo disagree: "
             + "; ".join(gaps)
-            + ". Prefer Monte Carlo (its calibration is backtested, see BACKTESTS.md) "
+            + ". Prefer Monte Carlo (its calibration is backtested) "
             "and look at recent changes in the throughput history."
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from flowray.core.histograms import (
     quantile_index,
 )
 from flowray.core.scenario import Scenario
+from flowray.text import format_probability
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from flowray.core.methods import MethodReport
 
 DEFAULT_PERCENTILES = (50, 70, 85, 95)
 LIKELIHOODS = tuple(range(50, 101, 5))
@@ -62,15 +66,6 @@ def order_statistic_band(level: float, runs: int, z: float = Z_95) -> tuple[floa
     return max(EPS, level - half), min(1.0, level + half)
 
 
-def format_probability(p: float) -> str:
-    """Never claim certainty: 1.0 shows as '>99%' and 0.0 as '<1%'."""
-    if p >= 0.995:
-        return ">99%"
-    if p <= 0.005:
-        return "<1%"
-    return f"{p:.0%}"
-
-
 @dataclass
 class _Answer:
     """What every answer holds: its scenario, its histograms and the checks on its history.
@@ -81,6 +76,10 @@ class _Answer:
     scenario: Scenario
     histograms: Histograms
     checks: HistoryChecks = field(init=False)
+    # How the result was made (core.methods); None for the plain model run directly.
+    method_report: MethodReport | None = field(default=None, kw_only=True)
+    # The calibration map the answer was read through; None when not calibrated.
+    calibration: Any = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self.checks = check_history(self.scenario.throughput)

@@ -1,4 +1,4 @@
-"""One forecasting scenario: the inputs of shared/DOMAIN.md, validated on construction.
+"""One forecasting scenario: the inputs of docs/model.md, validated on construction.
 
 A Scenario is immutable, picklable (it travels to Ray workers) and converts to
 and from plain JSON (`to_dict` / `from_dict`) so the ledger can store exactly
@@ -201,7 +201,7 @@ def _parse_throughput(value: Any) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class Scenario:
-    """The inputs of one forecast, named as in shared/DOMAIN.md."""
+    """The inputs of one forecast, named as in docs/model.md."""
 
     throughput: tuple[float, ...]
     backlog: int | tuple[int, int] = 0

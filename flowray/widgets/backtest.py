@@ -22,7 +22,7 @@ from flowray.data import demo_series_names, load_demo_series
 from flowray.exceptions import InputError
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
-from flowray.widgets.text import html_table
+from flowray.widgets.html import html_table
 
 LEVELS = ("50", "70", "85", "95")
 QUESTION_WORDS = {"when": "When (completion date)", "how_many": "How many (items done)"}

@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from flowray.core.results import ForecastResult, HowManyResult
-from flowray.widgets.text import as_date, period_word, short_date
+from flowray.text import as_date, period_word, short_date
 
 LEVEL_COLOURS = {50: "#2e7d32", 70: "#1565c0", 85: "#6a1b9a", 95: "#c62828"}
 BAR_COLOUR = "#90a4ae"

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 
 from flowray import pipeline
 from flowray.widgets.base import Panel, section, title
-from flowray.widgets.text import html_table
+from flowray.widgets.html import html_table
 
 
 def megabytes(value: Any) -> str:

@@ -10,7 +10,7 @@ P(deadline) and the data checks; Save writes it to the ledger.
 The forecast method defaults to flowray's choice from the backtests
 (recency-weighted sampling of the last 12 weeks, calibrated on the history's
 own past forecast errors); "How to forecast" switches to plain bootstrap on all
-the history (DOMAIN.md's model) or any sampler, window and calibration. The
+the history (the plain model) or any sampler, window and calibration. The
 calibration map is learned as a last step of the same Ray job; the result view
 says which method produced the numbers, and says so when calibration was not
 possible and what it fell back to.
@@ -33,15 +33,10 @@ from flowray.core.checks import MIN_PERIODS
 from flowray.core.engine import check_horizon, validate_runs
 from flowray.core.results import ForecastResult, HowManyResult
 from flowray.exceptions import InputError, NotEnoughData
+from flowray.text import format_probability, long_date, period_word
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
-from flowray.widgets.text import (
-    format_probability,
-    html_table,
-    long_date,
-    period_word,
-    warning_box,
-)
+from flowray.widgets.html import html_table, warning_box
 
 LEVELS = (50, 70, 85, 95)
 DEFAULT_RUNS = 1_000_000  # 16 chunks of 65,536: about a second of work, a visibly moving progress bar
@@ -49,7 +44,7 @@ DEFAULT_WINDOW = backtest.DEFAULT_WINDOW or 0  # "Choose sampler and window" sta
 PROGRESS_STEPS = 1000  # the bar counts thousandths of the job (simulation, then calibration)
 METHOD_CHOICES = (
     ("flowray's default: calibrated (recommended)", "default"),
-    ("Plain bootstrap on all history (as DOMAIN.md's model)", "domain"),
+    ("Plain bootstrap on all history (the plain model)", "domain"),
     ("Choose the sampler and window", "custom"),
 )
 SAMPLER_CHOICES = (
@@ -61,17 +56,17 @@ SAMPLER_CHOICES = (
 METHOD_NOTES = {
     "default": (
         "Recency-weighted sampling of the last {window} weeks, read through a calibration learned from this "
-        "history's own past forecast errors. In backtests on 12 real projects its 85% answers came true "
-        "83-85% of the time; plain bootstrap's only 74-81%."
+        "history's own past forecast errors. In flowray's backtests on real projects its 85% answers came "
+        "true about 85% of the time; plain bootstrap's clearly less often."
     ),
     "domain": (
-        "Every past week equally likely, all the history, no calibration: the model of DOMAIN.md and of "
-        "spreadsheet tools (and of `flowray when` without --method). In backtests its 85% answers came "
-        "true only 74-81% of the time."
+        "Every past week equally likely, all the history, no calibration: the plain model of docs/model.md and of "
+        "spreadsheet tools (and of `flowray when` without --method). In flowray's backtests its 85% "
+        "answers came true clearly less often than 85% of the time."
     ),
     "custom": (
         "Any sampler on the last N values (0 = the whole history); calibration learns from this history's "
-        "own past forecast errors and needs about 20 weeks more than the horizon. BACKTESTS.md compares them."
+        "own past forecast errors and needs about 20 weeks more than the horizon. The backtests compare them."
     ),
 }
 DEFAULT_BACKLOG = 60
@@ -614,7 +609,7 @@ class ForecastPanel(Panel):
 
     def _show_method(self, result: ForecastResult | HowManyResult) -> None:
         """Which method made these numbers; an amber box when calibration was asked for but not possible."""
-        report = getattr(result, "method_report", None)
+        report = result.method_report
         if report is None:
             self.method_text.value = ""
             return

@@ -15,9 +15,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from flowray import pipeline
+from flowray.text import as_date, is_missing, long_date, probability, short_date
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
-from flowray.widgets.text import as_date, html_table, is_missing, long_date, probability, short_date
+from flowray.widgets.html import html_table
 
 KIND_WORDS = {"when": "when", "deadline": "when + deadline", "how_many": "how many"}
 

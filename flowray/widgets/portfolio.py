@@ -15,8 +15,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from flowray import pipeline
+from flowray.text import is_missing, probability, short_date
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
+from flowray.widgets.html import html_table
 from flowray.widgets.ledger import (
     ACTUALS_HEADERS,
     CALIBRATION_HEADERS,
@@ -24,7 +26,6 @@ from flowray.widgets.ledger import (
     calibration_rows,
     calibration_sentence,
 )
-from flowray.widgets.text import html_table, is_missing, probability, short_date
 
 AT_RISK = 0.5  # below: at risk
 CONFIDENT = 0.85  # at or above: on track (the deadline is met at 85%)

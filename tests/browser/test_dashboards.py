@@ -25,7 +25,7 @@ from conftest import VIEWPORT, save_screenshot, wait_for_widgets
 
 from flowray import Scenario, pipeline
 from flowray.core.engine import Question
-from flowray.core.results import format_probability
+from flowray.text import format_probability
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="playwright not installed").expect

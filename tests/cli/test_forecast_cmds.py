@@ -133,7 +133,7 @@ def test_help_of_every_command_renders(capsys):
     assert "when" in capsys.readouterr().out
 
 
-# -- forecast methods: the CLI keeps the DOMAIN.md model unless --method is given ----------------
+# -- forecast methods: the CLI keeps the plain model unless --method is given ----------------
 
 HISTORY = ",".join(str(v) for v in [3, 5, 0, 7, 2, 4, 6, 1, 8, 5, 4, 6, 3, 7, 5, 2, 6, 4, 8, 3,
                                     5, 6, 2, 7, 4, 5, 3, 6, 9, 4, 2, 5, 7, 3, 6, 4, 5, 8, 2, 6])
@@ -148,7 +148,7 @@ def test_the_default_is_plain_bootstrap_on_all_the_history_and_says_so(capsys):
     expected = simulate(Scenario(throughput=_values(HISTORY), backlog=60), runs=5000, seed=2)
     assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
     assert data["method"]["name"] == "bootstrap" and data["method"]["window"] == "all"
-    assert not data["method"]["calibrated"] and "DOMAIN.md" in data["method"]["description"]
+    assert not data["method"]["calibrated"] and "plain model" in data["method"]["description"]
     windowed = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "6", "--window", "20",
                         "--sampler", "block", "--runs", "3000")
     assert windowed["method"]["name"] == "block" and windowed["method"]["window"] == 20

@@ -20,9 +20,9 @@ from widget_helpers import PROJECT, START, demo_throughput, drive
 from flowray import Scenario, how_many, pipeline, simulate
 from flowray.core import backtest
 from flowray.core.engine import Question
+from flowray.text import long_date
 from flowray.widgets import forecast_app
 from flowray.widgets.forecast import PROGRESS_STEPS, ForecastPanel, parse_throughput
-from flowray.widgets.text import long_date
 
 RUNS = 4000
 
@@ -342,7 +342,7 @@ def test_a_how_many_answer_is_saved_to_the_ledger(project_db):
     assert ledger.iloc[0]["p85"] == panel.result.at_least(85)  # the conservative "at least" reading
 
 
-# -- how to forecast: flowray's default, DOMAIN.md's model, or any sampler and window ----------------
+# -- how to forecast: flowray's default, the plain model, or any sampler and window ----------------
 
 
 def test_the_method_chooser_shows_what_each_choice_means_and_builds_its_method(empty_db):
@@ -352,7 +352,7 @@ def test_the_method_chooser_shows_what_each_choice_means_and_builds_its_method(e
     assert f"last {backtest.DEFAULT_WINDOW} weeks" in panel.method_note.value and "calibration" in panel.method_note.value
     panel.method_choice.value = "domain"
     assert panel.chosen_method() == pipeline.DOMAIN_MODEL
-    assert "DOMAIN.md" in panel.method_note.value
+    assert "plain model" in panel.method_note.value
     assert panel.custom_method_box.layout.display == "none"
     panel.method_choice.value = "custom"
     assert panel.custom_method_box.layout.display != "none" and panel.window.layout.display != "none"
@@ -377,7 +377,7 @@ def test_plain_bootstrap_on_all_history_is_one_click_away(ray_session, empty_db)
     expected = simulate(Scenario(throughput=history, backlog=45, start=START), runs=RUNS, seed=11)
     assert panel.result.percentiles() == expected.percentiles()
     assert panel.result.scenario.throughput == expected.scenario.throughput
-    assert "Plain bootstrap on all 40 weeks of history (as DOMAIN.md&#x27;s model)" in panel.method_text.value
+    assert "Plain bootstrap on all 40 weeks of history (the plain model)" in panel.method_text.value
     assert "not calibrated" in panel.method_text.value
 
 

@@ -8,9 +8,9 @@ import re
 from widget_helpers import PROJECT, START, demo_throughput
 
 from flowray import Scenario, pipeline, simulate
+from flowray.text import format_probability, long_date, short_date
 from flowray.widgets import ledger_app, portfolio_app
 from flowray.widgets.portfolio import project_status
-from flowray.widgets.text import format_probability, long_date, short_date
 
 
 def text(value: str) -> str:

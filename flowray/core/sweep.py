@@ -6,7 +6,7 @@ random draws run by run (common random numbers, docs/model.md): the
 differences between cells come from the inputs, not from sampling noise.
 
 Pure (numpy/pandas and flowray.core): `forecast_cells` is what a Ray task
-runs; `flowray.pipeline.run_sweep` / `submit_sweep` fan the cells out.
+runs; `flowray.pipeline` fans the cells out as a job.
 """
 
 from __future__ import annotations
