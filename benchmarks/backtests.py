@@ -49,30 +49,31 @@ BASELINE = ("bootstrap", None)  # the spreadsheet tools' habit: bootstrap of all
 # --------------------------------------------------------------------------- running
 
 
-def _one(job: tuple[str, list[float], str, int | None, dict[str, Any]]) -> dict[Any, Any]:
+def _one(job: tuple[str, list[float], str, int | None, bt.BacktestOptions]) -> dict[Any, Any]:
     name, values, base, window, options = job
     return bt.backtest_series_task(name, values, base, window, options)
 
 
 def run_study(series: dict[str, list[float]], args: argparse.Namespace, mc: bool = True) -> bt.Backtest:
-    common = {"horizons": HORIZONS, "runs": args.runs, "seed": args.seed, "first_origin": args.first_origin, "calibrate": True}
+    common: dict[str, Any] = {"horizons": HORIZONS, "runs": args.runs, "seed": args.seed,
+                              "first_origin": args.first_origin, "calibrate": True}
     jobs = []
     for base in bt.ML_METHODS if args.ml else ():
         for name, values in series.items():
-            jobs.append((name, values, base, None, {**common, "step": args.ml_step}))
+            jobs.append((name, values, base, None, bt.BacktestOptions(**common, step=args.ml_step)))
     for base in bt.MC_METHODS if mc else ():
         for window in bt.WINDOWS:
             for name, values in series.items():
-                jobs.append((name, values, base, window, {**common, "step": args.step}))
+                jobs.append((name, values, base, window, bt.BacktestOptions(**common, step=args.step)))
     started = time.perf_counter()
     results: dict[Any, Any] = {}
     if args.ray:
-        from flowray import tasks
+        from flowray import jobs, tasks
 
         tasks.ensure_connected()
         job = tasks.submit_job(
             "backtest",
-            [tasks.ChunkTask(bt.backtest_series_task, j, chunks=1, label=f"{j[0]} {j[2]} {j[3]}") for j in jobs],
+            [jobs.ChunkTask(bt.backtest_series_task, j, chunks=1, label=f"{j[0]} {j[2]} {j[3]}") for j in jobs],
             bt.merge_series_results,
         )
         while not job.done():

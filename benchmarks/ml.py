@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/ml.py [--repeats N] > benchmarks/results/ml.json
 
-Target (issue 5): a fit plus a 12-week quantile table on 104 weeks well under 2 s
+Target: a fit plus a 12-week quantile table on 104 weeks well under 2 s
 on one core, since a backtest fits thousands of them. Best of several repeats,
 pinned to one core, so a shared noisy machine shows the attainable time.
 """

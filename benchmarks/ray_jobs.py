@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from flowray import tasks
+from flowray import jobs, tasks
 from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate_chunks
 from flowray.core.forecast import simulate
 from flowray.core.samplers import build_sampler
@@ -47,7 +47,7 @@ def _median(values: list[float]) -> float:
 
 def _run_job(runs: int, seed: int = 1) -> tuple[float, Any]:
     started = time.perf_counter()
-    job = tasks.submit(SIMPLE, runs=runs, seed=seed)
+    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=seed)
     result = job.result()
     return time.perf_counter() - started, result
 
@@ -100,7 +100,7 @@ def measure_session(cpus: int, reps: int, sizes: list[int]) -> dict[str, Any]:
     # per-task overhead of the job machinery: trivial tasks, all CPUs busy
     n = 300
     started = time.perf_counter()
-    tasks.submit_job("bench", [tasks.ChunkTask(_noop, ()) for _ in range(n)], sum).result()
+    tasks.submit_job("bench", [jobs.ChunkTask(_noop, ()) for _ in range(n)], sum).result()
     out["noop_task_ms"] = round((time.perf_counter() - started) / n * 1000, 3)
 
     if cpus >= 2:
@@ -109,7 +109,7 @@ def measure_session(cpus: int, reps: int, sizes: list[int]) -> dict[str, Any]:
             lat = []
             for _ in range(reps):
                 started = time.perf_counter()
-                job = tasks.submit(SIMPLE, runs=runs, seed=3)
+                job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=3)
                 lat.append((time.perf_counter() - started) * 1000)
                 job.cancel()
             submits[f"{runs:.0e}"] = {"median_ms": _median(lat), "max_ms": round(max(lat), 3)}
@@ -117,7 +117,7 @@ def measure_session(cpus: int, reps: int, sizes: list[int]) -> dict[str, Any]:
         tasks.warm_up()  # cancelled workers may have been replaced
         for rep in range(max(reps, 5)):
             started = time.perf_counter()
-            job = tasks.submit(SIMPLE, runs=10**7, seed=rep)
+            job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=10**7, seed=rep)
             while job.partial() is None:
                 time.sleep(0.001)
             firsts.append(time.perf_counter() - started)
@@ -137,7 +137,7 @@ def measure_billion(runs: int) -> dict[str, Any]:
     samples: list[tuple[float, float, int]] = []  # (seconds, fraction done, rss bytes)
     stop = threading.Event()
     started = time.perf_counter()
-    job = tasks.submit(SIMPLE, runs=runs, seed=5)
+    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=5)
 
     def sample() -> None:
         while not stop.is_set():
@@ -192,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "chunking": {
             "chunk_runs": CHUNK_RUNS,
-            "max_chunks_per_task": tasks.MAX_CHUNKS_PER_TASK,
-            "min_tasks_per_job": tasks.MIN_TASKS_PER_JOB,
+            "max_chunks_per_task": jobs.MAX_CHUNKS_PER_TASK,
+            "min_tasks_per_job": jobs.MIN_TASKS_PER_JOB,
             "tasks_for": {
-                f"{runs:.0e}": len(tasks.plan_task_groups(len(plan_chunks(runs))))
+                f"{runs:.0e}": len(jobs.plan_task_groups(len(plan_chunks(runs))))
                 for runs in (10**5, 10**6, 10**7, 10**8, 10**9)
             },
         },
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         key: round(one["wall_s"][key] / two["wall_s"][key], 2) for key in two["wall_s"]
     }
     chunks_1e7 = len(plan_chunks(10**7))
-    tasks_1e7 = len(tasks.plan_task_groups(chunks_1e7))
+    tasks_1e7 = len(jobs.plan_task_groups(chunks_1e7))
     chunk_ms = report["local"]["chunk_s"] * 1000
     amortized = one["noop_task_ms"] * tasks_1e7 / chunks_1e7
     report["per_chunk_overhead_ms"] = {
@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         f"A chunk of {CHUNK_RUNS} runs takes {chunk_ms:.1f} ms of the simple scenario on one "
         f"core; a task round trip costs {one['noop_task_ms']:.1f} ms. Single-chunk first tasks "
         f"give a first partial after one chunk; groups of up to "
-        f"{tasks.MAX_CHUNKS_PER_TASK} chunks keep the overhead near "
+        f"{jobs.MAX_CHUNKS_PER_TASK} chunks keep the overhead near "
         f"{100 * amortized / chunk_ms:.0f}% at 1e7 runs and lower beyond, while at least "
-        f"{tasks.MIN_TASKS_PER_JOB} tasks per job keep progress fine-grained and both cores "
+        f"{jobs.MIN_TASKS_PER_JOB} tasks per job keep progress fine-grained and both cores "
         "busy to the end (the last tasks shrink back to one chunk)."
     )
     if not args.quick:

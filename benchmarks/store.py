@@ -1,6 +1,6 @@
 """Store speed: save one forecast with its full histogram, list 10,000 ledger rows.
 
-Targets (issue 4): save < 50 ms, list 10,000 rows < 200 ms. Each timing includes
+Targets: save < 50 ms, list 10,000 rows < 200 ms. Each timing includes
 everything a caller pays: taking the file lock, opening the DuckDB file, the
 transaction, closing (and checkpointing). Prints one JSON object.
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from flowray.core.forecast import simulate
 from flowray.core.scenario import Scenario
-from flowray.store import Store, _insert_distribution, _insert_ledger_row, _prepare_forecast
+from flowray.records.ledger import insert_distribution, insert_ledger_row, prepare_forecast
+from flowray.store import Store
 
 
 def _timed(fn, repeat: int) -> dict[str, float]:
@@ -53,14 +54,14 @@ def main() -> None:
         store = Store(Path(tmp) / "bench.duckdb")
         store.add_project("Bench")
         # seed the ledger in bulk (one transaction) so listing has args.rows rows to read
-        prepared = _prepare_forecast(result, kind=None, created_by="bench", data_window=None,
+        prepared = prepare_forecast(result, kind=None, created_by="bench", data_window=None,
                                      data_periods=None, name=None)
 
         def seed(con) -> None:
             pid = store._project_id(con, "Bench")
             for _ in range(args.rows - args.repeat):
-                fid = _insert_ledger_row(con, dict(prepared.row, project_id=pid))
-                _insert_distribution(con, fid, prepared.values, prepared.counts)
+                fid = insert_ledger_row(con, dict(prepared.row, project_id=pid))
+                insert_distribution(con, fid, prepared.values, prepared.counts)
 
         started = time.perf_counter()
         store._write(seed)

@@ -1,29 +1,25 @@
-"""Ray jobs: forecasts fanned out as remote chunk tasks, with progress, partials and cancel.
+"""The Ray engine: connecting to Ray, and jobs whose tasks run as Ray remote tasks.
 
 This is the only module that imports ray, and it never connects at import:
-`connect()` (or `ensure_connected()`, which `submit()` calls) starts a private
-local Ray (`address="local"`, so a stranger's cluster is never joined by
-accident) or joins the cluster named by the caller or by FLOWRAY_RAY_ADDRESS /
-RAY_ADDRESS.
+`connect()` (or `ensure_connected()`, which every job submission calls) starts
+a private local Ray (`address="local"`, so a stranger's cluster is never joined
+by accident) or joins the cluster named by the caller or by
+FLOWRAY_RAY_ADDRESS / RAY_ADDRESS. The connection lives in one `Cluster`
+object, CLUSTER.
 
-A job is "a list of remote chunk tasks whose results merge": `submit_job()`
-takes `ChunkTask`s, an order-independent `merge` and a `finalize`, and returns
-a `Job` handle at once. A daemon thread (the pump) keeps a bounded window of
-each job's tasks in flight and folds finished results into a running merge, so
-driver memory stays flat however many runs a job has, and the handle reads
-progress and partial results without blocking. Forecast jobs (`submit`,
-`submit_how_many`) are one use of it; ML and backtest jobs are others.
-
-Chunking comes from the engine (`plan_chunks(runs)`, fixed chunk size); this
-module only groups whole chunks into tasks. The grouping depends on the number
-of runs alone, and results merge by exact integer addition, so a job gives the
-same numbers bit for bit as the local in-process engine, on any cluster.
+`RAY` is the Ray engine of the job interface (flowray.jobs): `RAY.submit()`
+(or `submit_job()`) takes `ChunkTask`s, an order-independent `merge` and a
+`finalize`, and returns a `RayJob` handle at once. A daemon thread (the pump)
+keeps a bounded window of each job's tasks in flight and folds finished
+results into a running merge, so driver memory stays flat however many runs a
+job has, and the handle reads progress and partial results without blocking.
+What a job is made of (forecast chunks, backtests, sweeps) is defined in
+flowray.jobs and the pipeline, once for both engines.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import os
 import socket
@@ -32,33 +28,28 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowray.config import load_settings
 from flowray.exceptions import FlowrayError, InputError, JobCancelled, JobError
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from flowray.core.engine import Question
-    from flowray.core.scenario import Scenario
+from flowray.jobs.state import (
+    CANCEL_WAIT_S,
+    DEFAULT_MAX_RETRIES,
+    ChunkTask,
+    JobState,
+    JobTimeout,
+    Progress,
+    check_submission,
+    identity,
+)
+from flowray.jobs.status import ClusterInfo, ClusterStatus, HealthCheck
 
 log = logging.getLogger(__name__)
 
 TASK_PREFIX = "flowray."
 """Every remote task flowray starts is named `flowray.<kind>.<job id>` (or `flowray.health`)."""
-
-DEFAULT_MAX_RETRIES = 3
-"""Ray re-runs a task this often when its worker or node dies; a chunk's result does not change."""
-
-MAX_CHUNKS_PER_TASK = 8
-"""Largest group of engine chunks in one task (8 x 65,536 runs, ~0.15 s of the simple scenario)."""
-
-MIN_TASKS_PER_JOB = 24
-"""Groups shrink below the maximum until a job has this many tasks (progress steps, balance)."""
-
-CANCEL_WAIT_S = 1.5
-"""How long `cancel()` waits for Ray to confirm that every cancelled task has ended."""
 
 CANCEL_GRACE_S = 0.5
 """Running tasks get this long to stop when interrupted, before their workers are killed."""
@@ -66,48 +57,27 @@ CANCEL_GRACE_S = 0.5
 _PUMP_WAIT_S = 0.1
 
 
-class JobTimeout(FlowrayError, TimeoutError):
-    """`Job.result(timeout=...)` ran out of time; the job keeps running."""
-
-
-class JobState(enum.StrEnum):
-    """Where a job stands. PENDING: submitted, no result yet; RUNNING: results arriving."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
-
 # -- connection ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClusterInfo:
-    """What `connect()` joined: enough to print, log, and find the dashboard."""
+@dataclass
+class Cluster:
+    """This process's one Ray connection: what it joined and the handles it made there.
 
-    address: str
-    started_locally: bool
-    client_mode: bool
-    nodes: int
-    cpus: float
-    dashboard_url: str | None
-    ray_version: str
-    auth_mode: str
+    Every function of this module reads and changes the one instance, CLUSTER,
+    under its lock, so nothing about the connection lives in module globals.
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    info: ClusterInfo | None = None
+    state_api_address: str | None = None  # where Ray's state API answers (task counts)
+    cpus_read_at: float = 0.0  # monotonic time the cluster's CPUs were last read
+    cpus: float = 0.0
+    runner: Any = None  # the remote function that runs every ChunkTask (made on first use)
+    probe: Any = None  # the health check's remote function
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-_lock = threading.RLock()
-_info: ClusterInfo | None = None
-_state_api_address: str | None = None
-_cpus_cache: tuple[float, float] = (0.0, 0.0)  # (monotonic time read, cluster CPUs)
+CLUSTER = Cluster()
 
 
 def _ray() -> Any:
@@ -214,27 +184,26 @@ def connect(
       dashboard answers (default http://<client host>:8265); task counts in
       `cluster_status()` come from it.
     """
-    global _info, _state_api_address
     ray = _ray()
     settings = load_settings()
     target = address if address is not None else (settings.ray_address or "local")
     target = target.strip()
     if not target:
         raise InputError("address", address, "give 'local' or a cluster address such as host:6379")
-    with _lock:
+    with CLUSTER.lock:
         if ray.is_initialized():
-            if _info is None:  # someone called ray.init() directly: adopt that connection
+            if CLUSTER.info is None:  # someone called ray.init() directly: adopt that connection
                 ctx = ray.get_runtime_context()
-                _info = _read_cluster_info(False, _is_client_mode(), ctx.gcs_address, None)
-                _state_api_address = ctx.gcs_address
-            same = target == _info.address or (target == "local" and _info.started_locally)
+                CLUSTER.info = _read_cluster_info(False, _is_client_mode(), ctx.gcs_address, None)
+                CLUSTER.state_api_address = ctx.gcs_address
+            same = target == CLUSTER.info.address or (target == "local" and CLUSTER.info.started_locally)
             if address is not None and not same:
                 raise InputError(
                     "address",
                     target,
-                    f"already connected to {_info.address}; call flowray.tasks.shutdown() first",
+                    f"already connected to {CLUSTER.info.address}; call flowray.tasks.shutdown() first",
                 )
-            return _info
+            return CLUSTER.info
         if target == "local":
             store = object_store_bytes or settings.ray_object_store_bytes
             with_dashboard = settings.ray_dashboard if dashboard is None else bool(dashboard)
@@ -244,8 +213,8 @@ def connect(
                 include_dashboard=with_dashboard,
             )
             gcs = ray.get_runtime_context().gcs_address
-            _info = _read_cluster_info(True, False, gcs, context.dashboard_url)
-            _state_api_address = gcs
+            CLUSTER.info = _read_cluster_info(True, False, gcs, context.dashboard_url)
+            CLUSTER.state_api_address = gcs
         else:
             _prepare_token_auth(token, token_path)
             client = target.startswith("ray://")
@@ -258,14 +227,14 @@ def connect(
             if client:
                 # Ray Client: the state API is reached through the forwarded dashboard port.
                 host = target[len("ray://") :].rsplit(":", 1)[0]
-                _state_api_address = dashboard_url or f"http://{host}:8265"
-                _info = _read_cluster_info(False, True, target, _state_api_address)
+                CLUSTER.state_api_address = dashboard_url or f"http://{host}:8265"
+                CLUSTER.info = _read_cluster_info(False, True, target, CLUSTER.state_api_address)
             else:
                 gcs = ray.get_runtime_context().gcs_address
-                _state_api_address = gcs
-                _info = _read_cluster_info(False, False, gcs, context.dashboard_url)
+                CLUSTER.state_api_address = gcs
+                CLUSTER.info = _read_cluster_info(False, False, gcs, context.dashboard_url)
         _protect_default_token_file()  # Ray may just have created it, readable by all
-        return _info
+        return CLUSTER.info
 
 
 LOCAL_START_ATTEMPTS = 5
@@ -351,40 +320,37 @@ def is_connected() -> bool:
 
 def ensure_connected() -> ClusterInfo:
     """Connect with the settings' defaults unless already connected (idempotent)."""
-    with _lock:
-        if _info is not None and is_connected():
-            return _info
+    with CLUSTER.lock:
+        if CLUSTER.info is not None and is_connected():
+            return CLUSTER.info
         return connect()
 
 
 def cluster_info() -> ClusterInfo | None:
     """The current connection, or None."""
-    return _info if is_connected() else None
+    return CLUSTER.info if is_connected() else None
 
 
 def shutdown() -> None:
     """Cancel this driver's running jobs, stop the pump, and disconnect (stops a local Ray)."""
-    global _info, _state_api_address
-    with _lock:
+    with CLUSTER.lock:
         _pump.stop()
         if is_connected():
             _ray().shutdown()
-        _info = None
-        _state_api_address = None
+        CLUSTER.info = None
+        CLUSTER.state_api_address = None
 
 
 def _cluster_cpus() -> float:
     """Cluster CPUs, re-read at most every 5 s (sizes the in-flight window)."""
-    global _cpus_cache
     now = time.monotonic()
-    read_at, cpus = _cpus_cache
-    if now - read_at > 5.0 or cpus <= 0:
+    if now - CLUSTER.cpus_read_at > 5.0 or CLUSTER.cpus <= 0:
         try:
-            cpus = float(_ray().cluster_resources().get("CPU", 1.0))
+            CLUSTER.cpus = float(_ray().cluster_resources().get("CPU", 1.0))
         except Exception:
-            cpus = max(cpus, 1.0)
-        _cpus_cache = (now, cpus)
-    return max(cpus, 1.0)
+            CLUSTER.cpus = max(CLUSTER.cpus, 1.0)
+        CLUSTER.cpus_read_at = now
+    return max(CLUSTER.cpus, 1.0)
 
 
 def share(value: Any) -> Any:
@@ -400,58 +366,11 @@ def share(value: Any) -> Any:
 # -- the generic job ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChunkTask:
-    """One remote task: `fn(*args)` on a worker. It covers `chunks` chunks and `runs` runs.
-
-    `fn` must be importable on the workers (a module-level function of flowray
-    or its dependencies), so it travels by name.
-    """
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    chunks: int = 1
-    runs: int = 0
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A job's progress: counts only ever grow, and end at the totals when DONE."""
-
-    state: JobState
-    chunks_done: int
-    chunks_total: int
-    runs_done: int
-    runs_total: int
-    tasks_done: int
-    tasks_total: int
-    tasks_submitted: int
-    elapsed_s: float
-
-    @property
-    def fraction(self) -> float:
-        """Share of the work done, by runs (by chunks when a job has no runs)."""
-        if self.runs_total > 0:
-            return self.runs_done / self.runs_total
-        return self.chunks_done / self.chunks_total if self.chunks_total else 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state.value
-        data["fraction"] = self.fraction
-        return data
-
-
 def _remote_runner() -> Any:
     """The one remote function: runs a ChunkTask's fn on a worker (defined on first use)."""
-    global _runner
-    if _runner is None:
-        _runner = _ray().remote(_run_chunk_task)
-    return _runner
-
-
-_runner: Any = None
+    if CLUSTER.runner is None:
+        CLUSTER.runner = _ray().remote(_run_chunk_task)
+    return CLUSTER.runner
 
 
 def _run_chunk_task(fn: Callable[..., Any], *args: Any) -> Any:
@@ -468,8 +387,8 @@ def _describe_error(exc: BaseException) -> tuple[str, BaseException]:
     return f"{type(exc).__name__}: {first}", exc
 
 
-class Job:
-    """A handle on one submitted job. Thread-safe; every method returns promptly but `result`."""
+class RayJob:
+    """A job whose tasks run on Ray (the jobs.Job interface). Thread-safe; every method returns promptly but `result`."""
 
     def __init__(
         self,
@@ -482,8 +401,6 @@ class Job:
         max_in_flight: int | None = None,
         keep: Sequence[Any] = (),
     ) -> None:
-        if not tasks:
-            raise InputError("tasks", len(tasks), "a job needs at least one task")
         self.id = uuid.uuid4().hex[:12]
         self.kind = kind
         self.task_name = f"{TASK_PREFIX}{kind}.{self.id}"
@@ -598,7 +515,7 @@ class Job:
 
     def __repr__(self) -> str:
         p = self.progress()
-        return f"<Job {self.id} {self.kind} {p.state.value} {p.fraction:.0%}>"
+        return f"<RayJob {self.id} {self.kind} {p.state.value} {p.fraction:.0%}>"
 
     # -- driven by submit() and the pump ------------------------------------
     def _final(self) -> Any:
@@ -737,14 +654,14 @@ class _Pump:
     """
 
     def __init__(self) -> None:
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, RayJob] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.finished_tasks = 0
 
-    def add(self, job: Job) -> None:
+    def add(self, job: RayJob) -> None:
         with self._lock:
             self._jobs[job.id] = job
             self._stopping = False
@@ -753,7 +670,7 @@ class _Pump:
                 self._thread.start()
         self._wake.set()
 
-    def active(self) -> list[Job]:
+    def active(self) -> list[RayJob]:
         with self._lock:
             return list(self._jobs.values())
 
@@ -812,12 +729,12 @@ def submit_job(
     kind: str,
     tasks: Sequence[ChunkTask],
     merge: Callable[[list[Any]], Any],
-    finalize: Callable[[Any], Any] = lambda merged: merged,
+    finalize: Callable[[Any], Any] = identity,
     *,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_in_flight: int | None = None,
     keep: Sequence[Any] = (),
-) -> Job:
+) -> RayJob:
     """Run `tasks` remotely and return their handle at once.
 
     merge: folds a list of task results into one; it must not depend on the
@@ -826,12 +743,9 @@ def submit_job(
       at once (default twice the cluster's CPUs). keep: shared object refs
       (from `share`) to hold until the job ends.
     """
-    if not kind or not all(ch.isalnum() or ch in "_-" for ch in kind):
-        raise InputError("kind", kind, "a job kind is a short name of letters, digits, _ or -")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InputError("max_retries", max_retries, "must be a whole number >= 0")
+    check_submission(kind, tasks, max_retries)
     ensure_connected()
-    job = Job(
+    job = RayJob(
         kind,
         tasks,
         merge,
@@ -846,116 +760,37 @@ def submit_job(
     return job
 
 
-# -- forecast jobs -------------------------------------------------------------
+class RayEngine:
+    """The job interface's Ray engine: tasks run as Ray remote tasks (connecting when needed)."""
+
+    name = "ray"
+
+    def share(self, value: Any) -> Any:
+        return share(value)
+
+    def submit(
+        self,
+        kind: str,
+        tasks: Sequence[ChunkTask],
+        merge: Callable[[list[Any]], Any],
+        finalize: Callable[[Any], Any] = identity,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_in_flight: int | None = None,
+        keep: Sequence[Any] = (),
+    ) -> RayJob:
+        return submit_job(kind, tasks, merge, finalize, max_retries=max_retries,
+                          max_in_flight=max_in_flight, keep=keep)
+
+    def __repr__(self) -> str:
+        return "RayEngine()"
 
 
-def plan_task_groups(n_chunks: int) -> list[int]:
-    """How many chunks each task takes: small first and last, MAX_CHUNKS_PER_TASK between.
-
-    The first tasks are single chunks, so the first partial result arrives
-    after one chunk's work; sizes then double up to the cap, and halve again
-    towards the end so both cores finish together. Depends on the number of
-    chunks only (never on the cluster), though results would not change if it
-    did: merges are exact.
-    """
-    if n_chunks <= 0:
-        return []
-    cap = max(1, min(MAX_CHUNKS_PER_TASK, n_chunks // MIN_TASKS_PER_JOB))
-    ramp: list[int] = []
-    size = 1
-    while size < cap:
-        ramp.extend((size, size))
-        size *= 2
-    head, tail = list(ramp), list(reversed(ramp))  # at most 28 chunks, and n_chunks >= 24 * cap
-    middle_total = n_chunks - sum(head) - sum(tail)
-    full, rest = divmod(middle_total, cap)
-    middle = [cap] * full + ([rest] if rest else [])
-    return head + middle + tail
+RAY = RayEngine()
+"""The one Ray engine (its connection is CLUSTER)."""
 
 
-def _forecast_tasks(
-    scenario_ref: Any, sampler_ref: Any, seed: int, chunks: Sequence[Any], question: Question
-) -> list[ChunkTask]:
-    from flowray.core.engine import simulate_chunks
-
-    tasks = []
-    start = 0
-    for size in plan_task_groups(len(chunks)):
-        group = list(chunks[start : start + size])
-        start += size
-        first, last = group[0].index, group[-1].index
-        tasks.append(
-            ChunkTask(
-                fn=simulate_chunks,
-                args=(scenario_ref, seed, group, question, sampler_ref),
-                chunks=len(group),
-                runs=sum(c.runs for c in group),
-                label=f"chunk {first}" if first == last else f"chunks {first}-{last}",
-            )
-        )
-    return tasks
-
-
-def submit(
-    scenario: Scenario,
-    runs: int = 100_000,
-    seed: int = 0,
-    question: Question | None = None,
-    *,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    max_in_flight: int | None = None,
-) -> Job:
-    """Start a forecast ("when", with P(deadline) if the scenario has one, or "how_many").
-
-    Returns at once; `job.result()` equals the local `simulate` / `how_many`
-    for the same inputs and seed, bit for bit. Connects with the defaults
-    first if needed (a local Ray takes 10-20 s to start).
-    """
-    from flowray.core.engine import Question, check_horizon, plan_chunks, validate_runs
-    from flowray.core.forecast import summarize
-    from flowray.core.histograms import merge_histograms
-    from flowray.core.samplers import build_sampler
-    from flowray.core.scenario import Scenario
-
-    if not isinstance(scenario, Scenario):
-        raise InputError("scenario", type(scenario).__name__, "must be a flowray Scenario")
-    question = Question() if question is None else question
-    if not isinstance(question, Question):
-        raise InputError("question", question, "must be a flowray.core.engine.Question")
-    runs, seed = validate_runs(runs, seed)
-    if question.kind == "when":
-        check_horizon(scenario)
-    sampler = build_sampler(scenario.throughput, scenario.sampler)  # bad sampler: error now
-    ensure_connected()
-    ray = _ray()
-    scenario_ref = ray.put(scenario)
-    sampler_ref = ray.put(sampler)
-    tasks = _forecast_tasks(scenario_ref, sampler_ref, seed, plan_chunks(runs), question)
-
-    def finalize(histograms: Any) -> Any:
-        return summarize(scenario, question, histograms, seed, runs)
-
-    return submit_job(
-        "howmany" if question.kind == "how_many" else "when",
-        tasks,
-        merge_histograms,
-        finalize,
-        max_retries=max_retries,
-        max_in_flight=max_in_flight,
-        keep=(scenario_ref, sampler_ref),
-    )
-
-
-def submit_how_many(
-    scenario: Scenario, periods: int, runs: int = 100_000, seed: int = 0, **options: Any
-) -> Job:
-    """How many items in `periods` periods, as a job (same result as the local `how_many`)."""
-    from flowray.core.engine import Question
-
-    return submit(scenario, runs, seed, Question("how_many", periods), **options)
-
-
-def active_jobs() -> list[Job]:
+def active_jobs() -> list[RayJob]:
     """This driver's jobs that have not finished."""
     return _pump.active()
 
@@ -979,36 +814,6 @@ def _health_probe() -> dict[str, Any]:
     }
 
 
-_probe: Any = None
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """The answer of one remote probe task, and how long the round trip took."""
-
-    node_id: str
-    host: str
-    pid: int
-    ray_version: str
-    flowray_version: str
-    timestamp: float
-    latency_ms: float
-    driver_ray_version: str
-    driver_flowray_version: str
-
-    @property
-    def versions_match(self) -> bool:
-        return (
-            self.ray_version == self.driver_ray_version
-            and self.flowray_version == self.driver_flowray_version
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["versions_match"] = self.versions_match
-        return data
-
-
 def health_check(timeout: float = 60.0, node_id: str | None = None) -> HealthCheck:
     """Run one tiny remote task (on `node_id` if given) and time the round trip."""
     import flowray
@@ -1020,10 +825,9 @@ def health_check(timeout: float = 60.0, node_id: str | None = None) -> HealthChe
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
-    global _probe
-    if _probe is None:
-        _probe = ray.remote(_health_probe)
-    probe = _probe.options(**options)
+    if CLUSTER.probe is None:
+        CLUSTER.probe = ray.remote(_health_probe)
+    probe = CLUSTER.probe.options(**options)
     started = time.perf_counter()
     ref = probe.remote()
     try:
@@ -1046,33 +850,6 @@ def health_check_nodes(timeout: float = 60.0) -> list[HealthCheck]:
     ensure_connected()
     nodes = [n["NodeID"] for n in _ray().nodes() if n.get("Alive")]
     return [health_check(timeout=timeout, node_id=node) for node in nodes]
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """Nodes, CPUs, object store and flowray tasks, as the cluster sees them now."""
-
-    address: str
-    nodes_alive: int
-    nodes_dead: int
-    cpus_total: float
-    cpus_in_use: float
-    object_store_bytes_total: int
-    object_store_bytes_used: int | None
-    tasks_pending: int
-    tasks_running: int
-    tasks_finished: int
-    tasks_failed: int
-    tasks_source: str
-    jobs_active: int
-    dashboard_url: str | None
-    nodes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-    tasks_cancelled: int = 0  # stopped by a job's cancel(), not failures (state API only)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["nodes"] = [dict(n) for n in self.nodes]
-        return data
 
 
 _PENDING_STATES = {
@@ -1098,7 +875,7 @@ def list_flowray_tasks(name: str | None = None, limit: int = 10_000) -> list[Any
     filters = [("name", "=", name)] if name else None
     try:
         tasks = list_tasks(
-            address=_state_api_address,
+            address=CLUSTER.state_api_address,
             filters=filters,
             limit=limit,
             raise_on_missing_output=False,
@@ -1122,11 +899,11 @@ def _object_store_used(nodes: Sequence[dict[str, Any]]) -> int | None:
         from ray._private.internal_api import get_memory_info_reply, get_state_from_address
     except ImportError:  # pragma: no cover - private API moved
         return None
-    if _info is not None and _info.client_mode:
+    if CLUSTER.info is not None and CLUSTER.info.client_mode:
         return None  # raylets are not reachable through Ray Client
     state = None
     try:
-        state = get_state_from_address(_state_api_address)
+        state = get_state_from_address(CLUSTER.state_api_address)
         for node in nodes:
             if not node.get("Alive"):
                 continue
@@ -1242,18 +1019,12 @@ def warm_up(timeout: float = 120.0) -> int:
 
 
 __all__ = [
-    "CANCEL_WAIT_S",
-    "DEFAULT_MAX_RETRIES",
-    "MAX_CHUNKS_PER_TASK",
+    "CLUSTER",
+    "RAY",
     "TASK_PREFIX",
-    "ChunkTask",
-    "ClusterInfo",
-    "ClusterStatus",
-    "HealthCheck",
-    "Job",
-    "JobState",
-    "JobTimeout",
-    "Progress",
+    "Cluster",
+    "RayEngine",
+    "RayJob",
     "active_jobs",
     "cluster_info",
     "cluster_status",
@@ -1263,11 +1034,8 @@ __all__ = [
     "health_check_nodes",
     "is_connected",
     "list_flowray_tasks",
-    "plan_task_groups",
     "share",
     "shutdown",
-    "submit",
-    "submit_how_many",
     "submit_job",
     "warm_up",
 ]

@@ -18,13 +18,20 @@ from pathlib import Path
 
 import pytest
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the shared Ray session `ray`, so the fast lane can leave them out."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
 RAY_TEST_CPUS = 2
 RAY_TEST_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[object]:
-    """A private local Ray (flowray.tasks.ClusterInfo), shared by every test that asks."""
+    """A private local Ray (flowray.jobs.ClusterInfo), shared by every test that asks."""
     from flowray import tasks
 
     if tasks.is_connected():  # e.g. a test connected on its own before: reuse, do not stack

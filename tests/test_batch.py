@@ -1,4 +1,4 @@
-"""flowray.batch and `flowray batch`: parameters, report naming, failures, the real batch notebook."""
+"""flowray.runners.papermill and `flowray batch`: parameters, report naming, failures, the real batch notebook."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from flowray import batch, pipeline
+from flowray import pipeline
 from flowray.cli import build_parser, main
 from flowray.core import backtest
 from flowray.exceptions import InputError
+from flowray.runners import papermill as batch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 2000  # per project: the batch notebook at its smallest useful size

@@ -295,7 +295,7 @@ def _kill_node(raylet_pid: int) -> int:
 
 def _driver(token_file: str, raylet_pid: int) -> dict:
     """Runs in a subprocess: join the cluster, run a job, kill node 2 mid-job, report."""
-    from flowray import tasks
+    from flowray import jobs, tasks
     from flowray.core.engine import CHUNK_RUNS
     from flowray.core.forecast import simulate
     from flowray.core.scenario import Scenario
@@ -310,7 +310,7 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
         throughput=[3, 5, 0, 4, 6, 2, 7, 5, 1, 4], backlog=JOB_BACKLOG, max_periods=JOB_MAX_PERIODS
     )
     runs = JOB_CHUNKS * CHUNK_RUNS
-    job = tasks.submit(scenario, runs=runs, seed=21)
+    job = jobs.submit_forecast(tasks.RAY, scenario, runs=runs, seed=21)
     deadline = time.monotonic() + 240
     nodes_used: set[str] = set()
     while time.monotonic() < deadline:
@@ -366,7 +366,7 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
 
 def _client_driver(token_file: str, client_port: int, dashboard: str) -> dict:
     """Runs in a subprocess: a small job through Ray Client (ray://), as from a laptop."""
-    from flowray import tasks
+    from flowray import jobs, tasks
     from flowray.core.engine import CHUNK_RUNS
     from flowray.core.forecast import simulate
     from flowray.core.scenario import Scenario
@@ -388,7 +388,7 @@ def _client_driver(token_file: str, client_port: int, dashboard: str) -> dict:
     scenario = Scenario(
         throughput=[3, 5, 0, 4, 6, 2, 7, 5, 1, 4], backlog=(40, 80), start="2026-01-05"
     )
-    job = tasks.submit(scenario, runs=8 * CHUNK_RUNS, seed=8)
+    job = jobs.submit_forecast(tasks.RAY, scenario, runs=8 * CHUNK_RUNS, seed=8)
     result = job.result(timeout=400)
     report = {
         "info": info.to_dict(),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowray import serve
+from flowray.runners import voila as serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_installed_wheel_finds_its_dashboards_and_notebook(wheel, tmp_path):
         check=True, capture_output=True, text=True, timeout=600,
     )
     code = (
-        "from flowray.serve import find_dashboards_dir; from flowray.batch import DEFAULT_NOTEBOOK;"
+        "from flowray.runners.voila import find_dashboards_dir; from flowray.runners.papermill import DEFAULT_NOTEBOOK;"
         "d = find_dashboards_dir(); print(d); print(sorted(p.name for p in d.glob('*.ipynb')));"
         "print(DEFAULT_NOTEBOOK.is_file())"
     )

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from flowray import pipeline
+from flowray import jobs, pipeline
 from flowray.core import backtest
 from flowray.core.engine import Question
 from flowray.core.forecast import run_local
@@ -149,7 +149,7 @@ def test_a_saved_forecast_records_its_method_and_window(tmp_path):
     assert method["history_periods"] == 60 and method["is_default"]
     assert "this project's own past forecast errors" in method["description"]
     assert record.data_periods == backtest.DEFAULT_WINDOW
-    assert pipeline.Scenario.from_dict(record.inputs).sampler == "recency"  # inputs stay a valid scenario
+    assert Scenario.from_dict(record.inputs).sampler == "recency"  # inputs stay a valid scenario
     plain = pipeline.run_forecast(pipeline.ForecastRequest(project="Alpha", fields={"backlog": 40}, runs=RUNS,
                                                            save=True, db_path=db))
     assert store.get_forecast(plain.forecast_id).result["method"]["window"] == "all"
@@ -204,7 +204,7 @@ def test_the_ray_job_equals_the_local_calibrated_forecast(ray_session, kind):
 
 def test_an_uncalibrated_method_on_ray_is_one_job_equal_to_local(ray_session):
     values = history(40)
-    request = pipeline.ForecastRequest(throughput=values, fields={"backlog": 30}, runs=RUNS, seed=SEED, use_ray=True)
+    request = pipeline.ForecastRequest(throughput=values, fields={"backlog": 30}, runs=RUNS, seed=SEED, engine="ray")
     outcome = pipeline.run_forecast(request)
     same_answer(outcome.result, run_local(Scenario(throughput=values, backlog=30), Question("when"), RUNS, SEED))
     running = pipeline.start_forecast(request)
@@ -226,7 +226,7 @@ def test_partials_are_the_raw_simulation_marked_pending_and_cancel_stops_both_st
     assert partial.method_report.pending
     assert "applied when all runs are done" in partial.method_report.describe()
     progress = running.progress()
-    assert progress.stage == "simulating" and 0 < progress.fraction < 1 - pipeline.CALIBRATION_SHARE
+    assert progress.stage == "simulating" and 0 < progress.fraction < 1 - jobs.CALIBRATION_SHARE
     assert running.cancel() is True
     assert str(running.state) == "CANCELLED"
     assert running.job.calibration_job is None, "a cancelled 'when' never starts its calibration"

@@ -1,4 +1,4 @@
-"""flowray.serve without starting a server: options, Voila's command line, kernel env, template."""
+"""flowray.runners.voila without starting a server: options, Voila's command line, kernel env, template."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from flowray import serve
 from flowray.exceptions import InputError
+from flowray.runners import voila as serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,7 @@ from flowray import store as store_module
 from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, StoreError
+from flowray.records import base, export, ledger, legacy, projects, schema, scores
 from flowray.store import Store
 
 START = dt.date(2025, 1, 6)
@@ -103,7 +104,7 @@ def test_projects_round_trip_and_owner_is_registered(store, monkeypatch):
 
 def test_created_by_falls_back_to_the_os_user(store, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-    monkeypatch.setattr(store_module.getpass, "getuser", lambda: "osuser")
+    monkeypatch.setattr(base.getpass, "getuser", lambda: "osuser")
     store.add_project("P")
     fid = store.save_forecast("P", when_result([3], [10], 10))
     assert store.get_forecast(fid).created_by == "osuser"
@@ -266,8 +267,8 @@ def test_actuals_round_trip(store):
 
 def test_ledger_has_no_update_or_delete_of_forecasts():
     """The ledger is append-only: outside the migrations, no statement rewrites forecasts."""
-    source = inspect.getsource(store_module)
-    migrations = "".join(inspect.getsource(store_module).split("_V2_SCORING = (", 1)[1].split(")\n\n", 1)[:1])
+    source = "".join(inspect.getsource(m) for m in (store_module, base, export, ledger, legacy, projects, schema, scores))
+    migrations = "".join(inspect.getsource(schema).split("_V2_SCORING = (", 1)[1].split(")\n\n", 1)[:1])
     assert "UPDATE forecasts SET unit" in migrations  # the v1 -> v2 backfill, cut out below
     rest = source.replace(migrations, "")
     assert not re.search(r"UPDATE\s+forecasts\b", rest, re.IGNORECASE)

@@ -163,13 +163,13 @@ def test_four_writers_and_a_reader_for_30_seconds_lose_nothing(tmp_path):
 
 MID_SAVE = COMMON + textwrap.dedent(
     """
-    import flowray.store as store_module
+    import flowray.records.ledger as store_module
 
     db, marker = sys.argv[1], sys.argv[2]
     store = Store(db)
     store.save_forecast("P", result_for(0, 0), name="committed-0")
     store.save_forecast("P", result_for(0, 1), name="committed-1")
-    original = store_module._insert_distribution
+    original = store_module.insert_distribution
 
     def slow_insert(con, forecast_id, values, counts):
         half = len(values) // 2
@@ -178,7 +178,7 @@ MID_SAVE = COMMON + textwrap.dedent(
         time.sleep(120)  # ...and the process is killed here, inside the transaction
         original(con, forecast_id, values[half:], counts[half:])
 
-    store_module._insert_distribution = slow_insert
+    store_module.insert_distribution = slow_insert
     store.save_forecast("P", result_for(0, 2), name="killed")
     """
 )

@@ -7,7 +7,10 @@ from fractions import Fraction
 
 import pytest
 
-from flowray.store import LEVELS, Store, _Distribution, _score_distribution, periods_between
+from flowray.core.histograms import Distribution as _Distribution
+from flowray.core.scoring import LEVELS, periods_between
+from flowray.core.scoring import score_distribution as _score_distribution
+from flowray.store import Store
 
 START = dt.date(2025, 1, 6)  # a Monday
 

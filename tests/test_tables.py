@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowray import Scenario, pipeline, tables
+from flowray import Scenario, pipeline
+from flowray.core import tables
 from flowray.exceptions import InputError
 from flowray.text import format_probability
 

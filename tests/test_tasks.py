@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from flowray import tasks
+from flowray import jobs, tasks
+from flowray.jobs import submit_forecast
 from flowray.core.engine import CHUNK_RUNS
 from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
@@ -44,17 +45,17 @@ def _padded(counts: np.ndarray, length: int) -> np.ndarray:
 
 @pytest.mark.parametrize("runs", [1, CHUNK_RUNS - 1, 3 * CHUNK_RUNS + 17])
 def test_when_matches_local_bit_for_bit(ray_session, runs):
-    job = tasks.submit(RICH, runs=runs, seed=11)
+    job = jobs.submit_forecast(tasks.RAY, RICH, runs=runs, seed=11)
     remote = job.result(timeout=300)
     local = simulate(RICH, runs=runs, seed=11)
-    assert job.state is tasks.JobState.DONE
+    assert job.state is jobs.JobState.DONE
     assert remote.histograms.equals(local.histograms)
     assert remote.to_dict() == local.to_dict()
 
 
 def test_deadline_matches_local_bit_for_bit(ray_session):
     assert RICH.deadline is not None
-    remote = tasks.submit(RICH, runs=2 * CHUNK_RUNS, seed=5).result(timeout=300)
+    remote = jobs.submit_forecast(tasks.RAY, RICH, runs=2 * CHUNK_RUNS, seed=5).result(timeout=300)
     local = simulate(RICH, runs=2 * CHUNK_RUNS, seed=5)
     data = remote.to_dict()
     assert data == local.to_dict()
@@ -62,7 +63,7 @@ def test_deadline_matches_local_bit_for_bit(ray_session):
 
 
 def test_how_many_matches_local_bit_for_bit(ray_session):
-    job = tasks.submit_how_many(RICH, periods=10, runs=2 * CHUNK_RUNS + 5, seed=3)
+    job = jobs.submit_how_many(tasks.RAY, RICH, periods=10, runs=2 * CHUNK_RUNS + 5, seed=3)
     remote = job.result(timeout=300)
     local = how_many(RICH, periods=10, runs=2 * CHUNK_RUNS + 5, seed=3)
     assert remote.histograms.equals(local.histograms)
@@ -72,21 +73,21 @@ def test_how_many_matches_local_bit_for_bit(ray_session):
 def test_grouped_tasks_match_local(ray_session):
     """Enough chunks that tasks hold several chunks each: grouping must not change a bit."""
     runs = 60 * CHUNK_RUNS
-    groups = tasks.plan_task_groups(60)
+    groups = jobs.plan_task_groups(60)
     assert max(groups) > 1
-    remote = tasks.submit(SIMPLE, runs=runs, seed=2).result(timeout=300)
+    remote = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=2).result(timeout=300)
     assert remote.histograms.equals(simulate(SIMPLE, runs=runs, seed=2).histograms)
 
 
 def test_bad_input_fails_before_anything_runs(ray_session):
     with pytest.raises(InputError, match="runs"):
-        tasks.submit(SIMPLE, runs=0)
+        jobs.submit_forecast(tasks.RAY, SIMPLE, runs=0)
     with pytest.raises(InputError, match="seed"):
-        tasks.submit(SIMPLE, runs=10, seed=-1)
+        jobs.submit_forecast(tasks.RAY, SIMPLE, runs=10, seed=-1)
     with pytest.raises(InputError, match="periods"):
-        tasks.submit_how_many(SIMPLE, periods=0)
+        jobs.submit_how_many(tasks.RAY, SIMPLE, periods=0)
     with pytest.raises(InputError, match="scenario"):
-        tasks.submit({"throughput": [1]}, runs=10)
+        jobs.submit_forecast(tasks.RAY, {"throughput": [1]}, runs=10)
 
 
 # -- progress and partial results -----------------------------------------------------
@@ -95,7 +96,7 @@ def test_bad_input_fails_before_anything_runs(ray_session):
 def test_progress_is_monotone_and_ends_at_100_percent(ray_session):
     runs = 120 * CHUNK_RUNS
     started = time.perf_counter()
-    job = tasks.submit(SIMPLE, runs=runs, seed=4)
+    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=4)
     submit_s = time.perf_counter() - started
     seen = []
     while not job.done():
@@ -108,7 +109,7 @@ def test_progress_is_monotone_and_ends_at_100_percent(ray_session):
     assert chunks == sorted(chunks)
     assert [p.runs_done for p in seen] == sorted(p.runs_done for p in seen)
     last = seen[-1]
-    assert last.state is tasks.JobState.DONE
+    assert last.state is jobs.JobState.DONE
     assert last.fraction == 1.0
     assert (last.chunks_done, last.runs_done) == (last.chunks_total, runs)
     assert last.chunks_total == 120
@@ -119,7 +120,7 @@ def test_progress_is_monotone_and_ends_at_100_percent(ray_session):
 
 def test_partial_results_converge_to_the_final_result(ray_session):
     runs = 100 * CHUNK_RUNS
-    job = tasks.submit(SIMPLE, runs=runs, seed=9)
+    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=runs, seed=9)
     partials = []
     while not job.done():
         part = job.partial()
@@ -164,19 +165,19 @@ def _wait_for_no_live_tasks(name: str, expected: int, timeout: float) -> list:
 
 def test_cancel_a_long_job_stops_every_task_within_2_seconds(ray_session):
     # 6000 chunks: about 40 s of single-core work (7 ms a chunk), so it cannot just finish
-    job = tasks.submit(SIMPLE, runs=6000 * CHUNK_RUNS, seed=1)
+    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=6000 * CHUNK_RUNS, seed=1)
     deadline = time.monotonic() + 60
     while job.progress().tasks_done < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert job.state is tasks.JobState.RUNNING
-    with pytest.raises(tasks.JobTimeout):
+    assert job.state is jobs.JobState.RUNNING
+    with pytest.raises(jobs.JobTimeout):
         job.result(timeout=0.05)
     before = job.progress()
 
     started = time.perf_counter()
     assert job.cancel() is True
     took = time.perf_counter() - started
-    assert job.state is tasks.JobState.CANCELLED
+    assert job.state is jobs.JobState.CANCELLED
     assert took < 2.0
 
     after = job.progress()
@@ -219,11 +220,11 @@ def test_a_failing_chunk_fails_the_job_with_its_message(ray_session):
             out.update(part)
         return out
 
-    specs = [tasks.ChunkTask(chunk, (i,), label=f"chunk {i}") for i in range(8)]
+    specs = [jobs.ChunkTask(chunk, (i,), label=f"chunk {i}") for i in range(8)]
     job = tasks.submit_job("toy", specs, merge, max_in_flight=8)
     with pytest.raises(JobError, match="chunk 3 has a broken input") as caught:
         job.result(timeout=120)
-    assert job.state is tasks.JobState.FAILED
+    assert job.state is jobs.JobState.FAILED
     assert "chunk 3" in job.error and "ValueError" in job.error
     assert isinstance(caught.value.__cause__, ValueError)
 
@@ -240,7 +241,7 @@ def test_generic_job_merges_in_any_order(ray_session):
         return out
 
     groups = [list(range(i, i + 5)) for i in range(0, 100, 5)]
-    specs = [tasks.ChunkTask(square, (g,), chunks=len(g), runs=len(g)) for g in groups]
+    specs = [jobs.ChunkTask(square, (g,), chunks=len(g), runs=len(g)) for g in groups]
     job = tasks.submit_job("toy", specs, merge, lambda m: sorted(m.items()), max_in_flight=3)
     assert job.result(timeout=120) == [(v, v * v) for v in range(100)]
     assert job.progress().chunks_done == 100
@@ -256,12 +257,12 @@ def test_a_dead_worker_is_retried_and_the_result_is_unchanged(ray_session, tmp_p
             os._exit(1)  # the worker process dies, as on a lost node
         return i * 10
 
-    specs = [tasks.ChunkTask(fragile, (i, marker), label=f"chunk {i}") for i in range(5)]
+    specs = [jobs.ChunkTask(fragile, (i, marker), label=f"chunk {i}") for i in range(5)]
     job = tasks.submit_job("toy", specs, sum, max_retries=2)
     assert job.result(timeout=120) == sum(i * 10 for i in range(5))
     assert os.path.exists(marker)  # the first attempt did die
 
-    specs = [tasks.ChunkTask(fragile, (i, marker + "2"), label=f"chunk {i}") for i in range(5)]
+    specs = [jobs.ChunkTask(fragile, (i, marker + "2"), label=f"chunk {i}") for i in range(5)]
     job = tasks.submit_job("toy", specs, sum, max_retries=0)
     with pytest.raises(JobError, match="chunk 2"):
         job.result(timeout=120)
@@ -276,9 +277,9 @@ def test_twenty_concurrent_jobs_from_several_threads(ray_session):
     scenario_of = {s: (RICH if s % 2 else SIMPLE) for s in seeds}
     barrier = threading.Barrier(4)
 
-    def submit_many(chunk_of_seeds: list[int]) -> list[tuple[int, tasks.Job]]:
+    def submit_many(chunk_of_seeds: list[int]) -> list[tuple[int, tasks.RayJob]]:
         barrier.wait()
-        return [(s, tasks.submit(scenario_of[s], runs=runs, seed=s)) for s in chunk_of_seeds]
+        return [(s, submit_forecast(tasks.RAY, scenario_of[s], runs=runs, seed=s)) for s in chunk_of_seeds]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         batches = list(pool.map(submit_many, [seeds[i::4] for i in range(4)]))
@@ -320,7 +321,7 @@ def test_health_check_runs_a_remote_task(ray_session):
 
 
 def test_cluster_status_counts_flowray_tasks(ray_session):
-    tasks.submit(SIMPLE, runs=CHUNK_RUNS, seed=1).result(timeout=120)
+    jobs.submit_forecast(tasks.RAY, SIMPLE, runs=CHUNK_RUNS, seed=1).result(timeout=120)
     status = tasks.cluster_status()
     assert (status.nodes_alive, status.nodes_dead) == (1, 0)
     assert status.cpus_total == 2
@@ -338,11 +339,11 @@ def test_cluster_status_counts_flowray_tasks(ray_session):
 
 @pytest.mark.parametrize("n_chunks", [1, 2, 5, 23, 24, 47, 48, 100, 153, 1526, 15259])
 def test_task_groups_cover_every_chunk_once(n_chunks):
-    groups = tasks.plan_task_groups(n_chunks)
+    groups = jobs.plan_task_groups(n_chunks)
     assert sum(groups) == n_chunks
-    assert all(1 <= g <= tasks.MAX_CHUNKS_PER_TASK for g in groups)
+    assert all(1 <= g <= jobs.MAX_CHUNKS_PER_TASK for g in groups)
     assert groups[0] == 1 and groups[-1] == 1  # a first partial after one chunk; a short tail
-    assert groups == tasks.plan_task_groups(n_chunks)  # depends on the chunk count alone
+    assert groups == jobs.plan_task_groups(n_chunks)  # depends on the chunk count alone
 
 
 def test_cancel_kills_a_task_that_ignores_the_interrupt(ray_session):
@@ -355,14 +356,14 @@ def test_cancel_kills_a_task_that_ignores_the_interrupt(ray_session):
                 continue
         return 1
 
-    job = tasks.submit_job("toy", [tasks.ChunkTask(stubborn, (60.0,)) for _ in range(2)], sum)
+    job = tasks.submit_job("toy", [jobs.ChunkTask(stubborn, (60.0,)) for _ in range(2)], sum)
     deadline = time.monotonic() + 60
     while len(_wait_for_running(job.task_name)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     started = time.perf_counter()
     job.cancel()
     assert time.perf_counter() - started < 2.0
-    assert job.state is tasks.JobState.CANCELLED
+    assert job.state is jobs.JobState.CANCELLED
     rows = _wait_for_no_live_tasks(job.task_name, 2, timeout=20)
     assert sorted(str(r.state) for r in rows) == ["FAILED", "FAILED"]
     tasks.warm_up()  # the killed workers are replaced by warm ones for the next tests

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flowray.config import load_settings
 from flowray.exceptions import FlowrayError
-from flowray.serve import (
+from flowray.runners.voila import (
     DEFAULT_CULL_IDLE_TIMEOUT,
     DEFAULT_CULL_INTERVAL,
     DashboardServer,

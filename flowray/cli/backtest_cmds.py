@@ -81,7 +81,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
         runs=_positive("--runs", args.runs),
         seed=int(args.seed),
         first_origin=_positive("--first-origin", args.first_origin) if args.first_origin else None,
-        use_ray=args.ray,
+        engine="ray" if args.ray else "serial",
     )
     report = result.report(method, window, horizon)
     skipped = [f"{r['name']}: {r['skipped']}" for r in report["series"] if r.get("skipped")]
@@ -153,7 +153,7 @@ def _run_deadline(args: argparse.Namespace) -> int:
         runs=_positive("--runs", args.runs),
         seed=int(args.seed),
         ml_method=args.ml_method,
-        use_ray=args.ray,
+        engine="ray" if args.ray else "serial",
     )
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

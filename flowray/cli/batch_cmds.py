@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from flowray.batch import DEFAULT_NOTEBOOK, DEFAULT_REPORTS_DIR
+    from flowray.runners.papermill import DEFAULT_NOTEBOOK, DEFAULT_REPORTS_DIR
 
     parser = sub.add_parser(
         "batch",
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from flowray import batch
+    from flowray.runners import papermill as batch
 
     if args.list_parameters:
         for name, info in batch.notebook_parameters(args.notebook).items():

@@ -16,8 +16,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flowray import pipeline
-
 
 def register(subparsers: Any) -> None:
     cluster = subparsers.add_parser(
@@ -51,7 +49,7 @@ def register(subparsers: Any) -> None:
 
 def _connect(args: argparse.Namespace) -> bool:
     """Connect as asked; True when this command made the connection (and must close it)."""
-    return pipeline.open_cluster(args.address, local=args.local, token_path=args.token_file)
+    return _pipeline().open_cluster(args.address, local=args.local, token_path=args.token_file)
 
 
 def _mib(value: int | None) -> str:
@@ -61,10 +59,10 @@ def _mib(value: int | None) -> str:
 def _status(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        status, info = pipeline.cluster_report()
+        status, info = _pipeline().cluster_report()
     finally:
         if owned:
-            pipeline.close_cluster()
+            _pipeline().close_cluster()
     if args.json:
         print(json.dumps(status.to_dict(), indent=2, sort_keys=True))
         return 0
@@ -90,10 +88,10 @@ def _status(args: argparse.Namespace) -> int:
 def _health(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        checks = pipeline.health_check_nodes()
+        checks = _pipeline().health_check_nodes()
     finally:
         if owned:
-            pipeline.close_cluster()
+            _pipeline().close_cluster()
     healthy = bool(checks) and all(c.versions_match for c in checks)
     if args.json:
         print(
@@ -119,3 +117,10 @@ def _health(args: argparse.Namespace) -> int:
         )
     print("healthy" if healthy else "unhealthy")
     return 0 if healthy else 1
+
+
+def _pipeline() -> Any:
+    """The pipeline, imported when a cluster command runs (`flowray --help` stays instant)."""
+    from flowray import pipeline
+
+    return pipeline

@@ -205,7 +205,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         seed=_whole("--seed", args.seed),
         periods=getattr(args, "periods", None),
         end=getattr(args, "end", None),
-        use_ray=args.ray,
+        engine="ray" if args.ray else "serial",
         force=True,  # short history is reported as a warning here (shared/checks use 7 periods)
         save=args.save,
         db_path=args.db,

@@ -306,7 +306,8 @@ def _import_flow_forecaster(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- register
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from flowray.store import EXPORT_TABLES, KINDS
+    from flowray.records.base import KINDS
+    from flowray.records.export import EXPORT_TABLES
 
     def command(parent: argparse._SubParsersAction, name: str, handler: Any, help: str,
                 json_flag: bool = True) -> argparse.ArgumentParser:

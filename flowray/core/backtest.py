@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
@@ -485,11 +485,35 @@ def _freeze(result: SeriesBacktest) -> SeriesBacktest:
     return result
 
 
+@dataclass(frozen=True)
+class BacktestOptions:
+    """How every series of a backtest is scored: horizons, origins, runs, seed, calibration."""
+
+    horizons: tuple[int, ...] = (DEFAULT_HORIZON,)
+    step: int = DEFAULT_STEP
+    runs: int = DEFAULT_RUNS
+    seed: int = 0
+    first_origin: int = DEFAULT_FIRST_ORIGIN
+    ml_paths: int = ML_PATHS
+    calibrate: bool = True  # run the calibration layer (needed only when a '+cal' method is asked)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "horizons", tuple(whole_number("horizon", h, 1) for h in self.horizons))
+        object.__setattr__(self, "step", whole_number("step", self.step, 1))
+        object.__setattr__(self, "runs", whole_number("runs", self.runs, 1))
+        object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
+        object.__setattr__(self, "first_origin", whole_number("first_origin", self.first_origin, 1))
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `backtest_series`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 def backtest_series_task(
-    name: str, values: Sequence[float], base: str, window: int | None, options: Mapping[str, Any]
+    name: str, values: Sequence[float], base: str, window: int | None, options: BacktestOptions
 ) -> dict[tuple[str, str, int | None], SeriesBacktest]:
-    """One Ray task of a backtest job: {(series, base method, window): result} (merges by union)."""
-    return {(name, base, window): backtest_series(name, values, base, window, **dict(options))}
+    """One task of a backtest job: {(series, base method, window): result} (merges by union)."""
+    return {(name, base, window): backtest_series(name, values, base, window, **options.as_kwargs())}
 
 
 def merge_series_results(parts: Iterable[Mapping[Any, SeriesBacktest]]) -> dict[Any, SeriesBacktest]:

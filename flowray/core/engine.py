@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowray.core import kernel
 from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
+from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
 from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.core.validation import whole_number
@@ -89,7 +89,7 @@ def check_horizon(scenario: Scenario) -> None:
         )
 
 
-def scenario_draw_args(scenario: Scenario) -> tuple:
+def scenario_draw_args(scenario: Scenario) -> WorkDraws:
     """Steps 1-4 of a run as the kernel draws them: backlog, risks, split and lead times."""
     low, high = scenario.backlog_range
     risks = np.array(
@@ -101,8 +101,8 @@ def scenario_draw_args(scenario: Scenario) -> tuple:
         split_low, split_high = (float(v) for v in scenario.split_range)
     elif scenario.split_samples is not None:
         split_samples = np.asarray(scenario.split_samples, dtype=np.float64)
-    return (
-        int(low), int(high), risks, split_low, split_high, split_samples, lead_choices(scenario)
+    return WorkDraws(
+        int(low), int(high), risks, float(split_low), float(split_high), split_samples, lead_choices(scenario)
     )
 
 
@@ -117,8 +117,10 @@ def lead_choices(scenario: Scenario) -> np.ndarray:
 def _simulate_when(
     scenario: Scenario, rng: np.random.Generator, n: int, sampler: SamplerTable
 ) -> Histograms:
+    from flowray.core import kernel  # compiled on first use: importing the engine stays cheap
+
     draws = scenario_draw_args(scenario)
-    leads = draws[-1]
+    leads = draws.lead_choices
     team = scenario.team
     max_p = scenario.max_periods
     max_lead = int(leads.max()) if leads.size else 0
@@ -130,27 +132,16 @@ def _simulate_when(
     deadline = scenario.periods_to_deadline
     deadline_items = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
     totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
-    run_periods = kernel.run_when(
-        n,
-        *draws,
-        *sampler.kernel_args(),
-        float(team.history_size),
-        float(scenario.focus),
-        float(team.min_contributors),
-        float(team.max_contributors),
-        float(team.s_curve) / 100.0,
-        max_p,
-        kernel.NO_DEADLINE if deadline is None else int(deadline),
-        bucket,
-        FAN_RUNS_PER_CHUNK,
-        chunk_key(rng),
-        periods,
-        effort,
-        fan,
-        deadline_items,
-        totals,
-        effort_unit,
+    team_args = TeamArgs(
+        float(team.history_size), float(scenario.focus), float(team.min_contributors),
+        float(team.max_contributors), float(team.s_curve) / 100.0,
     )
+    limits = RunLimits(
+        int(max_p), NO_DEADLINE if deadline is None else int(deadline), float(bucket),
+        int(FAN_RUNS_PER_CHUNK), float(effort_unit),
+    )
+    counts = WhenCounts(periods, effort, fan, deadline_items, totals)
+    run_periods = kernel.run_when(n, draws, sampler.kernel_args(), team_args, limits, chunk_key(rng), counts)
     # Runs finishing with lead time beyond the horizon count as not done (index max_p + 1).
     if periods.size > max_p + 2:
         periods[max_p + 1] += periods[max_p + 2 :].sum()
@@ -174,14 +165,9 @@ def _simulate_how_many(
     scale = team.max_contributors / team.history_size * scenario.focus
     size = int(math.floor(sampler.max_value * scale * periods + 1e-9)) + 2
     items = np.zeros(size, dtype=np.int64)
-    run_periods = kernel.run_how_many(
-        n,
-        periods,
-        *sampler.kernel_args(),
-        float(scale),
-        chunk_key(rng),
-        items,
-    )
+    from flowray.core import kernel  # compiled on first use: importing the engine stays cheap
+
+    run_periods = kernel.run_how_many(n, int(periods), sampler.kernel_args(), float(scale), chunk_key(rng), items)
     return Histograms(runs=n, items=trim(items), run_periods=int(run_periods))
 
 

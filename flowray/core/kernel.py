@@ -20,14 +20,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Sampler kinds understood by the kernel.
-UNIFORM = 0  # uniform column of the period's row (bootstrap; per-period samples for ML paths)
-ALIAS = 1  # weighted column through Walker's alias table (recency weights)
-BLOCK = 2  # block bootstrap: continue with the next period of history, restart with prob 1/L
-PATH = 3  # ML paths: a run follows one column (one simulated path) row by row, then i.i.d.
+from flowray.core.kernel_args import ALIAS, BLOCK, NO_DEADLINE, PATH, UNIFORM
 
-NO_DEADLINE = -1
-
+__all__ = ["ALIAS", "BLOCK", "NO_DEADLINE", "PATH", "UNIFORM", "run_how_many", "run_when"]
 
 _MULT = np.uint64(6364136223846793005)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -112,37 +107,7 @@ def _items_done(total, remaining):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def run_when(  # pragma: no cover - compiled
-    n_runs,
-    backlog_low,
-    backlog_high,
-    risks,
-    split_low,
-    split_high,
-    split_samples,
-    lead_choices,
-    values,
-    alias_prob,
-    alias_index,
-    sampler_kind,
-    restart_probability,
-    history_size,
-    focus,
-    low_contributors,
-    high_contributors,
-    ramp,
-    max_periods,
-    deadline_periods,
-    fan_bucket,
-    fan_runs,
-    chunk_key,
-    periods_hist,
-    effort_hist,
-    fan_hist,
-    deadline_items_hist,
-    totals_hist,
-    effort_unit,
-):
+def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma: no cover - compiled
     """Simulate each run until its work is done (or the horizon); fill the histograms.
 
     A run first draws its total items (backlog, risks, split) and its lead time
@@ -154,7 +119,20 @@ def run_when(  # pragma: no cover - compiled
     index max_periods + 1 counts runs not done within the horizon.
     fan_hist[w, b] counts runs still open after w periods with
     ceil(remaining / fan_bucket) == b. Returns the number of simulated run-periods.
+    The inputs are kernel_args structures (WorkDraws, SamplerArgs, TeamArgs,
+    RunLimits) and the outputs a WhenCounts; they are unpacked once here.
     """
+    backlog_low, backlog_high, risks = work.backlog_low, work.backlog_high, work.risks
+    split_low, split_high, split_samples = work.split_low, work.split_high, work.split_samples
+    lead_choices = work.lead_choices
+    values, alias_prob, alias_index = sampler.values, sampler.alias_prob, sampler.alias_index
+    sampler_kind, restart_probability = sampler.kind, sampler.restart_probability
+    history_size, focus, ramp = team.history_size, team.focus, team.ramp
+    low_contributors, high_contributors = team.low_contributors, team.high_contributors
+    max_periods, deadline_periods = limits.max_periods, limits.deadline_periods
+    fan_bucket, fan_runs, effort_unit = limits.fan_bucket, limits.fan_runs, limits.effort_unit
+    periods_hist, effort_hist, fan_hist = counts.periods, counts.effort, counts.fan
+    deadline_items_hist, totals_hist = counts.deadline_items, counts.totals
     n_rows = values.shape[0]
     n_cols = values.shape[1]
     # scale = contributors / history_size * focus, in this order: the same float
@@ -308,19 +286,10 @@ def run_when(  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def run_how_many(  # pragma: no cover - compiled
-    n_runs,
-    periods,
-    values,
-    alias_prob,
-    alias_index,
-    sampler_kind,
-    restart_probability,
-    scale,
-    chunk_key,
-    items_hist,
-):
+def run_how_many(n_runs, periods, sampler, scale, chunk_key, items_hist):  # pragma: no cover - compiled
     """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
+    values, alias_prob, alias_index = sampler.values, sampler.alias_prob, sampler.alias_index
+    sampler_kind, restart_probability = sampler.kind, sampler.restart_probability
     n_rows = values.shape[0]
     n_cols = values.shape[1]
     for r in range(n_runs):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowray.core import kernel
+from flowray.core.kernel_args import ALIAS, BLOCK, PATH, UNIFORM, SamplerArgs
 from flowray.exceptions import InputError
 
 BLOCK_LENGTH = 4.0
@@ -39,15 +39,16 @@ class SamplerTable:
     """What the kernel needs to draw one period's throughput."""
 
     values: np.ndarray  # (rows, cols) float64
-    kind: int = kernel.UNIFORM
+    kind: int = UNIFORM
     alias_prob: np.ndarray | None = None
     alias_index: np.ndarray | None = None
     restart_probability: float = 0.0
 
-    def kernel_args(self) -> tuple:
+    def kernel_args(self) -> SamplerArgs:
+        """The table as the kernel takes it (alias arrays are placeholders unless ALIAS)."""
         prob = self.alias_prob if self.alias_prob is not None else np.ones((1, 1))
         index = self.alias_index if self.alias_index is not None else np.zeros((1, 1), np.int64)
-        return (self.values, prob, index, self.kind, self.restart_probability)
+        return SamplerArgs(self.values, prob, index, int(self.kind), float(self.restart_probability))
 
     @property
     def max_value(self) -> float:
@@ -102,7 +103,7 @@ def build_sampler(history: Sequence[float], name: str = "bootstrap") -> SamplerT
         return SamplerTable(values.reshape(1, -1))
     if name == "block":
         return SamplerTable(
-            values.reshape(1, -1), kind=kernel.BLOCK, restart_probability=1.0 / BLOCK_LENGTH
+            values.reshape(1, -1), kind=BLOCK, restart_probability=1.0 / BLOCK_LENGTH
         )
     if name == "recency":
         age = np.arange(values.size)[::-1].astype(float)
@@ -110,7 +111,7 @@ def build_sampler(history: Sequence[float], name: str = "bootstrap") -> SamplerT
         prob, alias = alias_table(weights)
         return SamplerTable(
             values.reshape(1, -1),
-            kind=kernel.ALIAS,
+            kind=ALIAS,
             alias_prob=prob.reshape(1, -1),
             alias_index=alias.reshape(1, -1),
         )
@@ -134,4 +135,4 @@ def path_sampler(per_period_samples: np.ndarray) -> SamplerTable:
         raise InputError("per_period_samples", table.shape, "must be a non-empty 2-D array")
     if not np.all(np.isfinite(table)) or table.min() < 0:
         raise InputError("per_period_samples", "…", "values must be finite and >= 0")
-    return SamplerTable(np.ascontiguousarray(table), kind=kernel.PATH)
+    return SamplerTable(np.ascontiguousarray(table), kind=PATH)

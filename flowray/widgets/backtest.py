@@ -9,7 +9,6 @@ were met) and the PIT histogram (flat = well calibrated).
 
 from __future__ import annotations
 
-import asyncio
 import html
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from flowray.core import backtest as core_backtest
 from flowray.data import demo_series_names, load_demo_series
 from flowray.exceptions import InputError
 from flowray.widgets import charts
-from flowray.widgets.base import Panel, note, section, title
+from flowray.widgets.base import JobPanel, note, section, title
 from flowray.widgets.html import html_table
 
 LEVELS = ("50", "70", "85", "95")
@@ -37,7 +36,6 @@ METHOD_LABELS = {
 }
 WINDOW_CHOICES = [("last 12 weeks", "12"), ("last 26 weeks", "26"), ("last 52 weeks", "52"), ("all of it", "all")]
 POLL_SECONDS = 0.25
-FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
 _LABEL_STYLE = {"description_width": "190px"}
 
 
@@ -58,7 +56,7 @@ def coverage_words(report: dict[str, Any], question: str, level: str = "85") -> 
             f"(well calibrated: about {level}%).")
 
 
-class BacktestPanel(Panel):
+class BacktestPanel(JobPanel):
     """Choose series, method, window and horizon; run on Ray; read coverage and PIT."""
 
     def __init__(self, db_path: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
@@ -66,10 +64,8 @@ class BacktestPanel(Panel):
         super().__init__()
         self.db_path = db_path
         self.poll_seconds = poll_seconds
-        self.job: Any = None
         self.result: Any = None  # core.backtest.Backtest of the last complete run
         self.reports: dict[str, dict[str, Any]] = {}
-        self._cancel_requested = False
 
         self.series = widgets.SelectMultiple(description="Series", rows=7, layout=widgets.Layout(width="420px"),
                                              style={"description_width": "60px"})
@@ -180,11 +176,9 @@ class BacktestPanel(Panel):
             "methods": methods, "windows": [window], "horizons": (int(self.horizon.value),),
             "step": int(self.step.value), "runs": int(self.runs.value), "seed": int(self.seed.value),
         }
-        self.job = None
+        self.reset_job()
         self.result = None
         self.reports = {}
-        self._cancel_requested = False
-        self.cancel_button.disabled = False
         self.progress.value = 0
         self.progress.bar_style = ""
         self.progress_text.value = ""
@@ -192,37 +186,31 @@ class BacktestPanel(Panel):
         return self.start_background(lambda: self.follow(series, options))
 
     async def follow(self, series: dict[str, list[float]], options: dict[str, Any]) -> None:
-        job = await self.in_thread(self._submit, series, options)
-        self.job = job
-        if self._cancel_requested:
-            await self.in_thread(job.cancel)
+        self._options = options
+        await self.follow_job(lambda: self._submit(series, options))
+
+    def on_started(self, job: Any) -> None:
         self.show_info("Running: each series is forecast at every past date in turn.")
-        while True:
-            progress = job.progress()
-            self._show_progress(progress)
-            if str(progress.state) in FINISHED_STATES:
-                break
-            await asyncio.sleep(self.poll_seconds)
-        state = str(job.state)
-        if state == "DONE":
-            self.result = job.result()
-            self.show_result(self.result, options)
-            self.show_success("Backtest done.")
-        elif state == "CANCELLED":
-            progress = job.progress()
-            self.progress.bar_style = "warning"
-            self.show_info(f"Cancelled with {progress.fraction:.0%} of the backtest done; no scores are shown "
-                           "for a partial backtest.")
-        else:
-            self.progress.bar_style = "danger"
-            job.result()  # raises the job's error for the status line
+
+    def on_done(self, result: Any) -> None:
+        self.result = result
+        self.show_result(result, self._options)
+        self.show_success("Backtest done.")
+
+    def on_cancelled(self, progress: Any) -> None:
+        self.progress.bar_style = "warning"
+        self.show_info(f"Cancelled with {progress.fraction:.0%} of the backtest done; no scores are shown "
+                       "for a partial backtest.")
+
+    def on_failed(self) -> None:
+        self.progress.bar_style = "danger"
 
     @staticmethod
     def _submit(series: dict[str, list[float]], options: dict[str, Any]) -> Any:
         pipeline.connect_cluster()
         return pipeline.submit_backtest(series, **options)
 
-    def _show_progress(self, progress: Any) -> None:
+    def show_progress(self, progress: Any) -> None:
         total = max(1, int(progress.chunks_total))
         self.progress.max = total
         self.progress.value = min(int(progress.chunks_done), total)
@@ -231,24 +219,6 @@ class BacktestPanel(Panel):
 
     def after_busy_change(self, busy: bool) -> None:
         self.cancel_button.disabled = True
-
-    def on_cancel(self, _button: Any = None) -> None:
-        try:
-            self._cancel_requested = True
-            self.cancel_button.disabled = True
-            if self.job is not None:
-                self.show_info("Cancelling...")
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    self.job.cancel()
-                else:
-                    loop.run_in_executor(None, self.job.cancel)
-        except Exception as exc:
-            self.show_error(exc)
-        finally:
-            if self.task is None or self.task.done():
-                self.set_busy(False)
 
     # -- results ---------------------------------------------------------------------------------------
     def show_result(self, result: Any, options: dict[str, Any]) -> None:

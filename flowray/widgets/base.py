@@ -236,3 +236,108 @@ class Panel:
 class _Finished:
     """Marks background work that already ran to completion (no event loop)."""
 
+
+
+FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
+
+
+class JobPanel(Panel):
+    """A panel that runs one job at a time: start it off the event loop, follow it, cancel it.
+
+    Subclasses say how to start the job (`follow_job(start)`) and how to show
+    progress, partial results and the end (`show_progress`, `show_partial`,
+    `on_done`, `on_cancelled`, `on_failed`); the loop, the cancel request that
+    arrives before the job exists, and the cancel that must not block the
+    kernel's event loop live here once.
+    """
+
+    poll_seconds = 0.25
+
+    cancel_button: widgets.Button  # made by the subclass, where its layout is; wired to on_cancel
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job: Any = None
+        self._cancel_requested = False
+
+    # -- hooks -----------------------------------------------------------------------------
+    def on_started(self, job: Any) -> None:
+        """Say that the job runs (called once it exists)."""
+
+    def show_progress(self, progress: Any) -> None:
+        """Show the job's progress (called at every poll)."""
+
+    def show_partial(self, job: Any) -> None:
+        """Show the result so far (called when more chunks have finished)."""
+
+    def on_done(self, result: Any) -> None:
+        """Show the final result."""
+
+    def on_cancelled(self, progress: Any) -> None:
+        """Say that the job was cancelled, and how far it got."""
+
+    def on_failed(self) -> None:
+        """Mark the failure (the error itself reaches the status line)."""
+
+    # -- the loop --------------------------------------------------------------------------
+    def reset_job(self) -> None:
+        """Forget the last job before a new one starts (Cancel becomes usable)."""
+        self.job = None
+        self._cancel_requested = False
+        self.cancel_button.disabled = False
+
+    async def follow_job(self, start: Callable[[], Any]) -> None:
+        """Start the job off the event loop, then poll it until it ends; a failure raises its error."""
+        job = await self.in_thread(start)
+        self.job = job
+        if self._cancel_requested:
+            await self.in_thread(job.cancel)
+        self.on_started(job)
+        seen_chunks = -1
+        while True:
+            progress = job.progress()
+            self.show_progress(progress)
+            if str(progress.state) in FINISHED_STATES:
+                break
+            if progress.chunks_done != seen_chunks:
+                seen_chunks = progress.chunks_done
+                self.show_partial(job)
+            await asyncio.sleep(self.poll_seconds)
+        state = str(job.state)
+        if state == "DONE":
+            self.on_done(job.result())
+        elif state == "CANCELLED":
+            self.on_cancelled(job.progress())
+        else:
+            self.on_failed()
+            job.result()  # raises the job's error, shown in the status line
+
+    def on_cancel(self, _button: Any = None) -> None:
+        """Cancel the running job; the follow loop notices, shows the state and re-enables the controls."""
+        try:
+            self.cancel_button.disabled = True
+            if self.task is not None and self.task.done():
+                return  # the click crossed the job's end: nothing to cancel, keep the last line
+            self._cancel_requested = True
+            if self.job is not None:
+                self.show_info("Cancelling...")
+                self._cancel_in_background(self.job)
+            else:
+                self.show_info("Cancelling as soon as the run has started...")
+        except Exception as exc:  # shown to the page user, who never sees tracebacks
+            self.show_error(exc)
+        finally:
+            if self.task is None or self.task.done():
+                self.set_busy(False)
+
+    def _cancel_in_background(self, job: Any) -> None:
+        """A job's cancel waits up to ~1.5 s for the engine to confirm: do that off the event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            job.cancel()
+            return
+        future = loop.run_in_executor(None, job.cancel)
+        future.add_done_callback(
+            lambda f: self.show_error(f.exception()) if not f.cancelled() and f.exception() else None
+        )

@@ -18,7 +18,6 @@ possible and what it fell back to.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 import re
@@ -35,7 +34,7 @@ from flowray.core.results import ForecastResult, HowManyResult
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.text import format_probability, long_date, period_word
 from flowray.widgets import charts
-from flowray.widgets.base import Panel, note, section, title
+from flowray.widgets.base import JobPanel, note, section, title
 from flowray.widgets.html import html_table, warning_box
 
 LEVELS = (50, 70, 85, 95)
@@ -71,7 +70,6 @@ METHOD_NOTES = {
 }
 DEFAULT_BACKLOG = 60
 POLL_SECONDS = 0.25
-FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
 _NUMBER = re.compile(r"[^\s,;]+")
 
 def _wide() -> widgets.Layout:
@@ -162,7 +160,7 @@ class RisksTable:
         return out
 
 
-class ForecastPanel(Panel):
+class ForecastPanel(JobPanel):
     """Inputs on the left, the live answer on the right, actions on top."""
 
     def __init__(self, db_path: str | Path | None = None, *, runs: int = DEFAULT_RUNS,
@@ -170,12 +168,10 @@ class ForecastPanel(Panel):
         super().__init__()
         self.db_path = db_path
         self.poll_seconds = poll_seconds
-        self.running: Any = None  # pipeline.RunningForecast of the current or last run
         self.result: ForecastResult | HowManyResult | None = None  # the last complete result
         self.request: pipeline.ForecastRequest | None = None
         self.saved_id: int | None = None
         self.partial_updates = 0  # how many partial results were shown (tests, diagnostics)
-        self._cancel_requested = False
         self._projects: dict[str, Any] = {}
         today = today or dt.date.today()
 
@@ -509,12 +505,10 @@ class ForecastPanel(Panel):
         request = self.build_request()
         self.validate(request)
         self.request = request
-        self.running = None
+        self.reset_job()
         self.result = None
         self.saved_id = None
         self.partial_updates = 0
-        self._cancel_requested = False
-        self.cancel_button.disabled = False
         self.progress.value = 0
         self.progress.max = PROGRESS_STEPS
         self.progress.bar_style = ""
@@ -524,80 +518,45 @@ class ForecastPanel(Panel):
         return self.start_background(lambda: self.follow(request))
 
     async def follow(self, request: pipeline.ForecastRequest) -> None:
-        """Start the job off the event loop, then poll its progress and partial results until it ends."""
-        running = await self.in_thread(pipeline.start_forecast, request)
-        self.running = running
-        if self._cancel_requested:
-            await self.in_thread(running.cancel)
-        self.show_info("Running: the percentiles below update as batches of runs finish.")
-        seen_chunks = -1
-        while True:
-            progress = running.progress()
-            self._show_progress(progress)
-            state = str(progress.state)
-            if state in FINISHED_STATES:
-                break
-            if progress.chunks_done != seen_chunks:
-                seen_chunks = progress.chunks_done
-                partial = running.partial()
-                if partial is not None and partial.runs > 0:
-                    self.show_result(partial, final=False)
-                    self.partial_updates += 1
-            await asyncio.sleep(self.poll_seconds)
-        state = running.state
-        if state == "DONE":
-            result = running.result()
-            self.result = result
-            self.show_result(result, final=True)
-            self.show_success(f"Done: {result.runs:,} simulated futures. Save it to keep it in the ledger.")
-        elif state == "CANCELLED":
-            progress = running.progress()
-            self.progress.bar_style = "warning"
-            self.show_info(
-                f"Cancelled after {progress.runs_done:,} of {progress.runs_total:,} runs. "
-                "The numbers shown use only the runs finished before the cancel, and cannot be saved."
-            )
-        else:
-            self.progress.bar_style = "danger"
-            running.result()  # raises the job's error, shown in the status line
+        """Start the job off the event loop, then follow its progress and partial results until it ends."""
+        await self.follow_job(lambda: pipeline.start_forecast(request))
 
-    def _show_progress(self, progress: Any) -> None:
+    @property
+    def running(self) -> Any:
+        """The pipeline.RunningForecast of the current or last run (None before the first)."""
+        return self.job
+
+    def on_started(self, job: Any) -> None:
+        self.show_info("Running: the percentiles below update as batches of runs finish.")
+
+    def show_partial(self, job: Any) -> None:
+        partial = job.partial()
+        if partial is not None and partial.runs > 0:
+            self.show_result(partial, final=False)
+            self.partial_updates += 1
+
+    def on_done(self, result: Any) -> None:
+        self.result = result
+        self.show_result(result, final=True)
+        self.show_success(f"Done: {result.runs:,} simulated futures. Save it to keep it in the ledger.")
+
+    def on_cancelled(self, progress: Any) -> None:
+        self.progress.bar_style = "warning"
+        self.show_info(
+            f"Cancelled after {progress.runs_done:,} of {progress.runs_total:,} runs. "
+            "The numbers shown use only the runs finished before the cancel, and cannot be saved."
+        )
+
+    def on_failed(self) -> None:
+        self.progress.bar_style = "danger"
+
+    def show_progress(self, progress: Any) -> None:
         self.progress.max = PROGRESS_STEPS
         self.progress.value = min(PROGRESS_STEPS, max(self.progress.value, round(progress.fraction * PROGRESS_STEPS)))
         text = f"{progress.runs_done:,} of {progress.runs_total:,} runs ({progress.fraction:.0%})"
         if getattr(progress, "stage", "") == "calibrating":
             text += "; calibrating on past forecast errors..."
         self.progress_text.value = text
-
-    def on_cancel(self, _button: Any = None) -> None:
-        """Cancel the running job; the follow task notices, shows the state and re-enables the controls."""
-        try:
-            self.cancel_button.disabled = True
-            if self.task is not None and self.task.done():
-                return  # the click crossed the run's end: nothing to cancel, keep the "Done" line
-            self._cancel_requested = True
-            if self.running is not None:
-                self.show_info("Cancelling...")
-                self._cancel_in_background(self.running)
-            else:
-                self.show_info("Cancelling as soon as the run has started...")
-        except Exception as exc:
-            self.show_error(exc)
-        finally:
-            if self.task is None or self.task.done():
-                self.set_busy(False)
-
-    def _cancel_in_background(self, running: Any) -> None:
-        """Job.cancel waits up to ~1.5 s for Ray to confirm: do that off the event loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            running.cancel()
-            return
-        future = loop.run_in_executor(None, running.cancel)
-        future.add_done_callback(
-            lambda f: self.show_error(f.exception()) if not f.cancelled() and f.exception() else None
-        )
 
     # -- results -------------------------------------------------------------------------------------
     def show_result(self, result: ForecastResult | HowManyResult, *, final: bool) -> None:
@@ -726,7 +685,7 @@ class ForecastPanel(Panel):
     def _show_checks(self, result: ForecastResult | HowManyResult, final: bool) -> None:
         checks = result.checks
         lines = list(checks.warnings)
-        running_warnings = list(getattr(self.running, "warnings", []) or [])
+        running_warnings = list(getattr(self.job, "warnings", []) or [])
         lines += [w[0].upper() + w[1:] for w in running_warnings
                   if w not in lines and not w.lower().startswith("only ")]
         if isinstance(result, ForecastResult) and result.not_done:

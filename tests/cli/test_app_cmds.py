@@ -13,7 +13,7 @@ import pytest
 from flowray import pipeline
 from flowray.cli import app_cmds, build_parser
 from flowray.exceptions import FlowrayError, InputError
-from flowray.serve import describe_server
+from flowray.runners.voila import describe_server
 
 FLOWRAY = [sys.executable, "-c", "import sys; from flowray.cli import main; sys.exit(main())"]
 

@@ -117,13 +117,13 @@ def test_progress_and_partial_percentiles_update_while_the_job_runs(ray_session,
     panel = paste_panel(demo_throughput(26), runs=runs, db_path=empty_db, poll_seconds=0.02)
     panel.backlog.value = 2000
     seen: list[int] = []
-    show = panel._show_progress
+    show = panel.show_progress
 
     def spy(progress):
         show(progress)
         seen.append(panel.progress.value)
 
-    panel._show_progress = spy
+    panel.show_progress = spy
     run_to_end(panel)
 
     assert panel.running.state == "DONE", panel.status.value

@@ -24,9 +24,9 @@ from typing import Any
 
 from flowray.exceptions import FlowrayError, InputError
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 # the repository's notebook, or the copy an installed wheel carries (pyproject: force-include)
-_BUNDLED_NOTEBOOK = Path(__file__).resolve().parent / "bundled" / "notebooks" / "batch_forecast.ipynb"
+_BUNDLED_NOTEBOOK = Path(__file__).resolve().parents[1] / "bundled" / "notebooks" / "batch_forecast.ipynb"
 DEFAULT_NOTEBOOK = (
     NOTEBOOKS_DIR / "batch_forecast.ipynb"
     if (NOTEBOOKS_DIR / "batch_forecast.ipynb").is_file()

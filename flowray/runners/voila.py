@@ -47,7 +47,7 @@ PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the flowray package
 JUPYTER_DATA_DIR = _PACKAGE_DIR / "jupyter_data"
 
 

@@ -1,0 +1,129 @@
+"""Use cases: where the job engines and the ledger meet. Each reads like the script an analyst would write.
+
+- `forecast`: a request in, a checked scenario, a job, a result (saved if asked);
+- `ledger`: projects, history, saved forecasts and the tables the pages show;
+- `batch`: the nightly re-forecast of every active project, scoring, alerts;
+- `backtest`, `deadline`, `sweep`: backtests, the ML deadline analysis, what-if grids;
+- `demo`: the demo database; `cluster`: the Ray cluster for front ends;
+- `workspace`: the ledger and the engine a use case works with, chosen in one place.
+
+Every use case is written once as a job and runs on the serial engine (this
+process) or on Ray; `run_*` waits for the result, `submit_*` / `start_forecast`
+return the job at once.
+"""
+
+from flowray.core.methods import (
+    ALL_HISTORY,
+    DEFAULT,
+    DOMAIN_MODEL,
+    ForecastMethod,
+    MethodReport,
+    calibrated_forecast,
+    default_method,
+    method_forecast,
+    resolve_method,
+)
+from flowray.pipeline.backtest import load_series, run_backtest, submit_backtest
+from flowray.pipeline.batch import BatchReport, reforecast_project, run_batch
+from flowray.pipeline.cluster import (
+    close_cluster,
+    cluster_report,
+    cluster_status,
+    connect_cluster,
+    health_check,
+    health_check_nodes,
+    open_cluster,
+    release_cluster,
+    share_cluster_with_kernels,
+)
+from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
+from flowray.pipeline.demo import DEMO_PROJECTS, seed_demo
+from flowray.pipeline.forecast import (
+    ForecastOutcome,
+    ForecastRequest,
+    PreparedForecast,
+    RunningForecast,
+    build_scenario,
+    describe,
+    guard_history,
+    load_history,
+    prepare,
+    question_for,
+    run_forecast,
+    start_forecast,
+    submit,
+)
+from flowray.pipeline.ledger import (
+    calibration_table,
+    forecast_ledger,
+    forecasts_vs_actuals,
+    list_projects,
+    open_store,
+    portfolio,
+    project_history,
+    result_dict,
+    save_forecast,
+    save_result,
+)
+from flowray.pipeline.sweep import run_sweep, submit_sweep
+from flowray.pipeline.workspace import ENGINES, Workspace, engine_named, workspace_of
+
+__all__ = [
+    "ALL_HISTORY",
+    "DEFAULT",
+    "DEMO_PROJECTS",
+    "DOMAIN_MODEL",
+    "ENGINES",
+    "BatchReport",
+    "ForecastMethod",
+    "ForecastOutcome",
+    "ForecastRequest",
+    "MethodReport",
+    "PreparedForecast",
+    "RunningForecast",
+    "Workspace",
+    "build_scenario",
+    "calibrated_forecast",
+    "calibration_table",
+    "close_cluster",
+    "cluster_report",
+    "cluster_status",
+    "connect_cluster",
+    "default_method",
+    "describe",
+    "engine_named",
+    "forecast_ledger",
+    "forecasts_vs_actuals",
+    "guard_history",
+    "health_check",
+    "health_check_nodes",
+    "list_projects",
+    "load_history",
+    "load_series",
+    "method_forecast",
+    "open_cluster",
+    "open_store",
+    "portfolio",
+    "prepare",
+    "project_history",
+    "question_for",
+    "reforecast_project",
+    "release_cluster",
+    "resolve_method",
+    "result_dict",
+    "run_backtest",
+    "run_batch",
+    "run_deadline_comparison",
+    "run_forecast",
+    "run_sweep",
+    "save_forecast",
+    "save_result",
+    "seed_demo",
+    "share_cluster_with_kernels",
+    "start_forecast",
+    "submit",
+    "submit_backtest",
+    "submit_deadline_comparison",
+    "submit_sweep",
+    "workspace_of",
+]

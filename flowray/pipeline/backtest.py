@@ -1,0 +1,116 @@
+"""Backtests as a job: every (series, method, window) scored at every past origin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flowray.core import backtest
+from flowray.exceptions import InputError
+from flowray.importers import read_throughput_file
+from flowray.jobs import ChunkTask, Engine, Job
+from flowray.pipeline.workspace import engine_named
+
+
+def load_series(path: str | Path) -> dict[str, list[float]]:
+    """Weekly series from a folder of `week_start,throughput` CSVs, or from one such file.
+
+    Names are the file stems (`owner__name`), sorted; values oldest first.
+    """
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(source.glob("*.csv"), key=lambda p: p.name.lower())
+        if not files:
+            raise InputError("data", str(path), "folder holds no .csv files")
+    elif source.is_file():
+        files = [source]
+    else:
+        raise InputError("data", str(path), "must be a folder of CSV files or one CSV file")
+    return {f.stem: [float(v) for _, v in read_throughput_file(f)] for f in files}
+
+
+def backtest_tasks(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str],
+    windows: Sequence[int | None],
+    options: backtest.BacktestOptions,
+) -> list[ChunkTask]:
+    """One task per (series, base method, window); its origins run in order inside it,
+    because the calibration layer at each origin learns from the earlier origins' errors."""
+    out = []
+    for base in methods:
+        for window in windows:
+            for name, values in series.items():
+                n_origins = max(1, len(values) - options.first_origin)
+                weight = n_origins * (backtest.ML_COST // options.step if base in backtest.ML_METHODS else 1)
+                out.append(
+                    ChunkTask(
+                        fn=backtest.backtest_series_task,
+                        args=(name, list(values), base, window, options),
+                        chunks=int(weight),
+                        label=f"{name} {base} W={backtest.window_label(window)}",
+                    )
+                )
+    return out
+
+
+def _backtest_bases(methods: Sequence[str]) -> list[str]:
+    bases: list[str] = []
+    for method in methods:
+        base, _ = backtest.parse_method(method)
+        if base not in bases:
+            bases.append(base)
+    return bases
+
+
+def submit_backtest(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str] | None = None,  # e.g. ["block", "block+cal"]; default: DEFAULT_METHOD
+    windows: Sequence[int | None] | None = None,
+    horizons: Sequence[int] = (8,),
+    step: int = 4,
+    runs: int = 2000,
+    seed: int = 0,
+    first_origin: int | None = None,
+    *,
+    engine: str | Engine | None = "ray",
+) -> Job:
+    """Backtest methods (base names; '+cal' variants come with them) x windows on every series, as a job.
+
+    `job.result()` is a core.backtest.Backtest, the same on either engine.
+    """
+    methods = list(methods or [backtest.DEFAULT_METHOD])
+    window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
+    options = backtest.BacktestOptions(
+        horizons=tuple(horizons), step=step, runs=runs, seed=seed,
+        first_origin=backtest.DEFAULT_FIRST_ORIGIN if first_origin is None else first_origin,
+        calibrate=any(backtest.parse_method(m)[1] for m in methods),
+    )
+    job_tasks = backtest_tasks(series, _backtest_bases(methods), window_list, options)
+
+    def finalize(merged: dict[Any, Any] | None) -> backtest.Backtest:
+        return backtest.Backtest(
+            merged or {}, horizons=options.horizons, step=options.step, runs=options.runs,
+            seed=options.seed, first_origin=options.first_origin,
+        )
+
+    return engine_named(engine).submit("backtest", job_tasks, backtest.merge_series_results, finalize)
+
+
+def run_backtest(
+    series: dict[str, Sequence[float]],
+    methods: Sequence[str] | None = None,
+    windows: Sequence[int | None] | None = None,
+    horizons: Sequence[int] = (8,),
+    step: int = 4,
+    runs: int = 2000,
+    seed: int = 0,
+    first_origin: int | None = None,
+    *,
+    engine: str | Engine | None = "serial",
+) -> backtest.Backtest:
+    """`submit_backtest(...).result()`, in this process unless told otherwise."""
+    job = submit_backtest(series, methods, windows, horizons, step, runs, seed, first_origin, engine=engine)
+    result: backtest.Backtest = job.result()
+    return result

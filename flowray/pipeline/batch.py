@@ -1,0 +1,155 @@
+"""The scheduled batch: re-forecast every active project from its stored history, score, alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flowray.core.methods import ALL_HISTORY, DEFAULT, ForecastMethod, resolve_method
+from flowray.core.results import Result
+from flowray.exceptions import InputError
+from flowray.pipeline.forecast import ForecastRequest, run_forecast
+from flowray.pipeline.ledger import list_projects, save_forecast
+from flowray.pipeline.workspace import Where, workspace_of
+from flowray.text import format_probability
+
+
+@dataclass
+class BatchReport:
+    summary: Any  # DataFrame: one row per project re-forecast
+    alerts: Any  # DataFrame: projects whose P(deadline) fell below the threshold or dropped
+    scored: list[int]  # forecasts newly scored against actuals
+    skipped: list[str]
+
+
+def _latest_plan(store: Any, project: str) -> Any | None:
+    plans = [f for f in store.list_forecasts(project) if f.kind in ("when", "deadline") and f.source == "flowray"]
+    return store.get_forecast(plans[-1].forecast_id) if plans else None
+
+
+def reforecast_project(
+    project: str,
+    *,
+    db_path: Where = None,
+    as_of: str | dt.date | None = None,
+    runs: int = 50_000,
+    seed: int = 0,
+    window: int | str | None = None,
+    engine: str | None = None,
+    method: str | ForecastMethod | None = DEFAULT,
+) -> tuple[int, Result, Any]:
+    """Re-make a project's latest plan from its stored history up to `as_of` and save it.
+
+    The remaining backlog is the plan's backlog less the items completed since
+    its start (from the stored history), so each run moves the plan forward.
+    `method` and `window` as in `resolve_method` (default: flowray's chosen
+    method and window); method=None keeps the plan's sampler, uncalibrated.
+    """
+    workspace = workspace_of(db_path, engine)
+    store = workspace.store
+    plan = _latest_plan(store, project)
+    if plan is None:
+        raise InputError("project", project, "has no when/deadline forecast to re-make; make one first")
+    periods = store.get_throughput(project)
+    cut = dt.date.fromisoformat(str(as_of)) if as_of else None
+    if cut is not None:
+        periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
+    if not periods:
+        raise InputError("project", project, "has no throughput history before as_of")
+    inputs = dict(plan.inputs or {})
+    old_start = dt.date.fromisoformat(inputs["start"]) if inputs.get("start") else None
+    done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
+    backlog = inputs.get("backlog", 0)
+    if isinstance(backlog, dict):
+        backlog = {"low": max(0, backlog["low"] - done_since), "high": max(0, backlog["high"] - done_since)}
+    else:
+        backlog = max(0, int(backlog) - done_since)
+    last = periods[-1]
+    start = cut or (last.period_start + dt.timedelta(days=last.period_days))
+    inputs.update(backlog=backlog, start=start.isoformat())
+    inputs.pop("throughput", None)
+    if inputs.get("deadline") and dt.date.fromisoformat(inputs["deadline"]) <= start:
+        inputs["deadline"] = None  # the deadline has passed: forecast the completion only
+    chosen = None if method is None else (
+        resolve_method(method) if window is None else resolve_method(method, window)
+    )
+    legacy_window = None if window in (None, ALL_HISTORY) else window
+    request = ForecastRequest(
+        kind="when", throughput=[p.items for p in periods], window=legacy_window if chosen is None else None,
+        fields=inputs, runs=runs, seed=seed, force=False, method=chosen,
+        project=project,  # for the method's words ("this project's past errors"); the history is given
+    )
+    outcome = run_forecast(request, workspace)
+    fid = save_forecast(project, outcome.result, workspace, name=f"batch as of {start.isoformat()}",
+                        history_periods=periods)
+    return fid, outcome.result, plan
+
+
+def run_batch(
+    db_path: Where = None,
+    *,
+    project_filter: str = "",
+    runs: int = 50_000,
+    seed: int = 0,
+    as_of: str | dt.date | None = None,
+    alert_threshold: float = 0.7,
+    drop_alert: float = 0.10,
+    engine: str | None = None,
+    method: str | ForecastMethod | None = DEFAULT,
+    window: int | str | None = None,
+) -> BatchReport:
+    """Re-forecast every active project (name containing `project_filter`), score, alert.
+
+    Every project is forecast with `method` on `window` (default: flowray's
+    chosen method and window, see resolve_method); the summary names it.
+    """
+    import pandas as pd
+
+    if method is not None:  # a bad method or window stops the batch before any project
+        method = resolve_method(method) if window is None else resolve_method(method, window)
+        window = None
+    workspace = workspace_of(db_path, engine)
+    store = workspace.store
+    rows, alerts, skipped = [], [], []
+    for project in list_projects(workspace, active_only=True):
+        if project_filter and project_filter.lower() not in project.name.lower():
+            continue
+        try:
+            fid, result, plan = reforecast_project(
+                project.name, db_path=workspace, as_of=as_of, runs=runs, seed=seed,
+                method=method, window=window,
+            )
+        except InputError as exc:
+            skipped.append(f"{project.name}: {exc}")
+            continue
+        report = result.method_report
+        assert report is not None  # a method made it
+        p_now = result.probability_by_deadline
+        p_before = plan.p_deadline
+        p85 = result.date_at(85)
+        rows.append(
+            {
+                "project": project.name,
+                "forecast_id": fid,
+                "start": result.scenario.start,
+                "backlog": result.scenario.backlog,
+                "p50_date": result.date_at(50),
+                "p85_date": p85,
+                "deadline": result.scenario.deadline,
+                "p_deadline": p_now,
+                "previous_p_deadline": p_before,
+                "method": report.method.label(),
+                "calibrated": report.calibrated,
+            }
+        )
+        reasons = []
+        if p_now is not None and p_now < alert_threshold:
+            reasons.append(f"P(deadline) {format_probability(p_now)} is below {alert_threshold:.0%}")
+        if p_now is not None and p_before is not None and p_before - p_now > drop_alert:
+            reasons.append(f"P(deadline) dropped {100 * (p_before - p_now):.0f} points since the last run")
+        if reasons:
+            alerts.append({"project": project.name, "forecast_id": fid, "why": "; ".join(reasons)})
+    scored = store.score_pending()
+    return BatchReport(pd.DataFrame(rows), pd.DataFrame(alerts, columns=["project", "forecast_id", "why"]),
+                       scored, skipped)

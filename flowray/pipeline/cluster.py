@@ -1,0 +1,88 @@
+"""The Ray cluster for front ends: connect, share one cluster with dashboard kernels, status, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowray import tasks
+from flowray.config import load_settings
+from flowray.exceptions import InputError
+
+
+def connect_cluster() -> dict[str, Any]:
+    """Start (or join) the Ray cluster explicitly; returns what was connected to."""
+    return tasks.ensure_connected().to_dict()
+
+
+def cluster_status() -> dict[str, Any]:
+    tasks.ensure_connected()
+    status = tasks.cluster_status()
+    return status.to_dict() if hasattr(status, "to_dict") else dict(status)
+
+
+def health_check() -> dict[str, Any]:
+    tasks.ensure_connected()
+    report = tasks.health_check()
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+def share_cluster_with_kernels(ray_dashboard: bool | None = None) -> dict[str, str]:
+    """Environment for dashboard kernels so they all use one Ray cluster.
+
+    With FLOWRAY_RAY_ADDRESS (or RAY_ADDRESS) set, kernels join that cluster
+    themselves. Otherwise this process starts one local Ray (bound to this
+    machine, token auth as Ray configures it) and hands its address to the
+    kernels, so ten page views share two cores instead of starting ten Rays.
+    The cluster lives as long as this process. `ray_dashboard` starts Ray's own
+    dashboard with it (on 127.0.0.1; None: FLOWRAY_RAY_DASHBOARD): its state
+    API is what lets a page count every page's tasks, not only its own.
+    """
+    if load_settings().ray_address:
+        return {}
+    info = tasks.cluster_info() or tasks.connect(dashboard=ray_dashboard)
+    env = {"FLOWRAY_RAY_ADDRESS": info.address}
+    if info.auth_mode in ("token", "disabled"):
+        env["RAY_AUTH_MODE"] = info.auth_mode  # join exactly as this cluster authenticates
+    return env
+
+
+def release_cluster() -> None:
+    """Disconnect this process from Ray; a local Ray it started (see share_cluster_with_kernels) stops."""
+    tasks.shutdown()
+
+
+# ---------------------------------------------------------------------------------------
+# Cluster commands (`flowray cluster status|health`): connect as asked, report, disconnect.
+# ---------------------------------------------------------------------------------------
+
+
+def open_cluster(address: str | None = None, *, local: bool = False, token_path: str | None = None) -> bool:
+    """Connect for a one-off cluster command; True when this call made the connection."""
+    if tasks.is_connected():  # inside a session that is already connected: use it
+        tasks.ensure_connected()
+        return False
+    if local:
+        tasks.connect("local", dashboard=True)
+        return True
+    target = address or load_settings().ray_address
+    if not target:
+        raise InputError(
+            "address", None,
+            "no cluster address; set FLOWRAY_RAY_ADDRESS (or pass --address), or use --local "
+            "to check a private local Ray",
+        )
+    tasks.connect(target, token_path=token_path)
+    return True
+
+
+def close_cluster() -> None:
+    tasks.shutdown()
+
+
+def cluster_report() -> tuple[Any, Any]:
+    """(status, connection info) of the connected cluster, as tasks reports them."""
+    return tasks.cluster_status(), tasks.cluster_info()
+
+
+def health_check_nodes() -> list[Any]:
+    return tasks.health_check_nodes()

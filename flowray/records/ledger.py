@@ -1,0 +1,353 @@
+"""The forecast ledger: every forecast ever made, immutable, with its full distribution.
+
+Rows are appended, never updated or deleted; scores live in their own tables
+(records.scores). A result dict (an engine result's `to_dict()`) is checked
+and turned into a row before any lock is taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowray.core.scoring import LEVELS
+from flowray.core.validation import optional_number, parse_date, text
+from flowray.exceptions import InputError
+from flowray.records.base import (
+    KINDS,
+    Connection,
+    Record,
+    Work,
+    current_user,
+    dumps,
+    level_key,
+    utcnow,
+    whole_or_none,
+)
+from flowray.records.projects import ensure_user, project_id
+from flowray.records.scores import Score, read_score
+
+
+@dataclass
+class ForecastSummary(Record):
+    """One ledger row without its JSON blobs (what a listing shows).
+
+    For unit "periods" `percentiles[p]` is the p-th percentile of completion
+    periods (None: beyond the horizon); for unit "items" (how_many) it is the
+    conservative reading "at least N items with probability p".
+    """
+
+    forecast_id: int
+    project: str
+    kind: str
+    unit: str
+    name: str | None
+    created_at: dt.datetime
+    created_by: str
+    source: str
+    source_ref: str | None
+    seed: int | None
+    runs: int | None
+    engine_version: str | None
+    period_days: int
+    start_date: dt.date | None
+    deadline: dt.date | None
+    horizon_date: dt.date | None
+    backlog_low: int | None
+    backlog_high: int | None
+    data_from: dt.date | None
+    data_to: dt.date | None
+    data_periods: int | None
+    percentiles: dict[int, float | None]
+    dates: dict[int, dt.date | None]
+    p_deadline: float | None
+    not_done: int
+    scored: bool
+    method: str | None  # "recency+cal, window 12" when the result records how it was made
+
+
+@dataclass
+class ForecastRecord(ForecastSummary):
+    """A whole ledger row: the summary plus the stored inputs, result and score."""
+
+    inputs: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    score: Score | None = None
+
+
+_SUMMARY_COLUMNS = """
+    f.forecast_id, p.name, f.kind, f.unit, f.name, f.created_at, f.created_by, f.source,
+    f.source_ref, f.seed, f.runs, f.engine_version, f.period_days, f.start_date, f.deadline,
+    f.horizon_date, f.backlog_low, f.backlog_high, f.data_from, f.data_to, f.data_periods,
+    f.p50, f.p70, f.p85, f.p95, f.date_p50, f.date_p70, f.date_p85, f.date_p95,
+    f.p_deadline, f.not_done, s.forecast_id IS NOT NULL,
+    json_extract_string(f.result, '$.method.name'), json_extract_string(f.result, '$.method.window')
+"""
+_SUMMARY_FROM = """
+    FROM forecasts f JOIN projects p USING (project_id)
+    LEFT JOIN forecast_scores s USING (forecast_id)
+"""
+_LIST_FORECASTS = "SELECT " + _SUMMARY_COLUMNS + _SUMMARY_FROM + """
+    WHERE ($project_id IS NULL OR f.project_id = $project_id)
+      AND ($kind IS NULL OR f.kind = $kind)
+    ORDER BY f.forecast_id
+"""
+_GET_FORECAST = (
+    "SELECT " + _SUMMARY_COLUMNS + ", f.inputs, f.result " + _SUMMARY_FROM
+    + " WHERE f.forecast_id = $forecast_id"
+)
+
+
+SUMMARY_WIDTH = 34  # the columns of _SUMMARY_COLUMNS; _GET_FORECAST's inputs and result follow
+
+
+def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
+    (fid, project, kind, unit, name, created_at, created_by, source, source_ref, seed, runs,
+     engine_version, period_days, start, deadline, horizon, b_low, b_high, d_from, d_to,
+     d_periods, p50, p70, p85, p95, d50, d70, d85, d95, p_deadline, not_done, scored,
+     method_name, method_window) = row[:SUMMARY_WIDTH]
+    return {
+        "forecast_id": fid, "project": project, "kind": kind, "unit": unit, "name": name,
+        "created_at": created_at, "created_by": created_by, "source": source,
+        "source_ref": source_ref, "seed": seed, "runs": runs, "engine_version": engine_version,
+        "period_days": period_days, "start_date": start, "deadline": deadline,
+        "horizon_date": horizon, "backlog_low": b_low, "backlog_high": b_high,
+        "data_from": d_from, "data_to": d_to, "data_periods": d_periods,
+        "percentiles": {50: p50, 70: p70, 85: p85, 95: p95},
+        "dates": {50: d50, 70: d70, 85: d85, 95: d95},
+        "p_deadline": p_deadline, "not_done": not_done, "scored": bool(scored),
+        "method": None if method_name is None else f"{method_name}, window {method_window}",
+    }
+
+
+@dataclass(frozen=True)
+class PreparedForecast:
+    """A ledger row and its distribution, validated before any lock is taken."""
+
+    row: dict[str, Any]
+    values: list[int]
+    counts: list[int]
+
+
+_LEDGER_COLUMNS = (
+    "project_id", "kind", "unit", "name", "created_at", "created_by", "source", "source_ref",
+    "inputs", "result", "seed", "runs", "engine_version", "period_days", "start_date",
+    "deadline", "horizon_date", "backlog_low", "backlog_high", "data_from", "data_to",
+    "data_periods", "p50", "p70", "p85", "p95", "date_p50", "date_p70", "date_p85", "date_p95",
+    "p_deadline", "not_done",
+)
+_INSERT_LEDGER = """
+    INSERT INTO forecasts (project_id, kind, unit, name, created_at, created_by, source, source_ref,
+        inputs, result, seed, runs, engine_version, period_days, start_date, deadline, horizon_date,
+        backlog_low, backlog_high, data_from, data_to, data_periods, p50, p70, p85, p95, date_p50,
+        date_p70, date_p85, date_p95, p_deadline, not_done)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+        ?, ?)
+    RETURNING forecast_id
+"""
+
+
+def insert_ledger_row(con: Connection, row: Mapping[str, Any]) -> int:
+    con.execute(_INSERT_LEDGER, [row[c] for c in _LEDGER_COLUMNS])
+    return int(con.fetchone()[0])
+
+
+def insert_distribution(
+    con: Connection, forecast_id: int, values: Sequence[int], counts: Sequence[int]
+) -> None:
+    if not values:
+        return
+    con.execute(
+        "INSERT INTO forecast_distribution (forecast_id, value, count) "
+        "SELECT $fid, unnest($values::INTEGER[]), unnest($counts::BIGINT[])",
+        {"fid": forecast_id, "values": list(values), "counts": list(counts)},
+    )
+
+
+def _backlog_range(value: Any) -> tuple[int | None, int | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, Mapping):
+        return whole_or_none("backlog.low", value.get("low"), 0), whole_or_none("backlog.high", value.get("high"), 0)
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise InputError("backlog", value, "a range is (low, high)")
+        return whole_or_none("backlog.low", value[0], 0), whole_or_none("backlog.high", value[1], 0)
+    number = whole_or_none("backlog", value, 0)
+    return number, number
+
+
+def _histogram(result: Mapping[str, Any], key: str, value_key: str) -> tuple[list[int], list[int]]:
+    hist = result.get(key)
+    if not isinstance(hist, Mapping):
+        raise InputError(f"result.{key}", hist, f"needs {{'{value_key}': [...], 'counts': [...]}}")
+    values, counts = hist.get(value_key), hist.get("counts")
+    if not isinstance(values, Sequence) or not isinstance(counts, Sequence) or len(values) != len(counts):
+        raise InputError(f"result.{key}", "...", f"'{value_key}' and 'counts' must be lists of equal length")
+    merged: dict[int, int] = {}
+    for v, c in zip(values, counts, strict=True):
+        value = whole_or_none(f"result.{key}.{value_key}", v, 0)
+        count = whole_or_none(f"result.{key}.counts", c, 0)
+        assert value is not None and count is not None
+        if count:
+            merged[value] = merged.get(value, 0) + count
+    ordered = sorted(merged)
+    return ordered, [merged[v] for v in ordered]
+
+
+def prepare_forecast(
+    result: Mapping[str, Any],
+    *,
+    kind: str | None,
+    created_by: str | None,
+    data_window: tuple[Any, Any] | None,
+    data_periods: int | None,
+    name: str | None,
+) -> PreparedForecast:
+    """Validate an engine result dict (see docs/store.md) into a ledger row."""
+    if not isinstance(result, Mapping):
+        raise InputError("result", type(result).__name__, "must be a result dict (result.to_dict())")
+    result_kind = result.get("kind")
+    kind = kind or result_kind
+    if kind not in KINDS:
+        raise InputError("kind", kind, f"must be one of {list(KINDS)}")
+    unit = "items" if "how_many" in (kind, result_kind) else "periods"
+    scenario = result.get("scenario") or {}
+    if not isinstance(scenario, Mapping):
+        raise InputError("result.scenario", scenario, "must be a dict (Scenario.to_dict())")
+    runs = whole_or_none("result.runs", result.get("runs"), 1)
+    if runs is None:
+        raise InputError("result.runs", None, "is required (number of simulated runs)")
+    period_days = whole_or_none("period_days", result.get("period_days") or scenario.get("period_days") or 7, 1)
+    start = parse_date("start", result.get("start") or scenario.get("start"))
+    deadline = parse_date("deadline", result.get("deadline") or scenario.get("deadline"))
+    backlog_low, backlog_high = _backlog_range(scenario.get("backlog"))
+
+    if unit == "periods":
+        values, counts = _histogram(result, "histogram", "periods")
+        max_periods = whole_or_none("max_periods", result.get("max_periods") or scenario.get("max_periods"), 1)
+        if max_periods is not None:  # the engine's last bucket holds the runs not done
+            keep = [i for i, v in enumerate(values) if v <= max_periods]
+            values, counts = [values[i] for i in keep], [counts[i] for i in keep]
+        not_done = runs - sum(counts)
+        if not_done < 0:
+            raise InputError("result.histogram", sum(counts), f"counts add up to more than runs ({runs})")
+        stated = result.get("not_done")
+        if stated is not None and whole_or_none("result.not_done", stated, 0) != not_done:
+            raise InputError("result.not_done", stated, f"disagrees with runs - histogram ({not_done})")
+        headline = result.get("percentiles") or {}
+        horizon = None
+    else:
+        values, counts = _histogram(result, "items_histogram", "items")
+        if sum(counts) != runs:
+            raise InputError("result.items_histogram", sum(counts), f"counts must add up to runs ({runs})")
+        not_done = 0
+        headline = result.get("at_least") or {}
+        horizon = parse_date("horizon_date", result.get("horizon_date") or result.get("end")) or deadline
+    dates = result.get("dates") or {}
+    window = data_window or result.get("data_window")
+    d_from = d_to = None
+    if window is not None:
+        if isinstance(window, Mapping):
+            data_periods = data_periods or window.get("periods")
+            window = (window.get("from"), window.get("to"))
+        if not isinstance(window, (list, tuple)) or len(window) != 2:
+            raise InputError("data_window", window, "must be (first period start, last period start)")
+        d_from, d_to = parse_date("data_window.from", window[0]), parse_date("data_window.to", window[1])
+        if d_from and d_to and d_from > d_to:
+            raise InputError("data_window", window, "needs from <= to")
+    if data_periods is None and isinstance(scenario.get("throughput"), Sequence):
+        data_periods = len(scenario["throughput"])
+    stored_result = {k: v for k, v in result.items() if k not in ("histogram", "items_histogram", "scenario")}
+    row = {
+        "kind": kind, "unit": unit, "name": text("name", name),
+        "created_at": utcnow(), "created_by": text("created_by", created_by) or current_user(),
+        "source": "flowray", "source_ref": None,
+        "inputs": dumps(scenario), "result": dumps(stored_result),
+        "seed": whole_or_none("result.seed", result.get("seed")),
+        "runs": runs, "engine_version": text("engine_version", result.get("engine_version")),
+        "period_days": period_days, "start_date": start, "deadline": deadline,
+        "horizon_date": horizon, "backlog_low": backlog_low, "backlog_high": backlog_high,
+        "data_from": d_from, "data_to": d_to, "data_periods": whole_or_none("data_periods", data_periods, 0),
+        "p_deadline": optional_number("probability_by_deadline", result.get("probability_by_deadline")),
+        "not_done": not_done,
+    }
+    for level in LEVELS:
+        row[f"p{level}"] = optional_number(f"percentiles.{level}", level_key(headline, level))
+        row[f"date_p{level}"] = parse_date(f"dates.{level}", level_key(dates, level))
+    return PreparedForecast(row, values, counts)
+
+
+def save_forecast(project: str, result: Mapping[str, Any], *, kind: str | None = None,
+                  created_by: str | None = None,
+                  data_window: tuple[dt.date | str, dt.date | str] | None = None,
+                  data_periods: int | None = None, name: str | None = None) -> Work[int]:
+    """Append a forecast (an engine result's `to_dict()`) to the ledger; return its id.
+
+    The ledger row and its full distribution are written in one transaction, so a
+    crash leaves either the whole forecast or nothing. Ledger rows are never
+    updated or deleted; scores go to their own tables.
+    """
+    prepared = prepare_forecast(result, kind=kind, created_by=created_by,
+                                 data_window=data_window, data_periods=data_periods, name=name)
+
+    def work(con: Connection) -> int:
+        row = dict(prepared.row, project_id=project_id(con, project))
+        ensure_user(con, row["created_by"])
+        forecast_id = insert_ledger_row(con, row)
+        insert_distribution(con, forecast_id, prepared.values, prepared.counts)
+        return forecast_id
+
+    return work
+
+
+def list_forecasts(project: str | None = None, *, kind: str | None = None) -> Work[list[ForecastSummary]]:
+    """Ledger rows (oldest first), optionally of one project and/or kind."""
+
+    def work(con: Connection) -> list[ForecastSummary]:
+        pid = project_id(con, project) if project is not None else None
+        con.execute(_LIST_FORECASTS, {"project_id": pid, "kind": kind})
+        return [ForecastSummary(**_summary_args(r)) for r in con.fetchall()]
+
+    return work
+
+
+def get_forecast(forecast_id: int) -> Work[ForecastRecord]:
+    """One ledger row with its inputs, result and score (if resolved)."""
+    fid = whole_or_none("forecast_id", forecast_id, 1)
+
+    def work(con: Connection) -> ForecastRecord:
+        con.execute(_GET_FORECAST, {"forecast_id": fid})
+        row = con.fetchone()
+        if row is None:
+            raise InputError("forecast_id", forecast_id, "no such forecast in the ledger")
+        score = read_score(con, fid)
+        return ForecastRecord(
+            **_summary_args(row),
+            inputs=json.loads(row[SUMMARY_WIDTH]) if row[SUMMARY_WIDTH] is not None else None,
+            result=json.loads(row[SUMMARY_WIDTH + 1]) if row[SUMMARY_WIDTH + 1] is not None else None,
+            score=score,
+        )
+
+    return work
+
+
+def get_distribution(forecast_id: int) -> Work[list[tuple[int, int]]]:
+    """(value, count) pairs of the forecast's distribution, ascending (empty if none).
+
+    Values are completion periods (unit "periods") or items (unit "items"); runs not
+    done within the horizon are not listed: they are the ledger's `not_done`.
+    """
+    fid = whole_or_none("forecast_id", forecast_id, 1)
+
+    def work(con: Connection) -> list[tuple[int, int]]:
+        con.execute(
+            "SELECT value, count FROM forecast_distribution WHERE forecast_id = ? ORDER BY value",
+            [fid],
+        )
+        return [(int(v), int(c)) for v, c in con.fetchall()]
+
+    return work

@@ -1,0 +1,1 @@
+"""Runners: the programs flowray drives. `voila` serves the dashboards; `papermill` runs the nightly batch."""
