@@ -54,9 +54,16 @@ def _one(job: tuple[str, list[float], str, int | None, bt.BacktestOptions]) -> d
     return bt.backtest_series_task(name, values, base, window, options)
 
 
-def run_study(series: dict[str, list[float]], args: argparse.Namespace, mc: bool = True) -> bt.Backtest:
-    common: dict[str, Any] = {"horizons": HORIZONS, "runs": args.runs, "seed": args.seed,
-                              "first_origin": args.first_origin, "calibrate": True}
+def run_study(
+    series: dict[str, list[float]], args: argparse.Namespace, mc: bool = True
+) -> bt.Backtest:
+    common: dict[str, Any] = {
+        "horizons": HORIZONS,
+        "runs": args.runs,
+        "seed": args.seed,
+        "first_origin": args.first_origin,
+        "calibrate": True,
+    }
     jobs = []
     for base in bt.ML_METHODS if args.ml else ():
         for name, values in series.items():
@@ -64,7 +71,9 @@ def run_study(series: dict[str, list[float]], args: argparse.Namespace, mc: bool
     for base in bt.MC_METHODS if mc else ():
         for window in bt.WINDOWS:
             for name, values in series.items():
-                jobs.append((name, values, base, window, bt.BacktestOptions(**common, step=args.step)))
+                jobs.append(
+                    (name, values, base, window, bt.BacktestOptions(**common, step=args.step))
+                )
     started = time.perf_counter()
     results: dict[Any, Any] = {}
     if args.ray:
@@ -73,12 +82,18 @@ def run_study(series: dict[str, list[float]], args: argparse.Namespace, mc: bool
         tasks.ensure_connected()
         job = tasks.submit_job(
             "backtest",
-            [jobs.ChunkTask(bt.backtest_series_task, j, chunks=1, label=f"{j[0]} {j[2]} {j[3]}") for j in jobs],
+            [
+                jobs.ChunkTask(bt.backtest_series_task, j, chunks=1, label=f"{j[0]} {j[2]} {j[3]}")
+                for j in jobs
+            ],
             bt.merge_series_results,
         )
         while not job.done():
             p = job.progress()
-            print(f"  {p.fraction:5.1%} of {p.tasks_total} tasks, {p.elapsed_s:5.0f} s", file=sys.stderr)
+            print(
+                f"  {p.fraction:5.1%} of {p.tasks_total} tasks, {p.elapsed_s:5.0f} s",
+                file=sys.stderr,
+            )
             time.sleep(30)
         results = job.result()
     else:
@@ -86,7 +101,10 @@ def run_study(series: dict[str, list[float]], args: argparse.Namespace, mc: bool
             for i, part in enumerate(pool.map(_one, jobs), 1):
                 results.update(part)
                 if i % 24 == 0 or i == len(jobs):
-                    print(f"  {i}/{len(jobs)} tasks, {time.perf_counter() - started:5.0f} s", file=sys.stderr)
+                    print(
+                        f"  {i}/{len(jobs)} tasks, {time.perf_counter() - started:5.0f} s",
+                        file=sys.stderr,
+                    )
     print(f"study: {len(jobs)} tasks in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return bt.Backtest(results, HORIZONS, args.step, args.runs, args.seed, args.first_origin)
 
@@ -102,23 +120,31 @@ def configurations(study: bt.Backtest) -> list[tuple[str, int | None]]:
     return out
 
 
-def ideal_coverage(study: bt.Backtest, method: str, window, question: str, h: int, origins=None) -> dict[str, float]:
+def ideal_coverage(
+    study: bt.Backtest, method: str, window, question: str, h: int, origins=None
+) -> dict[str, float]:
     base, calibrated = bt.parse_method(method)
     parts = [
-        study._scores(s, calibrated, question, h, None if origins is None else origins.get(s.name, set())).ideal
+        study._scores(
+            s, calibrated, question, h, None if origins is None else origins.get(s.name, set())
+        ).ideal
         for s in study._series(base, window)
     ]
     ideal = np.concatenate([np.asarray(p).reshape(-1, len(bt.LEVELS)) for p in parts]).mean(axis=0)
     return {bt.metrics.level_label(p): float(v) for p, v in zip(bt.LEVELS, ideal, strict=True)}
 
 
-def crps_skill(study: bt.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str) -> float:
+def crps_skill(
+    study: bt.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str
+) -> float:
     """Geometric mean over series of CRPS / baseline CRPS (< 1 = better); scale-free, unlike pooled CRPS."""
     base_rows = {r["name"]: r[question]["crps"] for r in baseline["series"]}
     ratios = [
         r[question]["crps"] / base_rows[r["name"]]
         for r in report["series"]
-        if r[question]["origins"] and base_rows.get(r["name"]) and math.isfinite(r[question]["crps"])
+        if r[question]["origins"]
+        and base_rows.get(r["name"])
+        and math.isfinite(r[question]["crps"])
     ]
     return float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
 
@@ -130,13 +156,19 @@ def summarise(study: bt.Backtest, origins=None) -> list[dict[str, Any]]:
     for method, window in configurations(study):
         for h in HORIZONS:
             report = study.report(method, window, h, origins)
-            row: dict[str, Any] = {"method": method, "window": bt.window_label(window), "horizon": h}
+            row: dict[str, Any] = {
+                "method": method,
+                "window": bt.window_label(window),
+                "horizon": h,
+            }
             for q in bt.QUESTIONS:
                 block = report["pooled"][q]
                 row[q] = block
                 row[f"{q}_ideal"] = ideal_coverage(study, method, window, q, h, origins)
                 row[f"{q}_skill"] = crps_skill(study, report, baselines[h], q)
-                row[f"{q}_gap"] = max(abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in TARGET_LEVELS)
+                row[f"{q}_gap"] = max(
+                    abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in TARGET_LEVELS
+                )
                 row[f"{q}_excess"] = max(
                     abs(block["coverage"][lv] - row[f"{q}_ideal"][lv]) * 100 for lv in TARGET_LEVELS
                 )
@@ -169,7 +201,9 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # TARGET_POINTS of what a perfectly calibrated forecast of the same form reaches (on whole
     # periods, nominal is out of reach at the 50% level; see BACKTESTS.md). Then: best CRPS skill.
     for r in ranking:
-        r["calibrated"] = bool(r["how_many_gap"] <= TARGET_POINTS and r["when_excess"] <= TARGET_POINTS)
+        r["calibrated"] = bool(
+            r["how_many_gap"] <= TARGET_POINTS and r["when_excess"] <= TARGET_POINTS
+        )
         r["score"] = (r["how_many_skill"] + r["when_skill"]) / 2
     ranking.sort(key=lambda r: (not r["calibrated"], r["score"]))
     return ranking
@@ -186,18 +220,25 @@ def tables(rows, ranking, ml_rows, chosen) -> str:
     lines = ["<!-- generated by benchmarks/backtests.py: do not edit by hand -->", ""]
     lines.append("### Ranking over H = 4, 8, 12 (Monte Carlo grid)")
     lines.append("")
-    lines.append("| method | window | how-many max gap | when max gap | how-many excess | when excess | CRPS skill how-many | CRPS skill when | calibrated |")
+    lines.append(
+        "| method | window | how-many max gap | when max gap | how-many excess | when excess | CRPS skill how-many | CRPS skill when | calibrated |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in ranking:
         lines.append(
             f"| {r['method']} | {r['window']} | {r['how_many_gap']:.1f} | {r['when_gap']:.1f} | {r['how_many_excess']:.1f} | "
             f"{r['when_excess']:.1f} | {r['how_many_skill']:.3f} | {r['when_skill']:.3f} | {'yes' if r['calibrated'] else 'no'} |"
         )
-    for title, data in (("Monte Carlo grid", rows), ("ML grid (ML and Monte Carlo on the same, sparser origins)", ml_rows)):
+    for title, data in (
+        ("Monte Carlo grid", rows),
+        ("ML grid (ML and Monte Carlo on the same, sparser origins)", ml_rows),
+    ):
         if not data:
             continue
         lines += ["", f"### Pooled coverage (%) and CRPS, {title}", ""]
-        lines.append("| method | window | H | how-many 50 / 70 / 85 / 95 | ideal | CRPS | when 50 / 70 / 85 / 95 | ideal | CRPS | origins |")
+        lines.append(
+            "| method | window | H | how-many 50 / 70 / 85 / 95 | ideal | CRPS | when 50 / 70 / 85 / 95 | ideal | CRPS | origins |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in data:
             hm, wh = r["how_many"], r["when"]
@@ -244,13 +285,22 @@ def plots(study: bt.Backtest, chosen, compare: list[tuple[str, Any]], img: Path)
                 ys = list(report["pooled"][question]["coverage"].values())
                 pits = study.pits(method, window, question, h)
                 # coverage at level p from the PITs: when = P(PIT <= p), how many = P(PIT >= 1 - p)
-                curve = [np.mean(pits <= p) if question == "when" else np.mean(pits >= 1 - p) for p in levels]
+                curve = [
+                    np.mean(pits <= p) if question == "when" else np.mean(pits >= 1 - p)
+                    for p in levels
+                ]
                 label = f"{method} W={bt.window_label(window)}"
                 line = ax.plot(levels, curve, lw=1.2, alpha=0.8)[0]
                 ax.plot(xs, ys, "o", color=line.get_color(), ms=6, label=label)
             ideal = ideal_coverage(study, chosen[0], chosen[1], question, h)
-            ax.plot([float(k) / 100 for k in ideal], list(ideal.values()), "k_", ms=14, mew=2,
-                    label="perfectly calibrated (default's form)")
+            ax.plot(
+                [float(k) / 100 for k in ideal],
+                list(ideal.values()),
+                "k_",
+                ms=14,
+                mew=2,
+                label="perfectly calibrated (default's form)",
+            )
             ax.set_title(f"{'how many' if question == 'how_many' else 'when'}, H = {h}")
             ax.grid(alpha=0.3)
             if row == 1:
@@ -258,33 +308,50 @@ def plots(study: bt.Backtest, chosen, compare: list[tuple[str, Any]], img: Path)
             if col == 0:
                 ax.set_ylabel("observed coverage (pooled)")
     axes[0, 0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Calibration: forecast level vs share of origins where the forecast was met\n"
-                 "(dots: the 50/70/85/95 levels as users read them; lines: all levels from the randomised PITs, "
-                 "free of the whole-number effect;\nbars: where a perfectly calibrated forecast of the default's form lands)", fontsize=10)
+    fig.suptitle(
+        "Calibration: forecast level vs share of origins where the forecast was met\n"
+        "(dots: the 50/70/85/95 levels as users read them; lines: all levels from the randomised PITs, "
+        "free of the whole-number effect;\nbars: where a perfectly calibrated forecast of the default's form lands)",
+        fontsize=10,
+    )
     fig.tight_layout()
     cal_path = img / "backtest_calibration.png"
     fig.savefig(cal_path, dpi=90)
     plt.close(fig)
 
-    fig, axes = plt.subplots(len(compare), 3, figsize=(12, 2.2 * len(compare)), sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(compare), 3, figsize=(12, 2.2 * len(compare)), sharex=True, sharey=True
+    )
     for i, (method, window) in enumerate(compare):
         for col, h in enumerate(HORIZONS):
             ax = axes[i, col]
             pits = study.pits(method, window, "how_many", h)
-            ax.hist(pits, bins=10, range=(0, 1), density=True, color="C0", alpha=0.8, edgecolor="white")
+            ax.hist(
+                pits, bins=10, range=(0, 1), density=True, color="C0", alpha=0.8, edgecolor="white"
+            )
             ax.axhline(1.0, color="k", ls="--", lw=1)
-            ax.set_title(f"{method} W={bt.window_label(window)}, H={h} ({len(pits)} origins)", fontsize=9)
-    fig.suptitle("PIT histograms, how many (pooled over series; density, flat at 1 = calibrated, U = over-confident)")
+            ax.set_title(
+                f"{method} W={bt.window_label(window)}, H={h} ({len(pits)} origins)", fontsize=9
+            )
+    fig.suptitle(
+        "PIT histograms, how many (pooled over series; density, flat at 1 = calibrated, U = over-confident)"
+    )
     fig.tight_layout()
     pit_path = img / "backtest_pit.png"
     fig.savefig(pit_path, dpi=80)
     plt.close(fig)
-    return [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in (cal_path, pit_path)]
+    return [
+        str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in (cal_path, pit_path)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "throughput" / "weekly"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", default=str(ROOT.parent / "shared" / "data" / "throughput" / "weekly")
+    )
     parser.add_argument("--step", type=int, default=4)
     parser.add_argument("--ml-step", type=int, default=4)  # a multiple of --step: shared origins
     parser.add_argument("--runs", type=int, default=2000)
@@ -292,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-origin", type=int, default=bt.DEFAULT_FIRST_ORIGIN)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-ml", dest="ml", action="store_false")
-    parser.add_argument("--ray", action="store_true", help="run the tasks as one Ray job (tasks.submit_job)")
+    parser.add_argument(
+        "--ray", action="store_true", help="run the tasks as one Ray job (tasks.submit_job)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backtests.json"))
     parser.add_argument("--img", default=str(ROOT / "docs" / "img"))
     args = parser.parse_args(argv)
@@ -313,7 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         ml_origins = {name: ml_grid[name] & mc_grid.get(name, set()) for name in ml_grid}
         ml_rows = summarise(study, ml_origins)
         ml_ranking = rank(ml_rows)
-    compare = [chosen, (bt.parse_method(chosen[0])[0], chosen[1]), ("bootstrap", 26), ("bootstrap", None)]
+    compare = [
+        chosen,
+        (bt.parse_method(chosen[0])[0], chosen[1]),
+        ("bootstrap", 26),
+        ("bootstrap", None),
+    ]
     if ml_rows:
         compare.append(("gbm", None))
     compare = list(dict.fromkeys(compare))
@@ -344,7 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         "run_seconds": round(time.perf_counter() - started, 1),
     }
     Path(args.out).write_text(json.dumps(result, indent=1, default=float))
-    print(json.dumps({"chosen": result["chosen"], "top": ranking[:5], "run_seconds": result["run_seconds"]}, indent=1))
+    print(
+        json.dumps(
+            {"chosen": result["chosen"], "top": ranking[:5], "run_seconds": result["run_seconds"]},
+            indent=1,
+        )
+    )
     return 0
 
 

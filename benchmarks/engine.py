@@ -29,7 +29,34 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
 
-HISTORY = [14, 9, 16, 11, 0, 13, 12, 15, 8, 17, 10, 14, 19, 6, 12, 13, 11, 16, 9, 15, 12, 10, 18, 13, 7, 14]
+HISTORY = [
+    14,
+    9,
+    16,
+    11,
+    0,
+    13,
+    12,
+    15,
+    8,
+    17,
+    10,
+    14,
+    19,
+    6,
+    12,
+    13,
+    11,
+    16,
+    9,
+    15,
+    12,
+    10,
+    18,
+    13,
+    7,
+    14,
+]
 SIMPLE = dict(throughput=HISTORY, backlog=120)
 FULL = dict(
     throughput=HISTORY,
@@ -128,8 +155,13 @@ def bare_loop_rate(spec: dict, runs: int, repeats: int) -> dict:
         if best is None or seconds < best[0]:
             best = (seconds, run_periods)
     seconds, run_periods = best
-    return {"runs": runs, "cpu_seconds": round(seconds, 4), "runs_per_s": runs / seconds,
-            "run_periods_per_s": run_periods / seconds, "mean_periods": run_periods / runs}
+    return {
+        "runs": runs,
+        "cpu_seconds": round(seconds, 4),
+        "runs_per_s": runs / seconds,
+        "run_periods_per_s": run_periods / seconds,
+        "mean_periods": run_periods / runs,
+    }
 
 
 def loop_rate(runs: int) -> dict:
@@ -139,8 +171,12 @@ def loop_rate(runs: int) -> dict:
     t = time.thread_time()
     periods = ref.simulate_loop(scenario, runs, 1)
     seconds = time.thread_time() - t
-    return {"runs": runs, "cpu_seconds": round(seconds, 3), "runs_per_s": runs / seconds,
-            "run_periods_per_s": sum(periods) / seconds}
+    return {
+        "runs": runs,
+        "cpu_seconds": round(seconds, 3),
+        "runs_per_s": runs / seconds,
+        "run_periods_per_s": sum(periods) / seconds,
+    }
 
 
 def peak_memory_mb(spec_name: str, runs: int) -> float:
@@ -151,7 +187,9 @@ def peak_memory_mb(spec_name: str, runs: int) -> float:
         f"r=simulate(Scenario(**{spec_name}),runs={runs},seed=1);r.percentiles();"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -166,8 +204,12 @@ def main() -> int:
     full = [model_rate(FULL, n, 3 if n < 10**7 else 1) for n in sizes]
     raw = max(raw_before, raw_draw_rate(len(HISTORY)))
     out: dict = {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-                    "cores_used": 1, "numpy": np.__version__},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "cores_used": 1,
+            "numpy": np.__version__,
+        },
         "raw_numpy_integers_draws_per_s": raw,
         "simple": simple,
         "full": full,
@@ -179,9 +221,11 @@ def main() -> int:
     out["ratios"] = {
         "simple_vs_raw_draws": best_simple / raw,
         "full_vs_raw_draws": best_full / raw,
-        "simple_vs_loop_runs_per_s": max(r["runs_per_s"] for r in out["simple"]) / out["reference_loop"]["runs_per_s"],
+        "simple_vs_loop_runs_per_s": max(r["runs_per_s"] for r in out["simple"])
+        / out["reference_loop"]["runs_per_s"],
         "bare_loop_vs_raw_draws": out["bare_loop_simple"]["run_periods_per_s"] / raw,
-        "bare_loop_vs_loop_runs_per_s": out["bare_loop_simple"]["runs_per_s"] / out["reference_loop"]["runs_per_s"],
+        "bare_loop_vs_loop_runs_per_s": out["bare_loop_simple"]["runs_per_s"]
+        / out["reference_loop"]["runs_per_s"],
         "simple_vs_bare_loop": best_simple / out["bare_loop_simple"]["run_periods_per_s"],
     }
     mem_runs = [10**6, 10**7] if args.quick else [10**6, 10**8]

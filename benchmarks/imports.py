@@ -23,9 +23,14 @@ TARGETS = {"import_flowray": 0.5, "flowray_help": 0.3}
 COMMANDS = {
     "python_alone": [sys.executable, "-c", "pass"],
     "import_flowray": [sys.executable, "-c", "import flowray"],
-    "flowray_help": [sys.executable, "-c", "import sys; from flowray.cli import main; sys.argv = ['flowray', '--help']; main()"],
+    "flowray_help": [
+        sys.executable,
+        "-c",
+        "import sys; from flowray.cli import main; sys.argv = ['flowray', '--help']; main()",
+    ],
     "heavy_modules_after_help": [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import sys, contextlib, io\n"
         "from flowray.cli import build_parser\n"
         "build_parser()\n"
@@ -55,7 +60,10 @@ def main() -> None:
             results[name] = loaded
             continue
         times = sorted(child_cpu(command)[0] for _ in range(args.repeat))
-        results[name] = {"best_cpu_s": round(times[0], 3), "median_cpu_s": round(times[len(times) // 2], 3)}
+        results[name] = {
+            "best_cpu_s": round(times[0], 3),
+            "median_cpu_s": round(times[len(times) // 2], 3),
+        }
     for name, target in TARGETS.items():
         entry = results[name]
         assert isinstance(entry, dict)

@@ -45,8 +45,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    scenario = Scenario(throughput=[3, 5, 0, 7, 4, 6, 2, 5, 9, 1, 4, 6], backlog=(120, 160),
-                        split_rate=(1.0, 1.3), start=dt.date(2026, 1, 5), deadline=dt.date(2026, 9, 1))
+    scenario = Scenario(
+        throughput=[3, 5, 0, 7, 4, 6, 2, 5, 9, 1, 4, 6],
+        backlog=(120, 160),
+        split_rate=(1.0, 1.3),
+        start=dt.date(2026, 1, 5),
+        deadline=dt.date(2026, 9, 1),
+    )
     result = simulate(scenario, runs=100_000, seed=1).to_dict()
     bins = len(result["histogram"]["periods"])
 
@@ -54,8 +59,9 @@ def main() -> None:
         store = Store(Path(tmp) / "bench.duckdb")
         store.add_project("Bench")
         # seed the ledger in bulk (one transaction) so listing has args.rows rows to read
-        prepared = prepare_forecast(result, kind=None, created_by="bench", data_window=None,
-                                     data_periods=None, name=None)
+        prepared = prepare_forecast(
+            result, kind=None, created_by="bench", data_window=None, data_periods=None, name=None
+        )
 
         def seed(con) -> None:
             pid = store._project_id(con, "Bench")
@@ -74,19 +80,24 @@ def main() -> None:
         dist = _timed(lambda: store.get_distribution(rows // 2), args.repeat)
         size_mb = (Path(tmp) / "bench.duckdb").stat().st_size / 1e6
 
-    print(json.dumps({
-        "benchmark": "store",
-        "histogram_bins": bins,
-        "runs_per_forecast": result["runs"],
-        "ledger_rows": rows,
-        "distribution_rows": rows * len(prepared.values),
-        "seed_seconds": round(seed_s, 2),
-        "file_mb": round(size_mb, 1),
-        "save_forecast": {**save, "target_ms": 50, "met": save["median_ms"] < 50},
-        "list_forecasts": {**listing, "target_ms": 200, "met": listing["median_ms"] < 200},
-        "get_forecast": one,
-        "get_distribution": dist,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "store",
+                "histogram_bins": bins,
+                "runs_per_forecast": result["runs"],
+                "ledger_rows": rows,
+                "distribution_rows": rows * len(prepared.values),
+                "seed_seconds": round(seed_s, 2),
+                "file_mb": round(size_mb, 1),
+                "save_forecast": {**save, "target_ms": 50, "met": save["median_ms"] < 50},
+                "list_forecasts": {**listing, "target_ms": 200, "met": listing["median_ms"] < 200},
+                "get_forecast": one,
+                "get_distribution": dist,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,18 @@ _LAZY = {
     "Risk": "flowray.core.scenario",
     "Team": "flowray.core.scenario",
 }
-_SUBMODULES = ("pipeline", "jobs", "tasks", "store", "records", "importers", "widgets", "core", "text", "data")
+_SUBMODULES = (
+    "pipeline",
+    "jobs",
+    "tasks",
+    "store",
+    "records",
+    "importers",
+    "widgets",
+    "core",
+    "text",
+    "data",
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from flowray.core.forecast import how_many, simulate

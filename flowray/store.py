@@ -92,7 +92,9 @@ class _SidecarLock:
             main_fd = _open_lock_file(self.main)
         except OSError as exc:
             if exclusive:
-                raise StoreError(f"cannot create the lock file {self.main}: {exc.strerror}") from None
+                raise StoreError(
+                    f"cannot create the lock file {self.main}: {exc.strerror}"
+                ) from None
             yield  # read-only directory: nobody can write there, read without our lock
             return
         try:
@@ -135,7 +137,9 @@ class Reader:
     def get_throughput(self, project: str) -> list[ThroughputPeriod]:
         return projects.get_throughput(project)(self._con)
 
-    def list_forecasts(self, project: str | None = None, *, kind: str | None = None) -> list[ForecastSummary]:
+    def list_forecasts(
+        self, project: str | None = None, *, kind: str | None = None
+    ) -> list[ForecastSummary]:
         return ledger.list_forecasts(project, kind=kind)(self._con)
 
     def get_forecast(self, forecast_id: int) -> ForecastRecord:
@@ -148,8 +152,6 @@ class Reader:
         return scores.calibration(project)(self._con)
 
 
-
-
 class Store:
     """One flowray database file, safe to share between processes.
 
@@ -157,8 +159,13 @@ class Store:
     then each method opens a short-lived connection under the file lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S,
-                 create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path).expanduser().absolute()
         if timeout <= 0:
             raise InputError("timeout", timeout, "must be > 0 seconds")
@@ -196,15 +203,16 @@ class Store:
             f"locked{detail}. Try again, or close the other program holding the file."
         )
 
-    def _attempt(self, work: Callable[[Any], T], *, write: bool,
-                 deadline: float) -> T:
+    def _attempt(self, work: Callable[[Any], T], *, write: bool, deadline: float) -> T:
         with self._lock.hold(exclusive=write, deadline=deadline):
             # Files DuckDB creates while we write (the database itself, its WAL) are
             # private. Writers are serialised by the lock, so the umask swap cannot nest.
             old_umask = os.umask(0o077) if write else None
             try:
                 try:
-                    con = duckdb.connect(str(self.path), read_only=not write, config=_CONNECTION_CONFIG)
+                    con = duckdb.connect(
+                        str(self.path), read_only=not write, config=_CONNECTION_CONFIG
+                    )
                 except duckdb.Error as exc:
                     if _is_transient(exc):
                         raise _Transient from exc
@@ -278,51 +286,70 @@ class Store:
         return self._read(schema.read_schema_version)
 
     # -- users, projects, throughput and work items ----------------------------------------
-    def add_user(self, name: str, *, email: str | None = None, role: str = "member",
-                 created_at: dt.datetime | None = None) -> User:
+    def add_user(
+        self,
+        name: str,
+        *,
+        email: str | None = None,
+        role: str = "member",
+        created_at: dt.datetime | None = None,
+    ) -> User:
         """Register a person (name as they log in, e.g. their JupyterHub user)."""
         return self._write(projects.add_user(name, email=email, role=role, created_at=created_at))
-
 
     def get_user(self, name: str) -> User:
         return self._read(projects.get_user(name))
 
-
     def list_users(self) -> list[User]:
         return self._read(projects.list_users())
 
-
-    def add_project(self, name: str, *, owner: str | None = None, description: str | None = None,
-                    team_size: int | None = None, status: str = "active",
-                    start_date: dt.date | str | None = None,
-                    target_date: dt.date | str | None = None,
-                    created_at: dt.datetime | None = None) -> Project:
+    def add_project(
+        self,
+        name: str,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        team_size: int | None = None,
+        status: str = "active",
+        start_date: dt.date | str | None = None,
+        target_date: dt.date | str | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> Project:
         """Create a project; its owner (default: the current user) is registered if new."""
-        return self._write(projects.add_project(name, owner=owner, description=description, team_size=team_size, status=status, start_date=start_date, target_date=target_date, created_at=created_at))
-
+        return self._write(
+            projects.add_project(
+                name,
+                owner=owner,
+                description=description,
+                team_size=team_size,
+                status=status,
+                start_date=start_date,
+                target_date=target_date,
+                created_at=created_at,
+            )
+        )
 
     def get_project(self, name: str) -> Project:
         return self._read(projects.get_project(name))
 
-
     def list_projects(self) -> list[Project]:
         return self._read(projects.list_projects())
 
-
-    def set_throughput(self, project: str, periods: Iterable[Any], *, period_days: int = 7,
-                       replace: bool = True) -> int:
+    def set_throughput(
+        self, project: str, periods: Iterable[Any], *, period_days: int = 7, replace: bool = True
+    ) -> int:
         """Store throughput history: (period_start, items) pairs or {"period_start", "items"}.
 
         replace=True makes `periods` the whole history; replace=False merges (a period
         already stored takes the new count). Returns the number of periods written.
         """
-        return self._write(projects.set_throughput(project, periods, period_days=period_days, replace=replace))
-
+        return self._write(
+            projects.set_throughput(project, periods, period_days=period_days, replace=replace)
+        )
 
     def get_throughput(self, project: str) -> list[ThroughputPeriod]:
         """The project's history, oldest first."""
         return self._read(projects.get_throughput(project))
-
 
     def add_work_items(self, project: str, items: Iterable[Any]) -> int:
         """Insert or update work items (objects with item_id, done_on, started_on).
@@ -331,44 +358,67 @@ class Store:
         """
         return self._write(projects.add_work_items(project, items))
 
-
     def get_work_items(self, project: str) -> list[WorkItemRow]:
         return self._read(projects.get_work_items(project))
 
-
-    def import_work_items(self, project: str, items: Iterable[Any], *, period_days: int = 7,
-                          create_project: bool = True) -> ItemsImported:
+    def import_work_items(
+        self,
+        project: str,
+        items: Iterable[Any],
+        *,
+        period_days: int = 7,
+        create_project: bool = True,
+    ) -> ItemsImported:
         """Store work items and replace the project's throughput with the one derived from
         all its stored items (zero periods filled), in one transaction.
 
         `items` are objects with item_id, done_on, started_on (importers.WorkItem).
         Open items (no done date) are kept as work in progress, never counted.
         """
-        return self._write(projects.import_work_items(project, items, period_days=period_days, create_project=create_project))
+        return self._write(
+            projects.import_work_items(
+                project, items, period_days=period_days, create_project=create_project
+            )
+        )
 
-
-    def save_forecast(self, project: str, result: Mapping[str, Any], *, kind: str | None = None,
-                      created_by: str | None = None,
-                      data_window: tuple[dt.date | str, dt.date | str] | None = None,
-                      data_periods: int | None = None, name: str | None = None) -> int:
+    def save_forecast(
+        self,
+        project: str,
+        result: Mapping[str, Any],
+        *,
+        kind: str | None = None,
+        created_by: str | None = None,
+        data_window: tuple[dt.date | str, dt.date | str] | None = None,
+        data_periods: int | None = None,
+        name: str | None = None,
+    ) -> int:
         """Append a forecast (an engine result's `to_dict()`) to the ledger; return its id.
 
         The ledger row and its full distribution are written in one transaction, so a
         crash leaves either the whole forecast or nothing. Ledger rows are never
         updated or deleted; scores go to their own tables.
         """
-        return self._write(ledger.save_forecast(project, result, kind=kind, created_by=created_by, data_window=data_window, data_periods=data_periods, name=name))
+        return self._write(
+            ledger.save_forecast(
+                project,
+                result,
+                kind=kind,
+                created_by=created_by,
+                data_window=data_window,
+                data_periods=data_periods,
+                name=name,
+            )
+        )
 
-
-    def list_forecasts(self, project: str | None = None, *, kind: str | None = None) -> list[ForecastSummary]:
+    def list_forecasts(
+        self, project: str | None = None, *, kind: str | None = None
+    ) -> list[ForecastSummary]:
         """Ledger rows (oldest first), optionally of one project and/or kind."""
         return self._read(ledger.list_forecasts(project, kind=kind))
-
 
     def get_forecast(self, forecast_id: int) -> ForecastRecord:
         """One ledger row with its inputs, result and score (if resolved)."""
         return self._read(ledger.get_forecast(forecast_id))
-
 
     def get_distribution(self, forecast_id: int) -> list[tuple[int, int]]:
         """(value, count) pairs of the forecast's distribution, ascending (empty if none).
@@ -378,37 +428,50 @@ class Store:
         """
         return self._read(ledger.get_distribution(forecast_id))
 
-
-    def add_actual(self, project: str | None, completed_on: dt.date | str, items_done: int | None,
-                   *, forecast_id: int | None = None, partial: bool = False,
-                   notes: str | None = None, recorded_by: str | None = None,
-                   recorded_at: dt.datetime | None = None) -> ActualAdded:
+    def add_actual(
+        self,
+        project: str | None,
+        completed_on: dt.date | str,
+        items_done: int | None,
+        *,
+        forecast_id: int | None = None,
+        partial: bool = False,
+        notes: str | None = None,
+        recorded_by: str | None = None,
+        recorded_at: dt.datetime | None = None,
+    ) -> ActualAdded:
         """Record what happened and score every open forecast it resolves (same transaction).
 
         Without `forecast_id` the actual belongs to the project and resolves each of its
         open forecasts it applies to (see docs/store.md); with it, only that forecast.
         `partial=True` means the work was not finished by `completed_on` (a cut-off).
         """
-        return self._write(scores.add_actual(project, completed_on, items_done, forecast_id=forecast_id, partial=partial, notes=notes, recorded_by=recorded_by, recorded_at=recorded_at))
-
+        return self._write(
+            scores.add_actual(
+                project,
+                completed_on,
+                items_done,
+                forecast_id=forecast_id,
+                partial=partial,
+                notes=notes,
+                recorded_by=recorded_by,
+                recorded_at=recorded_at,
+            )
+        )
 
     def list_actuals(self, project: str | None = None) -> list[Actual]:
         return self._read(scores.list_actuals(project))
-
 
     def score_pending(self) -> list[int]:
         """Score every open forecast that a recorded actual resolves; return their ids."""
         return self._write(scores.score_pending())
 
-
     def get_score(self, forecast_id: int) -> Score | None:
         return self._read(scores.get_score(forecast_id))
-
 
     def calibration(self, project: str | None = None) -> list[CalibrationLevel]:
         """Per level 50/70/85/95: the share of resolved forecasts met, overall or for one project."""
         return self._read(scores.calibration(project))
-
 
     def list_scores(self, project: str | None = None) -> dict[int, Score]:
         """Every score (of one project, or all), by forecast id."""
@@ -433,7 +496,9 @@ class Store:
         query = export.export_query(table)
         return self._read(lambda con: con.sql(query).to_arrow_table())
 
-    def export_table(self, table: str, path: str | os.PathLike[str], *, format: str = "parquet") -> Path:
+    def export_table(
+        self, table: str, path: str | os.PathLike[str], *, format: str = "parquet"
+    ) -> Path:
         """Write a table (or view) to Parquet or CSV; returns the path written."""
         if format not in ("parquet", "csv"):
             raise InputError("format", format, "must be 'parquet' or 'csv'")

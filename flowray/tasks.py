@@ -196,7 +196,9 @@ def connect(
                 ctx = ray.get_runtime_context()
                 CLUSTER.info = _read_cluster_info(False, _is_client_mode(), ctx.gcs_address, None)
                 CLUSTER.state_api_address = ctx.gcs_address
-            same = target == CLUSTER.info.address or (target == "local" and CLUSTER.info.started_locally)
+            same = target == CLUSTER.info.address or (
+                target == "local" and CLUSTER.info.started_locally
+            )
             if address is not None and not same:
                 raise InputError(
                     "address",
@@ -779,8 +781,15 @@ class RayEngine:
         max_in_flight: int | None = None,
         keep: Sequence[Any] = (),
     ) -> RayJob:
-        return submit_job(kind, tasks, merge, finalize, max_retries=max_retries,
-                          max_in_flight=max_in_flight, keep=keep)
+        return submit_job(
+            kind,
+            tasks,
+            merge,
+            finalize,
+            max_retries=max_retries,
+            max_in_flight=max_in_flight,
+            keep=keep,
+        )
 
     def __repr__(self) -> str:
         return "RayEngine()"

@@ -15,7 +15,11 @@ def is_missing(value: Any) -> bool:
     if value is None:
         return True
     try:
-        return bool(isinstance(value, float) and math.isnan(value)) or str(value) in ("NaT", "nan", "<NA>")
+        return bool(isinstance(value, float) and math.isnan(value)) or str(value) in (
+            "NaT",
+            "nan",
+            "<NA>",
+        )
     except (TypeError, ValueError):
         return False
 

@@ -54,7 +54,9 @@ def main() -> int:
     text = render()
     if "--check" in sys.argv:
         if not target.exists() or target.read_text() != text:
-            print("environment.yml is out of date: run scripts/sync_environment.py", file=sys.stderr)
+            print(
+                "environment.yml is out of date: run scripts/sync_environment.py", file=sys.stderr
+            )
             return 1
         return 0
     target.write_text(text)

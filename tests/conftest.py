@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the shared Ray session `ray`, so the fast lane can leave them out."""
     for item in items:

@@ -20,8 +20,18 @@ NOTEBOOKS = sorted(
 )
 
 # module (relative to the package) -> top-level packages it may not import
-CORE_FORBIDDEN = {"ray", "duckdb", "ipywidgets", "voila", "papermill", "flowray.tasks", "flowray.store",
-                  "flowray.pipeline", "flowray.widgets", "flowray.cli"}
+CORE_FORBIDDEN = {
+    "ray",
+    "duckdb",
+    "ipywidgets",
+    "voila",
+    "papermill",
+    "flowray.tasks",
+    "flowray.store",
+    "flowray.pipeline",
+    "flowray.widgets",
+    "flowray.cli",
+}
 
 
 def imported_names(path: Path) -> set[str]:
@@ -80,7 +90,9 @@ def test_front_ends_go_through_the_pipeline(path):
 
 def test_only_config_reads_flowray_environment_variables():
     pattern = re.compile(r"""environ(?:\.get)?\s*[\[(]\s*["']FLOWRAY_|getenv\(\s*["']FLOWRAY_""")
-    offenders = [rel(p) for p in MODULES if rel(p) != "flowray/config.py" and pattern.search(p.read_text())]
+    offenders = [
+        rel(p) for p in MODULES if rel(p) != "flowray/config.py" and pattern.search(p.read_text())
+    ]
     assert not offenders
 
 
@@ -98,16 +110,24 @@ def test_there_are_notebooks_to_check():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
 def test_notebooks_are_thin(path):
     for source in notebook_code(path):
-        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
-        for node in ast.walk(tree):
-            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), (
-                f"{rel(path)}: define functions and classes in the package"
+        tree = ast.parse(
+            "\n".join(
+                line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
             )
+        )
+        for node in ast.walk(tree):
+            assert not isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+            ), f"{rel(path)}: define functions and classes in the package"
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-                assert not (module or "").startswith(("ray", "duckdb")), f"{rel(path)} imports {module}"
+                assert not (module or "").startswith(("ray", "duckdb")), (
+                    f"{rel(path)} imports {module}"
+                )
         assert "ray.init" not in source
-        assert not re.search(r"""["'](?:/|\./|\.\./|~/)[^"']*["']""", source), f"{rel(path)} has a file path"
+        assert not re.search(r"""["'](?:/|\./|\.\./|~/)[^"']*["']""", source), (
+            f"{rel(path)} has a file path"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)

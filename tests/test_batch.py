@@ -38,7 +38,12 @@ def write_notebook(path: Path, *sources: str, parameters: str) -> Path:
     cells = [new_markdown_cell("A tiny notebook")]
     cells.append(new_code_cell(parameters, metadata={"tags": ["parameters"]}))
     cells.extend(new_code_cell(s) for s in sources)
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(nb, path)
     return path
 
@@ -46,7 +51,10 @@ def write_notebook(path: Path, *sources: str, parameters: str) -> Path:
 # -- parameters --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["12", "-3", "1.5", "1e3", "True", "False", "None", "2026-03-02", "abc", "", "0x10", " 7 "])
+@pytest.mark.parametrize(
+    "text",
+    ["12", "-3", "1.5", "1e3", "True", "False", "None", "2026-03-02", "abc", "", "0x10", " 7 "],
+)
 def test_values_are_parsed_like_papermills_command_line(text):
     from papermill.cli import _resolve_type
 
@@ -57,19 +65,39 @@ def test_values_are_parsed_like_papermills_command_line(text):
 def test_the_batch_notebook_declares_the_documented_typed_parameters():
     declared = batch.notebook_parameters(batch.DEFAULT_NOTEBOOK)
     types = {name: info["type"] for name, info in declared.items()}
-    assert types == {"db_path": "str", "project_filter": "str", "runs": "int", "seed": "int",
-                     "as_of": "str", "alert_threshold": "float", "method": "str", "window": "str"}
-    assert declared["method"]["default"].strip("'\"") == "default", "the batch uses flowray's chosen method"
+    assert types == {
+        "db_path": "str",
+        "project_filter": "str",
+        "runs": "int",
+        "seed": "int",
+        "as_of": "str",
+        "alert_threshold": "float",
+        "method": "str",
+        "window": "str",
+    }
+    assert declared["method"]["default"].strip("'\"") == "default", (
+        "the batch uses flowray's chosen method"
+    )
     assert all(info["help"] for info in declared.values()), "every parameter is commented"
 
 
 def test_parameters_are_checked_against_their_declared_types():
     declared = batch.notebook_parameters(batch.DEFAULT_NOTEBOOK)
     values = batch.resolve_parameters(
-        [("runs", "5000"), ("alert_threshold", "1"), ("project_filter", "2026"), ("as_of", "2026-03-02")],
+        [
+            ("runs", "5000"),
+            ("alert_threshold", "1"),
+            ("project_filter", "2026"),
+            ("as_of", "2026-03-02"),
+        ],
         declared,
     )
-    assert values == {"runs": 5000, "alert_threshold": 1.0, "project_filter": "2026", "as_of": "2026-03-02"}
+    assert values == {
+        "runs": 5000,
+        "alert_threshold": 1.0,
+        "project_filter": "2026",
+        "as_of": "2026-03-02",
+    }
     assert type(values["alert_threshold"]) is float
     with pytest.raises(InputError, match="runs"):
         batch.resolve_parameters([("runs", "many")], declared)
@@ -85,9 +113,16 @@ def test_parameters_are_checked_against_their_declared_types():
 def test_reports_of_the_same_day_get_new_names(tmp_path):
     day = dt.date(2026, 3, 2)
     paths = [batch.reserve_report_path(tmp_path, day, "batch_forecast") for _ in range(3)]
-    assert [p.name for p in paths] == ["batch_forecast.ipynb", "batch_forecast-2.ipynb", "batch_forecast-3.ipynb"]
+    assert [p.name for p in paths] == [
+        "batch_forecast.ipynb",
+        "batch_forecast-2.ipynb",
+        "batch_forecast-3.ipynb",
+    ]
     assert all(p.parent == tmp_path / "2026-03-02" and p.exists() for p in paths)
-    assert batch.reserve_report_path(tmp_path, day + dt.timedelta(days=1), "batch_forecast").name == "batch_forecast.ipynb"
+    assert (
+        batch.reserve_report_path(tmp_path, day + dt.timedelta(days=1), "batch_forecast").name
+        == "batch_forecast.ipynb"
+    )
 
 
 def test_runs_started_together_never_share_a_report(tmp_path):
@@ -113,7 +148,8 @@ def test_runs_started_together_never_share_a_report(tmp_path):
 def test_list_parameters_read_python_literals_only():
     declared = {"sizes": {"type": "list"}, "options": {"type": "dict"}}
     assert batch.resolve_parameters([("sizes", "[3, 4.5]"), ("options", "{'a': 1}")], declared) == {
-        "sizes": [3, 4.5], "options": {"a": 1}
+        "sizes": [3, 4.5],
+        "options": {"a": 1},
     }
     with pytest.raises(InputError, match="sizes"):
         batch.resolve_parameters([("sizes", "__import__('os').getcwd()")], declared)
@@ -122,10 +158,17 @@ def test_list_parameters_read_python_literals_only():
 
 
 def test_a_run_injects_parameters_and_writes_the_notebook_and_html(tmp_path):
-    nb = write_notebook(tmp_path / "tiny.ipynb", "print('answer', n * 2, repr(label))",
-                        parameters='n: int = 1  # a number\nlabel: str = "x"  # some text')
-    run = batch.run_batch_notebook([("n", "21"), ("label", "7")], reports_dir=tmp_path / "reports",
-                                   notebook=nb, day=dt.date(2026, 3, 2))
+    nb = write_notebook(
+        tmp_path / "tiny.ipynb",
+        "print('answer', n * 2, repr(label))",
+        parameters='n: int = 1  # a number\nlabel: str = "x"  # some text',
+    )
+    run = batch.run_batch_notebook(
+        [("n", "21"), ("label", "7")],
+        reports_dir=tmp_path / "reports",
+        notebook=nb,
+        day=dt.date(2026, 3, 2),
+    )
     assert run.ok, run.failure
     assert run.notebook == tmp_path / "reports" / "2026-03-02" / "tiny.ipynb"
     assert "answer 42 '7'" in run.notebook.read_text()
@@ -133,9 +176,16 @@ def test_a_run_injects_parameters_and_writes_the_notebook_and_html(tmp_path):
 
 
 def test_a_failing_cell_is_reported_with_its_place_and_source(tmp_path):
-    nb = write_notebook(tmp_path / "failing.ipynb", "x = 1", "raise RuntimeError(f'boom {n}')", "print('never')",
-                        parameters="n: int = 3  # a number")
-    run = batch.run_batch_notebook([], reports_dir=tmp_path / "reports", notebook=nb, day=dt.date(2026, 3, 2))
+    nb = write_notebook(
+        tmp_path / "failing.ipynb",
+        "x = 1",
+        "raise RuntimeError(f'boom {n}')",
+        "print('never')",
+        parameters="n: int = 3  # a number",
+    )
+    run = batch.run_batch_notebook(
+        [], reports_dir=tmp_path / "reports", notebook=nb, day=dt.date(2026, 3, 2)
+    )
     assert not run.ok
     failure = run.failure
     assert failure.error_name == "RuntimeError" and failure.error_value == "boom 3"
@@ -144,7 +194,10 @@ def test_a_failing_cell_is_reported_with_its_place_and_source(tmp_path):
     assert executed.cells[failure.cell_index].source == failure.source
     assert failure.execution_count == 3  # In [3]: after the parameters cell and "x = 1"
     text = failure.describe()
-    assert f"cell index {failure.cell_index} (In [3]) failed: RuntimeError: boom 3" in text and "raise RuntimeError" in text
+    assert (
+        f"cell index {failure.cell_index} (In [3]) failed: RuntimeError: boom 3" in text
+        and "raise RuntimeError" in text
+    )
     assert run.html is not None and run.html.exists()  # the failure can be read in a browser
 
 
@@ -156,17 +209,33 @@ def test_a_missing_notebook_is_a_clear_error(tmp_path):
 
 def test_db_given_twice_is_refused(tmp_path):
     with pytest.raises(InputError, match="--db or -p db_path"):
-        batch.run_batch_notebook([("db_path", "/a.duckdb")], db_path=tmp_path / "b.duckdb", reports_dir=tmp_path)
+        batch.run_batch_notebook(
+            [("db_path", "/a.duckdb")], db_path=tmp_path / "b.duckdb", reports_dir=tmp_path
+        )
 
 
 # -- the command, on the real batch notebook ------------------------------------------------------
 
 
-def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledger(demo_db, tmp_path, capsys):
+def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledger(
+    demo_db, tmp_path, capsys
+):
     reports = tmp_path / "reports"
     before = pipeline.forecast_ledger(None, demo_db)
     active = [p.name for p in pipeline.list_projects(demo_db, active_only=True)]
-    argv = ["batch", "--db", str(demo_db), "-p", "runs", str(RUNS), "-p", "seed", "5", "--reports", str(reports)]
+    argv = [
+        "batch",
+        "--db",
+        str(demo_db),
+        "-p",
+        "runs",
+        str(RUNS),
+        "-p",
+        "seed",
+        "5",
+        "--reports",
+        str(reports),
+    ]
 
     assert main(argv) == 0
     first_out = capsys.readouterr().out
@@ -181,7 +250,9 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
     for report in notebooks:
         assert str(report) in first_out + second_out
         executed = nbformat.read(report, as_version=4)
-        injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        injected = [
+            c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])
+        ]
         assert f"runs = {RUNS}" in injected[0].source
 
     after = pipeline.forecast_ledger(None, demo_db)
@@ -196,12 +267,17 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
     store = pipeline.open_store(demo_db)
     for forecast_id in new["id"]:
         method = store.get_forecast(int(forecast_id)).result["method"]
-        assert (method["name"], method["window"]) == (backtest.DEFAULT_METHOD, backtest.DEFAULT_WINDOW)
+        assert (method["name"], method["window"]) == (
+            backtest.DEFAULT_METHOD,
+            backtest.DEFAULT_WINDOW,
+        )
 
 
 def test_flowray_batch_exits_non_zero_and_names_the_failing_cell(demo_db, tmp_path, capsys):
     reports = tmp_path / "reports"
-    code = main(["batch", "--db", str(demo_db), "-p", "as_of", "31/12/2026", "--reports", str(reports)])
+    code = main(
+        ["batch", "--db", str(demo_db), "-p", "as_of", "31/12/2026", "--reports", str(reports)]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "failed: ValueError" in err and "31/12/2026" in err
@@ -228,14 +304,28 @@ def test_list_parameters(capsys):
 def batch_argv(command: str) -> list[str]:
     """The `flowray batch ...` part of a shell command line."""
     words = shlex.split(command)
-    start = next(i for i, w in enumerate(words) if w.endswith("flowray") and words[i + 1 : i + 2] == ["batch"])
-    end = next((i for i, w in enumerate(words[start:], start) if w in (">>", ">", "2>&1", "&&", "||", ";")), len(words))
+    start = next(
+        i
+        for i, w in enumerate(words)
+        if w.endswith("flowray") and words[i + 1 : i + 2] == ["batch"]
+    )
+    end = next(
+        (
+            i
+            for i, w in enumerate(words[start:], start)
+            if w in (">>", ">", "2>&1", "&&", "||", ";")
+        ),
+        len(words),
+    )
     return words[start + 1 : end]
 
 
 def test_the_cron_example_runs_a_valid_flowray_batch():
-    lines = [line for line in (ROOT / "deploy/cron/flowray-batch.cron").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#") and "=" not in line.split()[0]]
+    lines = [
+        line
+        for line in (ROOT / "deploy/cron/flowray-batch.cron").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and "=" not in line.split()[0]
+    ]
     assert len(lines) == 1
     fields = lines[0].split(None, 5)
     assert len(fields) == 6  # five time fields and the command
@@ -247,11 +337,17 @@ def test_the_systemd_example_is_a_oneshot_service_with_a_persistent_timer():
     service = (ROOT / "deploy/systemd/flowray-batch.service").read_text()
     timer = (ROOT / "deploy/systemd/flowray-batch.timer").read_text()
     assert "Type=oneshot" in service
-    exec_start = next(line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart="))
+    exec_start = next(
+        line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart=")
+    )
     args = build_parser().parse_args(batch_argv(exec_start))
     assert args.command == "batch" and args.db is not None
     assert "Persistent=true" in timer and "Unit=flowray-batch.service" in timer
-    calendar = next(line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("OnCalendar="))
+    calendar = next(
+        line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("OnCalendar=")
+    )
     if shutil.which("systemd-analyze"):
-        checked = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True)
+        checked = subprocess.run(
+            ["systemd-analyze", "calendar", calendar], capture_output=True, text=True
+        )
         assert checked.returncode == 0, checked.stderr

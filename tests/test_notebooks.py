@@ -27,7 +27,12 @@ NOTEBOOKS = ROOT / "notebooks"
 # Small parameters, so the whole file runs in a couple of minutes on 2 cores.
 PARAMETERS: dict[str, dict[str, Any]] = {
     "01_quickstart.ipynb": {"runs": 3000, "horizon_weeks": 4},
-    "02_scenarios.ipynb": {"runs": 3000, "sweep_runs": 1000, "team_sizes": [3, 5], "split_rates": [1.0, 1.4]},
+    "02_scenarios.ipynb": {
+        "runs": 3000,
+        "sweep_runs": 1000,
+        "team_sizes": [3, 5],
+        "split_rates": [1.0, 1.4],
+    },
     "03_backtest.ipynb": {"methods": ["bootstrap", "bootstrap+cal"], "step": 13, "runs": 300},
     "04_ml.ipynb": {"n_paths": 200, "runs": 3000, "cv_methods": ["linear"], "horizon": 6},
     "batch_forecast.ipynb": {"runs": 2000, "seed": 3},
@@ -47,8 +52,12 @@ def execute(name: str, tmp_path: Path, **overrides: Any) -> nbformat.NotebookNod
     parameters = {**PARAMETERS[name], **overrides}
     output = tmp_path / name
     papermill.execute_notebook(
-        str(NOTEBOOKS / name), str(output), parameters=parameters, cwd=str(tmp_path),
-        progress_bar=False, kernel_name="python3",
+        str(NOTEBOOKS / name),
+        str(output),
+        parameters=parameters,
+        cwd=str(tmp_path),
+        progress_bar=False,
+        kernel_name="python3",
     )
     return nbformat.read(output, as_version=4)
 
@@ -96,7 +105,9 @@ def test_every_notebook_has_small_test_parameters_it_declares():
     assert names == sorted(PARAMETERS), "add the new notebook to PARAMETERS with small values"
     for name, values in PARAMETERS.items():
         declared = papermill.inspect_notebook(str(NOTEBOOKS / name))
-        assert set(values) <= set(declared), f"{name}: unknown parameters {set(values) - set(declared)}"
+        assert set(values) <= set(declared), (
+            f"{name}: unknown parameters {set(values) - set(declared)}"
+        )
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
@@ -125,7 +136,9 @@ def test_02_scenarios_sweeps_on_ray(demo_db, tmp_path, ray_session, monkeypatch)
     assert len(heatmaps) == 2
     p85 = plotly_array(heatmaps[0]["data"][0]["z"])
     assert p85.shape == (2, 2)  # team sizes x split rates
-    assert p85[1, 0] <= p85[0, 0] and p85[0, 1] >= p85[0, 0]  # more people earlier, more split later
+    assert (
+        p85[1, 0] <= p85[0, 0] and p85[0, 1] >= p85[0, 0]
+    )  # more people earlier, more split later
 
 
 def test_03_backtest(demo_db, tmp_path):
@@ -146,7 +159,9 @@ def test_04_ml(demo_db, tmp_path):
 def test_batch_forecast_writes_the_ledger(demo_db, tmp_path):
     before = pipeline.forecast_ledger(None, demo_db)
     active = sorted(p.name for p in pipeline.list_projects(demo_db, active_only=True))
-    nb = execute("batch_forecast.ipynb", tmp_path, db_path="")  # "" = FLOWRAY_DB, set by the fixture
+    nb = execute(
+        "batch_forecast.ipynb", tmp_path, db_path=""
+    )  # "" = FLOWRAY_DB, set by the fixture
 
     after = pipeline.forecast_ledger(None, demo_db)
     new = after[~after["id"].isin(before["id"])]

@@ -28,7 +28,10 @@ def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [_uv(), "build", "--wheel", "--out-dir", str(out), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     (built,) = out.glob("flowray-*.whl")
     return built
@@ -48,7 +51,10 @@ def test_installed_wheel_finds_its_dashboards_and_notebook(wheel, tmp_path):
     subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True, timeout=120)
     subprocess.run(
         [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     code = (
         "from flowray.runners.voila import find_dashboards_dir; from flowray.runners.papermill import DEFAULT_NOTEBOOK;"
@@ -56,8 +62,12 @@ def test_installed_wheel_finds_its_dashboards_and_notebook(wheel, tmp_path):
         "print(DEFAULT_NOTEBOOK.is_file())"
     )
     done = subprocess.run(  # run outside the repository, as a user would
-        [str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, check=True,
+        [str(venv / "bin" / "python"), "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     where, pages, notebook = done.stdout.strip().splitlines()
     assert "site-packages/flowray/bundled/dashboards" in where

@@ -48,13 +48,18 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
 def test_environment_yml_python_matches():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python ")]
-    assert python and _normalise(python[0].split(" ", 1)[1]) == _normalise(PYPROJECT["requires-python"])
+    assert python and _normalise(python[0].split(" ", 1)[1]) == _normalise(
+        PYPROJECT["requires-python"]
+    )
 
 
 def test_installed_versions_satisfy_the_pins():
     for text in PYPROJECT["dependencies"]:
         req = Requirement(text)
-        assert req.specifier.contains(version(req.name), prereleases=True), (req.name, version(req.name))
+        assert req.specifier.contains(version(req.name), prereleases=True), (
+            req.name,
+            version(req.name),
+        )
 
 
 def test_lock_names_every_dependency():

@@ -21,8 +21,18 @@ from flowray.store import Store
 START = dt.date(2025, 1, 6)
 
 
-def when_result(values, counts, runs, *, start="2025-01-06", deadline=None, seed=7,
-                max_periods=520, p_deadline=None, percentiles=None):
+def when_result(
+    values,
+    counts,
+    runs,
+    *,
+    start="2025-01-06",
+    deadline=None,
+    seed=7,
+    max_periods=520,
+    p_deadline=None,
+    percentiles=None,
+):
     """A result dict shaped like ForecastResult.to_dict() (not-done runs in the last bucket)."""
     values, counts = list(values), list(counts)
     not_done = runs - sum(counts)
@@ -41,8 +51,14 @@ def when_result(values, counts, runs, *, start="2025-01-06", deadline=None, seed
         "not_done": not_done,
         "max_periods": max_periods,
         "histogram": {"periods": values, "counts": counts},
-        "scenario": {"throughput": [3, 4, 5], "backlog": 20, "period_days": 7, "start": start,
-                     "deadline": deadline, "max_periods": max_periods},
+        "scenario": {
+            "throughput": [3, 4, 5],
+            "backlog": 20,
+            "period_days": 7,
+            "start": start,
+            "deadline": deadline,
+            "max_periods": max_periods,
+        },
     }
     if deadline is not None:
         out["deadline"] = deadline
@@ -85,8 +101,14 @@ def test_users_round_trip(store):
 
 def test_projects_round_trip_and_owner_is_registered(store, monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
-    project = store.add_project("Apollo", team_size=5, description="moon", status="active",
-                                start_date="2025-01-06", target_date=dt.date(2025, 6, 30))
+    project = store.add_project(
+        "Apollo",
+        team_size=5,
+        description="moon",
+        status="active",
+        start_date="2025-01-06",
+        target_date=dt.date(2025, 6, 30),
+    )
     assert store.get_project("Apollo") == project
     assert project.owner == "hubuser"
     assert (project.team_size, project.description) == (5, "moon")
@@ -117,8 +139,11 @@ def test_throughput_round_trip_replace_and_merge(store):
     got = store.get_throughput("P")
     assert [(t.period_start, t.items, t.period_days) for t in got] == [(d, n, 7) for d, n in weeks]
     # merge: the new count wins for a stored week, new weeks are added
-    store.set_throughput("P", [{"period_start": "2025-01-27", "items": 9},
-                               {"period_start": "2025-02-03", "items": 1}], replace=False)
+    store.set_throughput(
+        "P",
+        [{"period_start": "2025-01-27", "items": 9}, {"period_start": "2025-02-03", "items": 1}],
+        replace=False,
+    )
     assert [t.items for t in store.get_throughput("P")] == [3, 0, 5, 9, 1]
     store.set_throughput("P", weeks[:2])
     assert [t.items for t in store.get_throughput("P")] == [3, 0]
@@ -136,26 +161,40 @@ def test_work_items_round_trip_and_upsert(store):
     from flowray.importers import WorkItem
 
     store.add_project("P")
-    items = [WorkItem("A-1", dt.date(2025, 1, 8), dt.date(2025, 1, 2)),
-             WorkItem("A-2", None, dt.date(2025, 1, 9)),
-             WorkItem("A-3", dt.date(2025, 1, 15))]
+    items = [
+        WorkItem("A-1", dt.date(2025, 1, 8), dt.date(2025, 1, 2)),
+        WorkItem("A-2", None, dt.date(2025, 1, 9)),
+        WorkItem("A-3", dt.date(2025, 1, 15)),
+    ]
     assert store.add_work_items("P", items) == 3
-    assert store.add_work_items("P", [WorkItem("A-2", dt.date(2025, 1, 20), dt.date(2025, 1, 9))]) == 1
+    assert (
+        store.add_work_items("P", [WorkItem("A-2", dt.date(2025, 1, 20), dt.date(2025, 1, 9))]) == 1
+    )
     got = {w.item_id: (w.done_on, w.started_on) for w in store.get_work_items("P")}
-    assert got == {"A-1": (dt.date(2025, 1, 8), dt.date(2025, 1, 2)),
-                   "A-2": (dt.date(2025, 1, 20), dt.date(2025, 1, 9)),
-                   "A-3": (dt.date(2025, 1, 15), None)}
+    assert got == {
+        "A-1": (dt.date(2025, 1, 8), dt.date(2025, 1, 2)),
+        "A-2": (dt.date(2025, 1, 20), dt.date(2025, 1, 9)),
+        "A-3": (dt.date(2025, 1, 15), None),
+    }
 
 
 def test_import_work_items_derives_throughput_from_all_stored_items(store):
     from flowray.importers import WorkItem
 
-    first = store.import_work_items("New", [WorkItem("1", dt.date(2025, 1, 7)),
-                                            WorkItem("2", dt.date(2025, 1, 22)),
-                                            WorkItem("3", None)])
+    first = store.import_work_items(
+        "New",
+        [
+            WorkItem("1", dt.date(2025, 1, 7)),
+            WorkItem("2", dt.date(2025, 1, 22)),
+            WorkItem("3", None),
+        ],
+    )
     assert (first.project_created, first.items, first.done, first.open) == (True, 3, 2, 1)
     assert [(t.period_start, t.items) for t in store.get_throughput("New")] == [
-        (dt.date(2025, 1, 6), 1), (dt.date(2025, 1, 13), 0), (dt.date(2025, 1, 20), 1)]
+        (dt.date(2025, 1, 6), 1),
+        (dt.date(2025, 1, 13), 0),
+        (dt.date(2025, 1, 20), 1),
+    ]
     second = store.import_work_items("New", [WorkItem("3", dt.date(2025, 1, 29))])
     assert not second.project_created
     assert [t.items for t in store.get_throughput("New")] == [1, 0, 1, 1]
@@ -165,16 +204,30 @@ def test_import_work_items_derives_throughput_from_all_stored_items(store):
 
 def test_forecast_round_trip_with_engine_result(store):
     store.add_project("P")
-    scenario = Scenario(throughput=[3, 5, 0, 7, 4, 6, 2, 5], backlog=(25, 35),
-                        start=dt.date(2025, 3, 3), deadline=dt.date(2025, 5, 1))
+    scenario = Scenario(
+        throughput=[3, 5, 0, 7, 4, 6, 2, 5],
+        backlog=(25, 35),
+        start=dt.date(2025, 3, 3),
+        deadline=dt.date(2025, 5, 1),
+    )
     result = simulate(scenario, runs=5000, seed=11).to_dict()
-    fid = store.save_forecast("P", result, data_window=("2025-01-06", "2025-02-24"), name="release 1")
+    fid = store.save_forecast(
+        "P", result, data_window=("2025-01-06", "2025-02-24"), name="release 1"
+    )
     record = store.get_forecast(fid)
-    assert (record.kind, record.unit, record.name, record.project) == ("deadline", "periods", "release 1", "P")
+    assert (record.kind, record.unit, record.name, record.project) == (
+        "deadline",
+        "periods",
+        "release 1",
+        "P",
+    )
     assert (record.seed, record.runs, record.engine_version) == (11, 5000, result["engine_version"])
     assert (record.backlog_low, record.backlog_high) == (25, 35)
     assert (record.data_from, record.data_to, record.data_periods) == (
-        dt.date(2025, 1, 6), dt.date(2025, 2, 24), 8)
+        dt.date(2025, 1, 6),
+        dt.date(2025, 2, 24),
+        8,
+    )
     assert record.percentiles == {int(k): v for k, v in result["percentiles"].items()}
     assert record.dates == {int(k): dt.date.fromisoformat(v) for k, v in result["dates"].items()}
     assert record.p_deadline == pytest.approx(result["probability_by_deadline"])
@@ -182,22 +235,28 @@ def test_forecast_round_trip_with_engine_result(store):
     assert record.result["percentiles"] == result["percentiles"]
     assert "histogram" not in record.result  # the histogram lives in forecast_distribution
     dist = store.get_distribution(fid)
-    assert dist == [(v, c) for v, c in zip(*result["histogram"].values(), strict=True)
-                    if v <= scenario.max_periods]
+    assert dist == [
+        (v, c)
+        for v, c in zip(*result["histogram"].values(), strict=True)
+        if v <= scenario.max_periods
+    ]
     assert sum(c for _, c in dist) + record.not_done == 5000
     assert not record.scored and record.score is None
 
 
 def test_percentiles_recomputed_in_sql_match_the_ledger(store):
     store.add_project("P")
-    scenario = Scenario(throughput=[0, 1, 0, 2, 0, 0, 3], backlog=15, max_periods=40,
-                        start=dt.date(2025, 3, 3))
+    scenario = Scenario(
+        throughput=[0, 1, 0, 2, 0, 0, 3], backlog=15, max_periods=40, start=dt.date(2025, 3, 3)
+    )
     result = simulate(scenario, runs=3000, seed=5).to_dict()
     assert result["not_done"] > 0  # some runs beyond the horizon: they count in the CDF
     fid = store.save_forecast("P", result)
     cdf = store.read_table("forecast_cdf").to_pylist()
     for level, stored in store.get_forecast(fid).percentiles.items():
-        reached = [r["value"] for r in cdf if r["forecast_id"] == fid and r["cdf"] >= level / 100 - 1e-12]
+        reached = [
+            r["value"] for r in cdf if r["forecast_id"] == fid and r["cdf"] >= level / 100 - 1e-12
+        ]
         assert (min(reached) if reached else None) == stored
 
 
@@ -210,7 +269,9 @@ def test_how_many_forecast_round_trip(store):
     assert (record.kind, record.unit) == ("how_many", "items")
     assert record.horizon_date == dt.date.fromisoformat(result["end"])
     assert record.percentiles == {int(k): v for k, v in result["at_least"].items()}
-    assert store.get_distribution(fid) == list(zip(*result["items_histogram"].values(), strict=True))
+    assert store.get_distribution(fid) == list(
+        zip(*result["items_histogram"].values(), strict=True)
+    )
     assert record.not_done == 0
 
 
@@ -242,7 +303,11 @@ def test_list_forecasts_filters(store):
     assert [f.forecast_id for f in store.list_forecasts("B")] == [b]
     assert [f.forecast_id for f in store.list_forecasts(kind="when")] == [a]
     assert store.list_forecasts("A")[0].to_dict()["percentiles"] == {
-        "50": None, "70": None, "85": None, "95": None}
+        "50": None,
+        "70": None,
+        "85": None,
+        "95": None,
+    }
 
 
 def test_actuals_round_trip(store):
@@ -251,11 +316,17 @@ def test_actuals_round_trip(store):
     added = store.add_actual("P", "2025-01-27", 20, notes="shipped", recorded_by="ana")
     assert added.scored_forecasts == [fid]
     linked = store.add_actual(None, dt.date(2025, 2, 3), 5, forecast_id=fid, partial=True)
-    assert linked.actual.project == "P" and linked.actual.forecast_id == fid and linked.actual.partial
+    assert (
+        linked.actual.project == "P" and linked.actual.forecast_id == fid and linked.actual.partial
+    )
     got = store.list_actuals("P")
     assert got == [added.actual, linked.actual]
     assert (got[0].completed_on, got[0].items_done, got[0].notes, got[0].recorded_by) == (
-        dt.date(2025, 1, 27), 20, "shipped", "ana")
+        dt.date(2025, 1, 27),
+        20,
+        "shipped",
+        "ana",
+    )
     store.add_project("Q")
     with pytest.raises(InputError, match="another project"):
         store.add_actual("Q", "2025-02-03", 5, forecast_id=fid)
@@ -267,12 +338,19 @@ def test_actuals_round_trip(store):
 
 def test_ledger_has_no_update_or_delete_of_forecasts():
     """The ledger is append-only: outside the migrations, no statement rewrites forecasts."""
-    source = "".join(inspect.getsource(m) for m in (store_module, base, export, ledger, legacy, projects, schema, scores))
-    migrations = "".join(inspect.getsource(schema).split("_V2_SCORING = (", 1)[1].split(")\n\n", 1)[:1])
+    source = "".join(
+        inspect.getsource(m)
+        for m in (store_module, base, export, ledger, legacy, projects, schema, scores)
+    )
+    migrations = "".join(
+        inspect.getsource(schema).split("_V2_SCORING = (", 1)[1].split(")\n\n", 1)[:1]
+    )
     assert "UPDATE forecasts SET unit" in migrations  # the v1 -> v2 backfill, cut out below
     rest = source.replace(migrations, "")
     assert not re.search(r"UPDATE\s+forecasts\b", rest, re.IGNORECASE)
-    assert not re.search(r"DELETE\s+FROM\s+(forecasts|forecast_distribution)\b", rest, re.IGNORECASE)
+    assert not re.search(
+        r"DELETE\s+FROM\s+(forecasts|forecast_distribution)\b", rest, re.IGNORECASE
+    )
     public = [name for name in dir(Store) if not name.startswith("_")]
     assert not [n for n in public if n.startswith(("update_", "delete_", "remove_"))]
 
@@ -288,7 +366,9 @@ def test_export_every_table_as_parquet_and_csv(store, tmp_path):
         from_parquet = pq.read_table(parquet)
         assert from_parquet.num_rows == pacsv.read_csv(csv).num_rows
     assert pq.read_table(tmp_path / "forecast_distribution.parquet").to_pylist() == [
-        {"forecast_id": fid, "value": 3, "count": 6}, {"forecast_id": fid, "value": 4, "count": 4}]
+        {"forecast_id": fid, "value": 3, "count": 6},
+        {"forecast_id": fid, "value": 4, "count": 4},
+    ]
     assert pq.read_table(tmp_path / "throughput.parquet").column("items").to_pylist() == [3, 4]
     with pytest.raises(InputError, match="table"):
         store.export_table("pg_catalog; drop", tmp_path / "x.csv")

@@ -22,7 +22,11 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def when_result(start="2025-01-06"):
     return {
-        "kind": "when", "runs": 10, "seed": 3, "engine_version": "test", "max_periods": 520,
+        "kind": "when",
+        "runs": 10,
+        "seed": 3,
+        "engine_version": "test",
+        "max_periods": 520,
         "histogram": {"periods": [3, 4, 5], "counts": [2, 3, 5]},
         "percentiles": {"50": 4, "70": 5, "85": 5, "95": 5},
         "dates": {"50": "2025-02-03", "70": "2025-02-10", "85": "2025-02-10", "95": "2025-02-10"},
@@ -48,13 +52,29 @@ def test_db_option_defaults_to_flowray_db(monkeypatch, tmp_path):
 
 
 def test_project_add_and_list(capsys, db):
-    code, out, _ = run(capsys, "project", "add", "Apollo", "--team-size", "4",
-                       "--description", "moon", "--target-date", "2025-06-30", "--db", db)
+    code, out, _ = run(
+        capsys,
+        "project",
+        "add",
+        "Apollo",
+        "--team-size",
+        "4",
+        "--description",
+        "moon",
+        "--target-date",
+        "2025-06-30",
+        "--db",
+        db,
+    )
     assert code == 0 and "Apollo" in out
     code, out, _ = run(capsys, "project", "list", "--json", "--db", db)
     (project,) = json.loads(out)
-    assert (project["name"], project["team_size"], project["description"], project["target_date"]) == (
-        "Apollo", 4, "moon", "2025-06-30")
+    assert (
+        project["name"],
+        project["team_size"],
+        project["description"],
+        project["target_date"],
+    ) == ("Apollo", 4, "moon", "2025-06-30")
     code, out, _ = run(capsys, "project", "list", "--db", db)
     assert "Apollo" in out and "2025-06-30" in out
     code, _, err = run(capsys, "project", "add", "Apollo", "--db", db)
@@ -72,12 +92,16 @@ def test_throughput_add_and_show(capsys, db, tmp_path):
     run(capsys, "project", "add", "P", "--db", db)
     csv = tmp_path / "tp.csv"
     csv.write_text("week_start,throughput\n2025-01-06,3\n2025-01-13,0\n2025-01-20,5\n")
-    code, out, _ = run(capsys, "throughput", "add", "--project", "P", "--file", str(csv), "--db", db)
+    code, out, _ = run(
+        capsys, "throughput", "add", "--project", "P", "--file", str(csv), "--db", db
+    )
     assert code == 0 and "3 periods" in out
     code, out, _ = run(capsys, "throughput", "show", "--project", "P", "--json", "--db", db)
-    assert json.loads(out) == [{"period_start": "2025-01-06", "items": 3},
-                               {"period_start": "2025-01-13", "items": 0},
-                               {"period_start": "2025-01-20", "items": 5}]
+    assert json.loads(out) == [
+        {"period_start": "2025-01-06", "items": 3},
+        {"period_start": "2025-01-13", "items": 0},
+        {"period_start": "2025-01-20", "items": 5},
+    ]
     csv.write_text("week_start,throughput\n2025-01-20,6\n2025-01-27,1\n")
     run(capsys, "throughput", "add", "--project", "P", "--file", str(csv), "--db", db)
     code, out, _ = run(capsys, "throughput", "show", "--project", "P", "--json", "--db", db)
@@ -86,7 +110,9 @@ def test_throughput_add_and_show(capsys, db, tmp_path):
     code, out, _ = run(capsys, "throughput", "show", "--project", "P", "--db", db)
     assert "2025-01-06" not in out and "2025-01-27" in out
     csv.write_text("week_start,throughput\n2025-01-20,2.5\n")
-    code, _, err = run(capsys, "throughput", "add", "--project", "P", "--file", str(csv), "--db", db)
+    code, _, err = run(
+        capsys, "throughput", "add", "--project", "P", "--file", str(csv), "--db", db
+    )
     assert code == 2 and "whole number" in err
     code, _, err = run(capsys, "throughput", "show", "--project", "Nope", "--db", db)
     assert code == 2 and "no such project" in err
@@ -98,17 +124,36 @@ def test_actual_add_scores_and_forecasts_show_it(capsys, db):
     fid = store.save_forecast("P", when_result(), name="release")
     code, out, _ = run(capsys, "forecasts", "list", "--project", "P", "--json", "--db", db)
     (row,) = json.loads(out)
-    assert (row["forecast_id"], row["kind"], row["scored"], row["percentiles"]["85"]) == (fid, "when", False, 5)
-    code, out, _ = run(capsys, "actual", "add", "--project", "P", "--completed-on", "2025-02-04",
-                       "--items", "21", "--db", db)
+    assert (row["forecast_id"], row["kind"], row["scored"], row["percentiles"]["85"]) == (
+        fid,
+        "when",
+        False,
+        5,
+    )
+    code, out, _ = run(
+        capsys,
+        "actual",
+        "add",
+        "--project",
+        "P",
+        "--completed-on",
+        "2025-02-04",
+        "--items",
+        "21",
+        "--db",
+        db,
+    )
     assert code == 0 and f"scored forecast(s): {fid}" in out
     code, out, _ = run(capsys, "forecasts", "show", str(fid), "--db", db)
     assert "actual 5 periods" in out and "85%: met" in out and "50%: missed" in out
     code, out, _ = run(capsys, "forecasts", "show", str(fid), "--json", "--db", db)
     data = json.loads(out)
     assert data["score"]["actual_value"] == 5
-    assert data["distribution"] == [{"value": 3, "count": 2}, {"value": 4, "count": 3},
-                                    {"value": 5, "count": 5}]
+    assert data["distribution"] == [
+        {"value": 3, "count": 2},
+        {"value": 4, "count": 3},
+        {"value": 5, "count": 5},
+    ]
     code, out, _ = run(capsys, "forecasts", "list", "--db", db)
     assert "scored" in out and "release" in out
     code, out, _ = run(capsys, "calibration", "--json", "--db", db)
@@ -122,12 +167,36 @@ def test_actual_add_linked_and_partial(capsys, db):
     store = Store(db)
     store.add_project("P")
     fid = store.save_forecast("P", when_result())
-    code, out, _ = run(capsys, "actual", "add", "--forecast", str(fid), "--completed-on", "2025-02-04",
-                       "--items", "8", "--partial", "--json", "--db", db)
+    code, out, _ = run(
+        capsys,
+        "actual",
+        "add",
+        "--forecast",
+        str(fid),
+        "--completed-on",
+        "2025-02-04",
+        "--items",
+        "8",
+        "--partial",
+        "--json",
+        "--db",
+        db,
+    )
     data = json.loads(out)
     assert data["actual"]["partial"] is True and data["scored_forecasts"] == []
-    code, _, err = run(capsys, "actual", "add", "--project", "P", "--completed-on", "04/02/2025",
-                       "--items", "8", "--db", db)
+    code, _, err = run(
+        capsys,
+        "actual",
+        "add",
+        "--project",
+        "P",
+        "--completed-on",
+        "04/02/2025",
+        "--items",
+        "8",
+        "--db",
+        db,
+    )
     assert code == 2 and "YYYY-MM-DD" in err
 
 
@@ -136,8 +205,9 @@ def test_export_parquet_and_csv(capsys, db, tmp_path, monkeypatch):
     store.add_project("P")
     store.set_throughput("P", [(dt.date(2025, 1, 6), 3)])
     out_file = tmp_path / "tp.parquet"
-    code, out, _ = run(capsys, "export", "throughput", "--format", "parquet", "--out", str(out_file),
-                       "--db", db)
+    code, out, _ = run(
+        capsys, "export", "throughput", "--format", "parquet", "--out", str(out_file), "--db", db
+    )
     assert code == 0 and pq.read_table(out_file).column("items").to_pylist() == [3]
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "export", "projects", "--format", "csv", "--db", db)

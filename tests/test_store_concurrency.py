@@ -121,7 +121,9 @@ READER = COMMON + textwrap.dedent(
 
 def _python(script: str, *args: object, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env, cwd=ROOT, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)], env=env, cwd=ROOT, **kwargs
+    )
 
 
 @pytest.mark.slow
@@ -138,7 +140,9 @@ def test_four_writers_and_a_reader_for_30_seconds_lose_nothing(tmp_path):
         assert proc.wait(timeout=seconds + 240) == 0
     reports = [json.loads((tmp_path / f"w{w}.json").read_text()) for w in range(writers)]
     reader = json.loads((tmp_path / "reader.json").read_text())
-    print(f"saved per writer: {[len(r['saved']) for r in reports]}; reader reads: {reader['reads']}")
+    print(
+        f"saved per writer: {[len(r['saved']) for r in reports]}; reader reads: {reader['reads']}"
+    )
     assert [r["errors"] for r in reports] == [[]] * writers
     assert reader["errors"] == []
     # every worker made progress (no writer starved behind the readers)
@@ -156,7 +160,9 @@ def test_four_writers_and_a_reader_for_30_seconds_lose_nothing(tmp_path):
             values, counts = namespace["expected"](w, i)
             assert store.get_distribution(fid) == list(zip(values, counts, strict=True))
         last_i = report["saved"][-1][1]
-        assert [t.items for t in store.get_throughput(f"P{w}")] == [(last_i + k) % 9 for k in range(12)]
+        assert [t.items for t in store.get_throughput(f"P{w}")] == [
+            (last_i + k) % 9 for k in range(12)
+        ]
         linked = [a.forecast_id for a in store.list_actuals(f"P{w}")]
         assert all(store.get_score(fid) is not None for fid in linked)
 
@@ -331,7 +337,9 @@ def test_processes_creating_the_same_new_file_at_once_all_succeed(tmp_path):
 
     con = duckdb.connect(str(db), read_only=True)
     try:  # each migration applied exactly once
-        versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+        versions = [
+            r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+        ]
     finally:
         con.close()
     assert versions == list(range(1, Store(db).schema_version() + 1))

@@ -34,11 +34,15 @@ def test_import_items_cli_matches_the_tracker_manifest(name, tmp_path, capsys):
     assert report["done"] == expected["valid_done_items"]
     assert report["open"] == expected["open_rows"]
     assert report["rows_rejected"] == len(expected["malformed_rows"])
-    assert sorted(r["row"] for r in report["rejected"]) == sorted(r["row"] for r in expected["malformed_rows"])
+    assert sorted(r["row"] for r in report["rejected"]) == sorted(
+        r["row"] for r in expected["malformed_rows"]
+    )
 
     assert main(["throughput", "show", "--project", "Team", "--json", "--db", str(db)]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown == [{"period_start": k, "items": v} for k, v in expected["weekly_throughput"].items()]
+    assert shown == [
+        {"period_start": k, "items": v} for k, v in expected["weekly_throughput"].items()
+    ]
 
     items = Store(db).get_work_items("Team")
     assert sum(1 for i in items if i.done_on is not None) == expected["valid_done_items"]
@@ -73,7 +77,11 @@ def test_flow_forecaster_counts_match_the_manifest(imported):
     store, summary = imported
     counts = FF_MANIFEST["counts"]
     assert (summary.users, summary.projects, summary.forecasts, summary.actuals) == (
-        counts["users"], counts["projects"], counts["forecasts"], counts["actuals"])
+        counts["users"],
+        counts["projects"],
+        counts["forecasts"],
+        counts["actuals"],
+    )
     assert summary.skipped == []
 
 
@@ -100,8 +108,9 @@ def test_flow_forecaster_forecasts_enter_the_ledger_marked_imported(imported):
         assert row.source == "flow_forecaster"
         assert row.project == expected["project"] and row.name == expected["name"]
         assert row.kind in kinds[expected["forecast_type"]]
-        assert (row.kind == "deadline") == (expected["deadline_date"] is not None
-                                            and expected["forecast_type"] != "ml_deadline")
+        assert (row.kind == "deadline") == (
+            expected["deadline_date"] is not None and expected["forecast_type"] != "ml_deadline"
+        )
         assert (row.backlog_low, row.backlog_high) == (expected["backlog"], expected["backlog"])
         assert row.start_date == _dmy(expected["start_date"])
         assert row.deadline == _dmy(expected["deadline_date"])
@@ -110,7 +119,9 @@ def test_flow_forecaster_forecasts_enter_the_ledger_marked_imported(imported):
         assert row.data_periods == expected["tp_samples_count"]
         record = store.get_forecast(row.forecast_id)
         assert sum(record.inputs["throughput"]) == expected["tp_samples_sum"]
-        assert record.result["saved_via"] == ("celery_task" if expected["saved_via"] == "celery_task" else "web")
+        assert record.result["saved_via"] == (
+            "celery_task" if expected["saved_via"] == "celery_task" else "web"
+        )
         assert store.get_distribution(row.forecast_id) == []  # the old app kept no histogram
 
 
@@ -119,7 +130,8 @@ def test_flow_forecaster_tp_samples_become_the_dated_history(imported):
     must hold exactly the manifest's source window of every forecast."""
     store, summary = imported
     assert summary.throughput_periods == sum(
-        len(store.get_throughput(p["name"])) for p in FF_MANIFEST["projects"])
+        len(store.get_throughput(p["name"])) for p in FF_MANIFEST["projects"]
+    )
     for expected in FF_MANIFEST["forecasts"]:
         weeks = {t.period_start: t.items for t in store.get_throughput(expected["project"])}
         first = dt.date.fromisoformat(expected["source"]["first_week"])
@@ -162,6 +174,11 @@ def test_flow_forecaster_import_twice_adds_nothing(tmp_path, capsys):
     assert first["forecasts"] == FF_MANIFEST["counts"]["forecasts"]
     assert main(["import", "flow-forecaster", str(FF_DB), "--json", "--db", str(db)]) == 0
     second = json.loads(capsys.readouterr().out)
-    assert (second["users"], second["projects"], second["forecasts"], second["actuals"]) == (0, 0, 0, 0)
+    assert (second["users"], second["projects"], second["forecasts"], second["actuals"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert len(Store(db).list_forecasts()) == FF_MANIFEST["counts"]["forecasts"]
     assert len(Store(db).list_actuals()) == FF_MANIFEST["counts"]["actuals"]

@@ -49,30 +49,52 @@ CREATE TABLE actuals (actual_id BIGINT PRIMARY KEY DEFAULT nextval('actual_id_se
 
 V1_ROWS = [
     ("INSERT INTO schema_version VALUES (1, 'ledger', '2025-01-01 09:00:00')", []),
-    ("INSERT INTO users (name, email, role, created_at) VALUES (?, ?, ?, ?)",
-     ["ana", "ana@example.com", "admin", "2025-01-01 09:00:00"]),
-    ("INSERT INTO projects (name, owner, description, team_size, created_at) VALUES (?, ?, ?, ?, ?)",
-     ["Apollo", "ana", "moon shot", 4, "2025-01-01 09:00:00"]),
-    ("INSERT INTO throughput VALUES (1, '2025-01-06', 7, 3), (1, '2025-01-13', 7, 0), "
-     "(1, '2025-01-20', 7, 5)", []),
+    (
+        "INSERT INTO users (name, email, role, created_at) VALUES (?, ?, ?, ?)",
+        ["ana", "ana@example.com", "admin", "2025-01-01 09:00:00"],
+    ),
+    (
+        "INSERT INTO projects (name, owner, description, team_size, created_at) VALUES (?, ?, ?, ?, ?)",
+        ["Apollo", "ana", "moon shot", 4, "2025-01-01 09:00:00"],
+    ),
+    (
+        "INSERT INTO throughput VALUES (1, '2025-01-06', 7, 3), (1, '2025-01-13', 7, 0), "
+        "(1, '2025-01-20', 7, 5)",
+        [],
+    ),
     # a "when" forecast with a range backlog and a distribution (1 run of 10 not done)
-    ("INSERT INTO forecasts (project_id, kind, created_at, created_by, inputs, result, seed, runs, "
-     "engine_version, start_date, data_from, data_to, p50, p70, p85, p95, date_p50, not_done) "
-     "VALUES (1, 'when', '2025-02-01 10:00:00', 'ana', ?, ?, 42, 10, '0.0.9', '2025-02-03', "
-     "'2025-01-06', '2025-01-20', 4, 5, 5, NULL, '2025-03-03', 1)",
-     [json.dumps({"throughput": [3, 0, 5], "backlog": {"low": 10, "high": 14}, "period_days": 7,
-                  "start": "2025-02-03"}),
-      json.dumps({"percentiles": {"50": 4, "70": 5, "85": 5, "95": None}})]),
+    (
+        "INSERT INTO forecasts (project_id, kind, created_at, created_by, inputs, result, seed, runs, "
+        "engine_version, start_date, data_from, data_to, p50, p70, p85, p95, date_p50, not_done) "
+        "VALUES (1, 'when', '2025-02-01 10:00:00', 'ana', ?, ?, 42, 10, '0.0.9', '2025-02-03', "
+        "'2025-01-06', '2025-01-20', 4, 5, 5, NULL, '2025-03-03', 1)",
+        [
+            json.dumps(
+                {
+                    "throughput": [3, 0, 5],
+                    "backlog": {"low": 10, "high": 14},
+                    "period_days": 7,
+                    "start": "2025-02-03",
+                }
+            ),
+            json.dumps({"percentiles": {"50": 4, "70": 5, "85": 5, "95": None}}),
+        ],
+    ),
     ("INSERT INTO forecast_distribution VALUES (1, 3, 2), (1, 4, 3), (1, 5, 4)", []),
     # a 'how_many' forecast: v1 kept its horizon in the deadline column
-    ("INSERT INTO forecasts (project_id, kind, created_at, created_by, inputs, seed, runs, "
-     "start_date, deadline, p50, p85) VALUES (1, 'how_many', '2025-02-01 11:00:00', 'ana', ?, 7, 4, "
-     "'2025-02-03', '2025-03-03', 6, 5)",
-     [json.dumps({"throughput": [3, 0, 5], "backlog": 0, "start": "2025-02-03"})]),
+    (
+        "INSERT INTO forecasts (project_id, kind, created_at, created_by, inputs, seed, runs, "
+        "start_date, deadline, p50, p85) VALUES (1, 'how_many', '2025-02-01 11:00:00', 'ana', ?, 7, 4, "
+        "'2025-02-03', '2025-03-03', 6, 5)",
+        [json.dumps({"throughput": [3, 0, 5], "backlog": 0, "start": "2025-02-03"})],
+    ),
     ("INSERT INTO forecast_distribution VALUES (2, 5, 1), (2, 6, 2), (2, 8, 1)", []),
     # the project finished on day 29 (5 periods) with 12 items, recorded in v1 (never scored)
-    ("INSERT INTO actuals (project_id, completed_on, items_done, notes, recorded_at, recorded_by) "
-     "VALUES (1, '2025-03-04', 12, 'done', '2025-03-05 08:00:00', 'ana')", []),
+    (
+        "INSERT INTO actuals (project_id, completed_on, items_done, notes, recorded_at, recorded_by) "
+        "VALUES (1, '2025-03-04', 12, 'done', '2025-03-05 08:00:00', 'ana')",
+        [],
+    ),
 ]
 
 
@@ -92,15 +114,30 @@ def v1_db(tmp_path):
 def test_v1_database_migrates_without_loss(v1_db):
     store = Store(v1_db)
     assert store.schema_version() == SCHEMA_VERSION
-    assert [(u.name, u.email, u.role) for u in store.list_users()] == [("ana", "ana@example.com", "admin")]
+    assert [(u.name, u.email, u.role) for u in store.list_users()] == [
+        ("ana", "ana@example.com", "admin")
+    ]
     project = store.get_project("Apollo")
     assert (project.owner, project.description, project.team_size, project.status) == (
-        "ana", "moon shot", 4, "active")
+        "ana",
+        "moon shot",
+        4,
+        "active",
+    )
     assert [(t.period_start, t.items) for t in store.get_throughput("Apollo")] == [
-        (dt.date(2025, 1, 6), 3), (dt.date(2025, 1, 13), 0), (dt.date(2025, 1, 20), 5)]
+        (dt.date(2025, 1, 6), 3),
+        (dt.date(2025, 1, 13), 0),
+        (dt.date(2025, 1, 20), 5),
+    ]
 
     when, many = store.list_forecasts()
-    assert (when.kind, when.unit, when.source, when.seed, when.runs) == ("when", "periods", "flowray", 42, 10)
+    assert (when.kind, when.unit, when.source, when.seed, when.runs) == (
+        "when",
+        "periods",
+        "flowray",
+        42,
+        10,
+    )
     assert (when.backlog_low, when.backlog_high) == (10, 14)  # filled from the v1 inputs
     assert when.percentiles == {50: 4.0, 70: 5.0, 85: 5.0, 95: None}
     assert when.dates[50] == dt.date(2025, 3, 3)
@@ -116,7 +153,11 @@ def test_v1_database_migrates_without_loss(v1_db):
     # the v1 actual is kept, and scoring (new in v2) resolved the forecast it completes
     (actual,) = store.list_actuals()
     assert (actual.completed_on, actual.items_done, actual.notes, actual.partial) == (
-        dt.date(2025, 3, 4), 12, "done", False)
+        dt.date(2025, 3, 4),
+        12,
+        "done",
+        False,
+    )
     score = store.get_score(when.forecast_id)
     assert score is not None and score.actual_value == 5  # ceil(29 / 7)
     assert score.pit == pytest.approx(0.7)  # F(4) = .5, F(5) = .9 of 10 runs
@@ -145,7 +186,9 @@ def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "future.duckdb"
     Store(path)
     con = duckdb.connect(str(path))
-    con.execute("INSERT INTO schema_version VALUES (?, 'from the future', now())", [SCHEMA_VERSION + 1])
+    con.execute(
+        "INSERT INTO schema_version VALUES (?, 'from the future', now())", [SCHEMA_VERSION + 1]
+    )
     con.close()
     with pytest.raises(StoreError, match=f"schema v{SCHEMA_VERSION + 1}, newer than this flowray"):
         Store(path)

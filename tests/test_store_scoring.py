@@ -21,11 +21,21 @@ def when_result(values, counts, runs, *, deadline=None, p_deadline=None, backlog
         values.append(521)
         counts.append(runs - sum(counts))
     out = {
-        "kind": "when", "runs": runs, "seed": 1, "engine_version": "test", "max_periods": 520,
+        "kind": "when",
+        "runs": runs,
+        "seed": 1,
+        "engine_version": "test",
+        "max_periods": 520,
         "histogram": {"periods": values, "counts": counts},
-        "percentiles": {}, "dates": {},
-        "scenario": {"throughput": [1, 2], "backlog": backlog, "period_days": 7,
-                     "start": START.isoformat(), "deadline": deadline},
+        "percentiles": {},
+        "dates": {},
+        "scenario": {
+            "throughput": [1, 2],
+            "backlog": backlog,
+            "period_days": 7,
+            "start": START.isoformat(),
+            "deadline": deadline,
+        },
     }
     if deadline:
         out["kind"] = "deadline"
@@ -35,10 +45,20 @@ def when_result(values, counts, runs, *, deadline=None, p_deadline=None, backlog
 
 def how_many_result(values, counts, *, end="2025-02-17"):
     return {
-        "kind": "how_many", "runs": sum(counts), "seed": 2, "engine_version": "test",
-        "periods": 6, "end": end, "items_histogram": {"items": values, "counts": counts},
+        "kind": "how_many",
+        "runs": sum(counts),
+        "seed": 2,
+        "engine_version": "test",
+        "periods": 6,
+        "end": end,
+        "items_histogram": {"items": values, "counts": counts},
         "at_least": {"50": 15, "70": 15, "85": 12, "95": 10},
-        "scenario": {"throughput": [1, 2], "backlog": 0, "period_days": 7, "start": START.isoformat()},
+        "scenario": {
+            "throughput": [1, 2],
+            "backlog": 0,
+            "period_days": 7,
+            "start": START.isoformat(),
+        },
     }
 
 
@@ -60,8 +80,9 @@ def test_periods_between_counts_part_periods_as_whole_ones():
 def test_when_forecast_scored_by_hand(store):
     # runs = 10: 2 done in 3 periods, 3 in 4, 4 in 5, 1 not done within the horizon.
     # F(3) = .2, F(4) = .5, F(5) = .9; P50 = 4, P70 = P85 = 5, P95 beyond the horizon.
-    fid = store.save_forecast("P", when_result([3, 4, 5], [2, 3, 4], 10,
-                                               deadline="2025-02-03", p_deadline=0.5))
+    fid = store.save_forecast(
+        "P", when_result([3, 4, 5], [2, 3, 4], 10, deadline="2025-02-03", p_deadline=0.5)
+    )
     # done on day 29: ceil(29 / 7) = 5 periods, one day after the deadline
     added = store.add_actual("P", START + dt.timedelta(days=29), 20)
     assert added.scored_forecasts == [fid]
@@ -134,8 +155,13 @@ def test_calibration_without_scores_is_empty_not_an_error(store):
 
 @pytest.mark.parametrize(
     ("values", "counts"),
-    [([3, 4, 5], [2, 3, 5]), ([1, 2], [1, 1]), ([0, 5, 6, 9], [3, 1, 7, 1]), ([7], [9]),
-     (list(range(10, 40)), [1 + (i * 7) % 5 for i in range(30)])],
+    [
+        ([3, 4, 5], [2, 3, 5]),
+        ([1, 2], [1, 1]),
+        ([0, 5, 6, 9], [3, 1, 7, 1]),
+        ([7], [9]),
+        (list(range(10, 40)), [1 + (i * 7) % 5 for i in range(30)]),
+    ],
 )
 @pytest.mark.parametrize("unit", ["periods", "items"])
 def test_pit_coverage_equals_the_level_for_a_calibrated_forecaster(values, counts, unit):

@@ -16,8 +16,13 @@ METHODS = ["bootstrap", "bootstrap+cal", "block"]
 @pytest.fixture(scope="module")
 def backtest():
     rng = np.random.default_rng(5)
-    series = {"steady": rng.poisson(6, 72).tolist(), "bursty": rng.negative_binomial(2, 0.25, 72).tolist()}
-    return pipeline.run_backtest(series, methods=METHODS, windows=[26], horizons=[6], step=6, runs=300, seed=2)
+    series = {
+        "steady": rng.poisson(6, 72).tolist(),
+        "bursty": rng.negative_binomial(2, 0.25, 72).tolist(),
+    }
+    return pipeline.run_backtest(
+        series, methods=METHODS, windows=[26], horizons=[6], step=6, runs=300, seed=2
+    )
 
 
 def test_coverage_frame_is_the_pooled_report(backtest):
@@ -28,7 +33,9 @@ def test_coverage_frame_is_the_pooled_report(backtest):
         for question, label in tables.QUESTION_LABELS.items():
             row = frame.loc[(method, label)]
             block = pooled[question]
-            assert [row[f"{lv}%"] for lv in tables.LEVELS] == [block["coverage"][lv] for lv in tables.LEVELS]
+            assert [row[f"{lv}%"] for lv in tables.LEVELS] == [
+                block["coverage"][lv] for lv in tables.LEVELS
+            ]
             gaps = [abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in tables.LEVELS]
             assert row["calibration_gap"] == pytest.approx(sum(gaps) / 4)
             assert row["origins"] == block["origins"] > 0
@@ -62,13 +69,22 @@ def test_deadline_frame_shows_both_answers_in_words():
     assert list(frame.columns) == ["Monte Carlo", "ML (gbm)"]
     mc = comparison.mc
     p85 = mc.percentile(85)
-    assert frame.loc["85% done within", "Monte Carlo"].startswith(f"{p85} periods ({scenario.date_of(p85).isoformat()})")
-    assert frame.loc["P(done by the deadline)", "Monte Carlo"] == format_probability(mc.probability_by_deadline)
-    assert frame.loc["85% likely done by the deadline", "ML (gbm)"] == f"at least {comparison.ml.items_by_deadline(85)} items"
+    assert frame.loc["85% done within", "Monte Carlo"].startswith(
+        f"{p85} periods ({scenario.date_of(p85).isoformat()})"
+    )
+    assert frame.loc["P(done by the deadline)", "Monte Carlo"] == format_probability(
+        mc.probability_by_deadline
+    )
+    assert (
+        frame.loc["85% likely done by the deadline", "ML (gbm)"]
+        == f"at least {comparison.ml.items_by_deadline(85)} items"
+    )
 
 
 def test_deadline_frame_without_ml_has_one_column():
-    scenario = Scenario(throughput=[5, 6, 0, 7, 4, 8, 3, 6], backlog=30, start="2026-01-05", deadline="2026-03-02")
+    scenario = Scenario(
+        throughput=[5, 6, 0, 7, 4, 8, 3, 6], backlog=30, start="2026-01-05", deadline="2026-03-02"
+    )
     comparison = pipeline.run_deadline_comparison(scenario, runs=1000, seed=1, n_paths=100)
     assert comparison.ml is None
     assert list(tables.deadline_frame(comparison).columns) == ["Monte Carlo"]

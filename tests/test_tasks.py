@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from flowray import jobs, tasks
-from flowray.jobs import submit_forecast
 from flowray.core.engine import CHUNK_RUNS
 from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, JobCancelled, JobError
+from flowray.jobs import submit_forecast
 
 SIMPLE = Scenario(throughput=[3, 5, 0, 4, 6, 2, 7, 5, 1, 4], backlog=60)
 RICH = Scenario(
@@ -279,7 +279,10 @@ def test_twenty_concurrent_jobs_from_several_threads(ray_session):
 
     def submit_many(chunk_of_seeds: list[int]) -> list[tuple[int, tasks.RayJob]]:
         barrier.wait()
-        return [(s, submit_forecast(tasks.RAY, scenario_of[s], runs=runs, seed=s)) for s in chunk_of_seeds]
+        return [
+            (s, submit_forecast(tasks.RAY, scenario_of[s], runs=runs, seed=s))
+            for s in chunk_of_seeds
+        ]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         batches = list(pool.map(submit_many, [seeds[i::4] for i in range(4)]))

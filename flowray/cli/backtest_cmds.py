@@ -43,7 +43,8 @@ def _positive(name: str, text: str) -> int:
 def _block_line(label: str, block: dict[str, Any]) -> str:
     cov = block["coverage"]
     shares = "  ".join(
-        f"{k}%:{'  -' if v is None or not math.isfinite(v) else f'{v:4.0%}'}" for k, v in cov.items()
+        f"{k}%:{'  -' if v is None or not math.isfinite(v) else f'{v:4.0%}'}"
+        for k, v in cov.items()
     )
     crps = block["crps"]
     crps_text = "-" if crps is None or not math.isfinite(crps) else f"{crps:.2f}"
@@ -55,7 +56,10 @@ def _describe_backtest(report: dict[str, Any]) -> str:
         f"Backtest of {report['method']} (window {report['window']}), horizon {report['horizon']} periods, "
         f"every {report['step']} periods; coverage = share of origins where the forecast was met"
     ]
-    for question, title in (("how_many", "how many (at least X)"), ("when", "when (within w periods)")):
+    for question, title in (
+        ("how_many", "how many (at least X)"),
+        ("when", "when (within w periods)"),
+    ):
         lines.append(f"{title}:")
         lines.append(_block_line("pooled", report["pooled"][question]))
         for row in report["series"]:
@@ -101,8 +105,17 @@ def _describe_deadline(comparison: Any) -> str:
     from flowray.text import format_probability
 
     scenario = comparison.scenario
-    lines = [f"Deadline {scenario.deadline.isoformat()} for {scenario.backlog} items from {scenario.start.isoformat()}:"]
-    answers = [(label, r) for label, r in (("Monte Carlo", comparison.mc), (f"ML ({comparison.ml_method})", comparison.ml)) if r is not None]
+    lines = [
+        f"Deadline {scenario.deadline.isoformat()} for {scenario.backlog} items from {scenario.start.isoformat()}:"
+    ]
+    answers = [
+        (label, r)
+        for label, r in (
+            ("Monte Carlo", comparison.mc),
+            (f"ML ({comparison.ml_method})", comparison.ml),
+        )
+        if r is not None
+    ]
     header = f"  {'likely':>6}" + "".join(f"  {label:>26}" for label, _ in answers)
     lines.append(header)
     for level in (50, 70, 85, 95):
@@ -182,17 +195,37 @@ def register(sub: argparse._SubParsersAction) -> None:
             f"{backtest.window_label(backtest.DEFAULT_WINDOW)})."
         ),
     )
-    bt.add_argument("--data", required=True, help="a folder of week_start,throughput CSVs, or one such file")
-    bt.add_argument("--horizon", default=str(backtest.DEFAULT_HORIZON), help="periods forecast at each origin (default %(default)s)")
-    bt.add_argument("--window", help="periods of history each forecast sees, or 'all' (default: flowray's default)")
+    bt.add_argument(
+        "--data", required=True, help="a folder of week_start,throughput CSVs, or one such file"
+    )
+    bt.add_argument(
+        "--horizon",
+        default=str(backtest.DEFAULT_HORIZON),
+        help="periods forecast at each origin (default %(default)s)",
+    )
+    bt.add_argument(
+        "--window",
+        help="periods of history each forecast sees, or 'all' (default: flowray's default)",
+    )
     bt.add_argument(
         "--method",
         help=f"{'|'.join(backtest.BASE_METHODS)}, optionally with {backtest.CALIBRATED_SUFFIX} (default: flowray's default)",
     )
-    bt.add_argument("--step", default=str(backtest.DEFAULT_STEP), help="periods between scored origins (default %(default)s)")
-    bt.add_argument("--runs", default=str(backtest.DEFAULT_RUNS), help="simulated futures per forecast (default %(default)s)")
+    bt.add_argument(
+        "--step",
+        default=str(backtest.DEFAULT_STEP),
+        help="periods between scored origins (default %(default)s)",
+    )
+    bt.add_argument(
+        "--runs",
+        default=str(backtest.DEFAULT_RUNS),
+        help="simulated futures per forecast (default %(default)s)",
+    )
     bt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    bt.add_argument("--first-origin", help=f"periods of history before the first scored origin (default {backtest.DEFAULT_FIRST_ORIGIN})")
+    bt.add_argument(
+        "--first-origin",
+        help=f"periods of history before the first scored origin (default {backtest.DEFAULT_FIRST_ORIGIN})",
+    )
     bt.add_argument("--ray", action="store_true", help="fan series out as Ray tasks")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(handler=_run_backtest)
@@ -205,24 +238,46 @@ def register(sub: argparse._SubParsersAction) -> None:
             "with a consensus note when they disagree."
         ),
     )
-    dl.add_argument("--method", choices=ml_deadline.METHODS, default="both", help="ml, mc or both (default both)")
-    dl.add_argument("--ml-method", choices=ml.METHODS, default=ml_deadline.DEFAULT_ML_METHOD, help="ML forecaster (default gbm)")
+    dl.add_argument(
+        "--method",
+        choices=ml_deadline.METHODS,
+        default="both",
+        help="ml, mc or both (default both)",
+    )
+    dl.add_argument(
+        "--ml-method",
+        choices=ml.METHODS,
+        default=ml_deadline.DEFAULT_ML_METHOD,
+        help="ML forecaster (default gbm)",
+    )
     group = dl.add_argument_group("throughput history")
     src = group.add_mutually_exclusive_group(required=True)
     src.add_argument("--throughput", help="items done per period, oldest first: 5,6,0,7")
-    src.add_argument("--throughput-file", help="CSV with a 'throughput' column, or work items with done dates")
+    src.add_argument(
+        "--throughput-file", help="CSV with a 'throughput' column, or work items with done dates"
+    )
     src.add_argument("--project", help="use this project's stored history (see --db)")
     group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
     group.add_argument("--window", type=int, help="use only the last N periods of history")
-    group.add_argument("--sampler", default="bootstrap", help="Monte Carlo sampler: bootstrap|block|recency|weibull")
+    group.add_argument(
+        "--sampler",
+        default="bootstrap",
+        help="Monte Carlo sampler: bootstrap|block|recency|weibull",
+    )
     dl.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
     dl.add_argument("--start", required=True, help="start date YYYY-MM-DD")
     dl.add_argument("--deadline", required=True, help="deadline YYYY-MM-DD")
     dl.add_argument("--max-periods", type=int, help="horizon cap (default 520)")
-    dl.add_argument("--force", action="store_true", help="forecast even from fewer than 8 periods (with a warning)")
+    dl.add_argument(
+        "--force",
+        action="store_true",
+        help="forecast even from fewer than 8 periods (with a warning)",
+    )
     dl.add_argument("--runs", default="100000", help="simulated futures (default 100000)")
     dl.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    dl.add_argument("--db", help="database file for --project (default FLOWRAY_DB or ./flowray.duckdb)")
+    dl.add_argument(
+        "--db", help="database file for --project (default FLOWRAY_DB or ./flowray.duckdb)"
+    )
     dl.add_argument("--ray", action="store_true", help="run ML and Monte Carlo as Ray tasks")
     dl.add_argument("--json", action="store_true", help="print one JSON object")
     dl.set_defaults(handler=_run_deadline)

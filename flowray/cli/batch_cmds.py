@@ -22,22 +22,47 @@ def register(sub: argparse._SubParsersAction) -> None:
             "2 for bad options. Schedule it with cron or a systemd timer (docs/batch.md)."
         ),
     )
-    parser.add_argument("--db", type=Path, default=None,
-                        help="database to re-forecast (default: FLOWRAY_DB, else ./flowray.duckdb)")
     parser.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-        help="set a notebook parameter, read as papermill reads it (int, float, True/False/None, "
-             "else text) and checked against the parameter's declared type; repeatable "
-             "(e.g. -p runs 20000 -p as_of 2026-03-02)",
+        "--db",
+        type=Path,
+        default=None,
+        help="database to re-forecast (default: FLOWRAY_DB, else ./flowray.duckdb)",
     )
-    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS_DIR,
-                        help=f"folder of dated reports (default ./{DEFAULT_REPORTS_DIR})")
-    parser.add_argument("--notebook", type=Path, default=DEFAULT_NOTEBOOK,
-                        help="the notebook to run (default: the repository's notebooks/batch_forecast.ipynb, or the copy inside an installed flowray)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="fail a cell that runs longer than this (default: no limit)")
-    parser.add_argument("--list-parameters", action="store_true",
-                        help="print the notebook's parameters (name, type, default, help) and exit")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter, read as papermill reads it (int, float, True/False/None, "
+        "else text) and checked against the parameter's declared type; repeatable "
+        "(e.g. -p runs 20000 -p as_of 2026-03-02)",
+    )
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=DEFAULT_REPORTS_DIR,
+        help=f"folder of dated reports (default ./{DEFAULT_REPORTS_DIR})",
+    )
+    parser.add_argument(
+        "--notebook",
+        type=Path,
+        default=DEFAULT_NOTEBOOK,
+        help="the notebook to run (default: the repository's notebooks/batch_forecast.ipynb, or the copy inside an installed flowray)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fail a cell that runs longer than this (default: no limit)",
+    )
+    parser.add_argument(
+        "--list-parameters",
+        action="store_true",
+        help="print the notebook's parameters (name, type, default, help) and exit",
+    )
     parser.set_defaults(handler=run_batch)
 
 

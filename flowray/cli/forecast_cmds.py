@@ -88,23 +88,29 @@ def add_throughput_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--window",
         help="periods of history the sampler draws from: N, or 'all' (default: all; with --method default, "
-             "flowray's chosen window)",
+        "flowray's chosen window)",
     )
-    group.add_argument("--sampler", help="bootstrap|block|recency|weibull, uncalibrated (default bootstrap)")
+    group.add_argument(
+        "--sampler", help="bootstrap|block|recency|weibull, uncalibrated (default bootstrap)"
+    )
     group.add_argument(
         "--method",
         help="forecast method: 'default' (flowray's choice, as the dashboards use: recency+cal on the last "
-             "12 periods) or bootstrap|block|recency|weibull, optionally with +cal (calibrated on the "
-             "history's own past forecast errors). Default: plain bootstrap on all the history (the plain model)",
+        "12 periods) or bootstrap|block|recency|weibull, optionally with +cal (calibrated on the "
+        "history's own past forecast errors). Default: plain bootstrap on all the history (the plain model)",
     )
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_runs: int = 100_000) -> None:
-    parser.add_argument("--runs", default=str(default_runs), help=f"simulated futures (default {default_runs})")
+    parser.add_argument(
+        "--runs", default=str(default_runs), help=f"simulated futures (default {default_runs})"
+    )
     parser.add_argument("--seed", default="0", help="random seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--db", help="database file (default FLOWRAY_DB or ./flowray.duckdb)")
-    parser.add_argument("--save", action="store_true", help="save the forecast to the project's ledger")
+    parser.add_argument(
+        "--save", action="store_true", help="save the forecast to the project's ledger"
+    )
     parser.add_argument("--ray", action="store_true", help="run the chunks as Ray tasks")
 
 
@@ -179,11 +185,16 @@ def forecast_method(args: argparse.Namespace) -> tuple[Any, int | None]:
         except InputError as exc:
             raise InputError("--window", window_text, exc.rule) from None
     if args.sampler:
-        raise InputError("--sampler", args.sampler,
-                         "give --method or --sampler, not both (--method names the sampler, e.g. --method block)")
+        raise InputError(
+            "--sampler",
+            args.sampler,
+            "give --method or --sampler, not both (--method names the sampler, e.g. --method block)",
+        )
     try:
-        method = pipeline.resolve_method(args.method) if window_text is None else pipeline.resolve_method(
-            args.method, window_text
+        method = (
+            pipeline.resolve_method(args.method)
+            if window_text is None
+            else pipeline.resolve_method(args.method, window_text)
         )
     except InputError as exc:
         raise InputError(f"--{exc.field}", exc.value, exc.rule) from None
@@ -233,8 +244,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when",
         help="when will the backlog be done? (with --deadline: how likely by then?)",
         description="Monte Carlo forecast of the completion date of a backlog. Default: plain bootstrap on "
-                    "all the history (the plain model); --method default uses flowray's calibrated choice, "
-                    "as the dashboards do.",
+        "all the history (the plain model); --method default uses flowray's calibrated choice, "
+        "as the dashboards do.",
     )
     add_throughput_options(when)
     when.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
@@ -257,8 +268,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "how-many",
         help="how many items will be done in N periods (or by a date)?",
         description="Monte Carlo forecast of items done in a horizon, read conservatively. Default: plain "
-                    "bootstrap on all the history (the plain model); --method default uses flowray's "
-                    "calibrated choice, as the dashboards do.",
+        "bootstrap on all the history (the plain model); --method default uses flowray's "
+        "calibrated choice, as the dashboards do.",
     )
     add_throughput_options(many)
     horizon = many.add_mutually_exclusive_group(required=True)

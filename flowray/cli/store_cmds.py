@@ -46,8 +46,13 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Any:
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False,
-              default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+    json.dump(
+        data,
+        sys.stdout,
+        indent=2,
+        ensure_ascii=False,
+        default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o),
+    )
     sys.stdout.write("\n")
 
 
@@ -109,7 +114,9 @@ def _project_list(args: argparse.Namespace) -> int:
 def _throughput_show(args: argparse.Namespace) -> int:
     periods = open_store(args, create=False).get_throughput(args.project)
     if args.json:
-        _print_json([{"period_start": p.period_start.isoformat(), "items": p.items} for p in periods])
+        _print_json(
+            [{"period_start": p.period_start.isoformat(), "items": p.items} for p in periods]
+        )
         return 0
     if not periods:
         print(f"project {args.project!r} has no throughput yet")
@@ -125,7 +132,9 @@ def _throughput_add(args: argparse.Namespace) -> int:
     pairs = []
     for day, value in rows:
         if value != int(value):
-            raise InputError(f"{args.file} {day.isoformat()}", value, "must be a whole number of items")
+            raise InputError(
+                f"{args.file} {day.isoformat()}", value, "must be a whole number of items"
+            )
         pairs.append((day, int(value)))
     steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
     period_days = args.period_days or (min(steps) if steps else 7)
@@ -169,15 +178,41 @@ def _forecasts_list(args: argparse.Namespace) -> int:
         print("no forecasts in the ledger")
         return 0
     rows = [
-        [f.forecast_id, f.project, f.kind, (f.name or "")[:30], f.created_at.strftime("%Y-%m-%d %H:%M"),
-         f.created_by,
-         f.start_date, _number(f.percentiles[50]), _number(f.percentiles[85]),
-         "" if f.p_deadline is None else f"{f.p_deadline:.0%}", "scored" if f.scored else "open",
-         "" if f.source == "flowray" else f.source]
+        [
+            f.forecast_id,
+            f.project,
+            f.kind,
+            (f.name or "")[:30],
+            f.created_at.strftime("%Y-%m-%d %H:%M"),
+            f.created_by,
+            f.start_date,
+            _number(f.percentiles[50]),
+            _number(f.percentiles[85]),
+            "" if f.p_deadline is None else f"{f.p_deadline:.0%}",
+            "scored" if f.scored else "open",
+            "" if f.source == "flowray" else f.source,
+        ]
         for f in forecasts
     ]
-    print(_table(rows, ["id", "project", "kind", "name", "created", "by", "start", "p50", "p85",
-                        "P(deadline)", "status", "source"]))
+    print(
+        _table(
+            rows,
+            [
+                "id",
+                "project",
+                "kind",
+                "name",
+                "created",
+                "by",
+                "start",
+                "p50",
+                "p85",
+                "P(deadline)",
+                "status",
+                "source",
+            ],
+        )
+    )
     return 0
 
 
@@ -186,17 +221,26 @@ def _forecasts_show(args: argparse.Namespace) -> int:
     record = store.get_forecast(args.id)
     if args.json:
         data = record.to_dict()
-        data["distribution"] = [{"value": v, "count": c} for v, c in store.get_distribution(args.id)]
+        data["distribution"] = [
+            {"value": v, "count": c} for v, c in store.get_distribution(args.id)
+        ]
         _print_json(data)
         return 0
     unit = "periods" if record.unit == "periods" else "items (at least)"
-    print(f"forecast {record.forecast_id}: {record.kind} for project {record.project!r}"
-          + (f" - {record.name}" if record.name else ""))
-    print(f"  made {record.created_at:%Y-%m-%d %H:%M} UTC by {record.created_by}; source {record.source}"
-          f"; engine {record.engine_version}; runs {record.runs}; seed {record.seed}")
+    print(
+        f"forecast {record.forecast_id}: {record.kind} for project {record.project!r}"
+        + (f" - {record.name}" if record.name else "")
+    )
+    print(
+        f"  made {record.created_at:%Y-%m-%d %H:%M} UTC by {record.created_by}; source {record.source}"
+        f"; engine {record.engine_version}; runs {record.runs}; seed {record.seed}"
+    )
     if record.start_date:
-        print(f"  start {record.start_date}" + (f", deadline {record.deadline}" if record.deadline else "")
-              + (f", horizon {record.horizon_date}" if record.horizon_date else ""))
+        print(
+            f"  start {record.start_date}"
+            + (f", deadline {record.deadline}" if record.deadline else "")
+            + (f", horizon {record.horizon_date}" if record.horizon_date else "")
+        )
     if record.data_periods:
         window = f" ({record.data_from} .. {record.data_to})" if record.data_from else ""
         print(f"  history: {record.data_periods} periods of {record.period_days} days{window}")
@@ -216,9 +260,11 @@ def _forecasts_show(args: argparse.Namespace) -> int:
     if score is None:
         print("  status: open (no actual resolves it yet)")
     else:
-        print(f"  scored against actual {score.actual_id}: actual {score.actual_value} {record.unit}"
-              f", median error {_number(score.median_error)}"
-              + (f", PIT {score.pit:.3f}" if score.pit is not None else ""))
+        print(
+            f"  scored against actual {score.actual_id}: actual {score.actual_value} {record.unit}"
+            f", median error {_number(score.median_error)}"
+            + (f", PIT {score.pit:.3f}" if score.pit is not None else "")
+        )
         hits = ", ".join(f"{lv}%: {'met' if s.met else 'missed'}" for lv, s in score.levels.items())
         print(f"  levels: {hits}")
     return 0
@@ -233,9 +279,14 @@ def _calibration(args: argparse.Namespace) -> int:
     scope = f"project {args.project!r}" if args.project else "all projects"
     print(f"calibration of resolved forecasts, {scope}")
     rows = [
-        [f"{c.level}%", c.n, c.met, "-" if c.met_share is None else f"{c.met_share:.0%}",
-         "-" if c.expected_share is None else f"{c.expected_share:.0%}",
-         "-" if c.pit_coverage is None else f"{c.pit_coverage:.0%}"]
+        [
+            f"{c.level}%",
+            c.n,
+            c.met,
+            "-" if c.met_share is None else f"{c.met_share:.0%}",
+            "-" if c.expected_share is None else f"{c.expected_share:.0%}",
+            "-" if c.pit_coverage is None else f"{c.pit_coverage:.0%}",
+        ]
         for c in levels
     ]
     print(_table(rows, ["level", "resolved", "met", "met share", "expected", "PIT coverage"]))
@@ -261,7 +312,9 @@ def _import_items(args: argparse.Namespace) -> int:
         start_column=args.start_column,
         dayfirst=args.dayfirst,
     )
-    stored = open_store(args).import_work_items(args.project, report.items, period_days=args.period_days)
+    stored = open_store(args).import_work_items(
+        args.project, report.items, period_days=args.period_days
+    )
     if args.json:
         data = report.to_dict()
         data["project"] = stored.project
@@ -271,18 +324,24 @@ def _import_items(args: argparse.Namespace) -> int:
         return 0
     if stored.project_created:
         print(f"created project {stored.project!r}")
-    print(f"{args.file}: read as {report.to_dict().get('format_label', report.format)}; "
-          f"dates {report.date_format}")
-    print(f"items imported: {len(report.items)} ({len(report.done_items)} done, "
-          f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}")
+    print(
+        f"{args.file}: read as {report.to_dict().get('format_label', report.format)}; "
+        f"dates {report.date_format}"
+    )
+    print(
+        f"items imported: {len(report.items)} ({len(report.done_items)} done, "
+        f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}"
+    )
     for rejected in report.rejected:
         print(f"  rejected row {rejected.row} (line {rejected.line}): {rejected.reason}")
     for warning in report.warnings:
         print(f"  note on row {warning.row} (line {warning.line}): {warning.reason}")
     for note in report.notes:
         print(f"  {note}")
-    print(f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
-          f"its {stored.done} done items")
+    print(
+        f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
+        f"its {stored.done} done items"
+    )
     return 0
 
 
@@ -296,9 +355,11 @@ def _import_flow_forecaster(args: argparse.Namespace) -> int:
         out["notes"] = list(data.notes)
         _print_json(out)
         return 0
-    print(f"imported from {args.file}: {summary.users} users, {summary.projects} projects, "
-          f"{summary.forecasts} forecasts, {summary.actuals} actuals, "
-          f"{summary.throughput_periods} throughput periods; {summary.scored_forecasts} forecasts scored")
+    print(
+        f"imported from {args.file}: {summary.users} users, {summary.projects} projects, "
+        f"{summary.forecasts} forecasts, {summary.actuals} actuals, "
+        f"{summary.throughput_periods} throughput periods; {summary.scored_forecasts} forecasts scored"
+    )
     for line in summary.skipped + list(data.notes):
         print(f"  {line}")
     return 0
@@ -309,8 +370,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from flowray.records.base import KINDS
     from flowray.records.export import EXPORT_TABLES
 
-    def command(parent: argparse._SubParsersAction, name: str, handler: Any, help: str,
-                json_flag: bool = True) -> argparse.ArgumentParser:
+    def command(
+        parent: argparse._SubParsersAction,
+        name: str,
+        handler: Any,
+        help: str,
+        json_flag: bool = True,
+    ) -> argparse.ArgumentParser:
         parser = parent.add_parser(name, help=help, description=help)
         add_db_option(parser)
         if json_flag:
@@ -337,13 +403,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     throughput = group("throughput", "a project's throughput history")
     p = command(throughput, "show", _throughput_show, "show the stored history")
     p.add_argument("--project", required=True)
-    p = command(throughput, "add", _throughput_add, "store periods from a week_start,throughput CSV",
-                json_flag=False)
+    p = command(
+        throughput,
+        "add",
+        _throughput_add,
+        "store periods from a week_start,throughput CSV",
+        json_flag=False,
+    )
     p.add_argument("--project", required=True)
     p.add_argument("--file", required=True, help="CSV with columns week_start,throughput")
     p.add_argument("--period-days", type=int, help="days per period (default: the file's spacing)")
-    p.add_argument("--replace", action="store_true",
-                   help="make the file the whole history (default: merge, the file wins)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="make the file the whole history (default: merge, the file wins)",
+    )
 
     actual = group("actual", "what actually happened (scores open forecasts)")
     p = command(actual, "add", _actual_add, "record a completion, or items done by a date")
@@ -351,8 +425,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--completed-on", required=True, help="YYYY-MM-DD")
     p.add_argument("--items", type=int, required=True, help="items done (by that date)")
     p.add_argument("--forecast", type=int, help="resolve only this ledger forecast")
-    p.add_argument("--partial", action="store_true",
-                   help="the work was NOT finished by that date (a cut-off, not a completion)")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="the work was NOT finished by that date (a cut-off, not a completion)",
+    )
     p.add_argument("--notes")
 
     forecasts = group("forecasts", "the forecast ledger")
@@ -363,8 +440,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("id", type=int)
     p.add_argument("--project", help=argparse.SUPPRESS)
 
-    p = command(subparsers, "calibration", _calibration,
-                "share of resolved forecasts met at 50/70/85/95%%")
+    p = command(
+        subparsers, "calibration", _calibration, "share of resolved forecasts met at 50/70/85/95%%"
+    )
     p.add_argument("--project")
 
     p = command(subparsers, "export", _export, "write a table to Parquet or CSV", json_flag=False)
@@ -380,10 +458,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--done-column")
     p.add_argument("--start-column")
     order = p.add_mutually_exclusive_group()
-    order.add_argument("--dayfirst", dest="dayfirst", action="store_true", default=None,
-                       help="read 03/04/2025 as 3 April")
-    order.add_argument("--monthfirst", dest="dayfirst", action="store_false",
-                       help="read 03/04/2025 as March 4")
+    order.add_argument(
+        "--dayfirst",
+        dest="dayfirst",
+        action="store_true",
+        default=None,
+        help="read 03/04/2025 as 3 April",
+    )
+    order.add_argument(
+        "--monthfirst", dest="dayfirst", action="store_false", help="read 03/04/2025 as March 4"
+    )
     p.add_argument("--period-days", type=int, default=7, help="throughput period (default 7)")
-    p = command(imports, "flow-forecaster", _import_flow_forecaster, "the old app's SQLite database")
+    p = command(
+        imports, "flow-forecaster", _import_flow_forecaster, "the old app's SQLite database"
+    )
     p.add_argument("file")

@@ -71,20 +71,28 @@ DEFAULT_FIRST_ORIGIN = 52  # periods of history before the first scored origin
 ML_PATHS = 1000  # ML throughput paths per origin
 ML_MIN_FIRST_ORIGIN = ml.MIN_ML_PERIODS
 WHEN_PERIODS_FACTOR = 5  # "when" runs stop at 5 x H periods (8 at least): later = not done
-CALIBRATION_KIND = "conformal"  # "pit": PIT map (cannot reach beyond the raw support); see BACKTESTS.md
+CALIBRATION_KIND = (
+    "conformal"  # "pit": PIT map (cannot reach beyond the raw support); see BACKTESTS.md
+)
 ML_COST = 200  # an ML origin costs about this many Monte Carlo origins (progress weights)
 
 
 def parse_method(name: str) -> tuple[str, bool]:
     """'block+cal' -> ('block', True); 'gbm' -> ('gbm', False)."""
     if not isinstance(name, str) or not name.strip():
-        raise InputError("method", name, f"must be one of {', '.join(BASE_METHODS)} (add {CALIBRATED_SUFFIX} to calibrate)")
+        raise InputError(
+            "method",
+            name,
+            f"must be one of {', '.join(BASE_METHODS)} (add {CALIBRATED_SUFFIX} to calibrate)",
+        )
     text = name.strip()
     calibrated = text.endswith(CALIBRATED_SUFFIX)
     base = text[: -len(CALIBRATED_SUFFIX)] if calibrated else text
     if base not in BASE_METHODS:
         raise InputError(
-            "method", name, f"must be one of {', '.join(BASE_METHODS)}, optionally with {CALIBRATED_SUFFIX}"
+            "method",
+            name,
+            f"must be one of {', '.join(BASE_METHODS)}, optionally with {CALIBRATED_SUFFIX}",
         )
     return base, calibrated
 
@@ -104,7 +112,9 @@ def parse_window(value: Any) -> int | None:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise InputError("window", value, "must be a whole number of periods >= 1, or 'all'") from None
+        raise InputError(
+            "window", value, "must be a whole number of periods >= 1, or 'all'"
+        ) from None
     if number < 1 or isinstance(value, bool):
         raise InputError("window", value, "must be a whole number of periods >= 1, or 'all'")
     return number
@@ -117,7 +127,9 @@ def window_label(window: int | None) -> int | str:
 # --------------------------------------------------------------------------- window arithmetic
 
 
-def window_history(values: NDArray[np.float64], origin: int, window: int | None) -> NDArray[np.float64]:
+def window_history(
+    values: NDArray[np.float64], origin: int, window: int | None
+) -> NDArray[np.float64]:
     """What a forecast at `origin` may see: periods max(0, origin - window) .. origin - 1."""
     if origin < 1 or origin > values.size:
         raise InputError("origin", origin, f"must lie in [1, {values.size}]")
@@ -137,7 +149,9 @@ def actual_outcome(values: NDArray[np.float64], origin: int, horizon: int) -> tu
     """(items done in the H periods after `origin`, observed completion period of that backlog)."""
     future = values[origin : origin + horizon]
     if future.size < horizon:
-        raise InputError("origin", origin, f"needs {horizon} periods after it (series has {values.size})")
+        raise InputError(
+            "origin", origin, f"needs {horizon} periods after it (series has {values.size})"
+        )
     items = int(round(float(future.sum())))
     return items, completion_period(future, items)
 
@@ -148,7 +162,9 @@ def origin_seed(seed: int, origin: int, horizon: int, question: str) -> int:
     Distinct tuples give distinct integers (origins < 10**6, horizons < 500);
     the engine turns each into its own independent stream (SeedSequence).
     """
-    return ((int(seed) * 1_000_000 + int(origin)) * 500 + int(horizon)) * 2 + QUESTIONS.index(question)
+    return ((int(seed) * 1_000_000 + int(origin)) * 500 + int(horizon)) * 2 + QUESTIONS.index(
+        question
+    )
 
 
 def learning_origins(
@@ -165,7 +181,11 @@ def learning_origins(
     last = n_periods - horizon
     if base in ML_METHODS:
         low = ML_MIN_FIRST_ORIGIN
-        first = first_origin - ((first_origin - low) // step) * step if first_origin >= low else first_origin
+        first = (
+            first_origin - ((first_origin - low) // step) * step
+            if first_origin >= low
+            else first_origin
+        )
         origins = np.arange(first, last + 1, step, dtype=np.int64)
     else:
         origins = np.arange(min(MIN_PERIODS, first_origin), last + 1, dtype=np.int64)
@@ -240,12 +260,18 @@ def forecast_origin(
             out[("when", h)] = (np.array([0 if backlog == 0 else never]), np.array([float(runs)]))
         return Forecasts(out)
     if base in ML_METHODS:
-        table = _ml_table(history, base, max_h, origin_seed(seed, origin, max_h, "how_many"), ml_paths)
+        table = _ml_table(
+            history, base, max_h, origin_seed(seed, origin, max_h, "how_many"), ml_paths
+        )
     else:
         table = _mc_table(history, base)
     for h in horizons:
         hist: Histograms = simulate_chunks(
-            _question_scenario(0, 8), origin_seed(seed, origin, h, "how_many"), chunks, Question("how_many", h), table
+            _question_scenario(0, 8),
+            origin_seed(seed, origin, h, "how_many"),
+            chunks,
+            Question("how_many", h),
+            table,
         )
         out[("how_many", h)] = _sparse(hist.items)
         if backlogs is not None:
@@ -343,7 +369,9 @@ def score_forecast(
     forms of the metrics, which give the same numbers as the histogram forms.
     """
     n = len(LEVELS)
-    quantiles = np.asarray(metrics.quantile_from_histogram(values, counts, _READ_LEVELS[question]), dtype=float)
+    quantiles = np.asarray(
+        metrics.quantile_from_histogram(values, counts, _READ_LEVELS[question]), dtype=float
+    )
     thresholds, pinball_q, median = quantiles[:n], quantiles[n : 2 * n], quantiles[-1]
     if question == "how_many":
         hits = metrics.how_many_met_quantiles(thresholds, actual)
@@ -382,7 +410,11 @@ class SeriesBacktest:
 
     def scores(self, calibrated: bool, question: str, horizon: int) -> Scores:
         if calibrated and not self.calibrated_scores:
-            raise InputError("method", method_name(self.base, True), "was backtested without the calibration layer")
+            raise InputError(
+                "method",
+                method_name(self.base, True),
+                "was backtested without the calibration layer",
+            )
         return (self.calibrated if calibrated else self.raw)[(question, horizon)]
 
 
@@ -410,7 +442,9 @@ def backtest_series(
     """
     array = np.asarray(values, dtype=float)
     if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise InputError(f"series {name}", array.shape, "must be a 1-D list of throughput values >= 0")
+        raise InputError(
+            f"series {name}", array.shape, "must be a 1-D list of throughput values >= 0"
+        )
     if base not in BASE_METHODS:
         raise InputError("method", base, f"must be one of {', '.join(BASE_METHODS)}")
     horizons = tuple(whole_number("horizon", h, 1) for h in horizons)
@@ -439,15 +473,24 @@ def backtest_series(
     for origin, is_scored in zip(origins.tolist(), scored.tolist(), strict=True):
         outcomes = {h: actual_outcome(array, origin, h) for h in horizons}
         forecasts = forecast_origin(
-            array, origin, base, window, horizons, runs, seed,
-            backlogs={h: outcomes[h][0] for h in horizons}, ml_paths=ml_paths,
+            array,
+            origin,
+            base,
+            window,
+            horizons,
+            runs,
+            seed,
+            backlogs={h: outcomes[h][0] for h in horizons},
+            ml_paths=ml_paths,
         )
         for question, h in keys:
             actual = float(outcomes[h][0] if question == "how_many" else outcomes[h][1])
             hist_values, counts = forecasts.hists[(question, h)]
             past_origins, past_pits = past[(question, h)]
             if is_scored:
-                score = score_forecast(question, hist_values, counts, actual, _pit_rng(seed, origin, h, question))
+                score = score_forecast(
+                    question, hist_values, counts, actual, _pit_rng(seed, origin, h, question)
+                )
                 raw[(question, h)].add(origin, actual, score)
                 if not calibrate:
                     continue
@@ -455,26 +498,42 @@ def backtest_series(
                     cmap = calibration.fit_calibration(
                         calibration.usable_pits(past_origins, past_pits, h, origin)
                     )
-                    cal_counts = calibration.calibrate_counts(counts, cmap) if cmap.active else counts
+                    cal_counts = (
+                        calibration.calibrate_counts(counts, cmap) if cmap.active else counts
+                    )
                     cal_values = hist_values
                 else:
                     zmap = calibration.fit_conformal(
                         calibration.usable_pits(past_origins, past_z[(question, h)], h, origin)
                     )
-                    spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
-                    cal_values, cal_counts = calibration.conformal_histogram(hist_values, counts, spread_q, zmap) if zmap.active else (hist_values, counts)
+                    spread_q = metrics.quantile_from_histogram(
+                        hist_values, counts, calibration.SPREAD_LEVELS
+                    )
+                    cal_values, cal_counts = (
+                        calibration.conformal_histogram(hist_values, counts, spread_q, zmap)
+                        if zmap.active
+                        else (hist_values, counts)
+                    )
                 keep = cal_counts > 0
                 cal_score = score_forecast(
-                    question, cal_values[keep], cal_counts[keep], actual, _pit_rng(seed, origin, h, question)
+                    question,
+                    cal_values[keep],
+                    cal_counts[keep],
+                    actual,
+                    _pit_rng(seed, origin, h, question),
                 )
                 cal[(question, h)].add(origin, actual, cal_score)
                 pit = score["pit"]
             else:
-                pit = metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question))
+                pit = metrics.pit_randomized(
+                    hist_values, counts, actual, _pit_rng(seed, origin, h, question)
+                )
             past_origins.append(origin)
             past_pits.append(pit)
             if CALIBRATION_KIND != "pit":
-                spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
+                spread_q = metrics.quantile_from_histogram(
+                    hist_values, counts, calibration.SPREAD_LEVELS
+                )
                 past_z[(question, h)].append(calibration.standardised_error(spread_q, actual))
     return _freeze(result)
 
@@ -498,7 +557,9 @@ class BacktestOptions:
     calibrate: bool = True  # run the calibration layer (needed only when a '+cal' method is asked)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "horizons", tuple(whole_number("horizon", h, 1) for h in self.horizons))
+        object.__setattr__(
+            self, "horizons", tuple(whole_number("horizon", h, 1) for h in self.horizons)
+        )
         object.__setattr__(self, "step", whole_number("step", self.step, 1))
         object.__setattr__(self, "runs", whole_number("runs", self.runs, 1))
         object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
@@ -513,10 +574,14 @@ def backtest_series_task(
     name: str, values: Sequence[float], base: str, window: int | None, options: BacktestOptions
 ) -> dict[tuple[str, str, int | None], SeriesBacktest]:
     """One task of a backtest job: {(series, base method, window): result} (merges by union)."""
-    return {(name, base, window): backtest_series(name, values, base, window, **options.as_kwargs())}
+    return {
+        (name, base, window): backtest_series(name, values, base, window, **options.as_kwargs())
+    }
 
 
-def merge_series_results(parts: Iterable[Mapping[Any, SeriesBacktest]]) -> dict[Any, SeriesBacktest]:
+def merge_series_results(
+    parts: Iterable[Mapping[Any, SeriesBacktest]],
+) -> dict[Any, SeriesBacktest]:
     """Union of task results (order-independent: keys never collide)."""
     merged: dict[Any, SeriesBacktest] = {}
     for part in parts:
@@ -546,21 +611,43 @@ class Backtest:
         return sorted({k[0] for k in self.results}, key=str.lower)
 
     def configurations(self) -> list[tuple[str, int | None]]:
-        return sorted({(k[1], k[2]) for k in self.results}, key=lambda c: (BASE_METHODS.index(c[0]), c[1] or 10**9))
+        return sorted(
+            {(k[1], k[2]) for k in self.results},
+            key=lambda c: (BASE_METHODS.index(c[0]), c[1] or 10**9),
+        )
 
     def _series(self, base: str, window: int | None) -> list[SeriesBacktest]:
-        found = [self.results[(n, base, window)] for n in self.series_names if (n, base, window) in self.results]
+        found = [
+            self.results[(n, base, window)]
+            for n in self.series_names
+            if (n, base, window) in self.results
+        ]
         if not found:
-            raise InputError("method", method_name(base, False), f"was not backtested with window {window_label(window)}")
+            raise InputError(
+                "method",
+                method_name(base, False),
+                f"was not backtested with window {window_label(window)}",
+            )
         return found
 
-    def _scores(self, s: SeriesBacktest, calibrated: bool, question: str, h: int, origins: set[int] | None) -> Scores:
+    def _scores(
+        self, s: SeriesBacktest, calibrated: bool, question: str, h: int, origins: set[int] | None
+    ) -> Scores:
         scores = s.scores(calibrated, question, h)
         if origins is None:
             return scores
         keep = np.isin(scores.origins, np.fromiter(origins, dtype=np.int64, count=len(origins)))
         out = Scores()
-        for name in ("origins", "actual", "hits", "pit", "crps", "pinball", "median_abs_error", "ideal"):
+        for name in (
+            "origins",
+            "actual",
+            "hits",
+            "pit",
+            "crps",
+            "pinball",
+            "median_abs_error",
+            "ideal",
+        ):
             setattr(out, name, np.asarray(getattr(scores, name))[keep])
         return out
 
@@ -578,7 +665,9 @@ class Backtest:
         """
         base, calibrated = parse_method(method)
         if horizon not in self.horizons:
-            raise InputError("horizon", horizon, f"was not backtested (horizons {list(self.horizons)})")
+            raise InputError(
+                "horizon", horizon, f"was not backtested (horizons {list(self.horizons)})"
+            )
         rows = []
         for s in self._series(base, window):
             keep = None if origins is None else origins.get(s.name, set())
@@ -602,24 +691,41 @@ class Backtest:
         }
 
     def pits(
-        self, method: str, window: int | None, question: str, horizon: int,
+        self,
+        method: str,
+        window: int | None,
+        question: str,
+        horizon: int,
         origins: Mapping[str, set[int]] | None = None,
     ) -> NDArray[np.float64]:
         """Pooled randomised PIT values (flat histogram = calibrated)."""
         base, calibrated = parse_method(method)
         parts = [
-            self._scores(s, calibrated, question, horizon, None if origins is None else origins.get(s.name, set())).pit
+            self._scores(
+                s,
+                calibrated,
+                question,
+                horizon,
+                None if origins is None else origins.get(s.name, set()),
+            ).pit
             for s in self._series(base, window)
         ]
-        return np.concatenate([np.asarray(p, dtype=float) for p in parts]) if parts else np.array([])
+        return (
+            np.concatenate([np.asarray(p, dtype=float) for p in parts]) if parts else np.array([])
+        )
 
     def scored_origins(self, base: str, window: int | None) -> dict[str, set[int]]:
         """Per series, the origins a configuration scored (all its horizons share them)."""
         h = self.horizons[0]
-        return {s.name: set(np.asarray(s.raw[("how_many", h)].origins).tolist()) for s in self._series(base, window)}
+        return {
+            s.name: set(np.asarray(s.raw[("how_many", h)].origins).tolist())
+            for s in self._series(base, window)
+        }
 
 
-def calibration_error(report: Mapping[str, Any], levels: Sequence[str] = ("50", "70", "85", "95")) -> float:
+def calibration_error(
+    report: Mapping[str, Any], levels: Sequence[str] = ("50", "70", "85", "95")
+) -> float:
     """Mean |pooled coverage - nominal| over both questions and `levels`, in points."""
     gaps = [
         abs(report["pooled"][q]["coverage"][lv] - int(lv) / 100.0) * 100.0
@@ -632,7 +738,11 @@ def calibration_error(report: Mapping[str, Any], levels: Sequence[str] = ("50", 
 def worst_gap(report: Mapping[str, Any], levels: Sequence[str] = ("50", "85", "95")) -> float:
     """Largest |pooled coverage - nominal| over both questions and `levels`, in points."""
     return float(
-        max(abs(report["pooled"][q]["coverage"][lv] - int(lv) / 100.0) * 100.0 for q in QUESTIONS for lv in levels)
+        max(
+            abs(report["pooled"][q]["coverage"][lv] - int(lv) / 100.0) * 100.0
+            for q in QUESTIONS
+            for lv in levels
+        )
     )
 
 
@@ -669,13 +779,21 @@ def live_calibration(
     errors: list[float] = []
     for origin in range(MIN_PERIODS, values.size - h + 1):
         items, periods = actual_outcome(values, origin, h)
-        forecasts = forecast_origin(values, origin, base, window, (h,), runs, seed, backlogs={h: items})
+        forecasts = forecast_origin(
+            values, origin, base, window, (h,), runs, seed, backlogs={h: items}
+        )
         hist_values, counts = forecasts.hists[(question, h)]
         actual = float(items if question == "how_many" else periods)
         if CALIBRATION_KIND == "pit":
-            errors.append(metrics.pit_randomized(hist_values, counts, actual, _pit_rng(seed, origin, h, question)))
+            errors.append(
+                metrics.pit_randomized(
+                    hist_values, counts, actual, _pit_rng(seed, origin, h, question)
+                )
+            )
         else:
-            spread_q = metrics.quantile_from_histogram(hist_values, counts, calibration.SPREAD_LEVELS)
+            spread_q = metrics.quantile_from_histogram(
+                hist_values, counts, calibration.SPREAD_LEVELS
+            )
             errors.append(calibration.standardised_error(spread_q, actual))
     if CALIBRATION_KIND == "pit":
         return calibration.fit_calibration(errors)
@@ -683,7 +801,9 @@ def live_calibration(
 
 
 def calibrate_histogram(
-    counts: NDArray[np.int64], cmap: calibration.ConformalMap | calibration.CalibrationMap, cap: int | None = None
+    counts: NDArray[np.int64],
+    cmap: calibration.ConformalMap | calibration.CalibrationMap,
+    cap: int | None = None,
 ) -> NDArray[np.int64]:
     """A dense result histogram (index = value) recalibrated by `cmap`, as whole counts with the
     same number of runs; values beyond `cap` are counted at `cap` (e.g. "not done")."""
@@ -708,7 +828,9 @@ def calibrated_horizon(result: Any) -> int:
     return int(min(max(1, median if median is not None else 52), 52))
 
 
-def calibrate_result(result: Any, cmap: calibration.ConformalMap | calibration.CalibrationMap) -> Any:
+def calibrate_result(
+    result: Any, cmap: calibration.ConformalMap | calibration.CalibrationMap
+) -> Any:
     """A copy of a ForecastResult (periods) or HowManyResult (items) read through `cmap`.
 
     The other histograms (totals, effort, burn-down fan, items by the deadline)
@@ -724,7 +846,9 @@ def calibrate_result(result: Any, cmap: calibration.ConformalMap | calibration.C
     if isinstance(result, HowManyResult):
         hists.items = calibrate_histogram(hists.items, cmap)
     else:
-        hists.periods = calibrate_histogram(hists.periods, cmap, cap=result.scenario.max_periods + 1)
+        hists.periods = calibrate_histogram(
+            hists.periods, cmap, cap=result.scenario.max_periods + 1
+        )
     out.histograms = hists
     out.calibration = cmap
     return out

@@ -207,6 +207,8 @@ def conformal_histogram(
     spread = max((q90 - q10) / 2.0, MIN_SPREAD)
     atoms = np.maximum(np.rint(q50 + spread * cmap.errors), 0).astype(np.int64)
     all_values = np.concatenate((v, atoms))
-    weights = np.concatenate(((1.0 - cmap.weight) * c, np.full(atoms.size, cmap.weight / atoms.size)))
+    weights = np.concatenate(
+        ((1.0 - cmap.weight) * c, np.full(atoms.size, cmap.weight / atoms.size))
+    )
     out_values, inverse = np.unique(all_values, return_inverse=True)
     return out_values, np.bincount(inverse, weights=weights)

@@ -102,7 +102,13 @@ def scenario_draw_args(scenario: Scenario) -> WorkDraws:
     elif scenario.split_samples is not None:
         split_samples = np.asarray(scenario.split_samples, dtype=np.float64)
     return WorkDraws(
-        int(low), int(high), risks, float(split_low), float(split_high), split_samples, lead_choices(scenario)
+        int(low),
+        int(high),
+        risks,
+        float(split_low),
+        float(split_high),
+        split_samples,
+        lead_choices(scenario),
     )
 
 
@@ -133,15 +139,23 @@ def _simulate_when(
     deadline_items = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
     totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
     team_args = TeamArgs(
-        float(team.history_size), float(scenario.focus), float(team.min_contributors),
-        float(team.max_contributors), float(team.s_curve) / 100.0,
+        float(team.history_size),
+        float(scenario.focus),
+        float(team.min_contributors),
+        float(team.max_contributors),
+        float(team.s_curve) / 100.0,
     )
     limits = RunLimits(
-        int(max_p), NO_DEADLINE if deadline is None else int(deadline), float(bucket),
-        int(FAN_RUNS_PER_CHUNK), float(effort_unit),
+        int(max_p),
+        NO_DEADLINE if deadline is None else int(deadline),
+        float(bucket),
+        int(FAN_RUNS_PER_CHUNK),
+        float(effort_unit),
     )
     counts = WhenCounts(periods, effort, fan, deadline_items, totals)
-    run_periods = kernel.run_when(n, draws, sampler.kernel_args(), team_args, limits, chunk_key(rng), counts)
+    run_periods = kernel.run_when(
+        n, draws, sampler.kernel_args(), team_args, limits, chunk_key(rng), counts
+    )
     # Runs finishing with lead time beyond the horizon count as not done (index max_p + 1).
     if periods.size > max_p + 2:
         periods[max_p + 1] += periods[max_p + 2 :].sum()
@@ -167,7 +181,9 @@ def _simulate_how_many(
     items = np.zeros(size, dtype=np.int64)
     from flowray.core import kernel  # compiled on first use: importing the engine stays cheap
 
-    run_periods = kernel.run_how_many(n, int(periods), sampler.kernel_args(), float(scale), chunk_key(rng), items)
+    run_periods = kernel.run_how_many(
+        n, int(periods), sampler.kernel_args(), float(scale), chunk_key(rng), items
+    )
     return Histograms(runs=n, items=trim(items), run_periods=int(run_periods))
 
 

@@ -28,7 +28,11 @@ def summarize(
 
 
 def run_local(
-    scenario: Scenario, question: Question, runs: int, seed: int, sampler: SamplerTable | None = None
+    scenario: Scenario,
+    question: Question,
+    runs: int,
+    seed: int,
+    sampler: SamplerTable | None = None,
 ) -> Result:
     """Every chunk in this process, one after another: the reference for the job engines."""
     runs, seed = validate_runs(runs, seed)
@@ -55,10 +59,14 @@ def horizon_periods(scenario: Scenario, periods: int | None, end: object | None)
         if scenario.start is None:
             raise InputError("end", end_date.isoformat(), "needs a start date")
         if end_date <= scenario.start:
-            raise InputError("end", end_date.isoformat(), f"must be after the start ({scenario.start})")
+            raise InputError(
+                "end", end_date.isoformat(), f"must be after the start ({scenario.start})"
+            )
         periods = (end_date - scenario.start).days // scenario.period_days
         if periods < 1:
-            raise InputError("end", end_date.isoformat(), "must be at least one whole period after the start")
+            raise InputError(
+                "end", end_date.isoformat(), "must be at least one whole period after the start"
+            )
     if periods is None:
         raise InputError("periods", None, "give the number of periods or an end date")
     checked = Question("how_many", periods).periods

@@ -68,7 +68,9 @@ def cdf_at(values: ArrayLike, counts: ArrayLike, x: ArrayLike, total: float | No
     return float(result) if np.ndim(result) == 0 else result
 
 
-def quantile_of(values: ArrayLike, counts: ArrayLike, p: ArrayLike, total: float | None = None) -> Any:
+def quantile_of(
+    values: ArrayLike, counts: ArrayLike, p: ArrayLike, total: float | None = None
+) -> Any:
     """Index into sparse `values` of the inverted-CDF quantile(s) p; len(values) means beyond them."""
     cumulative = np.cumsum(np.asarray(counts, dtype=float))
     denominator = float(cumulative[-1]) if total is None else float(total)
@@ -156,10 +158,16 @@ class Histograms:
     periods: NDArray[np.int64] | None = None  # index w: runs done after w periods; last = not done
     totals: NDArray[np.int64] | None = None  # index n: runs whose total work was n items
     effort: NDArray[np.int64] | None = None  # index e: runs needing e person-weeks (rounded)
-    fan: NDArray[np.int64] | None = None  # [w, b]: runs still open after w periods, remaining in bucket b
+    fan: NDArray[np.int64] | None = (
+        None  # [w, b]: runs still open after w periods, remaining in bucket b
+    )
     fan_runs: int = 0  # the runs the fan follows (the first FAN_RUNS_PER_CHUNK of each chunk)
-    deadline_items: NDArray[np.int64] | None = None  # index n: runs with n items done by the deadline
-    items: NDArray[np.int64] | None = None  # how-many: index n: runs completing n items in the horizon
+    deadline_items: NDArray[np.int64] | None = (
+        None  # index n: runs with n items done by the deadline
+    )
+    items: NDArray[np.int64] | None = (
+        None  # how-many: index n: runs completing n items in the horizon
+    )
     run_periods: int = 0  # simulated run-periods (work done, for benchmarks)
     chunks: tuple[int, ...] = field(default_factory=tuple)
 

@@ -84,7 +84,7 @@ def _unit53(state, increment):  # pragma: no cover - compiled
     """(next state, a double in [0, 1) with 53 random bits, from two outputs): continuous draws."""
     state, high = _step(state, increment)
     state, low = _step(state, increment)
-    value = (np.float64(high >> np.uint64(5)) * 67108864.0 + np.float64(low >> np.uint64(6)))
+    value = np.float64(high >> np.uint64(5)) * 67108864.0 + np.float64(low >> np.uint64(6))
     return state, value * (1.0 / 9007199254740992.0)
 
 
@@ -286,7 +286,9 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
 
 
 @njit(cache=True)
-def run_how_many(n_runs, periods, sampler, scale, chunk_key, items_hist):  # pragma: no cover - compiled
+def run_how_many(
+    n_runs, periods, sampler, scale, chunk_key, items_hist
+):  # pragma: no cover - compiled
     """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
     values, alias_prob, alias_index = sampler.values, sampler.alias_prob, sampler.alias_index
     sampler_kind, restart_probability = sampler.kind, sampler.restart_probability

@@ -35,7 +35,6 @@ def apply_window(history: Sequence[float], window: int | None) -> list[float]:
     return list(history)[-window:]
 
 
-
 DEFAULT = "default"  # the method name that means flowray's chosen method and window
 ALL_HISTORY = "all"  # the window that means every stored period
 DEFAULT_WINDOW_OF_METHOD = object()  # "not given": the method's own default window
@@ -92,7 +91,9 @@ DOMAIN_MODEL = ForecastMethod("bootstrap", None)
 """Plain bootstrap on all the history: the plain model of docs/model.md."""
 
 
-def resolve_method(name: str | ForecastMethod | None = DEFAULT, window: Any = DEFAULT_WINDOW_OF_METHOD) -> ForecastMethod:
+def resolve_method(
+    name: str | ForecastMethod | None = DEFAULT, window: Any = DEFAULT_WINDOW_OF_METHOD
+) -> ForecastMethod:
     """A method name (or 'default') and a window (N, 'all', None = all) -> a checked ForecastMethod.
 
     Without a window, 'default' takes flowray's chosen window (12) and any other
@@ -113,7 +114,8 @@ def resolve_method(name: str | ForecastMethod | None = DEFAULT, window: Any = DE
             raise InputError("method", name, f"must be {choices}") from None
         if base in backtest.ML_METHODS:
             raise InputError(
-                "method", name,
+                "method",
+                name,
                 f"is an ML forecaster: use `flowray deadline --method ml` (ML next to Monte Carlo); "
                 f"here the method must be {choices}",
             )
@@ -132,10 +134,14 @@ class MethodReport:
     """Which method made a result, and what its calibration did: for the result view and the ledger."""
 
     method: ForecastMethod
-    history_periods: int  # periods of history the forecast could see (the calibration learns from all)
+    history_periods: (
+        int  # periods of history the forecast could see (the calibration learns from all)
+    )
     period_days: int = 7
     project: str | None = None
-    calibration: Any = None  # the fitted map (core.calibration), None until learned or when not calibrated
+    calibration: Any = (
+        None  # the fitted map (core.calibration), None until learned or when not calibrated
+    )
     horizon: int | None = None  # periods ahead the calibration's past errors were measured at
     pending: bool = False  # a partial result: the calibration is applied when the simulation ends
 
@@ -168,15 +174,23 @@ class MethodReport:
         if not self.method.calibrated:
             text = f"{sampled}; not calibrated."
             if self.method.is_domain_model:
-                text += (" In flowray's backtests this method was over-confident (its 85% level was met "
-                         "less often than 85% of the time); flowray's default method is calibrated.")
+                text += (
+                    " In flowray's backtests this method was over-confident (its 85% level was met "
+                    "less often than 85% of the time); flowray's default method is calibrated."
+                )
             return text
         if self.pending:
             return f"{sampled}; calibration on {whose} own past forecast errors is applied when all runs are done."
         if self.calibrated:
-            horizon = "" if self.horizon is None else f", made {self.horizon} {period_word(self.period_days, self.horizon)} ahead"
-            return (f"{sampled}, calibrated on {whose} own past forecast errors "
-                    f"({self.past_errors} past forecasts with a known outcome{horizon}).")
+            horizon = (
+                ""
+                if self.horizon is None
+                else f", made {self.horizon} {period_word(self.period_days, self.horizon)} ahead"
+            )
+            return (
+                f"{sampled}, calibrated on {whose} own past forecast errors "
+                f"({self.past_errors} past forecasts with a known outcome{horizon})."
+            )
         needed = calibration.MIN_PAST_ERRORS
         horizon = self.horizon or 0
         text = (
@@ -187,9 +201,14 @@ class MethodReport:
             f"{horizon}-{period_word(self.period_days, 1)} horizon). Fell back to the same sampling without "
             f"calibration: {sampled[0].lower() + sampled[1:]}."
         )
-        if self.method.base == backtest.DEFAULT_BASE_METHOD and self.method.window == backtest.DEFAULT_WINDOW:
-            text += (" Uncalibrated, it was over-confident in flowray's backtests: its 85% level was met "
-                     "clearly less often than 85% of the time.")
+        if (
+            self.method.base == backtest.DEFAULT_BASE_METHOD
+            and self.method.window == backtest.DEFAULT_WINDOW
+        ):
+            text += (
+                " Uncalibrated, it was over-confident in flowray's backtests: its 85% level was met "
+                "clearly less often than 85% of the time."
+            )
         else:
             text += " Uncalibrated forecasts tend to be over-confident."
         return text
@@ -203,7 +222,9 @@ class MethodReport:
             "sampler": self.method.base,
             "calibration_asked": self.method.calibrated,
             "calibrated": self.calibrated,
-            "calibration": None if cmap is None else {
+            "calibration": None
+            if cmap is None
+            else {
                 "past_errors": int(cmap.n_errors),
                 "weight": float(cmap.weight),
                 "horizon": self.horizon,
@@ -239,13 +260,17 @@ def method_forecast(
     if not method.calibrated:
         return with_report(result, report)
     horizon = calibration_horizon(question, result)
-    cmap = backtest.live_calibration(past, question.kind, horizon, method.base, method.window, seed=seed)
+    cmap = backtest.live_calibration(
+        past, question.kind, horizon, method.base, method.window, seed=seed
+    )
     return calibrated(result, cmap, horizon, report)
 
 
 def calibration_horizon(question: Question, raw: Result) -> int:
     """The horizon whose past errors calibrate the answer: H for how-many, the raw median for "when"."""
-    return int(question.periods) if question.kind == "how_many" else backtest.calibrated_horizon(raw)
+    return (
+        int(question.periods) if question.kind == "how_many" else backtest.calibrated_horizon(raw)
+    )
 
 
 def calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:
@@ -262,7 +287,9 @@ def with_report(result: Result, report: MethodReport, *, pending: bool = False) 
     return result
 
 
-def method_scenario(scenario: Scenario, history: Sequence[float] | None, method: ForecastMethod) -> tuple[Scenario, list[float]]:
+def method_scenario(
+    scenario: Scenario, history: Sequence[float] | None, method: ForecastMethod
+) -> tuple[Scenario, list[float]]:
     """The scenario a method simulates (its window of the history, its sampler) and the whole history."""
     past = list(scenario.throughput if history is None else history)
     return scenario.replace(throughput=apply_window(past, method.window), sampler=method.base), past

@@ -94,7 +94,9 @@ def run_mc(scenario: Scenario, runs: int = 100_000, seed: int = 0) -> ForecastRe
     return run_local(scenario, Question("when"), runs, seed)
 
 
-def forecast_task(kind: str, scenario: Scenario, runs: int, seed: int, ml_method: str, n_paths: int) -> dict[str, Any]:
+def forecast_task(
+    kind: str, scenario: Scenario, runs: int, seed: int, ml_method: str, n_paths: int
+) -> dict[str, Any]:
     """One task of a deadline job: {"ml": result} or {"mc": result}; ML refusals travel as text."""
     if kind == "mc":
         return {"mc": run_mc(scenario, runs, seed)}
@@ -223,7 +225,9 @@ def compare(
     return build_comparison(scenario, parts, ml_method)
 
 
-def build_comparison(scenario: Scenario, parts: dict[str, Any], ml_method: str) -> DeadlineComparison:
+def build_comparison(
+    scenario: Scenario, parts: dict[str, Any], ml_method: str
+) -> DeadlineComparison:
     notes = []
     if "ml_refused" in parts:
         notes.append(f"ML not used: {parts['ml_refused']}")

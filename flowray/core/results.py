@@ -216,7 +216,9 @@ class ForecastResult(_Answer):
                 counts[0] += self.histograms.fan_runs - counts.sum()
                 values = np.arange(counts.size, dtype=float) * width
             for p in levels:
-                row[f"p{p}"] = float(values[min(quantile_index(counts, p / 100.0), counts.size - 1)])
+                row[f"p{p}"] = float(
+                    values[min(quantile_index(counts, p / 100.0), counts.size - 1)]
+                )
             d = self.scenario.date_of(w)
             row["date"] = d.isoformat() if d else None
             rows.append(row)

@@ -48,7 +48,9 @@ class SamplerTable:
         """The table as the kernel takes it (alias arrays are placeholders unless ALIAS)."""
         prob = self.alias_prob if self.alias_prob is not None else np.ones((1, 1))
         index = self.alias_index if self.alias_index is not None else np.zeros((1, 1), np.int64)
-        return SamplerArgs(self.values, prob, index, int(self.kind), float(self.restart_probability))
+        return SamplerArgs(
+            self.values, prob, index, int(self.kind), float(self.restart_probability)
+        )
 
     @property
     def max_value(self) -> float:

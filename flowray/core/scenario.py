@@ -137,7 +137,9 @@ def _parse_backlog(value: Any) -> int | tuple[int, int]:
         low = whole_number("backlog.low", value[0], 0)
         high = whole_number("backlog.high", value[1], 0)
         if low > high:
-            raise InputError("backlog", (low, high), "needs low <= high (low > high is not allowed)")
+            raise InputError(
+                "backlog", (low, high), "needs low <= high (low > high is not allowed)"
+            )
         return (low, high) if low != high else low
     return whole_number("backlog", value, 0)
 
@@ -194,7 +196,9 @@ def _parse_throughput(value: Any) -> tuple[float, ...]:
         out.append(number)
     if max(out) == 0:
         raise InputError(
-            "throughput", raw if len(raw) <= 12 else f"{len(raw)} zeros", "must not be all 0: nothing would ever finish"
+            "throughput",
+            raw if len(raw) <= 12 else f"{len(raw)} zeros",
+            "must not be all 0: nothing would ever finish",
         )
     return tuple(out)
 
@@ -237,7 +241,9 @@ class Scenario:
             raise InputError("focus", self.focus, "must be > 0 and <= 1 (share of capacity)")
         put(self, "focus", focus)
         if self.lead_time_days is not None:
-            if isinstance(self.lead_time_days, str) or not isinstance(self.lead_time_days, Iterable):
+            if isinstance(self.lead_time_days, str) or not isinstance(
+                self.lead_time_days, Iterable
+            ):
                 raise InputError("lead_time_days", self.lead_time_days, "must be a list of days")
             leads = tuple(finite_number("lead_time_days", v) for v in self.lead_time_days)
             if not leads:
@@ -333,8 +339,18 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         known = {
-            "throughput", "backlog", "period_days", "split_rate", "risks", "team", "focus",
-            "lead_time_days", "start", "deadline", "max_periods", "sampler",
+            "throughput",
+            "backlog",
+            "period_days",
+            "split_rate",
+            "risks",
+            "team",
+            "focus",
+            "lead_time_days",
+            "start",
+            "deadline",
+            "max_periods",
+            "sampler",
         }
         unknown = set(data) - known
         if unknown:

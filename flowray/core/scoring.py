@@ -63,7 +63,9 @@ def score_distribution(
             met = q is not None and actual >= q
             expected = 0.0 if q is None else 1.0 - dist.cdf(q - 1)
             # P(V >= 1 - p) with V ~ U(lo, hi)
-            cover = _clip01((hi - (1 - p)) / (hi - lo)) if hi > lo else (1.0 if lo >= 1 - p else 0.0)
+            cover = (
+                _clip01((hi - (1 - p)) / (hi - lo)) if hi > lo else (1.0 if lo >= 1 - p else 0.0)
+            )
         levels.append(LevelScore(level, None if q is None else float(q), met, expected, cover))
     return (lo + hi) / 2, lo, hi, median, levels
 

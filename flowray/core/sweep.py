@@ -23,8 +23,17 @@ from flowray.exceptions import InputError
 
 TEAM_SIZE = "team_size"  # the axis that sets the active contributors (scales throughput)
 SCENARIO_FIELDS = (
-    "backlog", "split_rate", "risks", "team", "focus", "lead_time_days", "start",
-    "deadline", "max_periods", "sampler", "period_days",
+    "backlog",
+    "split_rate",
+    "risks",
+    "team",
+    "focus",
+    "lead_time_days",
+    "start",
+    "deadline",
+    "max_periods",
+    "sampler",
+    "period_days",
 )
 OUTPUT_COLUMNS = ("p50", "p85", "p95", "p85_plus_minus", "p85_date", "p_deadline", "not_done_share")
 MAX_CELLS = 400  # a sweep is for comparing a handful of options, not a search
@@ -49,8 +58,12 @@ def with_team_size(scenario: Scenario, size: float) -> Scenario:
         raise InputError(TEAM_SIZE, size, "must be a number of people > 0")
     low = team.min_contributors * size / team.max_contributors
     return scenario.replace(
-        team=Team(history_size=team.history_size, min_contributors=low, max_contributors=size,
-                  s_curve=team.s_curve)
+        team=Team(
+            history_size=team.history_size,
+            min_contributors=low,
+            max_contributors=size,
+            s_curve=team.s_curve,
+        )
     )
 
 
@@ -59,7 +72,9 @@ def apply_value(scenario: Scenario, axis: str, value: Any) -> Scenario:
     if axis == TEAM_SIZE:
         return with_team_size(scenario, value)
     if axis not in SCENARIO_FIELDS:
-        raise InputError("axis", axis, f"must be {TEAM_SIZE!r} or one of {', '.join(SCENARIO_FIELDS)}")
+        raise InputError(
+            "axis", axis, f"must be {TEAM_SIZE!r} or one of {', '.join(SCENARIO_FIELDS)}"
+        )
     return scenario.replace(**{axis: value})
 
 
@@ -83,8 +98,11 @@ def sweep_cells(base: Scenario, axes: Mapping[str, Sequence[Any]]) -> list[Sweep
     for values in lists:
         total *= len(values)
     if total > MAX_CELLS:
-        raise InputError("axes", {n: len(v) for n, v in zip(names, lists, strict=True)},
-                         f"make {total} cells; at most {MAX_CELLS}")
+        raise InputError(
+            "axes",
+            {n: len(v) for n, v in zip(names, lists, strict=True)},
+            f"make {total} cells; at most {MAX_CELLS}",
+        )
     cells = []
     for index, combo in enumerate(itertools.product(*lists)):
         scenario = base
@@ -130,10 +148,14 @@ def sweep_table(frame, rows: str, columns: str, value: str = "p85"):
     """A rows x columns pivot of one measure, ready for a heatmap (e.g. P85 by team and split)."""
     axes = [c for c in frame.columns if c != "cell" and c not in OUTPUT_COLUMNS]
     if rows not in axes or columns not in axes or rows == columns:
-        raise InputError("rows/columns", (rows, columns), f"must be two different axes of the sweep: {axes}")
+        raise InputError(
+            "rows/columns", (rows, columns), f"must be two different axes of the sweep: {axes}"
+        )
     if value not in OUTPUT_COLUMNS:
         raise InputError("value", value, f"must be one of {', '.join(OUTPUT_COLUMNS)}")
     others = [a for a in axes if a not in (rows, columns)]
     if others:
-        raise InputError("axes", others, "the sweep has more axes: filter the frame to one value of each first")
+        raise InputError(
+            "axes", others, "the sweep has more axes: filter the frame to one value of each first"
+        )
     return frame.pivot(index=rows, columns=columns, values=value)

@@ -86,8 +86,15 @@ def pit_frame(
         counts, _ = np.histogram(pit, bins=edges)
         total = counts.sum()
         for low, count in zip(edges[:-1], counts, strict=True):
-            rows.append({"method": method, "bin": f"{low:.1f}-{low + 1 / bins:.1f}", "bin_start": float(low),
-                         "share": float(count / total) if total else float("nan"), "origins": int(total)})
+            rows.append(
+                {
+                    "method": method,
+                    "bin": f"{low:.1f}-{low + 1 / bins:.1f}",
+                    "bin_start": float(low),
+                    "share": float(count / total) if total else float("nan"),
+                    "origins": int(total),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -100,7 +107,10 @@ def deadline_frame(comparison: Any):
 
     scenario = comparison.scenario
     columns: dict[str, dict[str, Any]] = {}
-    for label, result in (("Monte Carlo", comparison.mc), (f"ML ({comparison.ml_method})", comparison.ml)):
+    for label, result in (
+        ("Monte Carlo", comparison.mc),
+        (f"ML ({comparison.ml_method})", comparison.ml),
+    ):
         if result is None:
             continue
         column: dict[str, Any] = {}
@@ -112,11 +122,14 @@ def deadline_frame(comparison: Any):
             err = result.percentile_error(level)["plus_minus"]
             column[f"{level}% done within"] = (
                 f"{periods} periods ({scenario.date_of(periods).isoformat()}) ±{err}"
-                if scenario.start is not None else f"{periods} periods ±{err}"
+                if scenario.start is not None
+                else f"{periods} periods ±{err}"
             )
         prob = result.probability_by_deadline
         if prob is not None:
             column["P(done by the deadline)"] = format_probability(prob)
-            column["85% likely done by the deadline"] = f"at least {result.items_by_deadline(85)} items"
+            column["85% likely done by the deadline"] = (
+                f"at least {result.items_by_deadline(85)} items"
+            )
         columns[label] = column
     return pd.DataFrame(columns)

@@ -30,11 +30,16 @@ def derive_throughput(
     """
     period_days = whole_number("period_days", period_days, 1)
     first_day, last_day = (
-        parse_date("start", start, empty_is_none=False), parse_date("end", end, empty_is_none=False)
+        parse_date("start", start, empty_is_none=False),
+        parse_date("end", end, empty_is_none=False),
     )
     done: list[dt.date] = []
     for item in items:
-        day = item.done_on if hasattr(item, "done_on") else parse_date("items", item, empty_is_none=False)
+        day = (
+            item.done_on
+            if hasattr(item, "done_on")
+            else parse_date("items", item, empty_is_none=False)
+        )
         if day is not None:
             done.append(day)
     done.sort()

@@ -52,7 +52,9 @@ def whole_number(
     rule = _bounds_rule("a whole number", minimum, maximum)
     if isinstance(value, bool):
         raise InputError(field, value, rule)
-    if isinstance(value, int) or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"):
+    if isinstance(value, int) or (
+        hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"
+    ):
         number = int(value)
     else:
         try:

@@ -59,7 +59,9 @@ class ForecastProgress(Progress):
         simulated = self.runs_done / self.runs_total if self.runs_total else 1.0
         if not self.calibrating:
             return simulated
-        return (1.0 - CALIBRATION_SHARE) * simulated + (CALIBRATION_SHARE if self.calibration_done else 0.0)
+        return (1.0 - CALIBRATION_SHARE) * simulated + (
+            CALIBRATION_SHARE if self.calibration_done else 0.0
+        )
 
 
 class MethodJob:
@@ -107,8 +109,15 @@ class MethodJob:
         self._horizon = horizon
         task = ChunkTask(
             fn=backtest.live_calibration,
-            args=(self._history, self.question.kind, horizon, self.method.base, self.method.window,
-                  backtest.DEFAULT_RUNS, self._seed),
+            args=(
+                self._history,
+                self.question.kind,
+                horizon,
+                self.method.base,
+                self.method.window,
+                backtest.DEFAULT_RUNS,
+                self._seed,
+            ),
             chunks=1,
             label=f"calibration of {self.method.name} on {len(self._history)} periods, horizon {horizon}",
         )
@@ -122,7 +131,9 @@ class MethodJob:
             if self._cancelled or self.calibration_job is not None:
                 return
             if str(self.simulation.state) == "DONE":
-                self._start_calibration(calibration_horizon(self.question, self.simulation.result()))
+                self._start_calibration(
+                    calibration_horizon(self.question, self.simulation.result())
+                )
 
     # -- the job interface -------------------------------------------------------------------
     @property
@@ -154,7 +165,11 @@ class MethodJob:
         state = self.state
         sim = self.simulation.progress()
         calibrating = self.method.calibrated
-        cal_done = calibrating and self.calibration_job is not None and str(self.calibration_job.state) == "DONE"
+        cal_done = (
+            calibrating
+            and self.calibration_job is not None
+            and str(self.calibration_job.state) == "DONE"
+        )
         if state.finished and self._ended is None:
             self._ended = time.monotonic()
         if not state.finished and str(sim.state) == "DONE" and calibrating:
@@ -212,7 +227,9 @@ class MethodJob:
                 if self.calibration_job is not None:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise JobTimeout(f"{self.kind} forecast: calibration not started after {timeout} s")
+                    raise JobTimeout(
+                        f"{self.kind} forecast: calibration not started after {timeout} s"
+                    )
                 time.sleep(0.01)
             cmap = self.calibration_job.result(timeout=left())
             assert self._horizon is not None

@@ -116,7 +116,12 @@ def submit_forecast(
 
 
 def submit_how_many(
-    engine: Engine, scenario: Scenario, periods: int, runs: int = 100_000, seed: int = 0, **options: Any
+    engine: Engine,
+    scenario: Scenario,
+    periods: int,
+    runs: int = 100_000,
+    seed: int = 0,
+    **options: Any,
 ) -> Job:
     """How many items in `periods` periods, as a job (same result as the local `how_many`)."""
     return submit_forecast(engine, scenario, runs, seed, Question("how_many", periods), **options)

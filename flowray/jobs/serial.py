@@ -72,7 +72,9 @@ class SerialJob:
             except BaseException as exc:  # the task's own error, raised again by result()
                 with self._lock:
                     where = task.label or f"task {index}"
-                    self._error = f"{self.kind} job {self.id}: {where} failed: {type(exc).__name__}: {exc}"
+                    self._error = (
+                        f"{self.kind} job {self.id}: {where} failed: {type(exc).__name__}: {exc}"
+                    )
                     self._cause = exc
                     self._end(JobState.FAILED)
                 return
@@ -116,7 +118,9 @@ class SerialJob:
                 runs_total=self._runs_total,
                 tasks_done=self._done["tasks"],
                 tasks_total=len(self._tasks),
-                tasks_submitted=min(len(self._tasks), self._done["tasks"] + (0 if self._state.finished else 1)),
+                tasks_submitted=min(
+                    len(self._tasks), self._done["tasks"] + (0 if self._state.finished else 1)
+                ),
                 elapsed_s=end - self._started,
             )
 

@@ -42,7 +42,6 @@ class JobState(enum.StrEnum):
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
-
 @dataclass(frozen=True)
 class ChunkTask:
     """One remote task: `fn(*args)` on a worker. It covers `chunks` chunks and `runs` runs.

@@ -26,6 +26,7 @@ class ClusterInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
 @dataclass(frozen=True)
 class HealthCheck:
     """The answer of one remote probe task, and how long the round trip took."""
@@ -51,6 +52,7 @@ class HealthCheck:
         data = asdict(self)
         data["versions_match"] = self.versions_match
         return data
+
 
 @dataclass(frozen=True)
 class ClusterStatus:

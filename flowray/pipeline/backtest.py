@@ -43,7 +43,9 @@ def backtest_tasks(
         for window in windows:
             for name, values in series.items():
                 n_origins = max(1, len(values) - options.first_origin)
-                weight = n_origins * (backtest.ML_COST // options.step if base in backtest.ML_METHODS else 1)
+                weight = n_origins * (
+                    backtest.ML_COST // options.step if base in backtest.ML_METHODS else 1
+                )
                 out.append(
                     ChunkTask(
                         fn=backtest.backtest_series_task,
@@ -83,7 +85,10 @@ def submit_backtest(
     methods = list(methods or [backtest.DEFAULT_METHOD])
     window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
     options = backtest.BacktestOptions(
-        horizons=tuple(horizons), step=step, runs=runs, seed=seed,
+        horizons=tuple(horizons),
+        step=step,
+        runs=runs,
+        seed=seed,
         first_origin=backtest.DEFAULT_FIRST_ORIGIN if first_origin is None else first_origin,
         calibrate=any(backtest.parse_method(m)[1] for m in methods),
     )
@@ -91,11 +96,17 @@ def submit_backtest(
 
     def finalize(merged: dict[Any, Any] | None) -> backtest.Backtest:
         return backtest.Backtest(
-            merged or {}, horizons=options.horizons, step=options.step, runs=options.runs,
-            seed=options.seed, first_origin=options.first_origin,
+            merged or {},
+            horizons=options.horizons,
+            step=options.step,
+            runs=options.runs,
+            seed=options.seed,
+            first_origin=options.first_origin,
         )
 
-    return engine_named(engine).submit("backtest", job_tasks, backtest.merge_series_results, finalize)
+    return engine_named(engine).submit(
+        "backtest", job_tasks, backtest.merge_series_results, finalize
+    )
 
 
 def run_backtest(
@@ -111,6 +122,8 @@ def run_backtest(
     engine: str | Engine | None = "serial",
 ) -> backtest.Backtest:
     """`submit_backtest(...).result()`, in this process unless told otherwise."""
-    job = submit_backtest(series, methods, windows, horizons, step, runs, seed, first_origin, engine=engine)
+    job = submit_backtest(
+        series, methods, windows, horizons, step, runs, seed, first_origin, engine=engine
+    )
     result: backtest.Backtest = job.result()
     return result

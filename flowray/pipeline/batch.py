@@ -24,7 +24,11 @@ class BatchReport:
 
 
 def _latest_plan(store: Any, project: str) -> Any | None:
-    plans = [f for f in store.list_forecasts(project) if f.kind in ("when", "deadline") and f.source == "flowray"]
+    plans = [
+        f
+        for f in store.list_forecasts(project)
+        if f.kind in ("when", "deadline") and f.source == "flowray"
+    ]
     return store.get_forecast(plans[-1].forecast_id) if plans else None
 
 
@@ -50,7 +54,9 @@ def reforecast_project(
     store = workspace.store
     plan = _latest_plan(store, project)
     if plan is None:
-        raise InputError("project", project, "has no when/deadline forecast to re-make; make one first")
+        raise InputError(
+            "project", project, "has no when/deadline forecast to re-make; make one first"
+        )
     periods = store.get_throughput(project)
     cut = dt.date.fromisoformat(str(as_of)) if as_of else None
     if cut is not None:
@@ -62,7 +68,10 @@ def reforecast_project(
     done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
     backlog = inputs.get("backlog", 0)
     if isinstance(backlog, dict):
-        backlog = {"low": max(0, backlog["low"] - done_since), "high": max(0, backlog["high"] - done_since)}
+        backlog = {
+            "low": max(0, backlog["low"] - done_since),
+            "high": max(0, backlog["high"] - done_since),
+        }
     else:
         backlog = max(0, int(backlog) - done_since)
     last = periods[-1]
@@ -71,18 +80,31 @@ def reforecast_project(
     inputs.pop("throughput", None)
     if inputs.get("deadline") and dt.date.fromisoformat(inputs["deadline"]) <= start:
         inputs["deadline"] = None  # the deadline has passed: forecast the completion only
-    chosen = None if method is None else (
-        resolve_method(method) if window is None else resolve_method(method, window)
+    chosen = (
+        None
+        if method is None
+        else (resolve_method(method) if window is None else resolve_method(method, window))
     )
     legacy_window = None if window in (None, ALL_HISTORY) else window
     request = ForecastRequest(
-        kind="when", throughput=[p.items for p in periods], window=legacy_window if chosen is None else None,
-        fields=inputs, runs=runs, seed=seed, force=False, method=chosen,
+        kind="when",
+        throughput=[p.items for p in periods],
+        window=legacy_window if chosen is None else None,
+        fields=inputs,
+        runs=runs,
+        seed=seed,
+        force=False,
+        method=chosen,
         project=project,  # for the method's words ("this project's past errors"); the history is given
     )
     outcome = run_forecast(request, workspace)
-    fid = save_forecast(project, outcome.result, workspace, name=f"batch as of {start.isoformat()}",
-                        history_periods=periods)
+    fid = save_forecast(
+        project,
+        outcome.result,
+        workspace,
+        name=f"batch as of {start.isoformat()}",
+        history_periods=periods,
+    )
     return fid, outcome.result, plan
 
 
@@ -117,8 +139,13 @@ def run_batch(
             continue
         try:
             fid, result, plan = reforecast_project(
-                project.name, db_path=workspace, as_of=as_of, runs=runs, seed=seed,
-                method=method, window=window,
+                project.name,
+                db_path=workspace,
+                as_of=as_of,
+                runs=runs,
+                seed=seed,
+                method=method,
+                window=window,
             )
         except InputError as exc:
             skipped.append(f"{project.name}: {exc}")
@@ -145,11 +172,19 @@ def run_batch(
         )
         reasons = []
         if p_now is not None and p_now < alert_threshold:
-            reasons.append(f"P(deadline) {format_probability(p_now)} is below {alert_threshold:.0%}")
+            reasons.append(
+                f"P(deadline) {format_probability(p_now)} is below {alert_threshold:.0%}"
+            )
         if p_now is not None and p_before is not None and p_before - p_now > drop_alert:
-            reasons.append(f"P(deadline) dropped {100 * (p_before - p_now):.0f} points since the last run")
+            reasons.append(
+                f"P(deadline) dropped {100 * (p_before - p_now):.0f} points since the last run"
+            )
         if reasons:
             alerts.append({"project": project.name, "forecast_id": fid, "why": "; ".join(reasons)})
     scored = store.score_pending()
-    return BatchReport(pd.DataFrame(rows), pd.DataFrame(alerts, columns=["project", "forecast_id", "why"]),
-                       scored, skipped)
+    return BatchReport(
+        pd.DataFrame(rows),
+        pd.DataFrame(alerts, columns=["project", "forecast_id", "why"]),
+        scored,
+        skipped,
+    )

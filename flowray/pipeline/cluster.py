@@ -56,7 +56,9 @@ def release_cluster() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def open_cluster(address: str | None = None, *, local: bool = False, token_path: str | None = None) -> bool:
+def open_cluster(
+    address: str | None = None, *, local: bool = False, token_path: str | None = None
+) -> bool:
     """Connect for a one-off cluster command; True when this call made the connection."""
     if tasks.is_connected():  # inside a session that is already connected: use it
         tasks.ensure_connected()
@@ -67,7 +69,8 @@ def open_cluster(address: str | None = None, *, local: bool = False, token_path:
     target = address or load_settings().ray_address
     if not target:
         raise InputError(
-            "address", None,
+            "address",
+            None,
             "no cluster address; set FLOWRAY_RAY_ADDRESS (or pass --address), or use --local "
             "to check a private local Ray",
         )

@@ -62,5 +62,7 @@ def run_deadline_comparison(
         scenario, method, runs, seed, ml_method, n_paths, engine=engine
     ).result()
     if method == "ml" and comparison.ml is None:
-        raise NotEnoughData("throughput", f"{len(scenario.throughput)} periods", comparison.notes[0])
+        raise NotEnoughData(
+            "throughput", f"{len(scenario.throughput)} periods", comparison.notes[0]
+        )
     return comparison

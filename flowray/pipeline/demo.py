@@ -72,24 +72,37 @@ def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
             scenario = Scenario(throughput=history, backlog=observed, start=dates[origin])
             result = run_local(scenario, Question("when"), DEMO_RUNS, seed + origin)
             fid = save_result(
-                name, result, workspace, name="Backtest origin (demo)",
-                data_window=(dates[origin - 52], dates[origin - 1]), data_periods=52,
+                name,
+                result,
+                workspace,
+                name="Backtest origin (demo)",
+                data_window=(dates[origin - 52], dates[origin - 1]),
+                data_periods=52,
             )
             completed_on = dates[done_week] + dt.timedelta(days=6)
-            store.add_actual(name, completed_on, observed, forecast_id=fid, notes="observed in the series")
+            store.add_actual(
+                name, completed_on, observed, forecast_id=fid, notes="observed in the series"
+            )
             made += 1
         # the live project, re-forecast every four weeks
         for as_of in (run_start, run_start + 4, n):
             remaining = backlog - sum(items[run_start:as_of])
             start = dates[as_of] if as_of < n else dates[-1] + dt.timedelta(days=7)
             scenario = Scenario(
-                throughput=items[as_of - 52 : as_of], backlog=max(0, remaining),
-                split_rate=(1.0, 1.2), start=start, deadline=target,
+                throughput=items[as_of - 52 : as_of],
+                backlog=max(0, remaining),
+                split_rate=(1.0, 1.2),
+                start=start,
+                deadline=target,
             )
             result = run_local(scenario, Question("when"), DEMO_RUNS, seed + as_of)
             save_result(
-                name, result, workspace, name=f"{name} as of {start.isoformat()}",
-                data_window=(dates[as_of - 52], dates[as_of - 1]), data_periods=52,
+                name,
+                result,
+                workspace,
+                name=f"{name} as of {start.isoformat()}",
+                data_window=(dates[as_of - 52], dates[as_of - 1]),
+                data_periods=52,
             )
             made += 1
     return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made}

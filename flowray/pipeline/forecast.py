@@ -64,7 +64,9 @@ def load_history(project: str, where: Where = None) -> list[Any]:
     """A project's stored throughput periods (period_start, items), oldest first."""
     rows = list(workspace_of(where).store.get_throughput(project))
     if not rows:
-        raise InputError("project", project, "has no throughput history; import items or add throughput first")
+        raise InputError(
+            "project", project, "has no throughput history; import items or add throughput first"
+        )
     return rows
 
 
@@ -77,7 +79,9 @@ def guard_history(history: Sequence[float], force: bool) -> list[str]:
         "to be trustworthy"
     )
     if not force:
-        raise NotEnoughData("throughput", f"{len(history)} periods", message + " (force to override)")
+        raise NotEnoughData(
+            "throughput", f"{len(history)} periods", message + " (force to override)"
+        )
     return [message]
 
 
@@ -155,7 +159,9 @@ class RunningForecast:
     request: ForecastRequest
     warnings: list[str]
     method: ForecastMethod | None = None
-    periods: list[Any] | None = None  # the stored periods the forecast read (None for pasted values)
+    periods: list[Any] | None = (
+        None  # the stored periods the forecast read (None for pasted values)
+    )
 
     @property
     def state(self) -> str:
@@ -174,8 +180,6 @@ class RunningForecast:
         return self.job.cancel()
 
 
-
-
 def submit(request: ForecastRequest, workspace: Workspace | None = None) -> RunningForecast:
     """Validate, then start the forecast (with its method's calibration step) as a job; returns at once.
 
@@ -185,10 +189,18 @@ def submit(request: ForecastRequest, workspace: Workspace | None = None) -> Runn
     prepared = prepare(request, ws)
     question = question_for(request, prepared.scenario)
     job = submit_method_forecast(
-        ws.engine, prepared.scenario, question, request.runs, request.seed, prepared.history,
-        prepared.method, request.project,
+        ws.engine,
+        prepared.scenario,
+        question,
+        request.runs,
+        request.seed,
+        prepared.history,
+        prepared.method,
+        request.project,
     )
-    return RunningForecast(job, prepared.scenario, request, prepared.warnings, prepared.method, prepared.periods)
+    return RunningForecast(
+        job, prepared.scenario, request, prepared.warnings, prepared.method, prepared.periods
+    )
 
 
 def start_forecast(request: ForecastRequest) -> RunningForecast:
@@ -232,7 +244,9 @@ def describe(result: Result) -> str:
     for level, periods in result.percentiles().items():
         err = result.percentile_error(float(level))["plus_minus"]
         if periods is None:
-            lines.append(f"  {level:>6}%  {'>' + str(scenario.max_periods):>7}  not within the horizon")
+            lines.append(
+                f"  {level:>6}%  {'>' + str(scenario.max_periods):>7}  not within the horizon"
+            )
             continue
         date = scenario.date_of(periods)
         lines.append(
@@ -245,7 +259,9 @@ def describe(result: Result) -> str:
             f"85% likely to have at least {result.items_by_deadline(85)} items done by then"
         )
     if result.not_done:
-        lines.append(f"  {result.not_done_share:.1%} of runs not done within {scenario.max_periods} periods")
+        lines.append(
+            f"  {result.not_done_share:.1%} of runs not done within {scenario.max_periods} periods"
+        )
     lines.extend(_method_lines(result))
     return "\n".join(lines)
 

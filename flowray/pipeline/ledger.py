@@ -157,7 +157,12 @@ def portfolio(where: Where = None) -> pd.DataFrame:
         if p_now is not None and p_before is not None and pd.notna(p_now) and pd.notna(p_before):
             trend = float(p_now) - float(p_before)
         shift = None
-        if latest is not None and previous is not None and latest["p85_date"] and previous["p85_date"]:
+        if (
+            latest is not None
+            and previous is not None
+            and latest["p85_date"]
+            and previous["p85_date"]
+        ):
             shift = (latest["p85_date"] - previous["p85_date"]).days
         rows.append(
             {

@@ -100,4 +100,12 @@ def level_key(mapping: Mapping[str, Any] | None, level: int) -> Any:
     return None
 
 
-__all__: Sequence[str] = ("Connection", "Record", "Work", "current_user", "dumps", "jsonable", "utcnow")
+__all__: Sequence[str] = (
+    "Connection",
+    "Record",
+    "Work",
+    "current_user",
+    "dumps",
+    "jsonable",
+    "utcnow",
+)

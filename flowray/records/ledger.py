@@ -90,13 +90,21 @@ _SUMMARY_FROM = """
     FROM forecasts f JOIN projects p USING (project_id)
     LEFT JOIN forecast_scores s USING (forecast_id)
 """
-_LIST_FORECASTS = "SELECT " + _SUMMARY_COLUMNS + _SUMMARY_FROM + """
+_LIST_FORECASTS = (
+    "SELECT "
+    + _SUMMARY_COLUMNS
+    + _SUMMARY_FROM
+    + """
     WHERE ($project_id IS NULL OR f.project_id = $project_id)
       AND ($kind IS NULL OR f.kind = $kind)
     ORDER BY f.forecast_id
 """
+)
 _GET_FORECAST = (
-    "SELECT " + _SUMMARY_COLUMNS + ", f.inputs, f.result " + _SUMMARY_FROM
+    "SELECT "
+    + _SUMMARY_COLUMNS
+    + ", f.inputs, f.result "
+    + _SUMMARY_FROM
     + " WHERE f.forecast_id = $forecast_id"
 )
 
@@ -105,20 +113,69 @@ SUMMARY_WIDTH = 34  # the columns of _SUMMARY_COLUMNS; _GET_FORECAST's inputs an
 
 
 def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
-    (fid, project, kind, unit, name, created_at, created_by, source, source_ref, seed, runs,
-     engine_version, period_days, start, deadline, horizon, b_low, b_high, d_from, d_to,
-     d_periods, p50, p70, p85, p95, d50, d70, d85, d95, p_deadline, not_done, scored,
-     method_name, method_window) = row[:SUMMARY_WIDTH]
+    (
+        fid,
+        project,
+        kind,
+        unit,
+        name,
+        created_at,
+        created_by,
+        source,
+        source_ref,
+        seed,
+        runs,
+        engine_version,
+        period_days,
+        start,
+        deadline,
+        horizon,
+        b_low,
+        b_high,
+        d_from,
+        d_to,
+        d_periods,
+        p50,
+        p70,
+        p85,
+        p95,
+        d50,
+        d70,
+        d85,
+        d95,
+        p_deadline,
+        not_done,
+        scored,
+        method_name,
+        method_window,
+    ) = row[:SUMMARY_WIDTH]
     return {
-        "forecast_id": fid, "project": project, "kind": kind, "unit": unit, "name": name,
-        "created_at": created_at, "created_by": created_by, "source": source,
-        "source_ref": source_ref, "seed": seed, "runs": runs, "engine_version": engine_version,
-        "period_days": period_days, "start_date": start, "deadline": deadline,
-        "horizon_date": horizon, "backlog_low": b_low, "backlog_high": b_high,
-        "data_from": d_from, "data_to": d_to, "data_periods": d_periods,
+        "forecast_id": fid,
+        "project": project,
+        "kind": kind,
+        "unit": unit,
+        "name": name,
+        "created_at": created_at,
+        "created_by": created_by,
+        "source": source,
+        "source_ref": source_ref,
+        "seed": seed,
+        "runs": runs,
+        "engine_version": engine_version,
+        "period_days": period_days,
+        "start_date": start,
+        "deadline": deadline,
+        "horizon_date": horizon,
+        "backlog_low": b_low,
+        "backlog_high": b_high,
+        "data_from": d_from,
+        "data_to": d_to,
+        "data_periods": d_periods,
         "percentiles": {50: p50, 70: p70, 85: p85, 95: p95},
         "dates": {50: d50, 70: d70, 85: d85, 95: d95},
-        "p_deadline": p_deadline, "not_done": not_done, "scored": bool(scored),
+        "p_deadline": p_deadline,
+        "not_done": not_done,
+        "scored": bool(scored),
         "method": None if method_name is None else f"{method_name}, window {method_window}",
     }
 
@@ -133,11 +190,38 @@ class PreparedForecast:
 
 
 _LEDGER_COLUMNS = (
-    "project_id", "kind", "unit", "name", "created_at", "created_by", "source", "source_ref",
-    "inputs", "result", "seed", "runs", "engine_version", "period_days", "start_date",
-    "deadline", "horizon_date", "backlog_low", "backlog_high", "data_from", "data_to",
-    "data_periods", "p50", "p70", "p85", "p95", "date_p50", "date_p70", "date_p85", "date_p95",
-    "p_deadline", "not_done",
+    "project_id",
+    "kind",
+    "unit",
+    "name",
+    "created_at",
+    "created_by",
+    "source",
+    "source_ref",
+    "inputs",
+    "result",
+    "seed",
+    "runs",
+    "engine_version",
+    "period_days",
+    "start_date",
+    "deadline",
+    "horizon_date",
+    "backlog_low",
+    "backlog_high",
+    "data_from",
+    "data_to",
+    "data_periods",
+    "p50",
+    "p70",
+    "p85",
+    "p95",
+    "date_p50",
+    "date_p70",
+    "date_p85",
+    "date_p95",
+    "p_deadline",
+    "not_done",
 )
 _INSERT_LEDGER = """
     INSERT INTO forecasts (project_id, kind, unit, name, created_at, created_by, source, source_ref,
@@ -171,7 +255,9 @@ def _backlog_range(value: Any) -> tuple[int | None, int | None]:
     if value is None:
         return None, None
     if isinstance(value, Mapping):
-        return whole_or_none("backlog.low", value.get("low"), 0), whole_or_none("backlog.high", value.get("high"), 0)
+        return whole_or_none("backlog.low", value.get("low"), 0), whole_or_none(
+            "backlog.high", value.get("high"), 0
+        )
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise InputError("backlog", value, "a range is (low, high)")
@@ -185,8 +271,14 @@ def _histogram(result: Mapping[str, Any], key: str, value_key: str) -> tuple[lis
     if not isinstance(hist, Mapping):
         raise InputError(f"result.{key}", hist, f"needs {{'{value_key}': [...], 'counts': [...]}}")
     values, counts = hist.get(value_key), hist.get("counts")
-    if not isinstance(values, Sequence) or not isinstance(counts, Sequence) or len(values) != len(counts):
-        raise InputError(f"result.{key}", "...", f"'{value_key}' and 'counts' must be lists of equal length")
+    if (
+        not isinstance(values, Sequence)
+        or not isinstance(counts, Sequence)
+        or len(values) != len(counts)
+    ):
+        raise InputError(
+            f"result.{key}", "...", f"'{value_key}' and 'counts' must be lists of equal length"
+        )
     merged: dict[int, int] = {}
     for v, c in zip(values, counts, strict=True):
         value = whole_or_none(f"result.{key}.{value_key}", v, 0)
@@ -209,7 +301,9 @@ def prepare_forecast(
 ) -> PreparedForecast:
     """Validate an engine result dict (see docs/store.md) into a ledger row."""
     if not isinstance(result, Mapping):
-        raise InputError("result", type(result).__name__, "must be a result dict (result.to_dict())")
+        raise InputError(
+            "result", type(result).__name__, "must be a result dict (result.to_dict())"
+        )
     result_kind = result.get("kind")
     kind = kind or result_kind
     if kind not in KINDS:
@@ -221,32 +315,44 @@ def prepare_forecast(
     runs = whole_or_none("result.runs", result.get("runs"), 1)
     if runs is None:
         raise InputError("result.runs", None, "is required (number of simulated runs)")
-    period_days = whole_or_none("period_days", result.get("period_days") or scenario.get("period_days") or 7, 1)
+    period_days = whole_or_none(
+        "period_days", result.get("period_days") or scenario.get("period_days") or 7, 1
+    )
     start = parse_date("start", result.get("start") or scenario.get("start"))
     deadline = parse_date("deadline", result.get("deadline") or scenario.get("deadline"))
     backlog_low, backlog_high = _backlog_range(scenario.get("backlog"))
 
     if unit == "periods":
         values, counts = _histogram(result, "histogram", "periods")
-        max_periods = whole_or_none("max_periods", result.get("max_periods") or scenario.get("max_periods"), 1)
+        max_periods = whole_or_none(
+            "max_periods", result.get("max_periods") or scenario.get("max_periods"), 1
+        )
         if max_periods is not None:  # the engine's last bucket holds the runs not done
             keep = [i for i, v in enumerate(values) if v <= max_periods]
             values, counts = [values[i] for i in keep], [counts[i] for i in keep]
         not_done = runs - sum(counts)
         if not_done < 0:
-            raise InputError("result.histogram", sum(counts), f"counts add up to more than runs ({runs})")
+            raise InputError(
+                "result.histogram", sum(counts), f"counts add up to more than runs ({runs})"
+            )
         stated = result.get("not_done")
         if stated is not None and whole_or_none("result.not_done", stated, 0) != not_done:
-            raise InputError("result.not_done", stated, f"disagrees with runs - histogram ({not_done})")
+            raise InputError(
+                "result.not_done", stated, f"disagrees with runs - histogram ({not_done})"
+            )
         headline = result.get("percentiles") or {}
         horizon = None
     else:
         values, counts = _histogram(result, "items_histogram", "items")
         if sum(counts) != runs:
-            raise InputError("result.items_histogram", sum(counts), f"counts must add up to runs ({runs})")
+            raise InputError(
+                "result.items_histogram", sum(counts), f"counts must add up to runs ({runs})"
+            )
         not_done = 0
         headline = result.get("at_least") or {}
-        horizon = parse_date("horizon_date", result.get("horizon_date") or result.get("end")) or deadline
+        horizon = (
+            parse_date("horizon_date", result.get("horizon_date") or result.get("end")) or deadline
+        )
     dates = result.get("dates") or {}
     window = data_window or result.get("data_window")
     d_from = d_to = None
@@ -255,24 +361,45 @@ def prepare_forecast(
             data_periods = data_periods or window.get("periods")
             window = (window.get("from"), window.get("to"))
         if not isinstance(window, (list, tuple)) or len(window) != 2:
-            raise InputError("data_window", window, "must be (first period start, last period start)")
-        d_from, d_to = parse_date("data_window.from", window[0]), parse_date("data_window.to", window[1])
+            raise InputError(
+                "data_window", window, "must be (first period start, last period start)"
+            )
+        d_from, d_to = (
+            parse_date("data_window.from", window[0]),
+            parse_date("data_window.to", window[1]),
+        )
         if d_from and d_to and d_from > d_to:
             raise InputError("data_window", window, "needs from <= to")
     if data_periods is None and isinstance(scenario.get("throughput"), Sequence):
         data_periods = len(scenario["throughput"])
-    stored_result = {k: v for k, v in result.items() if k not in ("histogram", "items_histogram", "scenario")}
+    stored_result = {
+        k: v for k, v in result.items() if k not in ("histogram", "items_histogram", "scenario")
+    }
     row = {
-        "kind": kind, "unit": unit, "name": text("name", name),
-        "created_at": utcnow(), "created_by": text("created_by", created_by) or current_user(),
-        "source": "flowray", "source_ref": None,
-        "inputs": dumps(scenario), "result": dumps(stored_result),
+        "kind": kind,
+        "unit": unit,
+        "name": text("name", name),
+        "created_at": utcnow(),
+        "created_by": text("created_by", created_by) or current_user(),
+        "source": "flowray",
+        "source_ref": None,
+        "inputs": dumps(scenario),
+        "result": dumps(stored_result),
         "seed": whole_or_none("result.seed", result.get("seed")),
-        "runs": runs, "engine_version": text("engine_version", result.get("engine_version")),
-        "period_days": period_days, "start_date": start, "deadline": deadline,
-        "horizon_date": horizon, "backlog_low": backlog_low, "backlog_high": backlog_high,
-        "data_from": d_from, "data_to": d_to, "data_periods": whole_or_none("data_periods", data_periods, 0),
-        "p_deadline": optional_number("probability_by_deadline", result.get("probability_by_deadline")),
+        "runs": runs,
+        "engine_version": text("engine_version", result.get("engine_version")),
+        "period_days": period_days,
+        "start_date": start,
+        "deadline": deadline,
+        "horizon_date": horizon,
+        "backlog_low": backlog_low,
+        "backlog_high": backlog_high,
+        "data_from": d_from,
+        "data_to": d_to,
+        "data_periods": whole_or_none("data_periods", data_periods, 0),
+        "p_deadline": optional_number(
+            "probability_by_deadline", result.get("probability_by_deadline")
+        ),
         "not_done": not_done,
     }
     for level in LEVELS:
@@ -281,18 +408,30 @@ def prepare_forecast(
     return PreparedForecast(row, values, counts)
 
 
-def save_forecast(project: str, result: Mapping[str, Any], *, kind: str | None = None,
-                  created_by: str | None = None,
-                  data_window: tuple[dt.date | str, dt.date | str] | None = None,
-                  data_periods: int | None = None, name: str | None = None) -> Work[int]:
+def save_forecast(
+    project: str,
+    result: Mapping[str, Any],
+    *,
+    kind: str | None = None,
+    created_by: str | None = None,
+    data_window: tuple[dt.date | str, dt.date | str] | None = None,
+    data_periods: int | None = None,
+    name: str | None = None,
+) -> Work[int]:
     """Append a forecast (an engine result's `to_dict()`) to the ledger; return its id.
 
     The ledger row and its full distribution are written in one transaction, so a
     crash leaves either the whole forecast or nothing. Ledger rows are never
     updated or deleted; scores go to their own tables.
     """
-    prepared = prepare_forecast(result, kind=kind, created_by=created_by,
-                                 data_window=data_window, data_periods=data_periods, name=name)
+    prepared = prepare_forecast(
+        result,
+        kind=kind,
+        created_by=created_by,
+        data_window=data_window,
+        data_periods=data_periods,
+        name=name,
+    )
 
     def work(con: Connection) -> int:
         row = dict(prepared.row, project_id=project_id(con, project))
@@ -304,7 +443,9 @@ def save_forecast(project: str, result: Mapping[str, Any], *, kind: str | None =
     return work
 
 
-def list_forecasts(project: str | None = None, *, kind: str | None = None) -> Work[list[ForecastSummary]]:
+def list_forecasts(
+    project: str | None = None, *, kind: str | None = None
+) -> Work[list[ForecastSummary]]:
     """Ledger rows (oldest first), optionally of one project and/or kind."""
 
     def work(con: Connection) -> list[ForecastSummary]:
@@ -328,7 +469,9 @@ def get_forecast(forecast_id: int) -> Work[ForecastRecord]:
         return ForecastRecord(
             **_summary_args(row),
             inputs=json.loads(row[SUMMARY_WIDTH]) if row[SUMMARY_WIDTH] is not None else None,
-            result=json.loads(row[SUMMARY_WIDTH + 1]) if row[SUMMARY_WIDTH + 1] is not None else None,
+            result=json.loads(row[SUMMARY_WIDTH + 1])
+            if row[SUMMARY_WIDTH + 1] is not None
+            else None,
             score=score,
         )
 

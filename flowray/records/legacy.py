@@ -43,7 +43,13 @@ class FlowForecasterImport:
 
     def __init__(self, con: Connection, data: Any) -> None:
         self.con, self.data = con, data
-        self.counts = {"users": 0, "projects": 0, "forecasts": 0, "actuals": 0, "throughput_periods": 0}
+        self.counts = {
+            "users": 0,
+            "projects": 0,
+            "forecasts": 0,
+            "actuals": 0,
+            "throughput_periods": 0,
+        }
         self.skipped: list[str] = []
         self.user_names: dict[int, str] = {}  # old user id -> flowray user name
         self.name_by_email: dict[str, str] = {}
@@ -67,14 +73,20 @@ class FlowForecasterImport:
     def _user(self, user: Any) -> None:
         name = (user.name or user.email or f"flow_forecaster user {user.id}").strip()
         email = (user.email or "").strip() or None
-        self.con.execute("SELECT name FROM users WHERE name = ? OR (? IS NOT NULL AND email = ?)",
-                         [name, email, email])
+        self.con.execute(
+            "SELECT name FROM users WHERE name = ? OR (? IS NOT NULL AND email = ?)",
+            [name, email, email],
+        )
         row = self.con.fetchone()
         if row is None:
             self.con.execute(
                 "INSERT INTO users (name, email, role, created_at) VALUES (?, ?, ?, ?)",
-                [name, email, user.role or "member", parse_timestamp("created_at", user.created_at)
-                 or utcnow()],
+                [
+                    name,
+                    email,
+                    user.role or "member",
+                    parse_timestamp("created_at", user.created_at) or utcnow(),
+                ],
             )
             self.counts["users"] += 1
         else:
@@ -103,9 +115,16 @@ class FlowForecasterImport:
         self.con.execute(
             "INSERT INTO projects (name, owner, description, team_size, status, start_date, "
             "target_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING project_id",
-            [name, owner, project.description, team, project.status or "active",
-             project.start_date, project.target_date,
-             parse_timestamp("created_at", project.created_at) or utcnow()],
+            [
+                name,
+                owner,
+                project.description,
+                team,
+                project.status or "active",
+                project.start_date,
+                project.target_date,
+                parse_timestamp("created_at", project.created_at) or utcnow(),
+            ],
         )
         self.project_ids[project.id] = int(self.con.fetchone()[0])
         self.counts["projects"] += 1
@@ -118,17 +137,25 @@ class FlowForecasterImport:
             "throughput": list(forecast.tp_samples),
             "period_days": period_days,
             "backlog": forecast.backlog if forecast.backlog is not None else 0,
-            "split_rate": {"samples": list(forecast.split_rate_samples)} if forecast.split_rate_samples else None,
-            "risks": [{"likelihood": r.likelihood, "low": r.low, "mode": r.mode, "high": r.high}
-                      for r in forecast.risks],
+            "split_rate": {"samples": list(forecast.split_rate_samples)}
+            if forecast.split_rate_samples
+            else None,
+            "risks": [
+                {"likelihood": r.likelihood, "low": r.low, "mode": r.mode, "high": r.high}
+                for r in forecast.risks
+            ],
             "focus": team.focus if team is not None and team.focus else 1.0,
             "lead_time_days": list(forecast.lt_samples) or None,
             "start": forecast.start_date.isoformat() if forecast.start_date else None,
             "deadline": forecast.deadline_date.isoformat() if forecast.deadline_date else None,
         }
         if team is not None and team.history_size:
-            out["team"] = {"history_size": team.history_size, "min_contributors": team.min_contributors,
-                           "max_contributors": team.max_contributors, "s_curve": team.s_curve}
+            out["team"] = {
+                "history_size": team.history_size,
+                "min_contributors": team.min_contributors,
+                "max_contributors": team.max_contributors,
+                "s_curve": team.s_curve,
+            }
         return out
 
     def _forecast(self, forecast: Any) -> None:
@@ -157,33 +184,60 @@ class FlowForecasterImport:
         cadence = forecast.input_data.get("throughputCadenceDays") if forecast.input_data else None
         period_days = whole_or_none("throughputCadenceDays", cadence, 1) if cadence else 7
         percentiles = forecast.percentiles or {}
-        created_by = (self._person(forecast.created_by)
-                      or self.user_names.get(forecast.user_id or -1) or current_user())
+        created_by = (
+            self._person(forecast.created_by)
+            or self.user_names.get(forecast.user_id or -1)
+            or current_user()
+        )
         ensure_user(self.con, created_by)
         row = {
-            "project_id": pid, "kind": kind, "unit": "periods", "name": forecast.name,
-            "created_at": created_at or utcnow(), "created_by": created_by,
-            "source": LEGACY_SOURCE, "source_ref": ref,
+            "project_id": pid,
+            "kind": kind,
+            "unit": "periods",
+            "name": forecast.name,
+            "created_at": created_at or utcnow(),
+            "created_by": created_by,
+            "source": LEGACY_SOURCE,
+            "source_ref": ref,
             "inputs": dumps(self._scenario(forecast, period_days)),
-            "result": dumps({
-                "imported_from": str(self.data.path), "legacy_type": forecast.type,
-                "saved_via": forecast.saved_via, "p85_source": forecast.p85_source,
-                "weeks_to_deadline": forecast.weeks_to_deadline,
-                "can_meet_deadline": forecast.can_meet_deadline,
-                "scope_completion_pct": forecast.scope_completion_pct,
-                "percentile_stats": percentiles, "description": forecast.description,
-                "input_data": forecast.input_data, "forecast_data": forecast.forecast_data,
-            }),
-            "seed": None, "runs": forecast.n_simulations, "engine_version": "flow-forecaster",
-            "period_days": period_days, "start_date": forecast.start_date,
-            "deadline": forecast.deadline_date, "horizon_date": None,
-            "backlog_low": forecast.backlog, "backlog_high": forecast.backlog,
-            "data_from": None, "data_to": None, "data_periods": len(forecast.tp_samples) or None,
+            "result": dumps(
+                {
+                    "imported_from": str(self.data.path),
+                    "legacy_type": forecast.type,
+                    "saved_via": forecast.saved_via,
+                    "p85_source": forecast.p85_source,
+                    "weeks_to_deadline": forecast.weeks_to_deadline,
+                    "can_meet_deadline": forecast.can_meet_deadline,
+                    "scope_completion_pct": forecast.scope_completion_pct,
+                    "percentile_stats": percentiles,
+                    "description": forecast.description,
+                    "input_data": forecast.input_data,
+                    "forecast_data": forecast.forecast_data,
+                }
+            ),
+            "seed": None,
+            "runs": forecast.n_simulations,
+            "engine_version": "flow-forecaster",
+            "period_days": period_days,
+            "start_date": forecast.start_date,
+            "deadline": forecast.deadline_date,
+            "horizon_date": None,
+            "backlog_low": forecast.backlog,
+            "backlog_high": forecast.backlog,
+            "data_from": None,
+            "data_to": None,
+            "data_periods": len(forecast.tp_samples) or None,
             # The app's percentiles are linear interpolations of run durations in weeks.
-            "p50": percentiles.get("p50"), "p70": None, "p85": forecast.projected_weeks_p85,
+            "p50": percentiles.get("p50"),
+            "p70": None,
+            "p85": forecast.projected_weeks_p85,
             "p95": percentiles.get("p95"),
-            "date_p50": None, "date_p70": None, "date_p85": None, "date_p95": None,
-            "p_deadline": None, "not_done": 0,
+            "date_p50": None,
+            "date_p70": None,
+            "date_p85": None,
+            "date_p95": None,
+            "p_deadline": None,
+            "not_done": 0,
         }
         self.forecast_ids[forecast.id] = insert_ledger_row(self.con, row)
         self.counts["forecasts"] += 1
@@ -192,8 +246,11 @@ class FlowForecasterImport:
         where = f"actual {actual.id}"
         fid = self.forecast_ids.get(actual.forecast_id)
         if fid is None:
-            reason = ("already imported with its forecast" if actual.forecast_id in self.already
-                      else f"its forecast {actual.forecast_id} is not in the file")
+            reason = (
+                "already imported with its forecast"
+                if actual.forecast_id in self.already
+                else f"its forecast {actual.forecast_id} is not in the file"
+            )
             self.skipped.append(f"{where}: {reason}")
             return
         if actual.completion_date is None:
@@ -208,9 +265,16 @@ class FlowForecasterImport:
         self.con.execute(
             "INSERT INTO actuals (project_id, forecast_id, completed_on, items_done, partial, notes, "
             "recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [pid, fid, actual.completion_date, actual.items_completed, actual.kind == "partial",
-             notes, parse_timestamp("recorded_at", actual.recorded_at) or utcnow(),
-             self._person(actual.recorded_by) or current_user()],
+            [
+                pid,
+                fid,
+                actual.completion_date,
+                actual.items_completed,
+                actual.kind == "partial",
+                notes,
+                parse_timestamp("recorded_at", actual.recorded_at) or utcnow(),
+                self._person(actual.recorded_by) or current_user(),
+            ],
         )
         self.counts["actuals"] += 1
 
@@ -236,7 +300,11 @@ class FlowForecasterImport:
             for forecast in sorted(forecasts, key=lambda f: (f.start_date or dt.date.min, f.id)):
                 if forecast.start_date is None or not forecast.tp_samples:
                     continue
-                cadence = forecast.input_data.get("throughputCadenceDays") if forecast.input_data else None
+                cadence = (
+                    forecast.input_data.get("throughputCadenceDays")
+                    if forecast.input_data
+                    else None
+                )
                 pdays = int(cadence) if cadence else 7
                 if dated and pdays != period_days:
                     continue

@@ -67,8 +67,13 @@ _SELECT_PROJECTS = (
 )
 
 
-def add_user(name: str, *, email: str | None = None, role: str = "member",
-             created_at: dt.datetime | None = None) -> Work[User]:
+def add_user(
+    name: str,
+    *,
+    email: str | None = None,
+    role: str = "member",
+    created_at: dt.datetime | None = None,
+) -> Work[User]:
     """Register a person (name as they log in, e.g. their JupyterHub user)."""
     name = text("name", name, required=True)
     email, role = text("email", email), text("role", role, required=True)
@@ -90,7 +95,9 @@ def add_user(name: str, *, email: str | None = None, role: str = "member",
 
 def get_user(name: str) -> Work[User]:
     def work(con: Connection) -> User:
-        con.execute("SELECT user_id, name, email, role, created_at FROM users WHERE name = ?", [name])
+        con.execute(
+            "SELECT user_id, name, email, role, created_at FROM users WHERE name = ?", [name]
+        )
         row = con.fetchone()
         if row is None:
             raise InputError("user", name, "no such user")
@@ -111,8 +118,14 @@ def user_row(row: Sequence[Any]) -> User:
     return User(*row)
 
 
-def ensure_user(con: Connection, name: str, *, email: str | None = None,
-                 role: str = "member", created_at: dt.datetime | None = None) -> bool:
+def ensure_user(
+    con: Connection,
+    name: str,
+    *,
+    email: str | None = None,
+    role: str = "member",
+    created_at: dt.datetime | None = None,
+) -> bool:
     con.execute("SELECT 1 FROM users WHERE name = ?", [name])
     if con.fetchone():
         return False
@@ -133,17 +146,27 @@ def project_id(con: Connection, project: str) -> int:
     return int(row[0])
 
 
-def add_project(name: str, *, owner: str | None = None, description: str | None = None,
-                team_size: int | None = None, status: str = "active",
-                start_date: dt.date | str | None = None,
-                target_date: dt.date | str | None = None,
-                created_at: dt.datetime | None = None) -> Work[Project]:
+def add_project(
+    name: str,
+    *,
+    owner: str | None = None,
+    description: str | None = None,
+    team_size: int | None = None,
+    status: str = "active",
+    start_date: dt.date | str | None = None,
+    target_date: dt.date | str | None = None,
+    created_at: dt.datetime | None = None,
+) -> Work[Project]:
     """Create a project; its owner (default: the current user) is registered if new."""
     name = text("name", name, required=True)
     owner = text("owner", owner) or current_user()
     row = [
-        name, owner, text("description", description), whole_or_none("team_size", team_size, 1),
-        text("status", status, required=True), parse_date("start_date", start_date),
+        name,
+        owner,
+        text("description", description),
+        whole_or_none("team_size", team_size, 1),
+        text("status", status, required=True),
+        parse_date("start_date", start_date),
         parse_date("target_date", target_date),
         parse_timestamp("created_at", created_at) or utcnow(),
     ]
@@ -191,7 +214,9 @@ def throughput_rows(periods: Iterable[Any], period_days: int) -> list[tuple[dt.d
             try:
                 start, items = entry[0], entry[1]
             except (TypeError, IndexError, KeyError):
-                raise InputError(f"throughput[{i}]", entry, "must be (period_start, items)") from None
+                raise InputError(
+                    f"throughput[{i}]", entry, "must be (period_start, items)"
+                ) from None
         day = parse_date(f"throughput[{i}].period_start", start)
         count = whole_or_none(f"throughput[{i}].items", items, 0)
         if day is None or count is None:
@@ -203,14 +228,16 @@ def throughput_rows(periods: Iterable[Any], period_days: int) -> list[tuple[dt.d
     for a, b in zip(ordered, ordered[1:], strict=False):
         if (b - a).days % period_days:
             raise InputError(
-                "throughput.period_start", b.isoformat(),
+                "throughput.period_start",
+                b.isoformat(),
                 f"is not a whole number of {period_days}-day periods after {a.isoformat()}",
             )
     return [(d, rows[d]) for d in ordered]
 
 
-def set_throughput(project: str, periods: Iterable[Any], *, period_days: int = 7,
-                   replace: bool = True) -> Work[int]:
+def set_throughput(
+    project: str, periods: Iterable[Any], *, period_days: int = 7, replace: bool = True
+) -> Work[int]:
     """Store throughput history: (period_start, items) pairs or {"period_start", "items"}.
 
     replace=True makes `periods` the whole history; replace=False merges (a period
@@ -228,7 +255,9 @@ def set_throughput(project: str, periods: Iterable[Any], *, period_days: int = 7
             con.execute("SELECT DISTINCT period_days FROM throughput WHERE project_id = ?", [pid])
             stored = [r[0] for r in con.fetchall()]
             if stored and stored != [pdays]:
-                raise InputError("period_days", pdays, f"the stored history uses {stored[0]}-day periods")
+                raise InputError(
+                    "period_days", pdays, f"the stored history uses {stored[0]}-day periods"
+                )
         insert_throughput(con, pid, rows, pdays)
         return len(rows)
 
@@ -277,8 +306,9 @@ def get_work_items(project: str) -> Work[list[WorkItemRow]]:
     return work
 
 
-def import_work_items(project: str, items: Iterable[Any], *, period_days: int = 7,
-                      create_project: bool = True) -> Work[ItemsImported]:
+def import_work_items(
+    project: str, items: Iterable[Any], *, period_days: int = 7, create_project: bool = True
+) -> Work[ItemsImported]:
     """Store work items and replace the project's throughput with the one derived from
     all its stored items (zero periods filled), in one transaction.
 
@@ -307,7 +337,9 @@ def import_work_items(project: str, items: Iterable[Any], *, period_days: int = 
             found = con.fetchone()
         pid = int(found[0])
         upsert_work_items(con, pid, merged)
-        con.execute("SELECT done_on FROM work_items WHERE project_id = ? AND done_on IS NOT NULL", [pid])
+        con.execute(
+            "SELECT done_on FROM work_items WHERE project_id = ? AND done_on IS NOT NULL", [pid]
+        )
         weekly = derive_throughput([r[0] for r in con.fetchall()], period_days=pdays)
         con.execute("DELETE FROM throughput WHERE project_id = ?", [pid])
         insert_throughput(con, pid, weekly, pdays)
@@ -330,24 +362,34 @@ def work_item_rows(items: Iterable[Any]) -> dict[str, tuple[dt.date | None, dt.d
     return merged
 
 
-def upsert_work_items(con: Connection, pid: int,
-                       merged: Mapping[str, tuple[dt.date | None, dt.date | None]]) -> None:
+def upsert_work_items(
+    con: Connection, pid: int, merged: Mapping[str, tuple[dt.date | None, dt.date | None]]
+) -> None:
     if merged:
         con.execute(
             "INSERT OR REPLACE INTO work_items (project_id, item_id, started_on, done_on) "
             "SELECT $pid, unnest($ids::VARCHAR[]), unnest($starts::DATE[]), "
             "unnest($dones::DATE[])",
-            {"pid": pid, "ids": list(merged), "starts": [s for s, _ in merged.values()],
-             "dones": [d for _, d in merged.values()]},
+            {
+                "pid": pid,
+                "ids": list(merged),
+                "starts": [s for s, _ in merged.values()],
+                "dones": [d for _, d in merged.values()],
+            },
         )
 
 
-def insert_throughput(con: Connection, pid: int,
-                       rows: Sequence[tuple[dt.date, int]], period_days: int) -> None:
+def insert_throughput(
+    con: Connection, pid: int, rows: Sequence[tuple[dt.date, int]], period_days: int
+) -> None:
     if rows:
         con.execute(
             "INSERT OR REPLACE INTO throughput (project_id, period_start, period_days, items) "
             "SELECT $pid, unnest($days::DATE[]), $pdays, unnest($items::INTEGER[])",
-            {"pid": pid, "days": [d for d, _ in rows], "pdays": period_days,
-             "items": [int(n) for _, n in rows]},
+            {
+                "pid": pid,
+                "days": [d for d, _ in rows],
+                "pdays": period_days,
+                "items": [int(n) for _, n in rows],
+            },
         )

@@ -151,8 +151,12 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "ledger: users, projects, throughput, forecasts, distribution, actuals", _V1_LEDGER),
-    Migration(2, "work items, forecast provenance and units, partial actuals, scoring", _V2_SCORING),
+    Migration(
+        1, "ledger: users, projects, throughput, forecasts, distribution, actuals", _V1_LEDGER
+    ),
+    Migration(
+        2, "work items, forecast provenance and units, partial actuals, scoring", _V2_SCORING
+    ),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 

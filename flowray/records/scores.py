@@ -74,10 +74,17 @@ class CalibrationLevel(Record):
     pit_coverage: float | None
 
 
-def add_actual(project: str | None, completed_on: dt.date | str, items_done: int | None,
-               *, forecast_id: int | None = None, partial: bool = False,
-               notes: str | None = None, recorded_by: str | None = None,
-               recorded_at: dt.datetime | None = None) -> Work[ActualAdded]:
+def add_actual(
+    project: str | None,
+    completed_on: dt.date | str,
+    items_done: int | None,
+    *,
+    forecast_id: int | None = None,
+    partial: bool = False,
+    notes: str | None = None,
+    recorded_by: str | None = None,
+    recorded_at: dt.datetime | None = None,
+) -> Work[ActualAdded]:
     """Record what happened and score every open forecast it resolves (same transaction).
 
     Without `forecast_id` the actual belongs to the project and resolves each of its
@@ -189,8 +196,11 @@ def calibration(project: str | None = None) -> Work[list[CalibrationLevel]]:
             if r is None:
                 out.append(CalibrationLevel(project, level, 0, 0, None, 0, None, None))
             else:
-                out.append(CalibrationLevel(project, level, int(r[1]), int(r[2]), r[3], int(r[4]),
-                                            r[5], r[6]))
+                out.append(
+                    CalibrationLevel(
+                        project, level, int(r[1]), int(r[2]), r[3], int(r[4]), r[5], r[6]
+                    )
+                )
         return out
 
     return work
@@ -244,9 +254,27 @@ def score_open(con: Connection, actual_id: int | None) -> list[int]:
     now = utcnow()
     score_rows, level_rows = [], []
     for fid, row in chosen.items():
-        (_, aid, unit, pdays, start, deadline, _horizon, runs, not_done, p50, p70, p85, p95,
-         p_deadline, completed_on, items_done) = row
-        actual = periods_between(start, completed_on, pdays) if unit == "periods" else int(items_done)
+        (
+            _,
+            aid,
+            unit,
+            pdays,
+            start,
+            deadline,
+            _horizon,
+            runs,
+            not_done,
+            p50,
+            p70,
+            p85,
+            p95,
+            p_deadline,
+            completed_on,
+            items_done,
+        ) = row
+        actual = (
+            periods_between(start, completed_on, pdays) if unit == "periods" else int(items_done)
+        )
         pit = pit_low = pit_high = median = median_error = None
         if fid in dists and runs:
             dist = Distribution(tuple(dists[fid][0]), tuple(dists[fid][1]), int(runs))
@@ -267,11 +295,25 @@ def score_open(con: Connection, actual_id: int | None) -> list[int]:
             deadline_met = completed_on <= deadline
             if p_deadline is not None:
                 brier = (p_deadline - (1.0 if deadline_met else 0.0)) ** 2
-        score_rows.append([fid, aid, now, SCORING_METHOD, actual, pit, pit_low, pit_high,
-                           None if median is None else float(median), median_error,
-                           deadline_met, brier])
-        level_rows.extend([fid, s.level, s.quantile, s.met, s.expected_met, s.coverage]
-                          for s in levels)
+        score_rows.append(
+            [
+                fid,
+                aid,
+                now,
+                SCORING_METHOD,
+                actual,
+                pit,
+                pit_low,
+                pit_high,
+                None if median is None else float(median),
+                median_error,
+                deadline_met,
+                brier,
+            ]
+        )
+        level_rows.extend(
+            [fid, s.level, s.quantile, s.met, s.expected_met, s.coverage] for s in levels
+        )
     con.executemany(
         "INSERT INTO forecast_scores (forecast_id, actual_id, scored_at, method, actual_value, "
         "pit, pit_low, pit_high, median, median_error, deadline_met, brier) "
@@ -308,6 +350,8 @@ def list_scores(project: str | None = None) -> Work[dict[int, Score]]:
             "WHERE ($pid IS NULL OR f.project_id = $pid) ORDER BY s.forecast_id",
             {"pid": pid},
         )
-        return {int(row[0]): Score(*row, levels=levels.get(int(row[0]), {})) for row in con.fetchall()}
+        return {
+            int(row[0]): Score(*row, levels=levels.get(int(row[0]), {})) for row in con.fetchall()
+        }
 
     return work

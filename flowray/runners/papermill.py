@@ -26,7 +26,9 @@ from flowray.exceptions import FlowrayError, InputError
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 # the repository's notebook, or the copy an installed wheel carries (pyproject: force-include)
-_BUNDLED_NOTEBOOK = Path(__file__).resolve().parents[1] / "bundled" / "notebooks" / "batch_forecast.ipynb"
+_BUNDLED_NOTEBOOK = (
+    Path(__file__).resolve().parents[1] / "bundled" / "notebooks" / "batch_forecast.ipynb"
+)
 DEFAULT_NOTEBOOK = (
     NOTEBOOKS_DIR / "batch_forecast.ipynb"
     if (NOTEBOOKS_DIR / "batch_forecast.ipynb").is_file()
@@ -112,7 +114,9 @@ def _coerce(name: str, raw: Any, declared_type: str) -> Any:
         try:
             value = ast.literal_eval(text)  # literals only: never evaluates code
         except (ValueError, SyntaxError):
-            raise InputError(name, raw, f"must be a Python {declared_type} literal, e.g. [3, 4]") from None
+            raise InputError(
+                name, raw, f"must be a Python {declared_type} literal, e.g. [3, 4]"
+            ) from None
         if type(value).__name__ != declared_type:
             raise InputError(name, raw, f"must be a {declared_type}")
     return value
@@ -133,7 +137,9 @@ def resolve_parameters(
     for name, raw in items:
         if name not in declared:
             known = ", ".join(declared) or "none"
-            raise InputError("parameter", name, f"is not a parameter of {notebook_name} (known: {known})")
+            raise InputError(
+                "parameter", name, f"is not a parameter of {notebook_name} (known: {known})"
+            )
         out[name] = _coerce(name, raw, str(declared[name].get("type")))
     return out
 
@@ -172,7 +178,9 @@ def reserve_report_path(reports_dir: str | Path, day: dt.date, stem: str) -> Pat
 class CellFailure:
     """Where and why the notebook stopped (cell numbers as in the report notebook)."""
 
-    cell_index: int | None  # 0-based position in the report notebook (papermill's added cells included)
+    cell_index: (
+        int | None
+    )  # 0-based position in the report notebook (papermill's added cells included)
     execution_count: int | None  # the "In [n]" shown next to the cell
     source: str
     error_name: str
@@ -226,7 +234,13 @@ def _failure_from(exc: BaseException) -> CellFailure:
 
     if isinstance(exc, PapermillExecutionError):
         return CellFailure(exc.cell_index, exc.exec_count, exc.source or "", exc.ename, exc.evalue)
-    return CellFailure(None, None, "", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    return CellFailure(
+        None,
+        None,
+        "",
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+    )
 
 
 def _locate_in_report(failure: CellFailure, report: Path) -> CellFailure:
@@ -290,7 +304,9 @@ def run_batch_notebook(
         if "db_path" not in declared:
             raise InputError("db", str(db_path), f"{source.name} has no db_path parameter")
         if "db_path" in values and values["db_path"] not in ("", str(db_path)):
-            raise InputError("db", str(db_path), "give the database once: --db or -p db_path, not both")
+            raise InputError(
+                "db", str(db_path), "give the database once: --db or -p db_path, not both"
+            )
         values["db_path"] = str(Path(db_path).expanduser().resolve())
     output = reserve_report_path(reports_dir, day or dt.date.today(), source.stem)
     started = time.monotonic()

@@ -34,7 +34,12 @@ METHOD_LABELS = {
     "forest": "Quantile forest (ML, slow)",
     "linear": "Linear quantile (ML, slow)",
 }
-WINDOW_CHOICES = [("last 12 weeks", "12"), ("last 26 weeks", "26"), ("last 52 weeks", "52"), ("all of it", "all")]
+WINDOW_CHOICES = [
+    ("last 12 weeks", "12"),
+    ("last 26 weeks", "26"),
+    ("last 52 weeks", "52"),
+    ("all of it", "all"),
+]
 POLL_SECONDS = 0.25
 _LABEL_STYLE = {"description_width": "190px"}
 
@@ -52,80 +57,169 @@ def coverage_words(report: dict[str, Any], question: str, level: str = "85") -> 
     if origins <= 0:
         return f"{QUESTION_WORDS[question]}: no origin could be scored."
     share = float(block["coverage"][level])
-    return (f"{QUESTION_WORDS[question]}: the {level}% answer was met at {share:.0%} of {origins} past dates "
-            f"(well calibrated: about {level}%).")
+    return (
+        f"{QUESTION_WORDS[question]}: the {level}% answer was met at {share:.0%} of {origins} past dates "
+        f"(well calibrated: about {level}%)."
+    )
 
 
 class BacktestPanel(JobPanel):
     """Choose series, method, window and horizon; run on Ray; read coverage and PIT."""
 
-    def __init__(self, db_path: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
-                 runs: int = core_backtest.DEFAULT_RUNS) -> None:
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        runs: int = core_backtest.DEFAULT_RUNS,
+    ) -> None:
         super().__init__()
         self.db_path = db_path
         self.poll_seconds = poll_seconds
         self.result: Any = None  # core.backtest.Backtest of the last complete run
         self.reports: dict[str, dict[str, Any]] = {}
 
-        self.series = widgets.SelectMultiple(description="Series", rows=7, layout=widgets.Layout(width="420px"),
-                                             style={"description_width": "60px"})
+        self.series = widgets.SelectMultiple(
+            description="Series",
+            rows=7,
+            layout=widgets.Layout(width="420px"),
+            style={"description_width": "60px"},
+        )
         self.method = widgets.Dropdown(
             options=[(method_label(m), m) for m in core_backtest.BASE_METHODS],
-            value=core_backtest.DEFAULT_BASE_METHOD, description="Method", layout=widgets.Layout(width="420px"),
+            value=core_backtest.DEFAULT_BASE_METHOD,
+            description="Method",
+            layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
-        self.calibrated = widgets.Checkbox(value=True, indent=False,
-                                           description="Also score it with flowray's calibration layer (+cal)")
-        self.window = widgets.Dropdown(options=WINDOW_CHOICES, value=str(core_backtest.DEFAULT_WINDOW or "all"),
-                                       description="History each forecast uses", layout=widgets.Layout(width="420px"),
-                                       style=_LABEL_STYLE)
-        self.horizon = widgets.BoundedIntText(value=core_backtest.DEFAULT_HORIZON, min=1, max=104,
-                                              description="Weeks ahead to forecast", layout=widgets.Layout(width="420px"),
-                                              style=_LABEL_STYLE)
-        self.step = widgets.BoundedIntText(value=core_backtest.DEFAULT_STEP, min=1, max=52,
-                                           description="A past date every N weeks", layout=widgets.Layout(width="420px"),
-                                           style=_LABEL_STYLE)
-        self.runs = widgets.BoundedIntText(value=runs, min=100, max=1_000_000,
-                                           description="Simulated futures per forecast",
-                                           layout=widgets.Layout(width="420px"), style=_LABEL_STYLE)
-        self.seed = widgets.BoundedIntText(value=0, min=0, max=2**63 - 1, description="Seed",
-                                           layout=widgets.Layout(width="420px"), style=_LABEL_STYLE)
-        self.run_button = widgets.Button(description="Run backtest", button_style="primary",
-                                         layout=widgets.Layout(width="140px", margin="0 6px 0 0"))
-        self.cancel_button = widgets.Button(description="Cancel", button_style="warning", disabled=True,
-                                            layout=widgets.Layout(width="90px", margin="0 10px 0 0"))
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="260px"))
+        self.calibrated = widgets.Checkbox(
+            value=True,
+            indent=False,
+            description="Also score it with flowray's calibration layer (+cal)",
+        )
+        self.window = widgets.Dropdown(
+            options=WINDOW_CHOICES,
+            value=str(core_backtest.DEFAULT_WINDOW or "all"),
+            description="History each forecast uses",
+            layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.horizon = widgets.BoundedIntText(
+            value=core_backtest.DEFAULT_HORIZON,
+            min=1,
+            max=104,
+            description="Weeks ahead to forecast",
+            layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.step = widgets.BoundedIntText(
+            value=core_backtest.DEFAULT_STEP,
+            min=1,
+            max=52,
+            description="A past date every N weeks",
+            layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.runs = widgets.BoundedIntText(
+            value=runs,
+            min=100,
+            max=1_000_000,
+            description="Simulated futures per forecast",
+            layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.seed = widgets.BoundedIntText(
+            value=0,
+            min=0,
+            max=2**63 - 1,
+            description="Seed",
+            layout=widgets.Layout(width="420px"),
+            style=_LABEL_STYLE,
+        )
+        self.run_button = widgets.Button(
+            description="Run backtest",
+            button_style="primary",
+            layout=widgets.Layout(width="140px", margin="0 6px 0 0"),
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel",
+            button_style="warning",
+            disabled=True,
+            layout=widgets.Layout(width="90px", margin="0 10px 0 0"),
+        )
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, layout=widgets.Layout(width="260px")
+        )
         self.progress_text = widgets.Label("")
-        self.headline = widgets.HTML("<div style='color:#666'>Choose series and a method, then press "
-                                     "<b>Run backtest</b>.</div>")
+        self.headline = widgets.HTML(
+            "<div style='color:#666'>Choose series and a method, then press "
+            "<b>Run backtest</b>.</div>"
+        )
         self.coverage = widgets.HTML("")
         self.pit = charts.pit_chart()
         self.per_series = widgets.HTML("")
-        self.controls = [self.series, self.method, self.calibrated, self.window, self.horizon, self.step,
-                         self.runs, self.seed, self.run_button]
+        self.controls = [
+            self.series,
+            self.method,
+            self.calibrated,
+            self.window,
+            self.horizon,
+            self.step,
+            self.runs,
+            self.seed,
+            self.run_button,
+        ]
         self.run_button.on_click(self.action(self.start_run))
         self.cancel_button.on_click(self.on_cancel)
 
-        inputs = widgets.VBox([
-            section("What to test"), self.series,
-            note("Demo series are real weekly throughput shipped with flowray; projects use their stored history."),
-            self.method, self.calibrated, self.window, self.horizon, self.step, self.runs, self.seed,
-        ], layout=widgets.Layout(width="440px", margin="0 16px 0 0"))
-        results = widgets.VBox([
-            self.headline, section("Coverage: how often each answer was met"), self.coverage,
-            self.pit.widget,
-            note("Flat bars: well calibrated. A U shape: forecasts were too narrow (too sure); a hump: too wide; "
-                 "bars piled on one side: forecasts leaned early or late."),
-            section("Per series"), self.per_series,
-        ], layout=widgets.Layout(width="780px"))
-        self.widget = widgets.VBox([
-            title("Backtest", "How good would the forecasts have been? Each past date is forecast from the "
-                  "history before it only, then compared with what happened."),
-            widgets.HBox([self.run_button, self.cancel_button, self.progress, self.progress_text],
-                         layout=widgets.Layout(align_items="center")),
-            self.status,
-            widgets.HBox([inputs, results]),
-        ], layout=widgets.Layout(width="1240px"))
+        inputs = widgets.VBox(
+            [
+                section("What to test"),
+                self.series,
+                note(
+                    "Demo series are real weekly throughput shipped with flowray; projects use their stored history."
+                ),
+                self.method,
+                self.calibrated,
+                self.window,
+                self.horizon,
+                self.step,
+                self.runs,
+                self.seed,
+            ],
+            layout=widgets.Layout(width="440px", margin="0 16px 0 0"),
+        )
+        results = widgets.VBox(
+            [
+                self.headline,
+                section("Coverage: how often each answer was met"),
+                self.coverage,
+                self.pit.widget,
+                note(
+                    "Flat bars: well calibrated. A U shape: forecasts were too narrow (too sure); a hump: too wide; "
+                    "bars piled on one side: forecasts leaned early or late."
+                ),
+                section("Per series"),
+                self.per_series,
+            ],
+            layout=widgets.Layout(width="780px"),
+        )
+        self.widget = widgets.VBox(
+            [
+                title(
+                    "Backtest",
+                    "How good would the forecasts have been? Each past date is forecast from the "
+                    "history before it only, then compared with what happened.",
+                ),
+                widgets.HBox(
+                    [self.run_button, self.cancel_button, self.progress, self.progress_text],
+                    layout=widgets.Layout(align_items="center"),
+                ),
+                self.status,
+                widgets.HBox([inputs, results]),
+            ],
+            layout=widgets.Layout(width="1240px"),
+        )
         try:
             self.load_series()
         except Exception as exc:
@@ -133,7 +227,9 @@ class BacktestPanel(JobPanel):
 
     # -- series ----------------------------------------------------------------------------
     def load_series(self) -> None:
-        options: list[tuple[str, tuple[str, str]]] = [(f"Demo: {name}", ("demo", name)) for name in demo_series_names()]
+        options: list[tuple[str, tuple[str, str]]] = [
+            (f"Demo: {name}", ("demo", name)) for name in demo_series_names()
+        ]
         try:
             projects = pipeline.list_projects(self.db_path)
         except Exception as exc:  # the demo series still work without a database
@@ -152,13 +248,18 @@ class BacktestPanel(JobPanel):
             if source == "demo":
                 out[name] = [float(v) for _, v in load_demo_series(name)]
             else:
-                out[f"project {name}"] = [float(p.items) for p in pipeline.project_history(name, self.db_path)]
+                out[f"project {name}"] = [
+                    float(p.items) for p in pipeline.project_history(name, self.db_path)
+                ]
         need = core_backtest.DEFAULT_FIRST_ORIGIN + int(self.horizon.value)
         short = [name for name, values in out.items() if len(values) < need]
         if short:
-            raise InputError("series", ", ".join(short),
-                             f"needs at least {need} weeks of history ({core_backtest.DEFAULT_FIRST_ORIGIN} before "
-                             f"the first past date, plus the {int(self.horizon.value)} weeks ahead)")
+            raise InputError(
+                "series",
+                ", ".join(short),
+                f"needs at least {need} weeks of history ({core_backtest.DEFAULT_FIRST_ORIGIN} before "
+                f"the first past date, plus the {int(self.horizon.value)} weeks ahead)",
+            )
         return out
 
     def methods(self) -> list[str]:
@@ -173,8 +274,12 @@ class BacktestPanel(JobPanel):
         for method in methods:
             core_backtest.parse_method(method)
         options = {
-            "methods": methods, "windows": [window], "horizons": (int(self.horizon.value),),
-            "step": int(self.step.value), "runs": int(self.runs.value), "seed": int(self.seed.value),
+            "methods": methods,
+            "windows": [window],
+            "horizons": (int(self.horizon.value),),
+            "step": int(self.step.value),
+            "runs": int(self.runs.value),
+            "seed": int(self.seed.value),
         }
         self.reset_job()
         self.result = None
@@ -199,8 +304,10 @@ class BacktestPanel(JobPanel):
 
     def on_cancelled(self, progress: Any) -> None:
         self.progress.bar_style = "warning"
-        self.show_info(f"Cancelled with {progress.fraction:.0%} of the backtest done; no scores are shown "
-                       "for a partial backtest.")
+        self.show_info(
+            f"Cancelled with {progress.fraction:.0%} of the backtest done; no scores are shown "
+            "for a partial backtest."
+        )
 
     def on_failed(self) -> None:
         self.progress.bar_style = "danger"
@@ -214,8 +321,9 @@ class BacktestPanel(JobPanel):
         total = max(1, int(progress.chunks_total))
         self.progress.max = total
         self.progress.value = min(int(progress.chunks_done), total)
-        self.progress_text.value = (f"{progress.fraction:.0%} done ({progress.tasks_done} of "
-                                    f"{progress.tasks_total} series)")
+        self.progress_text.value = (
+            f"{progress.fraction:.0%} done ({progress.tasks_done} of {progress.tasks_total} series)"
+        )
 
     def after_busy_change(self, busy: bool) -> None:
         self.cancel_button.disabled = True
@@ -226,8 +334,12 @@ class BacktestPanel(JobPanel):
         horizon = options["horizons"][0]
         methods = options["methods"]
         self.reports = {m: result.report(m, window, horizon) for m in methods}
-        main = self.reports[methods[-1]]  # the calibrated variant when it was scored: what flowray would forecast
-        label = METHOD_LABELS.get(methods[0], methods[0]) + (" with calibration" if len(methods) > 1 else "")
+        main = self.reports[
+            methods[-1]
+        ]  # the calibrated variant when it was scored: what flowray would forecast
+        label = METHOD_LABELS.get(methods[0], methods[0]) + (
+            " with calibration" if len(methods) > 1 else ""
+        )
         self.headline.value = (
             f"<div style='font-size:16px;font-weight:600;margin:4px 0'>{html.escape(label)}, using the "
             f"{html.escape(dict((v, k) for k, v in WINDOW_CHOICES)[self.window.value])} before each date, "
@@ -239,35 +351,59 @@ class BacktestPanel(JobPanel):
         headers = ["Answer"]
         for q in ("when", "how_many"):
             for m in methods:
-                headers.append(f"{QUESTION_WORDS[q].split(' (')[0]}: {'calibrated' if m.endswith('+cal') else 'raw'}")
+                headers.append(
+                    f"{QUESTION_WORDS[q].split(' (')[0]}: {'calibrated' if m.endswith('+cal') else 'raw'}"
+                )
         rows = []
         for level in LEVELS:
             row = [f"{level}% likely"]
             for q in ("when", "how_many"):
                 for m in methods:
                     block = self.reports[m]["pooled"][q]
-                    row.append("-" if block.get("origins", 0) <= 0 else f"{float(block['coverage'][level]):.0%}")
+                    row.append(
+                        "-"
+                        if block.get("origins", 0) <= 0
+                        else f"{float(block['coverage'][level]):.0%}"
+                    )
             rows.append(row)
         origins = int(main["pooled"]["when"].get("origins", 0))
-        self.coverage.value = html_table(headers, rows, caption=f"Share of {origins} past dates at which each answer "
-                                         "was met; a well-calibrated 85% answer is met at about 85% of them.")
+        self.coverage.value = html_table(
+            headers,
+            rows,
+            caption=f"Share of {origins} past dates at which each answer "
+            "was met; a well-calibrated 85% answer is met at about 85% of them.",
+        )
         pits = {}
         for m in methods:
             for q in ("when", "how_many"):
                 name = f"{QUESTION_WORDS[q].split(' (')[0]}{' (calibrated)' if m.endswith('+cal') else ''}"
                 pits[name] = charts.pit_histogram(result.pits(m, window, q, horizon))
-        charts.show_pit(self.pit, pits, "PIT histogram: where the actual outcome fell in each forecast")
+        charts.show_pit(
+            self.pit, pits, "PIT histogram: where the actual outcome fell in each forecast"
+        )
         series_rows = []
         for row in main["series"]:
             when, many = row["when"], row["how_many"]
-            series_rows.append((
-                row["name"], str(when.get("origins", 0)),
-                "-" if when.get("origins", 0) <= 0 else f"{float(when['coverage']['85']):.0%}",
-                "-" if many.get("origins", 0) <= 0 else f"{float(many['coverage']['85']):.0%}",
-                "-" if when.get("origins", 0) <= 0 else f"{float(when['median_abs_error']):.1f} weeks",
-                row.get("skipped") or "",
-            ))
+            series_rows.append(
+                (
+                    row["name"],
+                    str(when.get("origins", 0)),
+                    "-" if when.get("origins", 0) <= 0 else f"{float(when['coverage']['85']):.0%}",
+                    "-" if many.get("origins", 0) <= 0 else f"{float(many['coverage']['85']):.0%}",
+                    "-"
+                    if when.get("origins", 0) <= 0
+                    else f"{float(when['median_abs_error']):.1f} weeks",
+                    row.get("skipped") or "",
+                )
+            )
         self.per_series.value = html_table(
-            ("Series", "Past dates", "85% met (when)", "85% met (how many)", "Median error (when)", "Note"),
+            (
+                "Series",
+                "Past dates",
+                "85% met (when)",
+                "85% met (how many)",
+                "Median error (when)",
+                "Note",
+            ),
             series_rows,
         )

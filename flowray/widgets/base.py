@@ -67,7 +67,11 @@ def field_label(field: str) -> str:
     base, _, rest = field.partition("[")
     if rest and base in FIELD_LABELS:
         index = rest.rstrip("]")
-        return f"{FIELD_LABELS[base]} (value {int(index) + 1})" if index.isdigit() else FIELD_LABELS[base]
+        return (
+            f"{FIELD_LABELS[base]} (value {int(index) + 1})"
+            if index.isdigit()
+            else FIELD_LABELS[base]
+        )
     return field.replace("_", " ").replace(".", " ").capitalize()
 
 
@@ -95,14 +99,20 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def title(text: str, subtitle: str = "") -> widgets.HTML:
-    sub = f"<div style='color:#555;font-size:14px;margin-top:2px'>{html.escape(subtitle)}</div>" if subtitle else ""
+    sub = (
+        f"<div style='color:#555;font-size:14px;margin-top:2px'>{html.escape(subtitle)}</div>"
+        if subtitle
+        else ""
+    )
     return widgets.HTML(
         f"<div style='margin:4px 0 8px 0'><div style='font-size:22px;font-weight:600'>{html.escape(text)}</div>{sub}</div>"
     )
 
 
 def section(text: str) -> widgets.HTML:
-    return widgets.HTML(f"<div style='font-size:15px;font-weight:600;margin:10px 0 4px 0'>{html.escape(text)}</div>")
+    return widgets.HTML(
+        f"<div style='font-size:15px;font-weight:600;margin:10px 0 4px 0'>{html.escape(text)}</div>"
+    )
 
 
 def note(text: str) -> widgets.HTML:
@@ -135,14 +145,18 @@ class Panel:
 
     def show_success(self, text: str) -> None:
         self.last_error = None
-        self.status.value = f"<span style='color:#1a7f37;font-weight:600'>{html.escape(text)}</span>"
+        self.status.value = (
+            f"<span style='color:#1a7f37;font-weight:600'>{html.escape(text)}</span>"
+        )
 
     def show_error(self, exc: BaseException | str) -> None:
         text = exc if isinstance(exc, str) else describe_error(exc)
         if isinstance(exc, BaseException) and not isinstance(exc, FlowrayError):
             log.warning("panel callback failed", exc_info=exc)  # for the developer's log only
         self.last_error = text
-        self.status.value = f"<span style='color:#b42318;font-weight:600'>{html.escape(text)}</span>"
+        self.status.value = (
+            f"<span style='color:#b42318;font-weight:600'>{html.escape(text)}</span>"
+        )
 
     # -- busy state --------------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:
@@ -197,7 +211,9 @@ class Panel:
 
         return handler
 
-    def start_background(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> asyncio.Task[Any] | _Finished:
+    def start_background(
+        self, work: Callable[[], Coroutine[Any, Any, Any]]
+    ) -> asyncio.Task[Any] | _Finished:
         """Run `work()` as an asyncio task of the kernel's loop; the callback returns at once.
 
         Without a running loop (a plain script), the work runs to completion
@@ -235,7 +251,6 @@ class Panel:
 
 class _Finished:
     """Marks background work that already ran to completion (no event loop)."""
-
 
 
 FINISHED_STATES = ("DONE", "FAILED", "CANCELLED")
@@ -339,5 +354,7 @@ class JobPanel(Panel):
             return
         future = loop.run_in_executor(None, job.cancel)
         future.add_done_callback(
-            lambda f: self.show_error(f.exception()) if not f.cancelled() and f.exception() else None
+            lambda f: (
+                self.show_error(f.exception()) if not f.cancelled() and f.exception() else None
+            )
         )

@@ -54,36 +54,57 @@ class ClusterPanel(Panel):
         super().__init__()
         self.status_data: dict[str, Any] | None = None
         self.health_data: dict[str, Any] | None = None
-        self.refresh_button = widgets.Button(description="Refresh", button_style="primary",
-                                             layout=widgets.Layout(width="100px", margin="0 6px 0 0"))
-        self.health_button = widgets.Button(description="Run health check",
-                                            layout=widgets.Layout(width="150px"))
-        self.summary = widgets.HTML("<div style='color:#666'>Press <b>Refresh</b> to connect to the cluster "
-                                    "(starting a local Ray takes 10-20 s).</div>")
-        self.cpu_bar = widgets.FloatProgress(value=0, min=0, max=1, description="CPUs in use",
-                                             layout=widgets.Layout(width="420px"),
-                                             style={"description_width": "100px"})
+        self.refresh_button = widgets.Button(
+            description="Refresh",
+            button_style="primary",
+            layout=widgets.Layout(width="100px", margin="0 6px 0 0"),
+        )
+        self.health_button = widgets.Button(
+            description="Run health check", layout=widgets.Layout(width="150px")
+        )
+        self.summary = widgets.HTML(
+            "<div style='color:#666'>Press <b>Refresh</b> to connect to the cluster "
+            "(starting a local Ray takes 10-20 s).</div>"
+        )
+        self.cpu_bar = widgets.FloatProgress(
+            value=0,
+            min=0,
+            max=1,
+            description="CPUs in use",
+            layout=widgets.Layout(width="420px"),
+            style={"description_width": "100px"},
+        )
         self.cpu_text = widgets.Label("")
         self.nodes = widgets.HTML("")
-        self.health = widgets.HTML("<div style='color:#666'>Not run yet: press <b>Run health check</b> to send a "
-                                   "tiny task to every part of the cluster and time its answer.</div>")
+        self.health = widgets.HTML(
+            "<div style='color:#666'>Not run yet: press <b>Run health check</b> to send a "
+            "tiny task to every part of the cluster and time its answer.</div>"
+        )
         self.ray_dashboard = widgets.HTML("")
         self.controls = [self.refresh_button, self.health_button]
         self.refresh_button.on_click(self.action(lambda: self.start_background(self.refresh)))
         self.health_button.on_click(self.action(lambda: self.start_background(self.check_health)))
-        self.widget = widgets.VBox([
-            title("Ray cluster", "Where flowray's simulations run: is it healthy, and how busy is it?"),
-            widgets.HBox([self.refresh_button, self.health_button]),
-            self.status,
-            self.summary,
-            widgets.HBox([self.cpu_bar, self.cpu_text], layout=widgets.Layout(align_items="center")),
-            section("Nodes"),
-            self.nodes,
-            section("Health check"),
-            self.health,
-            section("Ray's own dashboard"),
-            self.ray_dashboard,
-        ], layout=widgets.Layout(width="1000px"))
+        self.widget = widgets.VBox(
+            [
+                title(
+                    "Ray cluster",
+                    "Where flowray's simulations run: is it healthy, and how busy is it?",
+                ),
+                widgets.HBox([self.refresh_button, self.health_button]),
+                self.status,
+                self.summary,
+                widgets.HBox(
+                    [self.cpu_bar, self.cpu_text], layout=widgets.Layout(align_items="center")
+                ),
+                section("Nodes"),
+                self.nodes,
+                section("Health check"),
+                self.health,
+                section("Ray's own dashboard"),
+                self.ray_dashboard,
+            ],
+            layout=widgets.Layout(width="1000px"),
+        )
         if auto_refresh:
             self.refresh_when_displayed()
 
@@ -111,26 +132,41 @@ class ClusterPanel(Panel):
         self.cpu_bar.value = min(used, self.cpu_bar.max)
         self.cpu_bar.bar_style = "warning" if total and used / total > 0.9 else "info"
         self.cpu_text.value = f"{used:g} of {total:g} CPUs"
-        source = "" if status.get("tasks_source") == "state_api" else \
-            " (counted from this page's own jobs: Ray's state API is not reachable)"
+        source = (
+            ""
+            if status.get("tasks_source") == "state_api"
+            else " (counted from this page's own jobs: Ray's state API is not reachable)"
+        )
         store_used = status.get("object_store_bytes_used")
         rows = [
             ("Cluster address", status.get("address", "-")),
             ("Nodes", f"{status.get('nodes_alive', 0)} alive, {status.get('nodes_dead', 0)} dead"),
             ("CPUs in use", f"{used:g} of {total:g}"),
-            ("Object store", f"{megabytes(store_used)} used of {megabytes(status.get('object_store_bytes_total'))}"),
-            ("flowray tasks", f"{status.get('tasks_running', 0)} running, {status.get('tasks_pending', 0)} waiting, "
-                              f"{status.get('tasks_finished', 0)} finished, {status.get('tasks_failed', 0)} failed, "
-                              f"{status.get('tasks_cancelled', 0)} cancelled"
-                              + source),
+            (
+                "Object store",
+                f"{megabytes(store_used)} used of {megabytes(status.get('object_store_bytes_total'))}",
+            ),
+            (
+                "flowray tasks",
+                f"{status.get('tasks_running', 0)} running, {status.get('tasks_pending', 0)} waiting, "
+                f"{status.get('tasks_finished', 0)} finished, {status.get('tasks_failed', 0)} failed, "
+                f"{status.get('tasks_cancelled', 0)} cancelled" + source,
+            ),
             ("Jobs running from this page", str(status.get("jobs_active", 0))),
         ]
         self.summary.value = html_table(None, rows)
         nodes = status.get("nodes") or []
         self.nodes.value = html_table(
             ("Node", "Address", "State", "CPUs"),
-            [(str(n.get("node_id", ""))[:12], n.get("address") or "-", "alive" if n.get("alive") else "dead",
-              f"{float(n.get('cpus') or 0):g}") for n in nodes],
+            [
+                (
+                    str(n.get("node_id", ""))[:12],
+                    n.get("address") or "-",
+                    "alive" if n.get("alive") else "dead",
+                    f"{float(n.get('cpus') or 0):g}",
+                )
+                for n in nodes
+            ],
         )
         self.ray_dashboard.value = dashboard_instructions(status)
 
@@ -143,16 +179,18 @@ class ClusterPanel(Panel):
         self.health_data = report
         latency = float(report.get("latency_ms") or 0)
         where = f"host {report.get('host', '?')} (worker process {report.get('pid', '?')})"
-        versions = (f"Ray {report.get('ray_version')} and flowray {report.get('flowray_version')}")
+        versions = f"Ray {report.get('ray_version')} and flowray {report.get('flowray_version')}"
         if report.get("versions_match"):
             verdict = "<b style='color:#1a7f37'>Healthy.</b>"
             version_text = f"{html.escape(versions)} match this page."
         else:
             verdict = "<b style='color:#b42318'>Version mismatch.</b>"
-            version_text = (f"The worker runs {html.escape(versions)}, but this page runs Ray "
-                            f"{html.escape(str(report.get('driver_ray_version')))} and flowray "
-                            f"{html.escape(str(report.get('driver_flowray_version')))}: install the same versions "
-                            "everywhere.")
+            version_text = (
+                f"The worker runs {html.escape(versions)}, but this page runs Ray "
+                f"{html.escape(str(report.get('driver_ray_version')))} and flowray "
+                f"{html.escape(str(report.get('driver_flowray_version')))}: install the same versions "
+                "everywhere."
+            )
         self.health.value = (
             f"<div style='font-size:14px'>{verdict} A test task answered from {html.escape(where)} "
             f"in {latency:,.0f} ms. {version_text}</div>"

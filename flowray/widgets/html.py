@@ -23,7 +23,8 @@ def html_table(
     for i, row in enumerate(rows):
         style = row_styles[i] if row_styles else ""
         cells = "".join(
-            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{html.escape(str(c))}</td>" for c in row
+            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{html.escape(str(c))}</td>"
+            for c in row
         )
         body.append(f"<tr style='{style}'>{cells}</tr>")
     cap = (
@@ -37,7 +38,9 @@ def html_table(
     )
 
 
-def warning_box(lines: Sequence[str], heading: str = "Check the data before trusting this forecast") -> str:
+def warning_box(
+    lines: Sequence[str], heading: str = "Check the data before trusting this forecast"
+) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)

@@ -38,17 +38,27 @@ def calibration_rows(frame: Any) -> list[tuple[str, ...]]:
     rows = []
     for _, row in frame.iterrows():
         n = int(row["n"])
-        rows.append((
-            f"{int(row['level'])}%",
-            str(n),
-            str(int(row["met"])),
-            "-" if is_missing(row["met_share"]) else f"{float(row['met_share']):.0%}",
-            "-" if is_missing(row["expected_share"]) else f"about {float(row['expected_share']):.0%}",
-        ))
+        rows.append(
+            (
+                f"{int(row['level'])}%",
+                str(n),
+                str(int(row["met"])),
+                "-" if is_missing(row["met_share"]) else f"{float(row['met_share']):.0%}",
+                "-"
+                if is_missing(row["expected_share"])
+                else f"about {float(row['expected_share']):.0%}",
+            )
+        )
     return rows
 
 
-CALIBRATION_HEADERS = ("Forecast level", "Resolved forecasts", "Met", "Share met", "A calibrated forecast meets")
+CALIBRATION_HEADERS = (
+    "Forecast level",
+    "Resolved forecasts",
+    "Met",
+    "Share met",
+    "A calibrated forecast meets",
+)
 
 
 def calibration_sentence(frame: Any) -> str:
@@ -59,10 +69,16 @@ def calibration_sentence(frame: Any) -> str:
     if row.empty or int(row.iloc[0]["n"]) == 0:
         return "No forecast has been resolved against an actual outcome yet."
     r = row.iloc[0]
-    expected = "" if is_missing(r["expected_share"]) else f"; a well-calibrated forecast would meet it about {float(r['expected_share']):.0%} of the time"
+    expected = (
+        ""
+        if is_missing(r["expected_share"])
+        else f"; a well-calibrated forecast would meet it about {float(r['expected_share']):.0%} of the time"
+    )
     share = "" if is_missing(r["met_share"]) else f" ({float(r['met_share']):.0%})"
-    return (f"Of {int(r['n'])} resolved forecast(s), the 85% answer was met {int(r['met'])} time(s){share}"
-            f"{expected}.")
+    return (
+        f"Of {int(r['n'])} resolved forecast(s), the 85% answer was met {int(r['met'])} time(s){share}"
+        f"{expected}."
+    )
 
 
 def actual_dates(actuals: Any, ledger: Any) -> dict[int, dt.date]:
@@ -97,10 +113,16 @@ def actuals_rows(actuals: Any, ledger: Any) -> list[tuple[str, ...]]:
             forecast85 = _date_after(start, row["p85"], days)
             actual = short_date(done.get(fid))
         met = row["met_85"]
-        rows.append((
-            f"#{fid}", short_date(start), forecast50, forecast85, actual,
-            "-" if is_missing(met) else ("yes" if bool(met) else "no"),
-        ))
+        rows.append(
+            (
+                f"#{fid}",
+                short_date(start),
+                forecast50,
+                forecast85,
+                actual,
+                "-" if is_missing(met) else ("yes" if bool(met) else "no"),
+            )
+        )
     return rows
 
 
@@ -124,9 +146,12 @@ class LedgerPanel(Panel):
         super().__init__()
         self.db_path = db_path
         self.ledger: Any = None
-        self.project = widgets.Dropdown(description="Project", options=[], layout=widgets.Layout(width="380px"))
-        self.refresh_button = widgets.Button(description="Refresh", button_style="primary",
-                                             layout=widgets.Layout(width="100px"))
+        self.project = widgets.Dropdown(
+            description="Project", options=[], layout=widgets.Layout(width="380px")
+        )
+        self.refresh_button = widgets.Button(
+            description="Refresh", button_style="primary", layout=widgets.Layout(width="100px")
+        )
         self.summary = widgets.HTML("")
         self.chart = charts.ledger_chart()
         self.table = widgets.HTML("")
@@ -135,20 +160,26 @@ class LedgerPanel(Panel):
         self.controls = [self.project, self.refresh_button]
         self.refresh_button.on_click(self.action(self.refresh))
         self.project.observe(self.guarded(self._project_changed), names="value")
-        self.widget = widgets.VBox([
-            title("Forecast ledger", "Every saved forecast of a project, how its dates moved, "
-                  "and how the forecasts compared with what actually happened."),
-            widgets.HBox([self.project, self.refresh_button]),
-            self.status,
-            self.summary,
-            self.chart.widget,
-            section("Forecasts, oldest first"),
-            self.table,
-            section("Forecasts against what happened"),
-            self.actuals,
-            section("Calibration of this project's forecasts"),
-            self.calibration,
-        ], layout=widgets.Layout(width="1100px"))
+        self.widget = widgets.VBox(
+            [
+                title(
+                    "Forecast ledger",
+                    "Every saved forecast of a project, how its dates moved, "
+                    "and how the forecasts compared with what actually happened.",
+                ),
+                widgets.HBox([self.project, self.refresh_button]),
+                self.status,
+                self.summary,
+                self.chart.widget,
+                section("Forecasts, oldest first"),
+                self.table,
+                section("Forecasts against what happened"),
+                self.actuals,
+                section("Calibration of this project's forecasts"),
+                self.calibration,
+            ],
+            layout=widgets.Layout(width="1100px"),
+        )
         try:
             self.load_projects(project)
         except Exception as exc:
@@ -188,23 +219,39 @@ class LedgerPanel(Panel):
         actuals = pipeline.forecasts_vs_actuals(project, self.db_path)
         if not plans.empty:
             by_start = plans.copy()
-            by_start["_as_of"] = [as_date(s) or as_date(c) for s, c in zip(by_start["start"], by_start["created_at"], strict=True)]
+            by_start["_as_of"] = [
+                as_date(s) or as_date(c)
+                for s, c in zip(by_start["start"], by_start["created_at"], strict=True)
+            ]
             by_start = by_start.sort_values(["_as_of", "id"])
-            data = charts.ledger_lines(by_start.assign(created_at=by_start["_as_of"]), actual_dates(actuals, ledger))
+            data = charts.ledger_lines(
+                by_start.assign(created_at=by_start["_as_of"]), actual_dates(actuals, ledger)
+            )
         else:
             data = {"x": [], "p85": [], "p50": [], "actual": [], "deadlines": []}
-        charts.show_ledger_lines(self.chart, data, f"{project}: how the forecast completion date moved",
-                                 x_title="Forecast as of (its start date)")
+        charts.show_ledger_lines(
+            self.chart,
+            data,
+            f"{project}: how the forecast completion date moved",
+            x_title="Forecast as of (its start date)",
+        )
         self.table.value = self._ledger_table(ledger)
         self.actuals.value = (
             html_table(ACTUALS_HEADERS, actuals_rows(actuals, ledger))
-            if not actuals.empty else note("No forecast of this project has been resolved yet: record the actual "
-                                           "completion with `flowray actual add`.").value
+            if not actuals.empty
+            else note(
+                "No forecast of this project has been resolved yet: record the actual "
+                "completion with `flowray actual add`."
+            ).value
         )
         calibration = pipeline.calibration_table(project, self.db_path)
         self.calibration.value = (
             f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
-            + (html_table(CALIBRATION_HEADERS, calibration_rows(calibration)) if not calibration.empty else "")
+            + (
+                html_table(CALIBRATION_HEADERS, calibration_rows(calibration))
+                if not calibration.empty
+                else ""
+            )
         )
         self.show_info(f"{len(ledger)} forecast(s) of {project} in the ledger.")
 
@@ -212,17 +259,25 @@ class LedgerPanel(Panel):
         if plans.empty:
             return f"<div style='font-size:15px'>{html.escape(project)} has no saved 'when' forecast yet.</div>"
         latest = plans.iloc[-1]
-        parts = [f"Latest forecast (#{int(latest['id'])}, as of {long_date(latest['start'])}): "
-                 f"<b>85% likely by {long_date(latest['p85_date'])}</b>"]
+        parts = [
+            f"Latest forecast (#{int(latest['id'])}, as of {long_date(latest['start'])}): "
+            f"<b>85% likely by {long_date(latest['p85_date'])}</b>"
+        ]
         if len(plans) > 1:
             previous = plans.iloc[-2]
             a, b = as_date(latest["p85_date"]), as_date(previous["p85_date"])
             if a and b:
                 days = (a - b).days
-                moved = "unchanged" if days == 0 else f"{abs(days)} days {'later' if days > 0 else 'earlier'}"
+                moved = (
+                    "unchanged"
+                    if days == 0
+                    else f"{abs(days)} days {'later' if days > 0 else 'earlier'}"
+                )
                 parts.append(f"{moved} than the forecast before")
         if not is_missing(latest["p_deadline"]):
-            parts.append(f"{probability(latest['p_deadline'])} likely to meet the deadline of {long_date(latest['deadline'])}")
+            parts.append(
+                f"{probability(latest['p_deadline'])} likely to meet the deadline of {long_date(latest['deadline'])}"
+            )
         return "<div style='font-size:15px;margin:4px 0'>" + "; ".join(parts) + ".</div>"
 
     @staticmethod
@@ -231,20 +286,35 @@ class LedgerPanel(Panel):
             return note("No forecasts saved yet.").value
         rows = []
         for _, row in ledger.iterrows():
-            rows.append((
-                f"#{int(row['id'])}",
-                short_date(row["created_at"]),
-                short_date(row["start"]),
-                KIND_WORDS.get(str(row["kind"]), str(row["kind"])),
-                short_date(row["p50_date"]),
-                short_date(row["p85_date"]),
-                short_date(row["deadline"]),
-                probability(row["p_deadline"]),
-                _method_words(row.get("method")),
-                "yes" if bool(row["scored"]) else "not yet",
-            ))
-        return html_table(("Forecast", "Made on", "As of", "Question", "50% likely by", "85% likely by", "Deadline",
-                           "Chance of deadline", "Method", "Resolved"), rows)
+            rows.append(
+                (
+                    f"#{int(row['id'])}",
+                    short_date(row["created_at"]),
+                    short_date(row["start"]),
+                    KIND_WORDS.get(str(row["kind"]), str(row["kind"])),
+                    short_date(row["p50_date"]),
+                    short_date(row["p85_date"]),
+                    short_date(row["deadline"]),
+                    probability(row["p_deadline"]),
+                    _method_words(row.get("method")),
+                    "yes" if bool(row["scored"]) else "not yet",
+                )
+            )
+        return html_table(
+            (
+                "Forecast",
+                "Made on",
+                "As of",
+                "Question",
+                "50% likely by",
+                "85% likely by",
+                "Deadline",
+                "Chance of deadline",
+                "Method",
+                "Resolved",
+            ),
+            rows,
+        )
 
 
 def _method_words(label: Any) -> str:

@@ -76,8 +76,9 @@ class PortfolioPanel(Panel):
         super().__init__()
         self.db_path = db_path
         self.frame: Any = None
-        self.refresh_button = widgets.Button(description="Refresh", button_style="primary",
-                                             layout=widgets.Layout(width="100px"))
+        self.refresh_button = widgets.Button(
+            description="Refresh", button_style="primary", layout=widgets.Layout(width="100px")
+        )
         self.headline = widgets.HTML("")
         self.table = widgets.HTML("")
         self.chart = charts.probability_chart()
@@ -85,17 +86,25 @@ class PortfolioPanel(Panel):
         self.calibration = widgets.HTML("")
         self.controls = [self.refresh_button]
         self.refresh_button.on_click(self.action(self.refresh))
-        self.widget = widgets.VBox([
-            title("Project portfolio", "Every active project's latest forecast, projects at risk first."),
-            widgets.HBox([self.refresh_button, self.status], layout=widgets.Layout(align_items="center")),
-            self.headline,
-            self.table,
-            self.chart.widget,
-            section("Past forecasts against what happened (all projects)"),
-            self.actuals,
-            section("Calibration across projects"),
-            self.calibration,
-        ], layout=widgets.Layout(width="1150px"))
+        self.widget = widgets.VBox(
+            [
+                title(
+                    "Project portfolio",
+                    "Every active project's latest forecast, projects at risk first.",
+                ),
+                widgets.HBox(
+                    [self.refresh_button, self.status], layout=widgets.Layout(align_items="center")
+                ),
+                self.headline,
+                self.table,
+                self.chart.widget,
+                section("Past forecasts against what happened (all projects)"),
+                self.actuals,
+                section("Calibration across projects"),
+                self.calibration,
+            ],
+            layout=widgets.Layout(width="1150px"),
+        )
         try:
             self.refresh()
         except Exception as exc:
@@ -107,8 +116,10 @@ class PortfolioPanel(Panel):
         self.frame = frame
         if frame.empty:
             self.headline.value = ""
-            self.table.value = note("No active projects in the database yet. Seed a demo with `flowray demo`, "
-                                    "or add projects with `flowray project add`.").value
+            self.table.value = note(
+                "No active projects in the database yet. Seed a demo with `flowray demo`, "
+                "or add projects with `flowray project add`."
+            ).value
             charts.show_probability_bars(self.chart, [], [], [], "Chance of meeting the deadline")
             self.actuals.value = self.calibration.value = ""
             self.show_info("No active projects.")
@@ -117,32 +128,51 @@ class PortfolioPanel(Panel):
         counts = {s: statuses.count(s) for s in STATUS_STYLES if statuses.count(s)}
         self.headline.value = (
             "<div style='font-size:16px;margin:6px 0'>"
-            + ", ".join(f"<b style='color:{STATUS_STYLES[s][0]}'>{n} {html.escape(s.lower())}</b>" for s, n in counts.items())
+            + ", ".join(
+                f"<b style='color:{STATUS_STYLES[s][0]}'>{n} {html.escape(s.lower())}</b>"
+                for s, n in counts.items()
+            )
             + f" of {len(frame)} active project(s). <span style='color:#555;font-size:13px'>At risk: below "
             f"{AT_RISK:.0%} chance of meeting the deadline; on track: at least {CONFIDENT:.0%}.</span></div>"
         )
         rows, styles = [], []
         for status, (_, row) in zip(statuses, frame.iterrows(), strict=True):
-            rows.append((
-                status,
-                row["project"],
-                short_date(row["target_date"]),
-                short_date(row["p85_date"]),
-                probability(row["p_deadline"]),
-                trend_words(row["p_deadline_change"]),
-                shift_words(row["p85_shift_days"]),
-                short_date(row["forecast_on"]),
-                str(int(row["forecasts"])),
-            ))
+            rows.append(
+                (
+                    status,
+                    row["project"],
+                    short_date(row["target_date"]),
+                    short_date(row["p85_date"]),
+                    probability(row["p_deadline"]),
+                    trend_words(row["p_deadline_change"]),
+                    shift_words(row["p85_shift_days"]),
+                    short_date(row["forecast_on"]),
+                    str(int(row["forecasts"])),
+                )
+            )
             colour, background = STATUS_STYLES[status]
-            styles.append(f"background:{background};color:{colour}" if status in ("At risk", "Watch") else "")
+            styles.append(
+                f"background:{background};color:{colour}" if status in ("At risk", "Watch") else ""
+            )
         self.table.value = html_table(
-            ("Status", "Project", "Target date", "85% likely by", "Chance of meeting target",
-             "Change since previous forecast", "85% date moved", "Latest forecast made", "Forecasts"),
-            rows, row_styles=styles,
+            (
+                "Status",
+                "Project",
+                "Target date",
+                "85% likely by",
+                "Chance of meeting target",
+                "Change since previous forecast",
+                "85% date moved",
+                "Latest forecast made",
+                "Forecasts",
+            ),
+            rows,
+            row_styles=styles,
         )
-        with_deadline = [(r["project"], r["p_deadline"], STATUS_STYLES[s][0])
-                         for s, (_, r) in zip(statuses, frame.iterrows(), strict=True)]
+        with_deadline = [
+            (r["project"], r["p_deadline"], STATUS_STYLES[s][0])
+            for s, (_, r) in zip(statuses, frame.iterrows(), strict=True)
+        ]
         charts.show_probability_bars(
             self.chart,
             [n for n, _, _ in with_deadline],
@@ -153,15 +183,25 @@ class PortfolioPanel(Panel):
         ledger = pipeline.forecast_ledger(None, self.db_path)
         actuals = pipeline.forecasts_vs_actuals(None, self.db_path)
         if actuals.empty:
-            self.actuals.value = note("No forecast has been resolved against an actual outcome yet.").value
+            self.actuals.value = note(
+                "No forecast has been resolved against an actual outcome yet."
+            ).value
         else:
-            self.actuals.value = html_table(("Project",) + ACTUALS_HEADERS,
-                                            [(p,) + r for p, r in zip(actuals["project"], actuals_rows(actuals, ledger),
-                                                                        strict=True)])
+            self.actuals.value = html_table(
+                ("Project",) + ACTUALS_HEADERS,
+                [
+                    (p,) + r
+                    for p, r in zip(actuals["project"], actuals_rows(actuals, ledger), strict=True)
+                ],
+            )
         calibration = pipeline.calibration_table(None, self.db_path)
         self.calibration.value = (
             f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
-            + (html_table(CALIBRATION_HEADERS, calibration_rows(calibration)) if not calibration.empty else "")
+            + (
+                html_table(CALIBRATION_HEADERS, calibration_rows(calibration))
+                if not calibration.empty
+                else ""
+            )
         )
         at_risk = counts.get("At risk", 0)
         self.show_info(f"Updated. {at_risk} project(s) at risk." if at_risk else "Updated.")

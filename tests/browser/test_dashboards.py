@@ -178,7 +178,9 @@ def wait_for_bars(page: Any, timeout_ms: int = 60_000) -> None:
 
 def dashboard_default(history: list[int], runs: int, seed: int, **fields: Any) -> Any:
     """The page's answer computed in-process: flowray's default method on the whole history."""
-    return pipeline.calibrated_forecast(Scenario(throughput=history, **fields), Question("when"), runs, seed)
+    return pipeline.calibrated_forecast(
+        Scenario(throughput=history, **fields), Question("when"), runs, seed
+    )
 
 
 def monday_after(day: dt.date) -> dt.date:

@@ -29,7 +29,22 @@ def _check_block(block: dict) -> None:
 def test_backtest_json_shape_on_a_folder(capsys):
     data = _json(
         capsys,
-        ["backtest", "--data", str(FIXTURES), "--horizon", "8", "--window", "26", "--method", "block", "--step", "26", "--runs", "300", "--json"],
+        [
+            "backtest",
+            "--data",
+            str(FIXTURES),
+            "--horizon",
+            "8",
+            "--window",
+            "26",
+            "--method",
+            "block",
+            "--step",
+            "26",
+            "--runs",
+            "300",
+            "--json",
+        ],
     )
     assert data["method"] == "block" and data["window"] == 26 and data["horizon"] == 8
     assert set(data["pooled"]) == {"how_many", "when"}
@@ -47,7 +62,18 @@ def test_backtest_json_shape_on_a_folder(capsys):
 def test_backtest_without_method_and_window_uses_the_default(capsys):
     data = _json(
         capsys,
-        ["backtest", "--data", str(FIXTURES / "psf__black.csv"), "--horizon", "4", "--step", "52", "--runs", "200", "--json"],
+        [
+            "backtest",
+            "--data",
+            str(FIXTURES / "psf__black.csv"),
+            "--horizon",
+            "4",
+            "--step",
+            "52",
+            "--runs",
+            "200",
+            "--json",
+        ],
     )
     assert data["method"] == backtest.DEFAULT_METHOD
     assert data["window"] == backtest.window_label(backtest.DEFAULT_WINDOW)
@@ -55,8 +81,21 @@ def test_backtest_without_method_and_window_uses_the_default(capsys):
 
 
 def test_backtest_text_output_and_calibrated_method(capsys):
-    argv = ["backtest", "--data", str(FIXTURES / "psf__black.csv"), "--horizon", "4", "--window", "all",
-            "--method", "recency+cal", "--step", "52", "--runs", "200"]
+    argv = [
+        "backtest",
+        "--data",
+        str(FIXTURES / "psf__black.csv"),
+        "--horizon",
+        "4",
+        "--window",
+        "all",
+        "--method",
+        "recency+cal",
+        "--step",
+        "52",
+        "--runs",
+        "200",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "recency+cal" in out and "pooled" in out and "CRPS" in out
@@ -85,8 +124,21 @@ DEADLINE = ["deadline", "--backlog", "40", "--start", "2026-01-05", "--deadline"
 
 
 def test_deadline_monte_carlo_json(capsys):
-    data = _json(capsys, [*DEADLINE, "--method", "mc", "--throughput-file", str(FIXTURES / "psf__black.csv"),
-                          "--window", "52", "--runs", "3000", "--json"])
+    data = _json(
+        capsys,
+        [
+            *DEADLINE,
+            "--method",
+            "mc",
+            "--throughput-file",
+            str(FIXTURES / "psf__black.csv"),
+            "--window",
+            "52",
+            "--runs",
+            "3000",
+            "--json",
+        ],
+    )
     assert data["method"] == "mc" and data["ml"] is None and data["consensus"] is None
     assert set(data["mc"]["percentiles"]) == {"50", "70", "85", "95"}
     assert "percentile_error" in data["mc"]
@@ -94,8 +146,19 @@ def test_deadline_monte_carlo_json(capsys):
 
 
 def test_deadline_both_side_by_side_text(capsys):
-    argv = [*DEADLINE, "--method", "both", "--ml-method", "forest", "--throughput-file",
-            str(FIXTURES / "psf__black.csv"), "--window", "52", "--runs", "3000"]
+    argv = [
+        *DEADLINE,
+        "--method",
+        "both",
+        "--ml-method",
+        "forest",
+        "--throughput-file",
+        str(FIXTURES / "psf__black.csv"),
+        "--window",
+        "52",
+        "--runs",
+        "3000",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Monte Carlo" in out and "ML (forest)" in out and "±" in out

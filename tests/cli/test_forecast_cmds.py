@@ -22,15 +22,45 @@ def run_json(capsys, *args: str) -> dict:
 
 
 def test_when_json_has_the_documented_keys(capsys):
-    data = run_json(capsys, "when", "--throughput", TP, "--backlog", "50", "--start", "2026-01-05",
-                    "--deadline", "2026-03-30", "--runs", "20000", "--seed", "7")
-    for key in ("percentiles", "dates", "histogram", "runs", "seed", "not_done", "probability_by_deadline"):
+    data = run_json(
+        capsys,
+        "when",
+        "--throughput",
+        TP,
+        "--backlog",
+        "50",
+        "--start",
+        "2026-01-05",
+        "--deadline",
+        "2026-03-30",
+        "--runs",
+        "20000",
+        "--seed",
+        "7",
+    )
+    for key in (
+        "percentiles",
+        "dates",
+        "histogram",
+        "runs",
+        "seed",
+        "not_done",
+        "probability_by_deadline",
+    ):
         assert key in data
     assert set(data["percentiles"]) == {"50", "70", "85", "95"}
     assert data["runs"] == 20000 and data["seed"] == 7
     assert sum(data["histogram"]["counts"]) == 20000
-    expected = simulate(Scenario(throughput=[float(v) for v in TP.split(",")], backlog=50,
-                                 start="2026-01-05", deadline="2026-03-30"), runs=20000, seed=7)
+    expected = simulate(
+        Scenario(
+            throughput=[float(v) for v in TP.split(",")],
+            backlog=50,
+            start="2026-01-05",
+            deadline="2026-03-30",
+        ),
+        runs=20000,
+        seed=7,
+    )
     assert data["percentiles"] == expected.percentiles()
     assert data["dates"]["85"] == expected.date_at(85).isoformat()
     assert data["probability_by_deadline"] == expected.probability_by_deadline
@@ -38,44 +68,119 @@ def test_when_json_has_the_documented_keys(capsys):
 
 def test_when_every_option(capsys):
     data = run_json(
-        capsys, "when", "--throughput", TP, "--period-days", "14", "--backlog", "80:120",
-        "--split", "1.0:1.5", "--risk", "0.3:2:5:10", "--risk", "0.1:1:1:1", "--history-team", "5",
-        "--contributors", "2:5", "--s-curve", "20", "--focus", "0.8", "--lead-time", "3,5,8",
-        "--start", "2026-01-05", "--deadline", "2026-09-07", "--max-periods", "300",
-        "--runs", "5000", "--seed", "1", "--percentiles", "10,50,99",
+        capsys,
+        "when",
+        "--throughput",
+        TP,
+        "--period-days",
+        "14",
+        "--backlog",
+        "80:120",
+        "--split",
+        "1.0:1.5",
+        "--risk",
+        "0.3:2:5:10",
+        "--risk",
+        "0.1:1:1:1",
+        "--history-team",
+        "5",
+        "--contributors",
+        "2:5",
+        "--s-curve",
+        "20",
+        "--focus",
+        "0.8",
+        "--lead-time",
+        "3,5,8",
+        "--start",
+        "2026-01-05",
+        "--deadline",
+        "2026-09-07",
+        "--max-periods",
+        "300",
+        "--runs",
+        "5000",
+        "--seed",
+        "1",
+        "--percentiles",
+        "10,50,99",
     )
     scenario = data["scenario"]
     assert scenario["period_days"] == 14
     assert scenario["backlog"] == {"low": 80, "high": 120}
     assert scenario["split_rate"] == {"low": 1.0, "high": 1.5}
     assert len(scenario["risks"]) == 2
-    assert scenario["team"] == {"history_size": 5.0, "min_contributors": 2.0, "max_contributors": 5.0, "s_curve": 20.0}
+    assert scenario["team"] == {
+        "history_size": 5.0,
+        "min_contributors": 2.0,
+        "max_contributors": 5.0,
+        "s_curve": 20.0,
+    }
     assert scenario["lead_time_days"] == [3, 5, 8]
     assert set(data["percentiles"]) == {"10", "50", "99"}
 
 
 def test_split_samples(capsys):
-    data = run_json(capsys, "when", "--throughput", TP, "--backlog", "40", "--split-samples", "1,1.2,1.1",
-                    "--runs", "1000")
+    data = run_json(
+        capsys,
+        "when",
+        "--throughput",
+        TP,
+        "--backlog",
+        "40",
+        "--split-samples",
+        "1,1.2,1.1",
+        "--runs",
+        "1000",
+    )
     assert data["scenario"]["split_rate"] == {"samples": [1.0, 1.2, 1.1]}
 
 
 def test_how_many_json(capsys):
-    data = run_json(capsys, "how-many", "--throughput", TP, "--periods", "8", "--runs", "20000", "--seed", "3")
-    expected = how_many(Scenario(throughput=[float(v) for v in TP.split(",")]), periods=8, runs=20000, seed=3)
+    data = run_json(
+        capsys, "how-many", "--throughput", TP, "--periods", "8", "--runs", "20000", "--seed", "3"
+    )
+    expected = how_many(
+        Scenario(throughput=[float(v) for v in TP.split(",")]), periods=8, runs=20000, seed=3
+    )
     assert data["at_least"] == expected.at_least_table()
     assert sum(data["items_histogram"]["counts"]) == 20000
     assert data["at_least"]["95"] <= data["at_least"]["50"]
 
 
 def test_how_many_with_dates(capsys):
-    data = run_json(capsys, "how-many", "--throughput", TP, "--start", "2026-01-05", "--end", "2026-03-02",
-                    "--runs", "1000")
+    data = run_json(
+        capsys,
+        "how-many",
+        "--throughput",
+        TP,
+        "--start",
+        "2026-01-05",
+        "--end",
+        "2026-03-02",
+        "--runs",
+        "1000",
+    )
     assert data["periods"] == 8 and data["end"] == "2026-03-02"
 
 
 def test_readable_table_has_dates(capsys):
-    assert main(["when", "--throughput", TP, "--backlog", "50", "--start", "2026-01-05", "--runs", "2000"]) == 0
+    assert (
+        main(
+            [
+                "when",
+                "--throughput",
+                TP,
+                "--backlog",
+                "50",
+                "--start",
+                "2026-01-05",
+                "--runs",
+                "2000",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "85%" in out and "2026-" in out
 
@@ -92,16 +197,73 @@ def test_readable_table_has_dates(capsys):
         (["when", "--throughput", TP, "--backlog", "5", "--risk", "2:1:2:3"], "likelihood"),
         (["when", "--throughput", TP, "--backlog", "5", "--risk", "0.5:1"], "--risk"),
         (["when", "--throughput", TP, "--backlog", "5", "--runs", "0"], "runs"),
-        (["when", "--throughput", TP, "--backlog", "5", "--start", "2026-03-01", "--deadline", "2026-01-01"], "deadline"),
-        (["when", "--throughput", TP, "--backlog", "5", "--contributors", "0:3", "--s-curve", "20"], "min_contributors"),
+        (
+            [
+                "when",
+                "--throughput",
+                TP,
+                "--backlog",
+                "5",
+                "--start",
+                "2026-03-01",
+                "--deadline",
+                "2026-01-01",
+            ],
+            "deadline",
+        ),
+        (
+            [
+                "when",
+                "--throughput",
+                TP,
+                "--backlog",
+                "5",
+                "--contributors",
+                "0:3",
+                "--s-curve",
+                "20",
+            ],
+            "min_contributors",
+        ),
         (["how-many", "--throughput", TP, "--periods", "0"], "periods"),
-        (["when", "--throughput", TP, "--backlog", "5", "--method", "magic"], "--method: got 'magic'; must be 'default' or one of"),
-        (["when", "--throughput", TP, "--backlog", "5", "--method", "gbm"], "flowray deadline --method ml"),
-        (["how-many", "--throughput", TP, "--periods", "4", "--method", "block+cal+cal"], "optionally with +cal"),
-        (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--window", "0"], "--window: got '0'"),
-        (["how-many", "--throughput", TP, "--periods", "4", "--window", "ten"], "--window: got 'ten'"),
-        (["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--sampler", "block"], "not both"),
-        (["when", "--throughput", TP, "--backlog", "5", "--sampler", "magic"], "sampler: got 'magic'; must be one of"),
+        (
+            ["when", "--throughput", TP, "--backlog", "5", "--method", "magic"],
+            "--method: got 'magic'; must be 'default' or one of",
+        ),
+        (
+            ["when", "--throughput", TP, "--backlog", "5", "--method", "gbm"],
+            "flowray deadline --method ml",
+        ),
+        (
+            ["how-many", "--throughput", TP, "--periods", "4", "--method", "block+cal+cal"],
+            "optionally with +cal",
+        ),
+        (
+            ["when", "--throughput", TP, "--backlog", "5", "--method", "default", "--window", "0"],
+            "--window: got '0'",
+        ),
+        (
+            ["how-many", "--throughput", TP, "--periods", "4", "--window", "ten"],
+            "--window: got 'ten'",
+        ),
+        (
+            [
+                "when",
+                "--throughput",
+                TP,
+                "--backlog",
+                "5",
+                "--method",
+                "default",
+                "--sampler",
+                "block",
+            ],
+            "not both",
+        ),
+        (
+            ["when", "--throughput", TP, "--backlog", "5", "--sampler", "magic"],
+            "sampler: got 'magic'; must be one of",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(capsys, args, needle):
@@ -113,8 +275,13 @@ def test_bad_input_exits_2_with_a_clear_message(capsys, args, needle):
 
 def test_console_script_runs_in_a_fresh_process():
     exe = Path(sys.executable).with_name("flowray")
-    out = subprocess.run([str(exe), "when", "--throughput", TP, "--backlog", "30", "--runs", "1000", "--json"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [str(exe), "when", "--throughput", TP, "--backlog", "30", "--runs", "1000", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["runs"] == 1000
 
@@ -135,8 +302,51 @@ def test_help_of_every_command_renders(capsys):
 
 # -- forecast methods: the CLI keeps the plain model unless --method is given ----------------
 
-HISTORY = ",".join(str(v) for v in [3, 5, 0, 7, 2, 4, 6, 1, 8, 5, 4, 6, 3, 7, 5, 2, 6, 4, 8, 3,
-                                    5, 6, 2, 7, 4, 5, 3, 6, 9, 4, 2, 5, 7, 3, 6, 4, 5, 8, 2, 6])
+HISTORY = ",".join(
+    str(v)
+    for v in [
+        3,
+        5,
+        0,
+        7,
+        2,
+        4,
+        6,
+        1,
+        8,
+        5,
+        4,
+        6,
+        3,
+        7,
+        5,
+        2,
+        6,
+        4,
+        8,
+        3,
+        5,
+        6,
+        2,
+        7,
+        4,
+        5,
+        3,
+        6,
+        9,
+        4,
+        2,
+        5,
+        7,
+        3,
+        6,
+        4,
+        5,
+        8,
+        2,
+        6,
+    ]
+)
 
 
 def _values(text: str) -> list[float]:
@@ -144,18 +354,49 @@ def _values(text: str) -> list[float]:
 
 
 def test_the_default_is_plain_bootstrap_on_all_the_history_and_says_so(capsys):
-    data = run_json(capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2")
+    data = run_json(
+        capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2"
+    )
     expected = simulate(Scenario(throughput=_values(HISTORY), backlog=60), runs=5000, seed=2)
     assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
     assert data["method"]["name"] == "bootstrap" and data["method"]["window"] == "all"
     assert not data["method"]["calibrated"] and "plain model" in data["method"]["description"]
-    windowed = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "6", "--window", "20",
-                        "--sampler", "block", "--runs", "3000")
+    windowed = run_json(
+        capsys,
+        "how-many",
+        "--throughput",
+        HISTORY,
+        "--periods",
+        "6",
+        "--window",
+        "20",
+        "--sampler",
+        "block",
+        "--runs",
+        "3000",
+    )
     assert windowed["method"]["name"] == "block" and windowed["method"]["window"] == 20
-    assert windowed["at_least"] == how_many(Scenario(throughput=_values(HISTORY)[-20:], sampler="block"),
-                                            periods=6, runs=3000, seed=0).at_least_table()
-    everything = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "6", "--window", "all",
-                          "--runs", "3000")
+    assert (
+        windowed["at_least"]
+        == how_many(
+            Scenario(throughput=_values(HISTORY)[-20:], sampler="block"),
+            periods=6,
+            runs=3000,
+            seed=0,
+        ).at_least_table()
+    )
+    everything = run_json(
+        capsys,
+        "how-many",
+        "--throughput",
+        HISTORY,
+        "--periods",
+        "6",
+        "--window",
+        "all",
+        "--runs",
+        "3000",
+    )
     assert everything["scenario"]["throughput"] == _values(HISTORY)
 
 
@@ -164,9 +405,23 @@ def test_method_default_is_flowrays_calibrated_forecast(capsys):
     from flowray.core import backtest
     from flowray.core.engine import Question
 
-    data = run_json(capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2",
-                    "--method", "default")
-    expected = pipeline.calibrated_forecast(Scenario(throughput=_values(HISTORY), backlog=60), Question("when"), 5000, 2)
+    data = run_json(
+        capsys,
+        "when",
+        "--throughput",
+        HISTORY,
+        "--backlog",
+        "60",
+        "--runs",
+        "5000",
+        "--seed",
+        "2",
+        "--method",
+        "default",
+    )
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=_values(HISTORY), backlog=60), Question("when"), 5000, 2
+    )
     assert data["percentiles"] == expected.percentiles()
     assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
     method = data["method"]
@@ -179,10 +434,27 @@ def test_method_and_window_reach_the_forecast(capsys):
     from flowray import pipeline
     from flowray.core.engine import Question
 
-    data = run_json(capsys, "how-many", "--throughput", HISTORY, "--periods", "4", "--runs", "3000",
-                    "--method", "weibull+cal", "--window", "26")
-    expected = pipeline.method_forecast(Scenario(throughput=_values(HISTORY)), Question("how_many", 4), 3000, 0,
-                                        method=pipeline.ForecastMethod("weibull+cal", 26))
+    data = run_json(
+        capsys,
+        "how-many",
+        "--throughput",
+        HISTORY,
+        "--periods",
+        "4",
+        "--runs",
+        "3000",
+        "--method",
+        "weibull+cal",
+        "--window",
+        "26",
+    )
+    expected = pipeline.method_forecast(
+        Scenario(throughput=_values(HISTORY)),
+        Question("how_many", 4),
+        3000,
+        0,
+        method=pipeline.ForecastMethod("weibull+cal", 26),
+    )
     assert data["at_least"] == expected.at_least_table()
     assert data["method"]["name"] == "weibull+cal" and data["method"]["window"] == 26
     assert data["method"]["calibrated"] and data["method"]["calibration"]["horizon"] == 4
@@ -191,6 +463,21 @@ def test_method_and_window_reach_the_forecast(capsys):
 def test_the_readable_output_names_the_method(capsys):
     from flowray.core import backtest
 
-    assert main(["how-many", "--throughput", HISTORY, "--periods", "4", "--runs", "2000", "--method", "default"]) == 0
+    assert (
+        main(
+            [
+                "how-many",
+                "--throughput",
+                HISTORY,
+                "--periods",
+                "4",
+                "--runs",
+                "2000",
+                "--method",
+                "default",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Method: " in out and f"of the last {backtest.DEFAULT_WINDOW} weeks, calibrated" in out

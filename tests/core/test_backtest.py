@@ -85,21 +85,50 @@ def test_perturbing_the_future_never_changes_earlier_forecasts(base):
     changed = values.copy()
     changed[cut:] = changed[cut:] * 3 + 5
     for origin in (40, 60, cut):
-        a = backtest.forecast_origin(values, origin, base, 26, (4, 8), runs=300, seed=3, backlogs={4: 10, 8: 20}, ml_paths=200)
-        b = backtest.forecast_origin(changed, origin, base, 26, (4, 8), runs=300, seed=3, backlogs={4: 10, 8: 20}, ml_paths=200)
+        a = backtest.forecast_origin(
+            values,
+            origin,
+            base,
+            26,
+            (4, 8),
+            runs=300,
+            seed=3,
+            backlogs={4: 10, 8: 20},
+            ml_paths=200,
+        )
+        b = backtest.forecast_origin(
+            changed,
+            origin,
+            base,
+            26,
+            (4, 8),
+            runs=300,
+            seed=3,
+            backlogs={4: 10, 8: 20},
+            ml_paths=200,
+        )
         for key in a.hists:
             assert np.array_equal(a.hists[key][0], b.hists[key][0]), (base, origin, key)
             assert np.array_equal(a.hists[key][1], b.hists[key][1]), (base, origin, key)
     # and the forecast does react once the change is in its window (the test can fail)
-    late = backtest.forecast_origin(values, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200)
-    late_changed = backtest.forecast_origin(changed, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200)
-    assert not np.array_equal(late.hists[("how_many", 4)][0], late_changed.hists[("how_many", 4)][0])
+    late = backtest.forecast_origin(
+        values, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200
+    )
+    late_changed = backtest.forecast_origin(
+        changed, cut + 20, base, 26, (4,), runs=300, seed=3, ml_paths=200
+    )
+    assert not np.array_equal(
+        late.hists[("how_many", 4)][0], late_changed.hists[("how_many", 4)][0]
+    )
 
 
 def _how_many_forecast_view(result: backtest.SeriesBacktest, h: int) -> dict[int, tuple]:
     """What the calibrated how-many forecast said at each origin (its own probabilities of each level)."""
     scores = result.scores(True, "how_many", h)
-    return {int(o): tuple(np.round(row, 12)) for o, row in zip(scores.origins, scores.ideal, strict=True)}
+    return {
+        int(o): tuple(np.round(row, 12))
+        for o, row in zip(scores.origins, scores.ideal, strict=True)
+    }
 
 
 def test_calibration_learns_only_from_outcomes_known_at_the_origin():
@@ -127,12 +156,17 @@ def test_calibration_at_each_origin_uses_exactly_the_resolved_forecasts(monkeypa
     def spy(origins, pits, horizon, origin):
         usable = real_usable(origins, pits, horizon, origin)
         seen.setdefault(origin, usable.size)
-        assert all(s + horizon <= origin for s in np.asarray(origins)[np.asarray(origins) + horizon <= origin])
+        assert all(
+            s + horizon <= origin
+            for s in np.asarray(origins)[np.asarray(origins) + horizon <= origin]
+        )
         return usable
 
     monkeypatch.setattr(calibration, "usable_pits", spy)
     h = 4
-    backtest.backtest_series("s", _series(periods=90), "bootstrap", 12, horizons=(h,), step=5, runs=200, first_origin=52)
+    backtest.backtest_series(
+        "s", _series(periods=90), "bootstrap", 12, horizons=(h,), step=5, runs=200, first_origin=52
+    )
     # learning origins are 8, 9, ...: at origin t the forecasts made at 8 .. t - h are resolved
     assert seen and all(count == origin - h - 8 + 1 for origin, count in seen.items())
 
@@ -143,9 +177,13 @@ def test_calibration_at_each_origin_uses_exactly_the_resolved_forecasts(monkeypa
 def test_scores_are_the_metrics_of_the_forecast_histograms():
     values = _series(periods=80)
     h, origin = 8, 60
-    result = backtest.backtest_series("s", values, "block", 26, horizons=(h,), step=100, runs=500, seed=2, first_origin=origin)
+    result = backtest.backtest_series(
+        "s", values, "block", 26, horizons=(h,), step=100, runs=500, seed=2, first_origin=origin
+    )
     items, periods = backtest.actual_outcome(values, origin, h)
-    forecast = backtest.forecast_origin(values, origin, "block", 26, (h,), 500, 2, backlogs={h: items})
+    forecast = backtest.forecast_origin(
+        values, origin, "block", 26, (h,), 500, 2, backlogs={h: items}
+    )
     for question, actual in (("how_many", items), ("when", periods)):
         hv, hc = forecast.hists[(question, h)]
         scores = result.scores(False, question, h)
@@ -164,7 +202,9 @@ def test_a_calibrated_forecast_is_met_about_as_often_as_it_says():
     # sampling error (about 0.04) of what the forecasts themselves promise
     rng = np.random.default_rng(0)
     values = rng.poisson(rng.choice([3.0, 9.0], size=500)).astype(float)
-    result = backtest.backtest_series("p", values, "bootstrap", 52, horizons=(4,), step=1, runs=1000, first_origin=60)
+    result = backtest.backtest_series(
+        "p", values, "bootstrap", 52, horizons=(4,), step=1, runs=1000, first_origin=60
+    )
     for calibrated in (False, True):
         scores = result.scores(calibrated, "how_many", 4)
         assert np.all(np.abs(scores.hits.mean(axis=0) - scores.ideal.mean(axis=0)) < 0.1)
@@ -220,7 +260,9 @@ def test_live_calibration_equals_the_backtest_map_at_the_last_origin():
     assert cmap.n_errors == values.size - h - 8 + 1  # every resolved origin from the 8th period on
     assert cmap.active
     # the backtest's calibrated forecast at an origin = the live forecast from the history before it
-    result = backtest.backtest_series("s", values, "bootstrap", 26, horizons=(h,), step=1, runs=300, seed=1, first_origin=60)
+    result = backtest.backtest_series(
+        "s", values, "bootstrap", 26, horizons=(h,), step=1, runs=300, seed=1, first_origin=60
+    )
     live = backtest.live_calibration(values[:60], "how_many", h, "bootstrap", 26, runs=300, seed=1)
     raw = backtest.forecast_origin(values, 60, "bootstrap", 26, (h,), 300, 1).hists[("how_many", h)]
     dense = np.zeros(raw[0].max() + 1)
@@ -230,7 +272,11 @@ def test_live_calibration_equals_the_backtest_map_at_the_last_origin():
     ideal = scores.ideal[0]
     values_c = np.flatnonzero(calibrated)
     thresholds = metrics.how_many_thresholds(values_c, calibrated[values_c], backtest.LEVELS)
-    assert np.allclose(1.0 - metrics.cdf_from_histogram(values_c, calibrated[values_c], thresholds - 1), ideal, atol=1 / 300 + 1e-9)  # whole counts of 300 runs
+    assert np.allclose(
+        1.0 - metrics.cdf_from_histogram(values_c, calibrated[values_c], thresholds - 1),
+        ideal,
+        atol=1 / 300 + 1e-9,
+    )  # whole counts of 300 runs
 
 
 # --------------------------------------------------------------------------- Ray
@@ -240,7 +286,14 @@ def test_ray_backtest_equals_local_backtest(ray_session):
     from flowray import pipeline
 
     series = {"black": list(_series(periods=75)), "etcd": list(_series("etcd-io__etcd", 70))}
-    options = {"methods": ["bootstrap", "weibull+cal"], "windows": [26], "horizons": (4, 8), "step": 4, "runs": 200, "seed": 4}
+    options = {
+        "methods": ["bootstrap", "weibull+cal"],
+        "windows": [26],
+        "horizons": (4, 8),
+        "step": 4,
+        "runs": 200,
+        "seed": 4,
+    }
     local = pipeline.run_backtest(series, **options)
     job = pipeline.submit_backtest(series, **options)
     remote = job.result(timeout=300)
@@ -252,7 +305,12 @@ def test_ray_backtest_equals_local_backtest(ray_session):
             for qh, scores in getattr(local.results[key], variant).items():
                 other = getattr(remote.results[key], variant)[qh]
                 for name in ("origins", "pit", "crps", "pinball", "hits", "ideal"):
-                    assert np.array_equal(getattr(scores, name), getattr(other, name)), (key, variant, qh, name)
+                    assert np.array_equal(getattr(scores, name), getattr(other, name)), (
+                        key,
+                        variant,
+                        qh,
+                        name,
+                    )
     assert local.report("weibull+cal", 26, 8) == remote.report("weibull+cal", 26, 8)
 
 
@@ -272,5 +330,8 @@ def test_calibrated_live_forecast_keeps_the_result_object():
 
 def test_default_constants_name_a_backtested_configuration():
     assert backtest.DEFAULT_BASE_METHOD in backtest.MC_METHODS
-    assert backtest.method_name(backtest.DEFAULT_BASE_METHOD, backtest.DEFAULT_CALIBRATED) == backtest.DEFAULT_METHOD
+    assert (
+        backtest.method_name(backtest.DEFAULT_BASE_METHOD, backtest.DEFAULT_CALIBRATED)
+        == backtest.DEFAULT_METHOD
+    )
     assert backtest.DEFAULT_WINDOW in backtest.WINDOWS

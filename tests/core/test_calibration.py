@@ -43,7 +43,9 @@ def test_uniform_pits_give_nearly_the_identity():
 def test_overconfident_history_widens_the_levels_read():
     # actuals kept landing in the tails: read more extreme raw levels
     rng = np.random.default_rng(1)
-    pits = np.concatenate([rng.uniform(0, 0.1, 40), rng.uniform(0.9, 1, 40), rng.uniform(0.1, 0.9, 20)])
+    pits = np.concatenate(
+        [rng.uniform(0, 0.1, 40), rng.uniform(0.9, 1, 40), rng.uniform(0.1, 0.9, 20)]
+    )
     cmap = calibration.fit_calibration(rng.permutation(pits))
     assert cmap.raw_level(0.95) > 0.97
     assert cmap.raw_level(0.05) < 0.03
@@ -97,7 +99,9 @@ def test_bad_pits_are_refused():
 
 def test_standardised_error_by_hand():
     assert calibration.standardised_error([8, 10, 12], 14) == pytest.approx(2.0)
-    assert calibration.standardised_error([10, 10, 10], 9) == pytest.approx(-1 / calibration.MIN_SPREAD)
+    assert calibration.standardised_error([10, 10, 10], 9) == pytest.approx(
+        -1 / calibration.MIN_SPREAD
+    )
 
 
 def test_conformal_histogram_by_hand():

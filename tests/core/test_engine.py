@@ -39,7 +39,7 @@ def test_zero_one_throughput_is_negative_binomial():
     """P(T = t) = C(t-1, k-1) / 2^t for k items when each week delivers 1 with probability 1/2."""
     k, runs = 6, 1_000_000
     result = simulate(Scenario(throughput=[0, 1], backlog=k, max_periods=200), runs=runs, seed=11)
-    counts = result.counts[: 201].astype(float)
+    counts = result.counts[:201].astype(float)
     t = np.arange(counts.size)
     pmf = stats.nbinom.pmf(t - k, k, 0.5)  # failures before the k-th success
     expected = pmf * runs
@@ -91,7 +91,9 @@ def test_effort_counts_person_weeks():
 
 def test_mean_impact_of_split_and_risks():
     runs = 400_000
-    split = simulate(Scenario(throughput=[5], backlog=100, split_rate=(1.0, 1.5)), runs=runs, seed=2)
+    split = simulate(
+        Scenario(throughput=[5], backlog=100, split_rate=(1.0, 1.5)), runs=runs, seed=2
+    )
     totals = split.histograms.totals
     mean_total = (np.arange(totals.size) * totals).sum() / runs
     assert mean_total == pytest.approx(125, abs=0.1)
@@ -149,7 +151,9 @@ def test_merging_in_any_order_and_grouping_is_identical():
     grouped = merge_histograms(
         [merge_histograms(shuffled[:2]), merge_histograms(shuffled[2:5]), shuffled[5]]
     )
-    in_groups = merge_histograms([simulate_chunks(FULL, 9, chunks[:4]), simulate_chunks(FULL, 9, chunks[4:])])
+    in_groups = merge_histograms(
+        [simulate_chunks(FULL, 9, chunks[:4]), simulate_chunks(FULL, 9, chunks[4:])]
+    )
     for other in (backward, grouped, in_groups):
         assert forward.equals(other)
     with pytest.raises(ValueError, match="counted twice"):
@@ -261,7 +265,9 @@ def test_samplers_all_run_and_differ():
     history = [3, 5, 0, 7, 2, 4, 6, 1, 8, 5, 0, 0, 9, 4]
     seen = {}
     for name in ("bootstrap", "block", "recency", "weibull"):
-        result = simulate(Scenario(throughput=history, backlog=40, sampler=name), runs=50_000, seed=1)
+        result = simulate(
+            Scenario(throughput=history, backlog=40, sampler=name), runs=50_000, seed=1
+        )
         seen[name] = result.percentile(85)
         assert result.not_done == 0
     assert 8 <= min(seen.values()) and max(seen.values()) <= 20
@@ -271,7 +277,9 @@ def test_weibull_handles_zero_weeks():
     """A zero-inflated fit keeps the mean; ignoring zeros would inflate it."""
     history = [0, 0, 0, 6, 0, 0, 4, 0, 0, 5, 0, 7]
     mean = np.mean(history)
-    result = how_many(Scenario(throughput=history, sampler="weibull"), periods=1, runs=200_000, seed=2)
+    result = how_many(
+        Scenario(throughput=history, sampler="weibull"), periods=1, runs=200_000, seed=2
+    )
     simulated_mean = (np.arange(result.counts.size) * result.counts).sum() / result.runs
     assert simulated_mean == pytest.approx(mean - 0.5, abs=0.6)  # floor() of a continuous draw
     bootstrap = how_many(Scenario(throughput=history), periods=1, runs=200_000, seed=2)
@@ -311,10 +319,21 @@ histories = st.lists(st.integers(0, 12), min_size=1, max_size=20).filter(lambda 
 
 
 @settings(max_examples=25, deadline=None)
-@given(history=histories, backlog=st.integers(0, 60), extra=st.integers(1, 30), seed=st.integers(0, 2**32))
+@given(
+    history=histories,
+    backlog=st.integers(0, 60),
+    extra=st.integers(1, 30),
+    seed=st.integers(0, 2**32),
+)
 def test_more_backlog_never_finishes_earlier(history, backlog, extra, seed):
-    a = simulate(Scenario(throughput=history, backlog=backlog, max_periods=400), runs=2_000, seed=seed)
-    b = simulate(Scenario(throughput=history, backlog=backlog + extra, max_periods=400), runs=2_000, seed=seed)
+    a = simulate(
+        Scenario(throughput=history, backlog=backlog, max_periods=400), runs=2_000, seed=seed
+    )
+    b = simulate(
+        Scenario(throughput=history, backlog=backlog + extra, max_periods=400),
+        runs=2_000,
+        seed=seed,
+    )
     # run by run (common random numbers), hence every percentile
     cdf_a, cdf_b = np.cumsum(a.counts), np.cumsum(b.counts)
     assert np.all(cdf_b <= cdf_a)
@@ -324,18 +343,29 @@ def test_more_backlog_never_finishes_earlier(history, backlog, extra, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(history=histories, backlog=st.integers(1, 60), boost=st.integers(0, 5), seed=st.integers(0, 2**32))
+@given(
+    history=histories,
+    backlog=st.integers(1, 60),
+    boost=st.integers(0, 5),
+    seed=st.integers(0, 2**32),
+)
 def test_higher_throughput_never_finishes_later(history, backlog, boost, seed):
-    a = simulate(Scenario(throughput=history, backlog=backlog, max_periods=400), runs=2_000, seed=seed)
+    a = simulate(
+        Scenario(throughput=history, backlog=backlog, max_periods=400), runs=2_000, seed=seed
+    )
     faster = [v + boost for v in history]
-    b = simulate(Scenario(throughput=faster, backlog=backlog, max_periods=400), runs=2_000, seed=seed)
+    b = simulate(
+        Scenario(throughput=faster, backlog=backlog, max_periods=400), runs=2_000, seed=seed
+    )
     assert np.all(np.cumsum(b.counts) >= np.cumsum(a.counts))
 
 
 @settings(max_examples=25, deadline=None)
 @given(history=histories, backlog=st.integers(0, 80), seed=st.integers(0, 2**32))
 def test_percentiles_never_decrease(history, backlog, seed):
-    result = simulate(Scenario(throughput=history, backlog=backlog, max_periods=300), runs=3_000, seed=seed)
+    result = simulate(
+        Scenario(throughput=history, backlog=backlog, max_periods=300), runs=3_000, seed=seed
+    )
     values = [result.percentile(p) for p in range(5, 101, 5)]
     finite = [v for v in values if v is not None]
     assert finite == sorted(finite)
@@ -343,16 +373,22 @@ def test_percentiles_never_decrease(history, backlog, seed):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**32), cuts=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True))
+@given(
+    seed=st.integers(0, 2**32),
+    cuts=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True),
+)
 def test_chunk_merging_is_invariant(seed, cuts):
     chunks = plan_chunks(10 * 500, chunk_runs=500)
     whole = simulate_chunks(FULL, seed, chunks)
     bounds = [0, *sorted(cuts), len(chunks)]
-    groups = [simulate_chunks(FULL, seed, chunks[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    groups = [
+        simulate_chunks(FULL, seed, chunks[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
     assert merge_histograms(reversed(groups)).equals(whole)
     how = Question("how_many", 6)
     assert merge_histograms(
-        simulate_chunks(FULL, seed, chunks[a:b], how) for a, b in zip(bounds, bounds[1:], strict=False)
+        simulate_chunks(FULL, seed, chunks[a:b], how)
+        for a, b in zip(bounds, bounds[1:], strict=False)
     ).equals(simulate_chunks(FULL, seed, chunks, how))
 
 
@@ -403,10 +439,14 @@ def test_scenario_inputs_never_shift_the_throughput_draws():
     nothing, and a certain fixed risk equals a larger backlog, run for run."""
     base = dict(throughput=HISTORY, start="2026-01-05")
     plain = simulate(Scenario(**base, backlog=(40, 80)), runs=30_000, seed=6)
-    never = simulate(Scenario(**base, backlog=(40, 80), risks=[Risk(0.0, 5, 10, 20)]), runs=30_000, seed=6)
+    never = simulate(
+        Scenario(**base, backlog=(40, 80), risks=[Risk(0.0, 5, 10, 20)]), runs=30_000, seed=6
+    )
     for name in ("periods", "totals", "effort"):  # (the fan's buckets widen with a risk's high)
         assert np.array_equal(getattr(never.histograms, name), getattr(plain.histograms, name))
-    certain = simulate(Scenario(**base, backlog=(40, 80), risks=[Risk(1.0, 10, 10, 10)]), runs=30_000, seed=6)
+    certain = simulate(
+        Scenario(**base, backlog=(40, 80), risks=[Risk(1.0, 10, 10, 10)]), runs=30_000, seed=6
+    )
     shifted = simulate(Scenario(**base, backlog=(50, 90)), runs=30_000, seed=6)
     assert np.array_equal(certain.histograms.periods, shifted.histograms.periods)
     assert np.array_equal(certain.histograms.totals, shifted.histograms.totals)

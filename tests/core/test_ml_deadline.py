@@ -26,7 +26,9 @@ def _history(periods: int = 60) -> list[float]:
 
 
 def _scenario(history=None, backlog=40) -> Scenario:
-    return Scenario(throughput=history or _history(), backlog=backlog, start=START, deadline=DEADLINE)
+    return Scenario(
+        throughput=history or _history(), backlog=backlog, start=START, deadline=DEADLINE
+    )
 
 
 def test_ml_answer_is_a_forecast_result_with_a_deadline_probability():
@@ -55,7 +57,9 @@ def test_path_periods_cover_the_deadline_and_the_backlog():
 
 
 def test_both_methods_side_by_side_with_a_consensus_note():
-    comparison = ml_deadline.compare(_scenario(), "both", runs=4000, seed=0, ml_method="forest", n_paths=300)
+    comparison = ml_deadline.compare(
+        _scenario(), "both", runs=4000, seed=0, ml_method="forest", n_paths=300
+    )
     assert comparison.mc is not None and comparison.ml is not None
     data = comparison.to_dict()
     assert data["consensus"].startswith("ML and Monte Carlo")
@@ -98,8 +102,12 @@ def test_ray_deadline_job_equals_local(ray_session):
     from flowray import pipeline
 
     scenario = _scenario()
-    local = ml_deadline.compare(scenario, "both", runs=5000, seed=3, ml_method="forest", n_paths=300)
-    job = pipeline.submit_deadline_comparison(scenario, "both", runs=5000, seed=3, ml_method="forest", n_paths=300)
+    local = ml_deadline.compare(
+        scenario, "both", runs=5000, seed=3, ml_method="forest", n_paths=300
+    )
+    job = pipeline.submit_deadline_comparison(
+        scenario, "both", runs=5000, seed=3, ml_method="forest", n_paths=300
+    )
     remote = job.result(timeout=300)
     assert job.progress().fraction == 1.0
     assert np.array_equal(local.mc.counts, remote.mc.counts)

@@ -23,7 +23,9 @@ LIMIT = 0.005
 
 
 def _load_reference():
-    spec = importlib.util.spec_from_file_location("reference_model", HERE / "reference" / "reference_model.py")
+    spec = importlib.util.spec_from_file_location(
+        "reference_model", HERE / "reference" / "reference_model.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["reference_model"] = module  # its dataclasses look themselves up here
     spec.loader.exec_module(module)
@@ -44,7 +46,10 @@ ETCD = recent("etcd-io__etcd.csv", 26)
 
 CASES = {
     "black-50": (dict(throughput=BLACK, backlog=50), dict(throughput=BLACK, backlog=50)),
-    "zeros": (dict(throughput=[0, 1, 0, 4, 0, 0, 2], backlog=20), dict(throughput=[0, 1, 0, 4, 0, 0, 2], backlog=20)),
+    "zeros": (
+        dict(throughput=[0, 1, 0, 4, 0, 0, 2], backlog=20),
+        dict(throughput=[0, 1, 0, 4, 0, 0, 2], backlog=20),
+    ),
     "range+split": (
         dict(throughput=ETCD, backlog=(100, 160), split=(1.0, 1.4)),
         dict(throughput=ETCD, backlog=(100, 160), split_rate=(1.0, 1.4)),

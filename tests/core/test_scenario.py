@@ -72,7 +72,9 @@ def test_likelihood_outside_0_1(likelihood):
 
 def test_min_contributors_zero_with_s_curve():
     with pytest.raises(InputError) as err:
-        Scenario(**GOOD, team=dict(history_size=4, min_contributors=0, max_contributors=4, s_curve=20))
+        Scenario(
+            **GOOD, team=dict(history_size=4, min_contributors=0, max_contributors=4, s_curve=20)
+        )
     assert err.value.field == "team.min_contributors"
     assert "S-curve" in str(err.value)
 

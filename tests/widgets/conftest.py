@@ -28,7 +28,9 @@ def project_db(tmp_path: Path) -> Path:
     path = tmp_path / "widgets.duckdb"
     store = Store(path)
     weeks = load_demo_series("pytest-dev/pytest")[-52:]
-    store.add_project(PROJECT, team_size=3, start_date=START, target_date=START + dt.timedelta(weeks=20))
+    store.add_project(
+        PROJECT, team_size=3, start_date=START, target_date=START + dt.timedelta(weeks=20)
+    )
     store.set_throughput(PROJECT, weeks)
     return path
 

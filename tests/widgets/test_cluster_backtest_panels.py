@@ -72,9 +72,19 @@ def test_backtest_panel_runs_on_ray_and_shows_coverage_and_pit(ray_session, tmp_
     press_and_wait(panel, panel.run_button)
 
     assert str(panel.job.state) == "DONE", panel.status.value
-    series = {n: [float(v) for _, v in load_demo_series(n)] for n in ("mockito/mockito", "fastapi/fastapi")}
-    expected = pipeline.run_backtest(series, methods=["block", "block+cal"], windows=[26], horizons=(8,),
-                                     step=8, runs=500, seed=0)
+    series = {
+        n: [float(v) for _, v in load_demo_series(n)]
+        for n in ("mockito/mockito", "fastapi/fastapi")
+    }
+    expected = pipeline.run_backtest(
+        series,
+        methods=["block", "block+cal"],
+        windows=[26],
+        horizons=(8,),
+        step=8,
+        runs=500,
+        seed=0,
+    )
     calibrated = expected.report("block+cal", 26, 8)
     when85 = calibrated["pooled"]["when"]["coverage"]["85"]
     origins = calibrated["pooled"]["when"]["origins"]
@@ -86,7 +96,9 @@ def test_backtest_panel_runs_on_ray_and_shows_coverage_and_pit(ray_session, tmp_
     assert len(panel.pit.data) == 4
     for trace in panel.pit.data:
         assert sum(trace.y) == pytest.approx(100.0, abs=0.01)
-    assert "mockito/mockito" in panel.per_series.value and "fastapi/fastapi" in panel.per_series.value
+    assert (
+        "mockito/mockito" in panel.per_series.value and "fastapi/fastapi" in panel.per_series.value
+    )
     assert panel.progress.value == panel.progress.max
     assert not panel.busy and not panel.run_button.disabled and panel.cancel_button.disabled
 

@@ -37,7 +37,7 @@ def paste_panel(values: list[int], *, runs: int = RUNS, **options) -> ForecastPa
 
 
 def use_plain_bootstrap(panel: ForecastPanel, window: int = 0) -> None:
-    """"Choose the sampler and window": bootstrap on the last `window` values (0 = all), not calibrated."""
+    """ "Choose the sampler and window": bootstrap on the last `window` values (0 = all), not calibrated."""
     panel.method_choice.value = "custom"
     panel.sampler.value = "bootstrap"
     panel.calibrate.value = False
@@ -56,7 +56,9 @@ def run_to_end(panel: ForecastPanel) -> None:
 def assert_controls_enabled(panel: ForecastPanel) -> None:
     assert not panel.busy
     assert not panel.run_button.disabled
-    assert not panel.throughput.disabled and not panel.backlog.disabled and not panel.deadline.disabled
+    assert (
+        not panel.throughput.disabled and not panel.backlog.disabled and not panel.deadline.disabled
+    )
     assert panel.cancel_button.disabled
 
 
@@ -80,8 +82,12 @@ def test_run_shows_the_job_percentiles_with_dates_and_charts(ray_session, empty_
     run_to_end(panel)
 
     assert panel.running.state == "DONE", panel.status.value
-    expected = pipeline.calibrated_forecast(Scenario(throughput=history, backlog=40, start=START, deadline=deadline),
-                                            Question("when"), RUNS, 11)
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=history, backlog=40, start=START, deadline=deadline),
+        Question("when"),
+        RUNS,
+        11,
+    )
     result = panel.result
     assert result.percentiles() == expected.percentiles()
     assert result.probability_by_deadline == expected.probability_by_deadline
@@ -129,7 +135,9 @@ def test_progress_and_partial_percentiles_update_while_the_job_runs(ray_session,
     assert panel.running.state == "DONE", panel.status.value
     assert seen == sorted(seen), "progress only moves forward"
     assert seen[-1] == PROGRESS_STEPS
-    assert any(0 < value < PROGRESS_STEPS for value in seen), f"no intermediate progress shown: {seen}"
+    assert any(0 < value < PROGRESS_STEPS for value in seen), (
+        f"no intermediate progress shown: {seen}"
+    )
     assert panel.partial_updates >= 1
     assert "so far" not in panel.headline.value  # the final answer replaced the partial one
 
@@ -221,14 +229,20 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
 
     run_to_end(panel)
 
-    expected = pipeline.calibrated_forecast(Scenario(throughput=history, start=START), Question("how_many", 10),
-                                            RUNS, 11)
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=history, start=START), Question("how_many", 10), RUNS, 11
+    )
     assert (panel.result.counts == expected.counts).all()
     assert panel.result.at_least(85) == expected.at_least(85)
-    assert f"85% likely: at least {expected.at_least(85)} items by {long_date(until)}" in panel.headline.value
+    assert (
+        f"85% likely: at least {expected.at_least(85)} items by {long_date(until)}"
+        in panel.headline.value
+    )
     assert panel.figure.layout.xaxis2.visible is False  # no burn-down without a backlog
     assert not any(trace.y for trace in panel.figure.data[1:])
-    assert {shape["x0"] for shape in panel.figure.layout.shapes} == {expected.at_least(p) for p in (50, 70, 85, 95)}
+    assert {shape["x0"] for shape in panel.figure.layout.shapes} == {
+        expected.at_least(p) for p in (50, 70, 85, 95)
+    }
 
 
 def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
@@ -267,8 +281,15 @@ def test_save_without_a_project_names_the_field(ray_session, empty_db):
 
 def test_switching_the_question_hides_only_what_does_not_apply(empty_db):
     panel = paste_panel(demo_throughput(26), db_path=empty_db)
-    visible = [panel.project, panel.start, panel.deadline, panel.method_choice, panel.runs, panel.focus,
-               panel.history_size]
+    visible = [
+        panel.project,
+        panel.start,
+        panel.deadline,
+        panel.method_choice,
+        panel.runs,
+        panel.focus,
+        panel.history_size,
+    ]
     assert all(w.layout.display != "none" for w in visible)
     assert panel.until.layout.display == "none"
     panel.question.value = "how_many"
@@ -305,15 +326,23 @@ def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
 
     assert panel.running.state == "DONE", panel.status.value
     scenario = Scenario(
-        throughput=history[-20:], period_days=14, backlog=(40, 55), split_rate=(1.0, 1.5),
-        risks=[(0.3, 2, 5, 9)], team={"history_size": 4, "min_contributors": 2, "max_contributors": 5, "s_curve": 20},
-        focus=0.8, start=START, deadline=deadline,
+        throughput=history[-20:],
+        period_days=14,
+        backlog=(40, 55),
+        split_rate=(1.0, 1.5),
+        risks=[(0.3, 2, 5, 9)],
+        team={"history_size": 4, "min_contributors": 2, "max_contributors": 5, "s_curve": 20},
+        focus=0.8,
+        start=START,
+        deadline=deadline,
     )
     assert panel.result.scenario == scenario
     expected = simulate(scenario, runs=RUNS, seed=11)
     assert panel.result.percentiles() == expected.percentiles()
     assert panel.result.probability_by_deadline == expected.probability_by_deadline
-    assert "2 weeks" not in panel.summary.value and "sprints" in panel.summary.value  # 14-day periods
+    assert (
+        "2 weeks" not in panel.summary.value and "sprints" in panel.summary.value
+    )  # 14-day periods
 
 
 def test_risk_rows_are_added_and_removed_with_their_buttons(empty_db):
@@ -324,14 +353,18 @@ def test_risk_rows_are_added_and_removed_with_their_buttons(empty_db):
     panel.risks.rows[0]["remove"].click()
     assert len(panel.risks.rows) == 1
     assert panel.risks.values() == [(0.2, 0, 5, 10)]  # the defaults of a new row
-    assert panel.risks.rows[0]["likelihood"] in panel.all_controls()  # disabled with the rest while busy
+    assert (
+        panel.risks.rows[0]["likelihood"] in panel.all_controls()
+    )  # disabled with the rest while busy
 
 
 def test_a_how_many_answer_is_saved_to_the_ledger(project_db):
     panel = forecast_app(db_path=project_db, today=START)
     panel.question.value = "how_many"
     history = [float(p.items) for p in pipeline.project_history(PROJECT, project_db)][-52:]
-    panel.result = how_many(Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=2)
+    panel.result = how_many(
+        Scenario(throughput=history, start=START), periods=10, runs=RUNS, seed=2
+    )
     panel.request = panel.build_request()
 
     panel.save_button.disabled = False
@@ -349,14 +382,21 @@ def test_the_method_chooser_shows_what_each_choice_means_and_builds_its_method(e
     panel = paste_panel(demo_throughput(26), db_path=empty_db)
     assert panel.chosen_method() == pipeline.default_method()
     assert panel.custom_method_box.layout.display == "none"
-    assert f"last {backtest.DEFAULT_WINDOW} weeks" in panel.method_note.value and "calibration" in panel.method_note.value
+    assert (
+        f"last {backtest.DEFAULT_WINDOW} weeks" in panel.method_note.value
+        and "calibration" in panel.method_note.value
+    )
     panel.method_choice.value = "domain"
     assert panel.chosen_method() == pipeline.DOMAIN_MODEL
     assert "plain model" in panel.method_note.value
     assert panel.custom_method_box.layout.display == "none"
     panel.method_choice.value = "custom"
-    assert panel.custom_method_box.layout.display != "none" and panel.window.layout.display != "none"
-    assert panel.chosen_method() == pipeline.default_method(), "the custom choice starts from the default"
+    assert (
+        panel.custom_method_box.layout.display != "none" and panel.window.layout.display != "none"
+    )
+    assert panel.chosen_method() == pipeline.default_method(), (
+        "the custom choice starts from the default"
+    )
     panel.sampler.value, panel.calibrate.value, panel.window.value = "block", True, 0
     assert panel.chosen_method() == pipeline.ForecastMethod("block+cal", None)
     panel.calibrate.value, panel.window.value = False, 30
@@ -398,8 +438,15 @@ def test_a_saved_default_forecast_records_the_method_and_its_calibration(ray_ses
     assert method["history_periods"] == 52
     history = [float(p.items) for p in pipeline.project_history(PROJECT, project_db)]
     expected = pipeline.calibrated_forecast(
-        Scenario(throughput=history, backlog=50, start=START, deadline=START + dt.timedelta(weeks=20),
-                 team={"history_size": 3, "min_contributors": 3, "max_contributors": 3, "s_curve": 0}),
-        Question("when"), RUNS, 0,
+        Scenario(
+            throughput=history,
+            backlog=50,
+            start=START,
+            deadline=START + dt.timedelta(weeks=20),
+            team={"history_size": 3, "min_contributors": 3, "max_contributors": 3, "s_curve": 0},
+        ),
+        Question("when"),
+        RUNS,
+        0,
     )
     assert record.percentiles[85] == expected.percentile(85)

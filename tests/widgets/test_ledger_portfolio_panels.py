@@ -30,7 +30,9 @@ def test_ledger_panel_shows_how_the_p85_date_moved(demo_db):
     line = panel.chart.data[0]
     assert list(line.y) == [d.isoformat() for d in plans.sort_values("start")["p85_date"]]
     assert panel.chart.layout.xaxis.title.text and panel.chart.layout.yaxis.title.text
-    assert {s["y0"] for s in panel.chart.layout.shapes} == {d.isoformat() for d in plans["deadline"].dropna()}
+    assert {s["y0"] for s in panel.chart.layout.shapes} == {
+        d.isoformat() for d in plans["deadline"].dropna()
+    }
     for fid in ledger["id"]:
         assert f"#{fid}" in panel.table.value
 
@@ -50,8 +52,9 @@ def test_ledger_panel_shows_forecasts_against_actuals_and_calibration(demo_db):
     # the chart marks when the work of each resolved forecast was actually done
     assert sorted(panel.chart.data[2].y) == sorted(done)
     row85 = calibration[calibration["level"] == 85].iloc[0]
-    assert f"Of {row85['n']} resolved forecast(s), the 85% answer was met {row85['met']} time(s)" in text(
-        panel.calibration.value
+    assert (
+        f"Of {row85['n']} resolved forecast(s), the 85% answer was met {row85['met']} time(s)"
+        in text(panel.calibration.value)
     )
 
 
@@ -99,7 +102,10 @@ def test_portfolio_shows_actuals_and_calibration_across_projects(demo_db):
     assert len(actuals) >= 2
     assert len(re.findall(r"<tr", panel.actuals.value)) == len(actuals) + 1  # header + one row each
     for _, row in actuals.iterrows():
-        assert f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{row['project']}</td>" in panel.actuals.value
+        assert (
+            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{row['project']}</td>"
+            in panel.actuals.value
+        )
         assert f"#{row['id']}" in panel.actuals.value
     assert "85%" in panel.calibration.value and "resolved forecast" in panel.calibration.value
 
@@ -108,8 +114,16 @@ def test_portfolio_refresh_sees_a_newly_saved_forecast(project_db):
     panel = portfolio_app(project_db)
     assert "No forecast" in panel.table.value and PROJECT in panel.table.value
 
-    result = simulate(Scenario(throughput=demo_throughput(26), backlog=30, start=START,
-                               deadline=START.replace(year=START.year + 1)), runs=2000, seed=1)
+    result = simulate(
+        Scenario(
+            throughput=demo_throughput(26),
+            backlog=30,
+            start=START,
+            deadline=START.replace(year=START.year + 1),
+        ),
+        runs=2000,
+        seed=1,
+    )
     pipeline.save_forecast(PROJECT, result, project_db)
     panel.refresh_button.click()
 
