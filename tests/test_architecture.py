@@ -137,3 +137,61 @@ def test_notebooks_are_committed_without_outputs(path):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs"), f"{rel(path)} has outputs"
             assert cell.get("execution_count") is None
+
+
+# -- the middle's layers (docs/architecture.md) --------------------------------------------------
+
+JOB_SIDE = [PACKAGE / "tasks.py", *sorted((PACKAGE / "jobs").glob("*.py"))]
+STORE_SIDE = [PACKAGE / "store.py", *sorted((PACKAGE / "records").glob("*.py"))]
+BOTTOM = [PACKAGE / "exceptions.py", PACKAGE / "config.py", PACKAGE / "text.py"]
+
+
+def test_the_middle_packages_exist():
+    for package in ("core", "jobs", "records", "importers", "pipeline", "runners", "widgets", "cli"):
+        assert (PACKAGE / package / "__init__.py").is_file(), package
+    assert len(JOB_SIDE) > 3 and len(STORE_SIDE) > 3
+
+
+@pytest.mark.parametrize("path", JOB_SIDE, ids=rel)
+def test_the_job_side_never_imports_the_store_side(path):
+    for layer in ("flowray.store", "flowray.records", "flowray.pipeline", "flowray.widgets"):
+        assert not imports(path, layer), f"{rel(path)} imports {layer}"
+
+
+@pytest.mark.parametrize("path", STORE_SIDE, ids=rel)
+def test_the_store_side_never_imports_the_job_side(path):
+    for layer in ("flowray.tasks", "flowray.jobs", "flowray.pipeline", "flowray.widgets", "ray"):
+        assert not imports(path, layer), f"{rel(path)} imports {layer}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "importers").glob("*.py")), ids=rel)
+def test_importers_read_files_and_nothing_else(path):
+    for layer in ("flowray.tasks", "flowray.jobs", "flowray.store", "flowray.records", "flowray.pipeline"):
+        assert not imports(path, layer), f"{rel(path)} imports {layer}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if "core" in p.parts], ids=rel)
+def test_core_imports_no_middle_package(path):
+    for layer in ("flowray.jobs", "flowray.records", "flowray.importers", "flowray.runners"):
+        assert not imports(path, layer), f"{rel(path)} imports {layer}"
+
+
+@pytest.mark.parametrize("path", BOTTOM, ids=rel)
+def test_the_bottom_layer_is_standard_library_only(path):
+    third_party = {"numpy", "pandas", "numba", "ray", "duckdb", "scipy", "sklearn", "ipywidgets"}
+    names = imported_names(path)
+    assert not {n.split(".")[0] for n in names} & third_party, rel(path)
+    assert not [n for n in names if n.startswith("flowray.") and n != "flowray.exceptions"], rel(path)
+
+
+def test_no_product_file_cites_a_document_outside_the_repository():
+    """DOMAIN.md and ARCHITECTURE.md live beside the repository, not in a user's clone."""
+    product = [*MODULES, *NOTEBOOKS, *sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    offenders = [rel(p) for p in product if re.search(r"DOMAIN\.md|ARCHITECTURE\.md|shared/", p.read_text())]
+    assert not offenders
+
+
+def test_no_code_names_an_issue_or_who_wrote_it():
+    pattern = re.compile(r"\b(issue|Issue) \d+\b|Added by the|engineer;|are untouched")
+    offenders = [rel(p) for p in MODULES if pattern.search(p.read_text())]
+    assert not offenders

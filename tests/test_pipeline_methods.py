@@ -8,6 +8,7 @@ hard-coded values: the engine kernel may change, its statistics may not.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 
 import numpy as np
@@ -208,9 +209,9 @@ def test_a_saved_forecast_records_its_method_and_window(tmp_path):
     assert list(ledger["method"]) == [pipeline.default_method().label(), "bootstrap, window all"]
 
 
-def test_batch_reforecasts_with_the_default_method_unless_told_otherwise(tmp_path):
+def test_batch_reforecasts_with_the_default_method_unless_told_otherwise(tmp_path, demo_template):
     db = tmp_path / "demo.duckdb"
-    pipeline.seed_demo(db)
+    shutil.copyfile(demo_template, db)  # the session's one seeded demo ledger
     report = pipeline.run_batch(db, project_filter="Pytest", runs=2000, seed=1)
     assert list(report.summary["method"]) == [pipeline.default_method().label()]
     fid = int(report.summary["forecast_id"].iloc[0])

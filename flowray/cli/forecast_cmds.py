@@ -2,7 +2,7 @@
 
 Without --method they run the plain model (docs/model.md), plain bootstrap on all the
 history (or --window N periods, --sampler S), as every spreadsheet tool does and
-as the shared reference checks (shared/checks/check_engine.py) expect: a script
+as the reference checks (tests/reference/reference_model.py) expect: a script
 that pipes `flowray when` keeps getting the same model. `--method default` gives
 flowray's chosen method, the one the dashboards and the batch use (recency-
 weighted sampling of the last 12 weeks, calibrated on the history's own past
@@ -217,7 +217,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         periods=getattr(args, "periods", None),
         end=getattr(args, "end", None),
         engine="ray" if args.ray else "serial",
-        force=True,  # short history is reported as a warning here (shared/checks use 7 periods)
+        force=True,  # short history is reported as a warning here (the reference checks use 7 periods)
         save=args.save,
         db_path=args.db,
     )

@@ -136,7 +136,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     n_rows = values.shape[0]
     n_cols = values.shape[1]
     # scale = contributors / history_size * focus, in this order: the same float
-    # arithmetic as shared/checks/reference_model.py, so runs whose throughput
+    # arithmetic as tests/reference/reference_model.py, so runs whose throughput
     # lands exactly on the backlog are decided the same way.
     full_scale = high_contributors / history_size * focus
     per_person = focus / history_size

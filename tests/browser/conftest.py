@@ -164,28 +164,10 @@ def voila_server_factory(
         server.stop()
 
 
-def demo_ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo ledger of `flowray demo`, seeded once per test run; never served itself.
-
-    Same place and protocol as the notebook and batch tests' template, so a
-    full run seeds it once (~15 s): written under another name and renamed
-    when complete, so nobody copies a half-seeded file.
-    """
-    from flowray import pipeline
-
-    path = tmp_path_factory.getbasetemp() / "flowray-demo-template" / "flowray.duckdb"
-    if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        seeding = path.with_name("seeding.duckdb")
-        pipeline.seed_demo(seeding)
-        seeding.replace(path)
-    return path
-
-
 @pytest.fixture(scope="session")
-def dashboard_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dashboard_db_path(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Path:
     """FLOWRAY_DB of `voila_server`: a private copy of the demo ledger (pages save into it)."""
-    template = demo_ledger_template(tmp_path_factory)
+    template = demo_template  # the session's one seeded demo ledger (tests/conftest.py)
     path = tmp_path_factory.mktemp("ledger") / "flowray.duckdb"
     shutil.copyfile(template, path)
     return path

@@ -8,6 +8,7 @@ inside a coroutine run by `asyncio.run`, then awaits the panel's task.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,10 +37,11 @@ def project_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo ledger of `flowray demo`: four projects, scored past forecasts, live forecasts."""
-    from flowray import pipeline
+def demo_db(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Path:
+    """The demo ledger of `flowray demo`: four projects, scored past forecasts, live forecasts.
 
+    A copy of the session's one seeded template (tests/conftest.py), shared by the panel tests.
+    """
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    pipeline.seed_demo(path)
+    shutil.copyfile(demo_template, path)
     return path
