@@ -54,9 +54,11 @@ from flowray.pipeline.forecast import (
     submit,
 )
 from flowray.pipeline.ledger import (
+    LedgerView,
     calibration_table,
     forecast_ledger,
     forecasts_vs_actuals,
+    ledger_view,
     list_projects,
     open_store,
     portfolio,
@@ -78,6 +80,7 @@ __all__ = [
     "ForecastMethod",
     "ForecastOutcome",
     "ForecastRequest",
+    "LedgerView",
     "MethodReport",
     "PreparedForecast",
     "RunningForecast",
@@ -98,6 +101,7 @@ __all__ = [
     "health_check",
     "health_check_nodes",
     "list_projects",
+    "ledger_view",
     "load_history",
     "load_series",
     "method_forecast",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowray.core.results import Result
@@ -100,11 +101,14 @@ def _ledger_frame(forecasts: Sequence[Any]) -> pd.DataFrame:
 
 def forecasts_vs_actuals(project: str | None = None, where: Where = None) -> pd.DataFrame:
     """Every scored forecast next to what happened (two queries, whatever the number of forecasts)."""
-    import pandas as pd
 
     with workspace_of(where).store.reading() as ledger:
-        forecasts = ledger.list_forecasts(project)
-        scores = ledger.list_scores(project)
+        return _actuals_frame(ledger.list_forecasts(project), ledger.list_scores(project))
+
+
+def _actuals_frame(forecasts: Sequence[Any], scores: dict[int, Any]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for f in forecasts:
         score = scores.get(f.forecast_id)
@@ -129,9 +133,13 @@ def forecasts_vs_actuals(project: str | None = None, where: Where = None) -> pd.
 
 def calibration_table(project: str | None = None, where: Where = None) -> pd.DataFrame:
     """Share of resolved forecasts met at 50/70/85/95 (overall or for one project)."""
+
+    return _calibration_frame(workspace_of(where).store.calibration(project))
+
+
+def _calibration_frame(levels: Sequence[Any]) -> pd.DataFrame:
     import pandas as pd
 
-    levels = workspace_of(where).store.calibration(project)
     return pd.DataFrame([c.to_dict() for c in levels])
 
 
@@ -140,13 +148,16 @@ def portfolio(where: Where = None) -> pd.DataFrame:
 
     One read of the database (projects and ledger on one connection).
     """
-    import pandas as pd
 
     with workspace_of(where).store.reading() as reader:
-        projects = [p for p in reader.list_projects() if p.status == "active"]
-        ledger = _ledger_frame(reader.list_forecasts(None))
+        return _portfolio_frame(reader.list_projects(), _ledger_frame(reader.list_forecasts(None)))
+
+
+def _portfolio_frame(projects: Sequence[Any], ledger: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
-    for project in projects:
+    for project in (p for p in projects if p.status == "active"):
         mine = ledger[ledger["project"] == project.name] if not ledger.empty else ledger
         mine = mine[mine["kind"].isin(["when", "deadline"])] if not mine.empty else mine
         latest = mine.iloc[-1] if len(mine) else None
@@ -183,3 +194,29 @@ def portfolio(where: Where = None) -> pd.DataFrame:
         frame["_risk"] = frame["p_deadline"].fillna(2.0)
         frame = frame.sort_values(["_risk", "project"]).drop(columns="_risk").reset_index(drop=True)
     return frame
+
+
+@dataclass
+class LedgerView:
+    """What the portfolio and ledger pages show, read from the database in one go."""
+
+    portfolio: pd.DataFrame  # every active project's latest forecast, riskiest first
+    ledger: pd.DataFrame  # the forecasts (of the project, or all), oldest first
+    vs_actuals: pd.DataFrame  # the scored ones next to what happened
+    calibration: pd.DataFrame  # share met at 50/70/85/95
+
+
+def ledger_view(project: str | None = None, where: Where = None) -> LedgerView:
+    """The portfolio, the ledger, the scored forecasts and calibration, on one connection."""
+    with workspace_of(where).store.reading() as reader:
+        projects = reader.list_projects()
+        everything = reader.list_forecasts(None)
+        mine = everything if project is None else reader.list_forecasts(project)
+        scores = reader.list_scores(project)
+        levels = reader.calibration(project)
+    return LedgerView(
+        portfolio=_portfolio_frame(projects, _ledger_frame(everything)),
+        ledger=_ledger_frame(mine),
+        vs_actuals=_actuals_frame(mine, scores),
+        calibration=_calibration_frame(levels),
+    )

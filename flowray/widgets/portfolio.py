@@ -75,6 +75,9 @@ class PortfolioPanel(Panel):
     def __init__(self, db_path: str | Path | None = None) -> None:
         super().__init__()
         self.db_path = db_path
+        self.workspace = pipeline.Workspace(
+            db_path
+        )  # the ledger opens once per panel, not per read
         self.frame: Any = None
         self.refresh_button = widgets.Button(
             description="Refresh", button_style="primary", layout=widgets.Layout(width="100px")
@@ -112,7 +115,8 @@ class PortfolioPanel(Panel):
 
     def refresh(self) -> None:
         """Re-read the ledger and redraw the portfolio."""
-        frame = pipeline.portfolio(self.db_path)
+        view = pipeline.ledger_view(None, self.workspace)  # one read of the database per refresh
+        frame = view.portfolio
         self.frame = frame
         if frame.empty:
             self.headline.value = ""
@@ -180,8 +184,8 @@ class PortfolioPanel(Panel):
             [c for _, _, c in with_deadline],
             "Chance of meeting the deadline (latest forecast of each project)",
         )
-        ledger = pipeline.forecast_ledger(None, self.db_path)
-        actuals = pipeline.forecasts_vs_actuals(None, self.db_path)
+        ledger = view.ledger
+        actuals = view.vs_actuals
         if actuals.empty:
             self.actuals.value = note(
                 "No forecast has been resolved against an actual outcome yet."
@@ -194,7 +198,7 @@ class PortfolioPanel(Panel):
                     for p, r in zip(actuals["project"], actuals_rows(actuals, ledger), strict=True)
                 ],
             )
-        calibration = pipeline.calibration_table(None, self.db_path)
+        calibration = view.calibration
         self.calibration.value = (
             f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
             + (

@@ -1,0 +1,59 @@
+"""The ledger use cases read the database once per page, whatever the number of forecasts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flowray import pipeline
+from flowray import store as store_module
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_template, path)
+    return path
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every DuckDB connection the store opens, by mode."""
+    opened: list[str] = []
+    real = store_module.duckdb.connect
+
+    def counting(path: str, read_only: bool = False, **kwargs: object) -> object:
+        opened.append("read" if read_only else "write")
+        return real(path, read_only=read_only, **kwargs)
+
+    monkeypatch.setattr(store_module.duckdb, "connect", counting)
+    return opened
+
+
+def test_a_portfolio_refresh_opens_the_database_once(demo_db, connections):
+    from flowray.widgets.portfolio import PortfolioPanel
+
+    panel = PortfolioPanel(demo_db)  # opening the ledger checks its schema: one read
+    assert panel.last_error is None and len(panel.frame) == len(pipeline.DEMO_PROJECTS)
+    connections.clear()
+    panel.refresh()
+    assert connections == ["read"]
+
+
+def test_forecasts_vs_actuals_reads_once_however_many_forecasts(demo_db, connections):
+    workspace = pipeline.Workspace(demo_db)
+    workspace.store  # noqa: B018 - open (and check) the ledger first
+    connections.clear()
+    frame = pipeline.forecasts_vs_actuals(None, workspace)
+    assert len(frame) >= 2 * len(pipeline.DEMO_PROJECTS)  # every demo project has scored forecasts
+    assert connections == ["read"]
+
+
+def test_the_view_agrees_with_the_single_tables(demo_db):
+    view = pipeline.ledger_view(None, demo_db)
+    assert view.portfolio.equals(pipeline.portfolio(demo_db))
+    assert view.ledger.equals(pipeline.forecast_ledger(None, demo_db))
+    assert view.vs_actuals.equals(pipeline.forecasts_vs_actuals(None, demo_db))
+    assert view.calibration.equals(pipeline.calibration_table(None, demo_db))
