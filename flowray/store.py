@@ -111,7 +111,7 @@ class _SidecarLock:
 
 # Each operation opens its own connection: one thread and no extension autoloading keep
 # that cheap (the queries are small; opening the database dominates).
-_CONNECTION_CONFIG = {
+_CONNECTION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "threads": 1,
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,

@@ -104,7 +104,8 @@ def _prepare_token_auth(token: str | None, token_path: str | os.PathLike[str] | 
         os.environ.pop("RAY_AUTH_TOKEN", None)
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:  # refresh Ray's cached config and token (they are read once per process)
-        from ray._raylet import AuthenticationTokenLoader, Config
+        # Private names: present in ray._raylet at run time, absent from its type stubs.
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()
@@ -132,7 +133,11 @@ def _protect_default_token_file() -> bool:
 
 def _auth_mode_name() -> str:
     try:
-        from ray._raylet import AuthenticationMode, get_authentication_mode
+        # Private names: present in ray._raylet at run time, absent from its type stubs.
+        from ray._raylet import (  # type: ignore[attr-defined]
+            AuthenticationMode,
+            get_authentication_mode,
+        )
 
         return "token" if get_authentication_mode() == AuthenticationMode.TOKEN else "disabled"
     except Exception:  # pragma: no cover - private API moved
@@ -881,7 +886,9 @@ def list_flowray_tasks(name: str | None = None, limit: int = 10_000) -> list[Any
     ensure_connected()
     from ray.util.state import list_tasks
 
-    filters = [("name", "=", name)] if name else None
+    filters: list[tuple[str, str, str | bool | int | float]] | None = (
+        [("name", "=", name)] if name else None
+    )
     try:
         tasks = list_tasks(
             address=CLUSTER.state_api_address,

@@ -173,7 +173,9 @@ def _run_deadline(args: argparse.Namespace) -> int:
     if args.json:
         data = comparison.to_dict()
         data["warnings"] = warnings
-        data["deadline"] = scenario.deadline.isoformat()
+        # The deadline is None only for an empty --deadline, which fails here with AttributeError.
+        data["deadline"] = scenario.deadline.isoformat()  # type: ignore[union-attr]
+        assert scenario.start is not None  # a deadline needs a start (Scenario checks it)
         data["start"] = scenario.start.isoformat()
         data["method"] = args.method
         _print_json(data)

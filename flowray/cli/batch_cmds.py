@@ -82,7 +82,7 @@ def run_batch(args: argparse.Namespace) -> int:
     )
     for line in batch.describe_run(run):
         print(line)
-    if not run.ok:
+    if run.failure is not None:  # the same test as `not run.ok`
         print(f"flowray batch: {run.failure.describe()}", file=sys.stderr)
         return 1
     alerts = run.tagged_output()

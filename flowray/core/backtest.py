@@ -273,12 +273,14 @@ def forecast_origin(
             Question("how_many", h),
             table,
         )
+        assert hist.items is not None  # a "how many" simulation always fills it
         out[("how_many", h)] = _sparse(hist.items)
         if backlogs is not None:
             when_scenario = _question_scenario(int(backlogs[h]), max(8, WHEN_PERIODS_FACTOR * h))
             hist = simulate_chunks(
                 when_scenario, origin_seed(seed, origin, h, "when"), chunks, Question("when"), table
             )
+            assert hist.periods is not None  # a "when" simulation always fills it
             out[("when", h)] = _sparse(hist.periods)
     return Forecasts(out)
 

@@ -211,4 +211,4 @@ def conformal_histogram(
         ((1.0 - cmap.weight) * c, np.full(atoms.size, cmap.weight / atoms.size))
     )
     out_values, inverse = np.unique(all_values, return_inverse=True)
-    return out_values, np.bincount(inverse, weights=weights)
+    return out_values, np.asarray(np.bincount(inverse, weights=weights), dtype=np.float64)

@@ -81,6 +81,7 @@ def chunk_key(rng: np.random.Generator) -> np.uint64:
 def check_horizon(scenario: Scenario) -> None:
     deadline = scenario.periods_to_deadline
     if deadline is not None and deadline > scenario.max_periods:
+        assert scenario.deadline is not None  # periods_to_deadline is None without a deadline
         raise InputError(
             "deadline",
             scenario.deadline.isoformat(),
@@ -128,6 +129,8 @@ def _simulate_when(
     draws = scenario_draw_args(scenario)
     leads = draws.lead_choices
     team = scenario.team
+    # Team.__post_init__ fills both contributor bounds in, so they are never None here.
+    assert team.min_contributors is not None and team.max_contributors is not None
     max_p = scenario.max_periods
     max_lead = int(leads.max()) if leads.size else 0
     periods = np.zeros(max_p + 2 + max_lead, dtype=np.int64)
@@ -176,6 +179,7 @@ def _simulate_how_many(
     scenario: Scenario, rng: np.random.Generator, n: int, periods: int, sampler: SamplerTable
 ) -> Histograms:
     team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
     scale = team.max_contributors / team.history_size * scenario.focus
     size = int(math.floor(sampler.max_value * scale * periods + 1e-9)) + 2
     items = np.zeros(size, dtype=np.int64)
@@ -198,6 +202,7 @@ def simulate_chunk(
     rng = chunk_generator(seed, chunk.index)
     table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if question.kind == "how_many":
+        assert question.periods is not None  # Question.__post_init__ requires it for how_many
         hist = _simulate_how_many(scenario, rng, chunk.runs, int(question.periods), table)
     else:
         check_horizon(scenario)

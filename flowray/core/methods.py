@@ -182,14 +182,14 @@ class MethodReport:
         if self.pending:
             return f"{sampled}; calibration on {whose} own past forecast errors is applied when all runs are done."
         if self.calibrated:
-            horizon = (
+            ahead = (
                 ""
                 if self.horizon is None
                 else f", made {self.horizon} {period_word(self.period_days, self.horizon)} ahead"
             )
             return (
                 f"{sampled}, calibrated on {whose} own past forecast errors "
-                f"({self.past_errors} past forecasts with a known outcome{horizon})."
+                f"({self.past_errors} past forecasts with a known outcome{ahead})."
             )
         needed = calibration.MIN_PAST_ERRORS
         horizon = self.horizon or 0
@@ -268,9 +268,10 @@ def method_forecast(
 
 def calibration_horizon(question: Question, raw: Result) -> int:
     """The horizon whose past errors calibrate the answer: H for how-many, the raw median for "when"."""
-    return (
-        int(question.periods) if question.kind == "how_many" else backtest.calibrated_horizon(raw)
-    )
+    if question.kind == "how_many":
+        assert question.periods is not None  # Question.__post_init__ requires it for how_many
+        return int(question.periods)
+    return backtest.calibrated_horizon(raw)
 
 
 def calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:

@@ -396,7 +396,8 @@ def _pool(blocks: list[Mapping[str, Any]], weights: NDArray[np.float64]) -> dict
         entries = [block.get(key) for block in blocks]
         if all(isinstance(entry, Mapping) for entry in entries if entry is not None):
             present = [i for i, entry in enumerate(entries) if entry is not None]
-            pooled[key] = _pool([entries[i] for i in present], weights[present])
+            nested = [entry for entry in entries if entry is not None]
+            pooled[key] = _pool(nested, weights[present])
             continue
         try:
             numbers = np.array([math.nan if entry is None else float(entry) for entry in entries])

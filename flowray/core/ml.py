@@ -272,7 +272,7 @@ class _QuantileGridModel:
 
     def draw(self, rows: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
         return _draw_from_quantile_grid(
-            self.quantile_grid(rows), self.levels, rng.random(rows.shape[0])
+            self.quantile_grid(rows), self.levels, rng.random(int(rows.shape[0]))
         )
 
 

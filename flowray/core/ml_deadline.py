@@ -87,11 +87,15 @@ def run_ml(
     if method not in ml.METHODS:
         raise InputError("ml_method", method, f"must be one of {', '.join(ml.METHODS)}")
     table = ml_sampler(scenario, method, seed, n_paths)
-    return run_local(scenario, Question("when"), runs, seed, sampler=table)
+    result = run_local(scenario, Question("when"), runs, seed, sampler=table)
+    assert isinstance(result, ForecastResult)  # a "when" question gets a ForecastResult
+    return result
 
 
 def run_mc(scenario: Scenario, runs: int = 100_000, seed: int = 0) -> ForecastResult:
-    return run_local(scenario, Question("when"), runs, seed)
+    result = run_local(scenario, Question("when"), runs, seed)
+    assert isinstance(result, ForecastResult)  # a "when" question gets a ForecastResult
+    return result
 
 
 def forecast_task(

@@ -104,7 +104,9 @@ class ForecastResult(_Answer):
     @property
     def counts(self) -> np.ndarray:
         """Runs per completion period; the last entry counts runs not done in the horizon."""
-        return self.histograms.periods
+        periods = self.histograms.periods
+        assert periods is not None  # a "when" simulation always fills it
+        return periods
 
     @property
     def not_done(self) -> int:
@@ -199,6 +201,7 @@ class ForecastResult(_Answer):
         """
         fan = self.histograms.fan
         totals = self.histograms.totals
+        assert fan is not None and totals is not None  # a "when" simulation always fills them
         width = fan_bucket_width(self.scenario.max_total_items())
         done_by = np.cumsum(self.counts)
         rows = []
@@ -234,9 +237,11 @@ class ForecastResult(_Answer):
 
     # -- JSON / pandas ------------------------------------------------------------------
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
+        totals, effort = self.histograms.totals, self.histograms.effort
+        assert totals is not None and effort is not None  # a "when" simulation always fills them
         periods, counts = nonzero_pairs(self.counts)
-        totals_v, totals_c = nonzero_pairs(self.histograms.totals)
-        effort_v, effort_c = nonzero_pairs(self.histograms.effort)
+        totals_v, totals_c = nonzero_pairs(totals)
+        effort_v, effort_c = nonzero_pairs(effort)
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",
             "engine_version": engine_version(),
@@ -262,12 +267,16 @@ class ForecastResult(_Answer):
         }
         if self.scenario.deadline is not None:
             prob = self.probability_by_deadline
+            deadline_items = self.histograms.deadline_items
+            # A deadline needs a start (Scenario checks it), so the periods to it are known
+            # and the simulation counted the items done by it.
+            assert prob is not None and deadline_items is not None
             out["deadline"] = self.scenario.deadline.isoformat()
             out["periods_to_deadline"] = self.periods_to_deadline
             out["probability_by_deadline"] = prob
             out["probability_by_deadline_text"] = format_probability(prob)
             out["items_by_deadline"] = {_pct_key(p): self.items_by_deadline(p) for p in levels}
-            items_v, items_c = nonzero_pairs(self.histograms.deadline_items)
+            items_v, items_c = nonzero_pairs(deadline_items)
             out["deadline_items_histogram"] = {"items": items_v, "counts": items_c}
         return out
 
@@ -319,7 +328,9 @@ class HowManyResult(_Answer):
 
     @property
     def counts(self) -> np.ndarray:
-        return self.histograms.items
+        items = self.histograms.items
+        assert items is not None  # a "how many" simulation always fills it
+        return items
 
     def at_least(self, p: float) -> int:
         """With probability p at least this many items are done (the (1-p) lower tail)."""

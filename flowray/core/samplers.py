@@ -19,10 +19,10 @@ draws, a Walker alias table. So new samplers need no new kernel code.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from flowray.core.kernel_args import ALIAS, BLOCK, PATH, UNIFORM, SamplerArgs
 from flowray.exceptions import InputError
@@ -75,7 +75,7 @@ def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prob, alias
 
 
-def fit_zero_inflated_weibull(history: Sequence[float]) -> tuple[float, float, float]:
+def fit_zero_inflated_weibull(history: ArrayLike) -> tuple[float, float, float]:
     """(share of zero periods, Weibull shape, Weibull scale) fitted to the non-zero periods."""
     from scipy import stats
 
@@ -89,7 +89,7 @@ def fit_zero_inflated_weibull(history: Sequence[float]) -> tuple[float, float, f
     return zero_share, float(shape), float(scale)
 
 
-def _weibull_table(history: Sequence[float]) -> np.ndarray:
+def _weibull_table(history: ArrayLike) -> np.ndarray:
     zero_share, shape, scale = fit_zero_inflated_weibull(history)
     levels = (np.arange(WEIBULL_GRID) + 0.5) / WEIBULL_GRID
     positive_levels = np.clip((levels - zero_share) / max(1e-12, 1.0 - zero_share), 0.0, None)
@@ -98,7 +98,7 @@ def _weibull_table(history: Sequence[float]) -> np.ndarray:
     return values
 
 
-def build_sampler(history: Sequence[float], name: str = "bootstrap") -> SamplerTable:
+def build_sampler(history: ArrayLike, name: str = "bootstrap") -> SamplerTable:
     """The table for sampler `name` over a throughput history (oldest first)."""
     values = np.asarray(history, dtype=np.float64)
     if name == "bootstrap":

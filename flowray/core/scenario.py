@@ -117,6 +117,8 @@ class Team:
 
     def contributors(self, fraction_done: float) -> float:
         """Active contributors when `fraction_done` of the work is complete (the S-curve)."""
+        # __post_init__ fills both bounds in, so they are never None here.
+        assert self.min_contributors is not None and self.max_contributors is not None
         low, high = float(self.min_contributors), float(self.max_contributors)
         ramp = self.s_curve / 100.0
         if ramp <= 0:
@@ -207,7 +209,7 @@ def _parse_throughput(value: Any) -> tuple[float, ...]:
 class Scenario:
     """The inputs of one forecast, named as in docs/model.md."""
 
-    throughput: tuple[float, ...]
+    throughput: Sequence[float]  # any sequence of numbers; stored as a tuple of floats
     backlog: int | tuple[int, int] = 0
     period_days: int = 7
     split_rate: Any = None
@@ -254,13 +256,14 @@ class Scenario:
                 put(self, "lead_time_days", leads)
         put(self, "start", parse_date("start", self.start))
         put(self, "deadline", parse_date("deadline", self.deadline))
-        if self.deadline is not None and self.start is None:
-            raise InputError("deadline", self.deadline.isoformat(), "needs a start date")
-        if self.deadline is not None and self.deadline <= self.start:
+        start, deadline = self.start, self.deadline
+        if deadline is not None and start is None:
+            raise InputError("deadline", deadline.isoformat(), "needs a start date")
+        if deadline is not None and start is not None and deadline <= start:
             raise InputError(
                 "deadline",
-                self.deadline.isoformat(),
-                f"must be after the start ({self.start.isoformat()})",
+                deadline.isoformat(),
+                f"must be after the start ({start.isoformat()})",
             )
         put(self, "max_periods", whole_number("max_periods", self.max_periods, 1))
         if self.max_periods > 100_000:

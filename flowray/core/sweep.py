@@ -56,6 +56,8 @@ def with_team_size(scenario: Scenario, size: float) -> Scenario:
     team = scenario.team
     if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0:
         raise InputError(TEAM_SIZE, size, "must be a number of people > 0")
+    # Team.__post_init__ fills both contributor bounds in, so they are never None here.
+    assert team.min_contributors is not None and team.max_contributors is not None
     low = team.min_contributors * size / team.max_contributors
     return scenario.replace(
         team=Team(

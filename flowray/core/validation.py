@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 from flowray.exceptions import InputError
 
@@ -79,6 +79,10 @@ def optional_number(field: str, value: Any) -> float | None:
     return None if value is None else finite_number(field, value)
 
 
+@overload
+def text(field: str, value: Any, *, required: Literal[True]) -> str: ...
+@overload
+def text(field: str, value: Any, *, required: bool = False) -> str | None: ...
 def text(field: str, value: Any, *, required: bool = False) -> str | None:
     """Stripped text; empty text is None unless required."""
     if value is None:

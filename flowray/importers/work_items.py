@@ -475,7 +475,7 @@ def read_work_items(
             if value is not None and _ambiguous_dates([cell]):
                 ambiguous.append((cell, value))
 
-    shapes = {_date_shape(c) for c in date_cells} - {None}
+    shapes = {shape for c in date_cells if (shape := _date_shape(c)) is not None}
     has_time = any(_has_time(c) for c in date_cells)
     date_format = _describe_date_format(shapes, order.dayfirst, has_time)
     foreign = _foreign_month_names(date_cells)

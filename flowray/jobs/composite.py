@@ -102,6 +102,7 @@ class MethodJob:
         self._ended: float | None = None
         self.kind = getattr(simulation, "kind", "forecast")
         if method.calibrated and question.kind == "how_many":
+            assert question.periods is not None  # Question.__post_init__ requires it for how_many
             self._start_calibration(int(question.periods))
 
     # -- moving on ---------------------------------------------------------------------------
@@ -239,7 +240,7 @@ class MethodJob:
                 self._final = final
             return self._final
 
-    def cancel(self, wait: float | None = None) -> bool:  # type: ignore[override]
+    def cancel(self, wait: float | None = None) -> bool:
         """Stop the simulation and the calibration; False when the forecast had already finished."""
         with self._lock:
             if self.state.finished:

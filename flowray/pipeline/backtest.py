@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def load_series(path: str | Path) -> dict[str, list[float]]:
 
 
 def backtest_tasks(
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     methods: Sequence[str],
     windows: Sequence[int | None],
     options: backtest.BacktestOptions,
@@ -67,7 +67,7 @@ def _backtest_bases(methods: Sequence[str]) -> list[str]:
 
 
 def submit_backtest(
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     methods: Sequence[str] | None = None,  # e.g. ["block", "block+cal"]; default: DEFAULT_METHOD
     windows: Sequence[int | None] | None = None,
     horizons: Sequence[int] = (8,),
@@ -110,7 +110,7 @@ def submit_backtest(
 
 
 def run_backtest(
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     methods: Sequence[str] | None = None,
     windows: Sequence[int | None] | None = None,
     horizons: Sequence[int] = (8,),

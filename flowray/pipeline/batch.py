@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowray.core.methods import ALL_HISTORY, DEFAULT, ForecastMethod, resolve_method
-from flowray.core.results import Result
+from flowray.core.results import ForecastResult, Result
 from flowray.exceptions import InputError
 from flowray.pipeline.forecast import ForecastRequest, run_forecast
 from flowray.pipeline.ledger import list_projects, save_forecast
@@ -85,7 +85,8 @@ def reforecast_project(
         if method is None
         else (resolve_method(method) if window is None else resolve_method(method, window))
     )
-    legacy_window = None if window in (None, ALL_HISTORY) else window
+    # Passed on as given: the request refuses anything but a whole number of periods >= 1.
+    legacy_window: Any = None if window in (None, ALL_HISTORY) else window
     request = ForecastRequest(
         kind="when",
         throughput=[p.items for p in periods],
@@ -150,6 +151,7 @@ def run_batch(
         except InputError as exc:
             skipped.append(f"{project.name}: {exc}")
             continue
+        assert isinstance(result, ForecastResult)  # a re-made plan answers "when"
         report = result.method_report
         assert report is not None  # a method made it
         p_now = result.probability_by_deadline

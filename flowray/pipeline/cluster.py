@@ -17,13 +17,13 @@ def connect_cluster() -> dict[str, Any]:
 def cluster_status() -> dict[str, Any]:
     tasks.ensure_connected()
     status = tasks.cluster_status()
-    return status.to_dict() if hasattr(status, "to_dict") else dict(status)
+    return status.to_dict()
 
 
 def health_check() -> dict[str, Any]:
     tasks.ensure_connected()
     report = tasks.health_check()
-    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    return report.to_dict()
 
 
 def share_cluster_with_kernels(ray_dashboard: bool | None = None) -> dict[str, str]:

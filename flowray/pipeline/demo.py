@@ -69,6 +69,8 @@ def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
             history = items[origin - 52 : origin]
             observed = sum(items[origin : origin + 12])
             done_week = _completion_week(items, origin, observed)
+            # observed is what the next 12 weeks did, so their cumulative count reaches it
+            assert done_week is not None
             scenario = Scenario(throughput=history, backlog=observed, start=dates[origin])
             result = run_local(scenario, Question("when"), DEMO_RUNS, seed + origin)
             fid = save_result(

@@ -242,7 +242,7 @@ def describe(result: Result) -> str:
     lines.append(f"When will it be done? {result.runs:,} simulated futures")
     lines.append(f"  {'likely':>7}  {'periods':>7}  {'date':<10}  MC error")
     for level, periods in result.percentiles().items():
-        err = result.percentile_error(float(level))["plus_minus"]
+        error = result.percentile_error(float(level))["plus_minus"]
         if periods is None:
             lines.append(
                 f"  {level:>6}%  {'>' + str(scenario.max_periods):>7}  not within the horizon"
@@ -250,10 +250,11 @@ def describe(result: Result) -> str:
             continue
         date = scenario.date_of(periods)
         lines.append(
-            f"  {level:>6}%  {periods:>7}  {date.isoformat() if date else '-':<10}  ±{err} periods"
+            f"  {level:>6}%  {periods:>7}  {date.isoformat() if date else '-':<10}  ±{error} periods"
         )
     prob = result.probability_by_deadline
     if prob is not None:
+        assert scenario.deadline is not None  # there is no probability without a deadline
         lines.append(
             f"  Deadline {scenario.deadline.isoformat()}: {format_probability(prob)} likely to be met; "
             f"85% likely to have at least {result.items_by_deadline(85)} items done by then"

@@ -91,7 +91,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def level_key(mapping: Mapping[str, Any] | None, level: int) -> Any:
+def level_key(mapping: Mapping[Any, Any] | None, level: int) -> Any:
     if not mapping:
         return None
     for key in (str(level), level, float(level), f"p{level}"):

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowray.core.validation import parse_timestamp
+from flowray.core.validation import parse_timestamp, whole_number
 from flowray.records.base import (
     Connection,
     Record,
@@ -14,7 +14,6 @@ from flowray.records.base import (
     current_user,
     dumps,
     utcnow,
-    whole_or_none,
 )
 from flowray.records.ledger import insert_ledger_row
 from flowray.records.projects import ensure_user, insert_throughput
@@ -182,7 +181,7 @@ class FlowForecasterImport:
         if kind == "when" and forecast.deadline_date is not None:
             kind = "deadline"
         cadence = forecast.input_data.get("throughputCadenceDays") if forecast.input_data else None
-        period_days = whole_or_none("throughputCadenceDays", cadence, 1) if cadence else 7
+        period_days = whole_number("throughputCadenceDays", cadence, 1) if cadence else 7
         percentiles = forecast.percentiles or {}
         created_by = (
             self._person(forecast.created_by)

@@ -340,7 +340,8 @@ def import_work_items(
         con.execute(
             "SELECT done_on FROM work_items WHERE project_id = ? AND done_on IS NOT NULL", [pid]
         )
-        weekly = derive_throughput([r[0] for r in con.fetchall()], period_days=pdays)
+        weekly = derive_throughput([r[0] for r in con.fetchall()], period_days=period_days)
+        assert pdays is not None  # derive_throughput has refused a missing period length
         con.execute("DELETE FROM throughput WHERE project_id = ?", [pid])
         insert_throughput(con, pid, weekly, pdays)
         done = sum(1 for started_done in merged.values() if started_done[1] is not None)

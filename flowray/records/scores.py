@@ -13,6 +13,7 @@ from flowray.core.scoring import (
     LevelScore,
     periods_between,
     score_distribution,
+    score_headline,
 )
 from flowray.core.validation import parse_date, parse_timestamp, text
 from flowray.exceptions import InputError
@@ -161,6 +162,39 @@ def get_score(forecast_id: int) -> Work[Score | None]:
     return lambda con: read_score(con, fid)
 
 
+def _score(row: Any, levels: dict[int, LevelScore]) -> Score:
+    """A Score from a forecast_scores row (its twelve columns in field order) and its levels."""
+    (
+        forecast_id,
+        actual_id,
+        scored_at,
+        method,
+        actual_value,
+        pit,
+        pit_low,
+        pit_high,
+        median,
+        median_error,
+        deadline_met,
+        brier,
+    ) = row
+    return Score(
+        forecast_id=forecast_id,
+        actual_id=actual_id,
+        scored_at=scored_at,
+        method=method,
+        actual_value=actual_value,
+        pit=pit,
+        pit_low=pit_low,
+        pit_high=pit_high,
+        median=median,
+        median_error=median_error,
+        deadline_met=deadline_met,
+        brier=brier,
+        levels=levels,
+    )
+
+
 def read_score(con: Connection, forecast_id: int | None) -> Score | None:
     con.execute(
         "SELECT forecast_id, actual_id, scored_at, method, actual_value, pit, pit_low, pit_high, "
@@ -176,7 +210,7 @@ def read_score(con: Connection, forecast_id: int | None) -> Score | None:
         [forecast_id],
     )
     levels = {int(r[0]): LevelScore(*r) for r in con.fetchall()}
-    return Score(*row, levels=levels)
+    return _score(row, levels)
 
 
 def calibration(project: str | None = None) -> Work[list[CalibrationLevel]]:
@@ -252,7 +286,8 @@ def score_open(con: Connection, actual_id: int | None) -> list[int]:
     )
     dists = {r[0]: (r[1], r[2]) for r in con.fetchall()}
     now = utcnow()
-    score_rows, level_rows = [], []
+    score_rows: list[list[Any]] = []
+    level_rows: list[list[Any]] = []
     for fid, row in chosen.items():
         (
             _,
@@ -281,12 +316,7 @@ def score_open(con: Connection, actual_id: int | None) -> list[int]:
             pit, pit_low, pit_high, median, levels = score_distribution(dist, unit, actual)
         else:  # no distribution (e.g. imported): hits against the stored headline only
             headline = dict(zip(LEVELS, (p50, p70, p85, p95), strict=True))
-            levels = []
-            for level, q in headline.items():
-                if q is None:
-                    continue
-                met = actual <= q if unit == "periods" else actual >= q
-                levels.append(LevelScore(level, float(q), met, None, None))
+            levels = score_headline(headline, unit, actual)
             median = p50
         if median is not None:
             median_error = float(actual - median)
@@ -350,8 +380,6 @@ def list_scores(project: str | None = None) -> Work[dict[int, Score]]:
             "WHERE ($pid IS NULL OR f.project_id = $pid) ORDER BY s.forecast_id",
             {"pid": pid},
         )
-        return {
-            int(row[0]): Score(*row, levels=levels.get(int(row[0]), {})) for row in con.fetchall()
-        }
+        return {int(row[0]): _score(row, levels.get(int(row[0]), {})) for row in con.fetchall()}
 
     return work

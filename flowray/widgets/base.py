@@ -353,8 +353,12 @@ class JobPanel(Panel):
             job.cancel()
             return
         future = loop.run_in_executor(None, job.cancel)
-        future.add_done_callback(
-            lambda f: (
-                self.show_error(f.exception()) if not f.cancelled() and f.exception() else None
-            )
-        )
+
+        def report(f: asyncio.Future[Any]) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc:
+                self.show_error(exc)
+
+        future.add_done_callback(report)

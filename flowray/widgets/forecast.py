@@ -164,7 +164,7 @@ class RisksTable:
 
     def values(self) -> list[tuple[float, float, float, float]]:
         """(likelihood 0-1, low, mode, high) per row; errors name the row."""
-        out = []
+        out: list[tuple[float, float, float, float]] = []
         for i, row in enumerate(self.rows, start=1):
             pct = float(row["likelihood"].value)
             if not 0 <= pct <= 100:

@@ -35,7 +35,7 @@ def period_days_of(row: Any) -> int:
 
 def calibration_rows(frame: Any) -> list[tuple[str, ...]]:
     """Level, resolved, met, share met, what a calibrated forecast would meet, in words."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for _, row in frame.iterrows():
         n = int(row["n"])
         rows.append(
@@ -98,7 +98,7 @@ def actuals_rows(actuals: Any, ledger: Any) -> list[tuple[str, ...]]:
     """Resolved forecasts: the forecast dates next to the date the work was actually done."""
     by_id = {int(r["id"]): r for _, r in ledger.iterrows()} if not ledger.empty else {}
     done = actual_dates(actuals, ledger)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for _, row in actuals.iterrows():
         fid = int(row["id"])
         ledger_row = by_id.get(fid)
