@@ -732,41 +732,6 @@ class _Pump:
 _pump = _Pump()
 
 
-def submit_job(
-    kind: str,
-    tasks: Sequence[ChunkTask],
-    merge: Callable[[list[Any]], Any],
-    finalize: Callable[[Any], Any] = identity,
-    *,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    max_in_flight: int | None = None,
-    keep: Sequence[Any] = (),
-) -> RayJob:
-    """Run `tasks` remotely and return their handle at once.
-
-    merge: folds a list of task results into one; it must not depend on the
-      order (results arrive as tasks finish). finalize: turns a merge into the
-      job's result, for `partial()` and `result()`. max_in_flight: tasks queued
-      at once (default twice the cluster's CPUs). keep: shared object refs
-      (from `share`) to hold until the job ends.
-    """
-    check_submission(kind, tasks, max_retries)
-    ensure_connected()
-    job = RayJob(
-        kind,
-        tasks,
-        merge,
-        finalize,
-        max_retries=max_retries,
-        max_in_flight=max_in_flight,
-        keep=keep,
-    )
-    with job._lock:
-        job._fill()
-    _pump.add(job)
-    return job
-
-
 class RayEngine:
     """The job interface's Ray engine: tasks run as Ray remote tasks (connecting when needed)."""
 
@@ -786,7 +751,17 @@ class RayEngine:
         max_in_flight: int | None = None,
         keep: Sequence[Any] = (),
     ) -> RayJob:
-        return submit_job(
+        """Run `tasks` remotely and return their handle at once.
+
+        merge: folds a list of task results into one; it must not depend on the
+          order (results arrive as tasks finish). finalize: turns a merge into the
+          job's result, for `partial()` and `result()`. max_in_flight: tasks queued
+          at once (default twice the cluster's CPUs). keep: shared object refs
+          (from `share`) to hold until the job ends.
+        """
+        check_submission(kind, tasks, max_retries)
+        ensure_connected()
+        job = RayJob(
             kind,
             tasks,
             merge,
@@ -795,6 +770,10 @@ class RayEngine:
             max_in_flight=max_in_flight,
             keep=keep,
         )
+        with job._lock:
+            job._fill()
+        _pump.add(job)
+        return job
 
     def __repr__(self) -> str:
         return "RayEngine()"
@@ -802,6 +781,9 @@ class RayEngine:
 
 RAY = RayEngine()
 """The one Ray engine (its connection is CLUSTER)."""
+
+submit_job = RAY.submit
+"""`RAY.submit`, by its old name."""
 
 
 def active_jobs() -> list[RayJob]:
