@@ -160,6 +160,10 @@ def _run_deadline(args: argparse.Namespace) -> int:
         db_path=args.db,
     )
     scenario, warnings = pipeline.build_scenario(request)
+    if scenario.deadline is None or scenario.start is None:
+        raise InputError(
+            "--deadline", args.deadline, "the deadline analysis needs a deadline and a start date"
+        )
     comparison = pipeline.run_deadline_comparison(
         scenario,
         method=args.method,
@@ -173,9 +177,7 @@ def _run_deadline(args: argparse.Namespace) -> int:
     if args.json:
         data = comparison.to_dict()
         data["warnings"] = warnings
-        # The deadline is None only for an empty --deadline, which fails here with AttributeError.
-        data["deadline"] = scenario.deadline.isoformat()  # type: ignore[union-attr]
-        assert scenario.start is not None  # a deadline needs a start (Scenario checks it)
+        data["deadline"] = scenario.deadline.isoformat()
         data["start"] = scenario.start.isoformat()
         data["method"] = args.method
         _print_json(data)

@@ -178,3 +178,21 @@ def test_deadline_ml_refuses_short_history_recommending_monte_carlo(capsys):
     argv = [*DEADLINE, "--method", "ml", "--throughput", ",".join(["5"] * 10), "--runs", "1000"]
     assert main(argv) == 2
     assert "Monte Carlo" in capsys.readouterr().err
+
+
+def test_deadline_with_an_empty_deadline_is_one_clear_line(capsys):
+    argv = [
+        "deadline",
+        "--backlog",
+        "40",
+        "--start",
+        "2026-01-05",
+        "--deadline",
+        "",
+        "--method",
+        "mc",
+    ]
+    code = main([*argv, "--throughput-file", str(FIXTURES / "psf__black.csv"), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--deadline" in err and "needs a deadline" in err
+    assert "Traceback" not in err
