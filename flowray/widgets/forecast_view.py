@@ -1,0 +1,237 @@
+"""The answer side of the forecast page: the headline, the method, the table of dates, the charts.
+
+`ForecastView` shows a result (final or partial) in words a stakeholder can
+act on; probabilities never show as 100%.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+
+from flowray.core.results import ForecastResult, HowManyResult
+from flowray.text import format_probability, long_date, period_word
+from flowray.widgets import charts
+from flowray.widgets.base import Panel
+from flowray.widgets.html import html_table, warning_box
+
+LEVELS = (50, 70, 85, 95)
+"""The likelihoods the answer table shows."""
+
+
+class ForecastView(Panel):
+    """The result widgets of the forecast panel, and how a result fills them."""
+
+    job: Any  # the running forecast whose warnings the answer repeats (JobPanel)
+
+    def _build_result_widgets(self) -> None:
+        self.headline = widgets.HTML(
+            "<div style='color:#666;font-size:15px'>Set the scenario on the left and press "
+            "<b>Run forecast</b>.</div>"
+        )
+        self.method_text = widgets.HTML(
+            ""
+        )  # which method produced the numbers, and its calibration
+        self.summary = widgets.HTML("")
+        self.deadline_text = widgets.HTML("")
+        self.warnings = widgets.HTML("")
+        self.chart = charts.forecast_chart()  # histogram on top, burn-down fan below, one date axis
+        self.figure = self.chart.figure
+        self._fan_shown = True
+        self.likelihoods = widgets.HTML("")
+        self.history_text = widgets.HTML("")
+
+    # -- results -------------------------------------------------------------------------------------
+    def show_result(self, result: ForecastResult | HowManyResult, *, final: bool) -> None:
+        if isinstance(result, HowManyResult):
+            self._show_how_many(result, final)
+        else:
+            self._show_when(result, final)
+        self._show_method(result)
+
+    def _show_method(self, result: ForecastResult | HowManyResult) -> None:
+        """Which method made these numbers; an amber box when calibration was asked for but not possible."""
+        report = result.method_report
+        if report is None:
+            self.method_text.value = ""
+            return
+        words = html.escape(report.describe())
+        fell_back = report.method.calibrated and not report.pending and not report.calibrated
+        if fell_back:
+            self.method_text.value = (
+                "<div style='background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:4px 0;"
+                f"font-size:13px'><b>Method:</b> {words}</div>"
+            )
+        else:
+            self.method_text.value = (
+                f"<div style='color:#444;font-size:13px;margin:4px 0'><b>Method:</b> {words}</div>"
+            )
+
+    def _show_when(self, result: ForecastResult, final: bool) -> None:
+        scenario = result.scenario
+        unit = scenario.period_days
+        so_far = (
+            ""
+            if final
+            else f" <span style='color:#888;font-size:14px'>(so far, from {result.runs:,} runs)</span>"
+        )
+        p85 = result.percentile(85)
+        if p85 is None:
+            head = f"Fewer than 85% of the simulated futures finish within {scenario.max_periods} {period_word(unit)}."
+        else:
+            head = f"85% likely by {long_date(scenario.date_of(p85))}"
+        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{html.escape(head)}{so_far}</div>"
+        rows = []
+        for level in LEVELS:
+            w = result.percentile(level)
+            err = result.percentile_error(level)["plus_minus"]
+            if w is None:
+                rows.append((f"{level}% likely", "not within the horizon", "-", "-"))
+                continue
+            rows.append(
+                (
+                    f"{level}% likely by",
+                    long_date(scenario.date_of(w)),
+                    f"{w} {period_word(unit, w)}",
+                    "-" if err is None else f"± {err} {period_word(unit, err)}",
+                )
+            )
+        self.summary.value = html_table(
+            ["", "Date", "From the start", "Sampling error (95%)"],
+            rows,
+            caption=f"Start {long_date(scenario.start)}; {result.runs:,} simulated futures. The sampling error "
+            "shows how much more runs could still move each date.",
+        )
+        self.deadline_text.value = self._deadline_words(result)
+        self.likelihoods.value = html_table(
+            ["Likelihood", "Done by", "From the start"],
+            [
+                (
+                    row["label"] if row["likelihood"] == 100 else f"{row['likelihood']}%",
+                    long_date(row["date"]) if row["date"] else "not within the horizon",
+                    "-"
+                    if row["periods"] is None
+                    else f"{row['periods']} {period_word(unit, row['periods'])}",
+                )
+                for row in result.likelihood_table()
+            ],
+            row_styles=[
+                "font-weight:700;background:#f3e5f5" if row["likelihood"] == 85 else ""
+                for row in result.likelihood_table()
+            ],
+        )
+        charts.show_histogram(
+            self.chart,
+            charts.completion_histogram(result, LEVELS),
+            "When the simulated futures finish" + ("" if final else " (so far)"),
+        )
+        if final:
+            charts.show_burn_down(
+                self.chart,
+                charts.burn_down_data(result),
+                "Burn-down: items still to do, by date (5-95% and 15-85% of futures)",
+            )
+        else:
+            charts.clear_burn_down(self.chart, "Burn-down: drawn when the run is complete")
+        self._show_checks(result, final)
+
+    def _deadline_words(self, result: ForecastResult) -> str:
+        scenario = result.scenario
+        prob = result.probability_by_deadline
+        if prob is None:
+            return ""
+        met = result.deadline_met_at(85)
+        colour = "#1a7f37" if met else ("#b26a00" if prob >= 0.5 else "#b42318")
+        items = result.items_by_deadline(85)
+        total = scenario.backlog_range
+        backlog = f"{total[0]}" if total[0] == total[1] else f"{total[0]}-{total[1]}"
+        p85 = result.date_at(85)
+        lines = [
+            f"<span style='font-size:18px;font-weight:700;color:{colour}'>"
+            f"{html.escape(format_probability(prob))} likely to finish by the deadline, "
+            f"{html.escape(long_date(scenario.deadline))}.</span>",
+        ]
+        if items is not None:
+            lines.append(
+                f"By the deadline, 85% likely at least {items} items done (of {backlog} left at the start, "
+                "before splits and risks)."
+            )
+        if met:
+            lines.append("The deadline is met at 85% confidence.")
+        elif p85 is not None:
+            lines.append(f"To be 85% sure, plan for {html.escape(long_date(p85))}.")
+        return "<div style='margin:6px 0;font-size:14px'>" + "<br>".join(lines) + "</div>"
+
+    def _show_how_many(self, result: HowManyResult, final: bool) -> None:
+        end = result.end_date
+        until = (
+            long_date(end)
+            if end
+            else f"{result.periods} {period_word(result.scenario.period_days)}"
+        )
+        so_far = (
+            ""
+            if final
+            else f" <span style='color:#888;font-size:14px'>(so far, from {result.runs:,} runs)</span>"
+        )
+        head = f"85% likely: at least {result.at_least(85)} items by {until}"
+        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{html.escape(head)}{so_far}</div>"
+        rows = []
+        for level in LEVELS:
+            err = result.at_least_error(level)["plus_minus"]
+            rows.append(
+                (f"{level}% likely", f"at least {result.at_least(level)} items", f"± {err} items")
+            )
+        self.summary.value = html_table(
+            ["", f"Done by {until}", "Sampling error (95%)"],
+            rows,
+            caption=f"{result.periods} whole {period_word(result.scenario.period_days)} from "
+            f"{long_date(result.scenario.start)}; {result.runs:,} simulated futures. "
+            "Read conservatively: 85% likely means 85% of futures did at least this much.",
+        )
+        self.deadline_text.value = ""
+        self.likelihoods.value = html_table(
+            ["Likelihood", f"Items done by {until}"],
+            [(f"{p}%", f"at least {result.at_least(p)}") for p in range(50, 100, 5)],
+            row_styles=[
+                "font-weight:700;background:#f3e5f5" if p == 85 else "" for p in range(50, 100, 5)
+            ],
+        )
+        charts.show_histogram(
+            self.chart,
+            charts.items_histogram(result, LEVELS),
+            "How many items the simulated futures finish" + ("" if final else " (so far)"),
+        )
+        self._show_checks(result, final)
+
+    def _show_checks(self, result: ForecastResult | HowManyResult, final: bool) -> None:
+        checks = result.checks
+        lines = list(checks.warnings)
+        running_warnings = list(getattr(self.job, "warnings", []) or [])
+        lines += [
+            w[0].upper() + w[1:]
+            for w in running_warnings
+            if w not in lines and not w.lower().startswith("only ")
+        ]
+        if isinstance(result, ForecastResult) and result.not_done:
+            lines.append(
+                f"{result.not_done_share:.1%} of the simulated futures were not done within "
+                f"{result.scenario.max_periods} {period_word(result.scenario.period_days)}; "
+                "they are left out of the chart."
+            )
+        self.warnings.value = warning_box(lines)
+        unit = result.scenario.period_days
+        cv = "-" if checks.cv is None else f"{checks.cv:.2f}"
+        stability = (
+            checks.stability
+            if checks.stability_pct is None
+            else f"{checks.stability} ({checks.stability_pct:.0f}%)"
+        )
+        self.history_text.value = (
+            "<div style='color:#555;font-size:13px;margin-top:6px'>History used: "
+            f"{checks.count} {period_word(unit, checks.count)}, on average {checks.mean:.1f} items a "
+            f"{period_word(unit, 1)} (variation {cv}), {checks.zero_share:.0%} empty {period_word(unit)}, "
+            f"stability {html.escape(stability)}, {len(checks.signals)} process signal(s) (XmR).</div>"
+        )
