@@ -147,7 +147,16 @@ BOTTOM = [PACKAGE / "exceptions.py", PACKAGE / "config.py", PACKAGE / "text.py"]
 
 
 def test_the_middle_packages_exist():
-    for package in ("core", "jobs", "records", "importers", "pipeline", "runners", "widgets", "cli"):
+    for package in (
+        "core",
+        "jobs",
+        "records",
+        "importers",
+        "pipeline",
+        "runners",
+        "widgets",
+        "cli",
+    ):
         assert (PACKAGE / package / "__init__.py").is_file(), package
     assert len(JOB_SIDE) > 3 and len(STORE_SIDE) > 3
 
@@ -166,7 +175,13 @@ def test_the_store_side_never_imports_the_job_side(path):
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "importers").glob("*.py")), ids=rel)
 def test_importers_read_files_and_nothing_else(path):
-    for layer in ("flowray.tasks", "flowray.jobs", "flowray.store", "flowray.records", "flowray.pipeline"):
+    for layer in (
+        "flowray.tasks",
+        "flowray.jobs",
+        "flowray.store",
+        "flowray.records",
+        "flowray.pipeline",
+    ):
         assert not imports(path, layer), f"{rel(path)} imports {layer}"
 
 
@@ -181,13 +196,17 @@ def test_the_bottom_layer_is_standard_library_only(path):
     third_party = {"numpy", "pandas", "numba", "ray", "duckdb", "scipy", "sklearn", "ipywidgets"}
     names = imported_names(path)
     assert not {n.split(".")[0] for n in names} & third_party, rel(path)
-    assert not [n for n in names if n.startswith("flowray.") and n != "flowray.exceptions"], rel(path)
+    assert not [n for n in names if n.startswith("flowray.") and n != "flowray.exceptions"], rel(
+        path
+    )
 
 
 def test_no_product_file_cites_a_document_outside_the_repository():
     """DOMAIN.md and ARCHITECTURE.md live beside the repository, not in a user's clone."""
     product = [*MODULES, *NOTEBOOKS, *sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
-    offenders = [rel(p) for p in product if re.search(r"DOMAIN\.md|ARCHITECTURE\.md|shared/", p.read_text())]
+    offenders = [
+        rel(p) for p in product if re.search(r"DOMAIN\.md|ARCHITECTURE\.md|shared/", p.read_text())
+    ]
     assert not offenders
 
 
