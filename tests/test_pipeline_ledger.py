@@ -57,3 +57,13 @@ def test_the_view_agrees_with_the_single_tables(demo_db):
     assert view.ledger.equals(pipeline.forecast_ledger(None, demo_db))
     assert view.vs_actuals.equals(pipeline.forecasts_vs_actuals(None, demo_db))
     assert view.calibration.equals(pipeline.calibration_table(None, demo_db))
+
+
+def test_a_ledger_page_refresh_opens_the_database_once(demo_db, connections):
+    from flowray.widgets.ledger import LedgerPanel
+
+    panel = LedgerPanel(demo_db, project=pipeline.DEMO_PROJECTS[0][1])
+    assert panel.last_error is None and len(panel.ledger) > 0
+    connections.clear()
+    panel.refresh()
+    assert connections == ["read"]

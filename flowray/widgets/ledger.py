@@ -145,6 +145,9 @@ class LedgerPanel(Panel):
     def __init__(self, db_path: str | Path | None = None, *, project: str | None = None) -> None:
         super().__init__()
         self.db_path = db_path
+        self.workspace = pipeline.Workspace(
+            db_path
+        )  # the ledger opens once per panel, not per read
         self.ledger: Any = None
         self.project = widgets.Dropdown(
             description="Project", options=[], layout=widgets.Layout(width="380px")
@@ -186,7 +189,7 @@ class LedgerPanel(Panel):
             self.show_error(exc)
 
     def load_projects(self, prefer: str | None = None) -> None:
-        names = [p.name for p in pipeline.list_projects(self.db_path)]
+        names = [p.name for p in pipeline.list_projects(self.workspace)]
         self._loading = True
         try:
             self.project.options = names
@@ -212,11 +215,12 @@ class LedgerPanel(Panel):
         if not project:
             self.show_info("Pick a project.")
             return
-        ledger = pipeline.forecast_ledger(project, self.db_path)
+        view = pipeline.ledger_view(project, self.workspace)  # one read of the database per refresh
+        ledger = view.ledger
         self.ledger = ledger
         plans = ledger[ledger["kind"].isin(["when", "deadline"])] if not ledger.empty else ledger
         self.summary.value = self._summary(project, plans)
-        actuals = pipeline.forecasts_vs_actuals(project, self.db_path)
+        actuals = view.vs_actuals
         if not plans.empty:
             by_start = plans.copy()
             by_start["_as_of"] = [
@@ -244,7 +248,7 @@ class LedgerPanel(Panel):
                 "completion with `flowray actual add`."
             ).value
         )
-        calibration = pipeline.calibration_table(project, self.db_path)
+        calibration = view.calibration
         self.calibration.value = (
             f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
             + (
