@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from flowray import pipeline  # noqa: E402
 from flowray.core import backtest as bt  # noqa: E402
+from flowray.core import backtest_report  # noqa: E402
 
 HORIZONS = (4, 8, 12)
 TARGET_LEVELS = ("50", "85", "95")
@@ -56,7 +57,7 @@ def _one(job: tuple[str, list[float], str, int | None, bt.BacktestOptions]) -> d
 
 def run_study(
     series: dict[str, list[float]], args: argparse.Namespace, mc: bool = True
-) -> bt.Backtest:
+) -> backtest_report.Backtest:
     common: dict[str, Any] = {
         "horizons": HORIZONS,
         "runs": args.runs,
@@ -106,13 +107,15 @@ def run_study(
                         file=sys.stderr,
                     )
     print(f"study: {len(jobs)} tasks in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return bt.Backtest(results, HORIZONS, args.step, args.runs, args.seed, args.first_origin)
+    return backtest_report.Backtest(
+        results, HORIZONS, args.step, args.runs, args.seed, args.first_origin
+    )
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def configurations(study: bt.Backtest) -> list[tuple[str, int | None]]:
+def configurations(study: backtest_report.Backtest) -> list[tuple[str, int | None]]:
     out = []
     for base, window in study.configurations():
         out.append((base, window))
@@ -121,7 +124,7 @@ def configurations(study: bt.Backtest) -> list[tuple[str, int | None]]:
 
 
 def ideal_coverage(
-    study: bt.Backtest, method: str, window, question: str, h: int, origins=None
+    study: backtest_report.Backtest, method: str, window, question: str, h: int, origins=None
 ) -> dict[str, float]:
     base, calibrated = bt.parse_method(method)
     parts = [
@@ -135,7 +138,7 @@ def ideal_coverage(
 
 
 def crps_skill(
-    study: bt.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str
+    study: backtest_report.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str
 ) -> float:
     """Geometric mean over series of CRPS / baseline CRPS (< 1 = better); scale-free, unlike pooled CRPS."""
     base_rows = {r["name"]: r[question]["crps"] for r in baseline["series"]}
@@ -149,7 +152,7 @@ def crps_skill(
     return float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
 
 
-def summarise(study: bt.Backtest, origins=None) -> list[dict[str, Any]]:
+def summarise(study: backtest_report.Backtest, origins=None) -> list[dict[str, Any]]:
     """One row per (method, window, horizon): pooled blocks, ideal coverage, CRPS skill, gaps."""
     rows = []
     baselines = {h: study.report(BASELINE[0], BASELINE[1], h, origins) for h in HORIZONS}
@@ -252,7 +255,7 @@ def tables(rows, ranking, ml_rows, chosen) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_series_table(study: bt.Backtest, method: str, window, h: int) -> str:
+def per_series_table(study: backtest_report.Backtest, method: str, window, h: int) -> str:
     report = study.report(method, window, h)
     lines = [f"### {method}, window {bt.window_label(window)}, H = {h}: per series", ""]
     lines.append("| series | how-many 50 / 85 / 95 | CRPS | when 50 / 85 / 95 | CRPS | origins |")
@@ -266,7 +269,9 @@ def per_series_table(study: bt.Backtest, method: str, window, h: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(study: bt.Backtest, chosen, compare: list[tuple[str, Any]], img: Path) -> list[str]:
+def plots(
+    study: backtest_report.Backtest, chosen, compare: list[tuple[str, Any]], img: Path
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowray.core import backtest, calibration
+from flowray.core import backtest, calibration, live_calibration
 from flowray.core.checks import MIN_PERIODS
 from flowray.core.engine import Question
 from flowray.core.forecast import run_local
@@ -260,7 +260,7 @@ def method_forecast(
     if not method.calibrated:
         return with_report(result, report)
     horizon = calibration_horizon(question, result)
-    cmap = backtest.live_calibration(
+    cmap = live_calibration.live_calibration(
         past, question.kind, horizon, method.base, method.window, seed=seed
     )
     return calibrated(result, cmap, horizon, report)
@@ -271,12 +271,12 @@ def calibration_horizon(question: Question, raw: Result) -> int:
     if question.kind == "how_many":
         assert question.periods is not None  # Question.__post_init__ requires it for how_many
         return int(question.periods)
-    return backtest.calibrated_horizon(raw)
+    return live_calibration.calibrated_horizon(raw)
 
 
 def calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:
     """The raw result read through the calibration map, with a report that says so."""
-    result = backtest.calibrate_result(raw, cmap)
+    result = live_calibration.calibrate_result(raw, cmap)
     result.method_report = replace(report, calibration=cmap, horizon=horizon, pending=False)
     return result
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from flowray.core.backtest import QUESTIONS, Backtest, calibration_error
+from flowray.core.backtest import QUESTIONS
+from flowray.core.backtest_report import Backtest, calibration_error
 from flowray.exceptions import InputError
 from flowray.text import format_probability
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowray.core import backtest
+from flowray.core import backtest, live_calibration
 from flowray.core.engine import Question
 from flowray.core.methods import (
     ForecastMethod,
@@ -70,7 +70,7 @@ class MethodJob:
     First the forecast's chunks run as `submit_forecast` runs them (partial
     results are the raw simulation so far, marked pending). A '+cal' method then
     learns its calibration map as a second, one-task job
-    (`backtest.live_calibration`); how-many knows its horizon up front, so its map
+    (`live_calibration.live_calibration`); how-many knows its horizon up front, so its map
     is learned while the chunks run. The final result is `method_forecast`'s for the same
     inputs and seed. The job moves on to the calibration when polled (every
     method but cancel polls), so a caller that only waits on `result()` is served.
@@ -109,7 +109,7 @@ class MethodJob:
     def _start_calibration(self, horizon: int) -> None:
         self._horizon = horizon
         task = ChunkTask(
-            fn=backtest.live_calibration,
+            fn=live_calibration.live_calibration,
             args=(
                 self._history,
                 self.question.kind,

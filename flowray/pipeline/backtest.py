@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flowray.core import backtest
+from flowray.core import backtest, backtest_report
 from flowray.exceptions import InputError
 from flowray.importers import read_throughput_file
 from flowray.jobs import ChunkTask, Engine, Job
@@ -80,7 +80,7 @@ def submit_backtest(
 ) -> Job:
     """Backtest methods (base names; '+cal' variants come with them) x windows on every series, as a job.
 
-    `job.result()` is a core.backtest.Backtest, the same on either engine.
+    `job.result()` is a core.backtest_report.Backtest, the same on either engine.
     """
     methods = list(methods or [backtest.DEFAULT_METHOD])
     window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
@@ -94,8 +94,8 @@ def submit_backtest(
     )
     job_tasks = backtest_tasks(series, _backtest_bases(methods), window_list, options)
 
-    def finalize(merged: dict[Any, Any] | None) -> backtest.Backtest:
-        return backtest.Backtest(
+    def finalize(merged: dict[Any, Any] | None) -> backtest_report.Backtest:
+        return backtest_report.Backtest(
             merged or {},
             horizons=options.horizons,
             step=options.step,
@@ -120,10 +120,10 @@ def run_backtest(
     first_origin: int | None = None,
     *,
     engine: str | Engine | None = "serial",
-) -> backtest.Backtest:
+) -> backtest_report.Backtest:
     """`submit_backtest(...).result()`, in this process unless told otherwise."""
     job = submit_backtest(
         series, methods, windows, horizons, step, runs, seed, first_origin, engine=engine
     )
-    result: backtest.Backtest = job.result()
+    result: backtest_report.Backtest = job.result()
     return result

@@ -76,7 +76,7 @@ class BacktestPanel(JobPanel):
         super().__init__()
         self.db_path = db_path
         self.poll_seconds = poll_seconds
-        self.result: Any = None  # core.backtest.Backtest of the last complete run
+        self.result: Any = None  # core.backtest_report.Backtest of the last complete run
         self.reports: dict[str, dict[str, Any]] = {}
 
         self.series = widgets.SelectMultiple(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowray.core import backtest, calibration, metrics
+from flowray.core import backtest, backtest_report, calibration, live_calibration, metrics
 from flowray.exceptions import InputError, NotEnoughData
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "throughput"
@@ -226,7 +226,7 @@ def test_report_has_the_issue_shape_and_pools_by_origins():
         results[(name, "bootstrap", 26)] = backtest.backtest_series(
             name, _series(name, 100), "bootstrap", 26, horizons=(8,), step=8, runs=300
         )
-    report = backtest.Backtest(results, (8,), 8, 300, 0, 52).report("bootstrap+cal", 26, 8)
+    report = backtest_report.Backtest(results, (8,), 8, 300, 0, 52).report("bootstrap+cal", 26, 8)
     assert {"method", "window", "horizon", "pooled", "series"} <= set(report)
     assert report["method"] == "bootstrap+cal" and report["window"] == 26 and report["horizon"] == 8
     assert [row["name"] for row in report["series"]] == ["fastapi__fastapi", "psf__black"]
@@ -256,18 +256,22 @@ def test_ml_refuses_short_windows():
 def test_live_calibration_equals_the_backtest_map_at_the_last_origin():
     values = _series(periods=90)
     h = 4
-    cmap = backtest.live_calibration(values, "how_many", h, "bootstrap", 26, runs=300, seed=1)
+    cmap = live_calibration.live_calibration(
+        values, "how_many", h, "bootstrap", 26, runs=300, seed=1
+    )
     assert cmap.n_errors == values.size - h - 8 + 1  # every resolved origin from the 8th period on
     assert cmap.active
     # the backtest's calibrated forecast at an origin = the live forecast from the history before it
     result = backtest.backtest_series(
         "s", values, "bootstrap", 26, horizons=(h,), step=1, runs=300, seed=1, first_origin=60
     )
-    live = backtest.live_calibration(values[:60], "how_many", h, "bootstrap", 26, runs=300, seed=1)
+    live = live_calibration.live_calibration(
+        values[:60], "how_many", h, "bootstrap", 26, runs=300, seed=1
+    )
     raw = backtest.forecast_origin(values, 60, "bootstrap", 26, (h,), 300, 1).hists[("how_many", h)]
     dense = np.zeros(raw[0].max() + 1)
     dense[raw[0]] = raw[1]
-    calibrated = backtest.calibrate_histogram(dense.astype(np.int64), live)
+    calibrated = live_calibration.calibrate_histogram(dense.astype(np.int64), live)
     scores = result.scores(True, "how_many", h)
     ideal = scores.ideal[0]
     values_c = np.flatnonzero(calibrated)
