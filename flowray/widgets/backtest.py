@@ -74,7 +74,10 @@ class BacktestPanel(JobPanel):
         runs: int = core_backtest.DEFAULT_RUNS,
     ) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.db_path = (
+            db_path  # runs name it in their request; the panel reads through its workspace
+        )
+        self.workspace = pipeline.Workspace(db_path)  # the ledger opens once per panel
         self.poll_seconds = poll_seconds
         self.result: Any = None  # core.backtest_report.Backtest of the last complete run
         self.reports: dict[str, dict[str, Any]] = {}
@@ -231,7 +234,7 @@ class BacktestPanel(JobPanel):
             (f"Demo: {name}", ("demo", name)) for name in demo_series_names()
         ]
         try:
-            projects = pipeline.list_projects(self.db_path)
+            projects = pipeline.list_projects(self.workspace)
         except Exception as exc:  # the demo series still work without a database
             projects = []
             self.show_error(exc)
@@ -249,7 +252,7 @@ class BacktestPanel(JobPanel):
                 out[name] = [float(v) for _, v in load_demo_series(name)]
             else:
                 out[f"project {name}"] = [
-                    float(p.items) for p in pipeline.project_history(name, self.db_path)
+                    float(p.items) for p in pipeline.project_history(name, self.workspace)
                 ]
         need = core_backtest.DEFAULT_FIRST_ORIGIN + int(self.horizon.value)
         short = [name for name, values in out.items() if len(values) < need]

@@ -45,7 +45,10 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         today: dt.date | None = None,
     ) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.db_path = (
+            db_path  # runs name it in their request; the panel reads through its workspace
+        )
+        self.workspace = pipeline.Workspace(db_path)  # the ledger opens once per panel
         self.poll_seconds = poll_seconds
         self.result: ForecastResult | HowManyResult | None = None  # the last complete result
         self.request: pipeline.ForecastRequest | None = None
@@ -338,10 +341,10 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             )
         history = None
         if self.request is not None and self.request.project:
-            history = pipeline.project_history(self.request.project, self.db_path)
+            history = pipeline.project_history(self.request.project, self.workspace)
         name = self.save_name.value.strip() or None
         self.saved_id = pipeline.save_forecast(
-            project, self.result, self.db_path, name=name, history_periods=history
+            project, self.result, self.workspace, name=name, history_periods=history
         )
         self.show_success(f"Saved as forecast #{self.saved_id} in the ledger of {project}.")
         return self.saved_id

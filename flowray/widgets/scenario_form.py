@@ -169,6 +169,7 @@ class ScenarioForm(Panel):
     """The inputs of one forecast and the request they make (the forecast panel's left side)."""
 
     db_path: str | Path | None
+    workspace: pipeline.Workspace
 
     def _risks_changed(self) -> None:
         """Rows added while the panel is busy are disabled like the rest."""
@@ -361,7 +362,7 @@ class ScenarioForm(Panel):
     # -- projects -----------------------------------------------------------------------------
     def load_projects(self) -> None:
         """Fill the project picker from the database (active projects)."""
-        projects = pipeline.list_projects(self.db_path, active_only=True)
+        projects = pipeline.list_projects(self.workspace, active_only=True)
         self._projects = {p.name: p for p in projects}
         current = self.project.value
         self.project.options = [(p.name, p.name) for p in projects]
@@ -385,7 +386,7 @@ class ScenarioForm(Panel):
         if project is None:
             self.project_info.value = ""
             return
-        history = pipeline.project_history(project.name, self.db_path)
+        history = pipeline.project_history(project.name, self.workspace)
         parts = []
         if history:
             days = history[-1].period_days
