@@ -100,7 +100,7 @@ class MethodJob:
         self._horizon: int | None = None
         self._started = time.monotonic()
         self._ended: float | None = None
-        self.kind = getattr(simulation, "kind", "forecast")
+        self.kind = simulation.kind
         if method.calibrated and question.kind == "how_many":
             assert question.periods is not None  # Question.__post_init__ requires it for how_many
             self._start_calibration(int(question.periods))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from flowray.exceptions import FlowrayError
+from flowray.exceptions import FlowrayError, InputError
 
 DEFAULT_MAX_RETRIES = 3
 """Ray re-runs a task this often when its worker or node dies; a chunk's result does not change."""
@@ -133,8 +133,6 @@ class Engine(Protocol):
 
 def check_submission(kind: str, tasks: Sequence[ChunkTask], max_retries: int) -> None:
     """The checks every engine makes before it starts a job."""
-    from flowray.exceptions import InputError
-
     if not kind or not all(ch.isalnum() or ch in "_-" for ch in kind):
         raise InputError("kind", kind, "a job kind is a short name of letters, digits, _ or -")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:

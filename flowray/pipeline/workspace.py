@@ -73,8 +73,7 @@ class Workspace:
 
     def with_engine(self, engine: str | Engine | None) -> Workspace:
         """The same ledger with another engine."""
-        other = Workspace(self._db_path, engine, store=self._store)
-        return other
+        return Workspace(self._db_path, engine, store=self._store)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self._db_path or '<default>')!r}, engine={self.engine.name!r})"

@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol, TypeVar
 
-from flowray.core.validation import whole_number
-
 T = TypeVar("T")
 
 KINDS = ("when", "deadline", "how_many", "ml", "backtest")
@@ -43,11 +41,6 @@ class Connection(Protocol):
 
 Work = Callable[[Connection], T]
 """What a record function returns once its inputs are checked: the work to run in one transaction."""
-
-
-def whole_or_none(field: str, value: Any, minimum: int | None = None) -> int | None:
-    """None, or a whole number (the meaning of core.validation)."""
-    return None if value is None else whole_number(field, value, minimum)
 
 
 def jsonable(value: Any) -> Any:

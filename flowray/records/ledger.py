@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowray.core.scoring import LEVELS
-from flowray.core.validation import optional_number, parse_date, text
+from flowray.core.validation import optional_number, optional_whole_number, parse_date, text
 from flowray.exceptions import InputError
 from flowray.records.base import (
     KINDS,
@@ -25,7 +25,6 @@ from flowray.records.base import (
     dumps,
     level_key,
     utcnow,
-    whole_or_none,
 )
 from flowray.records.projects import ensure_user, project_id
 from flowray.records.scores import Score, read_score
@@ -255,14 +254,16 @@ def _backlog_range(value: Any) -> tuple[int | None, int | None]:
     if value is None:
         return None, None
     if isinstance(value, Mapping):
-        return whole_or_none("backlog.low", value.get("low"), 0), whole_or_none(
+        return optional_whole_number("backlog.low", value.get("low"), 0), optional_whole_number(
             "backlog.high", value.get("high"), 0
         )
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise InputError("backlog", value, "a range is (low, high)")
-        return whole_or_none("backlog.low", value[0], 0), whole_or_none("backlog.high", value[1], 0)
-    number = whole_or_none("backlog", value, 0)
+        return optional_whole_number("backlog.low", value[0], 0), optional_whole_number(
+            "backlog.high", value[1], 0
+        )
+    number = optional_whole_number("backlog", value, 0)
     return number, number
 
 
@@ -281,8 +282,8 @@ def _histogram(result: Mapping[str, Any], key: str, value_key: str) -> tuple[lis
         )
     merged: dict[int, int] = {}
     for v, c in zip(values, counts, strict=True):
-        value = whole_or_none(f"result.{key}.{value_key}", v, 0)
-        count = whole_or_none(f"result.{key}.counts", c, 0)
+        value = optional_whole_number(f"result.{key}.{value_key}", v, 0)
+        count = optional_whole_number(f"result.{key}.counts", c, 0)
         assert value is not None and count is not None
         if count:
             merged[value] = merged.get(value, 0) + count
@@ -312,10 +313,10 @@ def prepare_forecast(
     scenario = result.get("scenario") or {}
     if not isinstance(scenario, Mapping):
         raise InputError("result.scenario", scenario, "must be a dict (Scenario.to_dict())")
-    runs = whole_or_none("result.runs", result.get("runs"), 1)
+    runs = optional_whole_number("result.runs", result.get("runs"), 1)
     if runs is None:
         raise InputError("result.runs", None, "is required (number of simulated runs)")
-    period_days = whole_or_none(
+    period_days = optional_whole_number(
         "period_days", result.get("period_days") or scenario.get("period_days") or 7, 1
     )
     start = parse_date("start", result.get("start") or scenario.get("start"))
@@ -324,7 +325,7 @@ def prepare_forecast(
 
     if unit == "periods":
         values, counts = _histogram(result, "histogram", "periods")
-        max_periods = whole_or_none(
+        max_periods = optional_whole_number(
             "max_periods", result.get("max_periods") or scenario.get("max_periods"), 1
         )
         if max_periods is not None:  # the engine's last bucket holds the runs not done
@@ -336,7 +337,7 @@ def prepare_forecast(
                 "result.histogram", sum(counts), f"counts add up to more than runs ({runs})"
             )
         stated = result.get("not_done")
-        if stated is not None and whole_or_none("result.not_done", stated, 0) != not_done:
+        if stated is not None and optional_whole_number("result.not_done", stated, 0) != not_done:
             raise InputError(
                 "result.not_done", stated, f"disagrees with runs - histogram ({not_done})"
             )
@@ -385,7 +386,7 @@ def prepare_forecast(
         "source_ref": None,
         "inputs": dumps(scenario),
         "result": dumps(stored_result),
-        "seed": whole_or_none("result.seed", result.get("seed")),
+        "seed": optional_whole_number("result.seed", result.get("seed")),
         "runs": runs,
         "engine_version": text("engine_version", result.get("engine_version")),
         "period_days": period_days,
@@ -396,7 +397,7 @@ def prepare_forecast(
         "backlog_high": backlog_high,
         "data_from": d_from,
         "data_to": d_to,
-        "data_periods": whole_or_none("data_periods", data_periods, 0),
+        "data_periods": optional_whole_number("data_periods", data_periods, 0),
         "p_deadline": optional_number(
             "probability_by_deadline", result.get("probability_by_deadline")
         ),
@@ -458,7 +459,7 @@ def list_forecasts(
 
 def get_forecast(forecast_id: int) -> Work[ForecastRecord]:
     """One ledger row with its inputs, result and score (if resolved)."""
-    fid = whole_or_none("forecast_id", forecast_id, 1)
+    fid = optional_whole_number("forecast_id", forecast_id, 1)
 
     def work(con: Connection) -> ForecastRecord:
         con.execute(_GET_FORECAST, {"forecast_id": fid})
@@ -484,7 +485,7 @@ def get_distribution(forecast_id: int) -> Work[list[tuple[int, int]]]:
     Values are completion periods (unit "periods") or items (unit "items"); runs not
     done within the horizon are not listed: they are the ledger's `not_done`.
     """
-    fid = whole_or_none("forecast_id", forecast_id, 1)
+    fid = optional_whole_number("forecast_id", forecast_id, 1)
 
     def work(con: Connection) -> list[tuple[int, int]]:
         con.execute(

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flowray.core.throughput import derive_throughput
-from flowray.core.validation import parse_date, parse_timestamp, text
+from flowray.core.validation import optional_whole_number, parse_date, parse_timestamp, text
 from flowray.exceptions import InputError
-from flowray.records.base import Connection, Record, Work, current_user, utcnow, whole_or_none
+from flowray.records.base import Connection, Record, Work, current_user, utcnow
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def add_project(
         name,
         owner,
         text("description", description),
-        whole_or_none("team_size", team_size, 1),
+        optional_whole_number("team_size", team_size, 1),
         text("status", status, required=True),
         parse_date("start_date", start_date),
         parse_date("target_date", target_date),
@@ -218,7 +218,7 @@ def throughput_rows(periods: Iterable[Any], period_days: int) -> list[tuple[dt.d
                     f"throughput[{i}]", entry, "must be (period_start, items)"
                 ) from None
         day = parse_date(f"throughput[{i}].period_start", start)
-        count = whole_or_none(f"throughput[{i}].items", items, 0)
+        count = optional_whole_number(f"throughput[{i}].items", items, 0)
         if day is None or count is None:
             raise InputError(f"throughput[{i}]", entry, "needs a period start and an item count")
         if day in rows:
@@ -243,7 +243,7 @@ def set_throughput(
     replace=True makes `periods` the whole history; replace=False merges (a period
     already stored takes the new count). Returns the number of periods written.
     """
-    pdays = whole_or_none("period_days", period_days, 1)
+    pdays = optional_whole_number("period_days", period_days, 1)
     assert pdays is not None
     rows = throughput_rows(periods, pdays)
 
@@ -317,7 +317,7 @@ def import_work_items(
     """
     rows = list(items)
     merged = work_item_rows(rows)
-    pdays = whole_or_none("period_days", period_days, 1)
+    pdays = optional_whole_number("period_days", period_days, 1)
     name = text("project", project, required=True)
 
     def work(con: Connection) -> ItemsImported:

@@ -15,9 +15,9 @@ from flowray.core.scoring import (
     score_distribution,
     score_headline,
 )
-from flowray.core.validation import parse_date, parse_timestamp, text
+from flowray.core.validation import optional_whole_number, parse_date, parse_timestamp, text
 from flowray.exceptions import InputError
-from flowray.records.base import Connection, Record, Work, current_user, utcnow, whole_or_none
+from flowray.records.base import Connection, Record, Work, current_user, utcnow
 from flowray.records.projects import project_id
 
 
@@ -95,8 +95,8 @@ def add_actual(
     day = parse_date("completed_on", completed_on)
     if day is None:
         raise InputError("completed_on", completed_on, "is required")
-    items = whole_or_none("items_done", items_done, 0)
-    fid = whole_or_none("forecast_id", forecast_id, 1)
+    items = optional_whole_number("items_done", items_done, 0)
+    fid = optional_whole_number("forecast_id", forecast_id, 1)
     who = text("recorded_by", recorded_by) or current_user()
     stamp = parse_timestamp("recorded_at", recorded_at) or utcnow()
     note = text("notes", notes)
@@ -157,7 +157,7 @@ def score_pending() -> Work[list[int]]:
 
 
 def get_score(forecast_id: int) -> Work[Score | None]:
-    fid = whole_or_none("forecast_id", forecast_id, 1)
+    fid = optional_whole_number("forecast_id", forecast_id, 1)
 
     return lambda con: read_score(con, fid)
 
