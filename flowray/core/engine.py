@@ -17,13 +17,13 @@ import numpy as np
 
 from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
+from flowray.core.limits import MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.core.validation import whole_number
 from flowray.exceptions import InputError
 
 CHUNK_RUNS = 65_536
-MAX_RUNS = 10**12
 # The burn-down fan follows the first FAN_RUNS_PER_CHUNK runs of every chunk (all of a
 # small forecast's runs): its bands are a chart, and counting every run-period into it
 # cost about a sixth of the engine's time (BENCHMARKS.md). Percentiles, P(deadline), effort
@@ -53,7 +53,7 @@ class Question:
 
 def validate_runs(runs: object, seed: object) -> tuple[int, int]:
     """Runs (1 to MAX_RUNS) and seed (>= 0) as whole numbers, or an InputError naming them."""
-    return whole_number("runs", runs, 1, MAX_RUNS), whole_number("seed", seed, 0)
+    return whole_number("runs", runs, 1, MAX_RUNS), whole_number("seed", seed, 0, MAX_SEED)
 
 
 def plan_chunks(runs: int, chunk_runs: int = CHUNK_RUNS) -> list[Chunk]:
