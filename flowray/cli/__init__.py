@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -44,9 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_VALUE = re.compile(r"-[0-9.]")
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--risk -0.1:1:2:3` as `--risk=-0.1:1:2:3`, so argparse reads the value, not an option.
+
+    argparse takes any word that starts with "-" for an option unless it is a
+    plain negative number; ranges and lists such as "-0.1:1:2:3" or "-5,3" then
+    end in "expected one argument". Joined to their option, they reach the
+    validators, which name the field and the rule.
+    """
+    out: list[str] = []
+    for word in argv:
+        previous = out[-1] if out else ""
+        if (
+            _NEGATIVE_VALUE.match(word)
+            and previous.startswith("--")
+            and "=" not in previous
+            and len(previous) > 2
+        ):
+            out[-1] = f"{previous}={word}"
+        else:
+            out.append(word)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(attach_negative_values(words))
     try:
         return int(args.handler(args) or 0)
     except FlowrayError as exc:

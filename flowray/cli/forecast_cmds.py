@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from flowray.core.validation import finite_number, whole_number
 from flowray.exceptions import InputError
 
 
@@ -23,25 +25,16 @@ def _floats(field: str, text: str) -> list[float]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise InputError(field, text, "needs comma-separated numbers, e.g. 5,6,0,7")
-    out = []
-    for p in parts:
-        try:
-            out.append(float(p))
-        except ValueError:
-            raise InputError(field, p, "must be a number") from None
-    return out
+    return [finite_number(field, p) for p in parts]
 
 
-def _pair(field: str, text: str, cast=float) -> tuple[Any, Any] | Any:
-    """'80:120' -> (80, 120); '100' -> 100."""
+def _pair(field: str, text: str, read: Callable[[str, str], Any] = finite_number) -> Any:
+    """'80:120' -> (80, 120); '100' -> 100; each part read by `read(field, part)`."""
     parts = text.split(":")
-    try:
-        if len(parts) == 1:
-            return cast(parts[0])
-        if len(parts) == 2:
-            return (cast(parts[0]), cast(parts[1]))
-    except ValueError:
-        raise InputError(field, text, "must be a number or LOW:HIGH") from None
+    if len(parts) == 1:
+        return read(field, parts[0])
+    if len(parts) == 2:
+        return (read(field, parts[0]), read(field, parts[1]))
     raise InputError(field, text, "must be a number or LOW:HIGH")
 
 
@@ -50,29 +43,21 @@ def _levels(text: str | None) -> tuple[float, ...]:
         return (50, 70, 85, 95)
     levels = tuple(_floats("--percentiles", text))
     for level in levels:
-        if not 0 < level <= 100:
-            raise InputError("--percentiles", level, "each level must lie in (0, 100]")
+        if not 0 < level < 100:
+            raise InputError("--percentiles", level, "each level must lie in (0, 100)")
     return levels
 
 
 def _whole(field: str, text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(field, text, "must be a whole number") from None
-    if value != int(value):
-        raise InputError(field, text, "must be a whole number")
-    return int(value)
+    return whole_number(field, text)
 
 
 def _risk(text: str) -> tuple[float, float, float, float]:
     parts = text.split(":")
     if len(parts) != 4:
         raise InputError("--risk", text, "must be LIKELIHOOD:LOW:MODE:HIGH, e.g. 0.3:2:5:10")
-    try:
-        return tuple(float(p) for p in parts)  # type: ignore[return-value]
-    except ValueError:
-        raise InputError("--risk", text, "every part must be a number") from None
+    numbers = [finite_number("--risk", p) for p in parts]
+    return numbers[0], numbers[1], numbers[2], numbers[3]
 
 
 def add_throughput_options(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +69,7 @@ def add_throughput_options(parser: argparse.ArgumentParser) -> None:
         help="CSV with a 'throughput' column, or work items with done dates (aggregated per period)",
     )
     src.add_argument("--project", help="use this project's stored history (see --db)")
-    group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
+    group.add_argument("--period-days", default=7, help="days per period (default 7)")
     group.add_argument(
         "--window",
         help="periods of history the sampler draws from: N, or 'all' (default: all; with --method default, "
@@ -130,7 +115,7 @@ def scenario_fields(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "sampler", None):
         fields["sampler"] = args.sampler
     if getattr(args, "backlog", None) is not None:
-        fields["backlog"] = _pair("--backlog", args.backlog, cast=lambda v: _whole("--backlog", v))
+        fields["backlog"] = _pair("--backlog", args.backlog, whole_number)
     if getattr(args, "split", None):
         value = _pair("--split", args.split)
         fields["split_rate"] = value if isinstance(value, tuple) else (value, value)
@@ -233,7 +218,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     if args.json:
         _print_json(data)
     else:
-        print(pipeline.describe(outcome.result))
+        print(pipeline.describe(outcome.result, levels))
         if outcome.forecast_id is not None:
             print(f"saved to the ledger as forecast {outcome.forecast_id}")
     return 0
@@ -252,14 +237,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--split", help="split rate range LOW:HIGH, e.g. 1.0:1.5")
     when.add_argument("--split-samples", help="split rate samples, e.g. 1,1.2,1.1")
     when.add_argument("--risk", action="append", help="LIKELIHOOD:LOW:MODE:HIGH (repeatable)")
-    when.add_argument("--history-team", type=float, help="people behind the throughput history")
+    when.add_argument("--history-team", help="people behind the throughput history")
     when.add_argument("--contributors", help="active contributors MIN:MAX")
-    when.add_argument("--s-curve", type=float, help="S-curve ramp, %% of the work (0-50)")
-    when.add_argument("--focus", type=float, help="share of capacity on this work (0-1]")
+    when.add_argument("--s-curve", help="S-curve ramp, %% of the work (0-50)")
+    when.add_argument("--focus", help="share of capacity on this work (0-1]")
     when.add_argument("--lead-time", help="item lead times in days, e.g. 3,5,8")
     when.add_argument("--start", help="start date YYYY-MM-DD")
     when.add_argument("--deadline", help="deadline YYYY-MM-DD (needs --start)")
-    when.add_argument("--max-periods", type=int, help="horizon cap (default 520)")
+    when.add_argument("--max-periods", help="horizon cap (default 520)")
     when.add_argument("--percentiles", default="50,70,85,95", help="levels to report")
     add_run_options(when)
     when.set_defaults(handler=lambda a: _run(a, "when"))
@@ -273,11 +258,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_throughput_options(many)
     horizon = many.add_mutually_exclusive_group(required=True)
-    horizon.add_argument("--periods", type=int, help="horizon in periods")
+    horizon.add_argument("--periods", help="horizon in periods")
     horizon.add_argument("--end", help="horizon end date YYYY-MM-DD (needs --start)")
     many.add_argument("--start", help="start date YYYY-MM-DD")
-    many.add_argument("--history-team", type=float, help="people behind the throughput history")
+    many.add_argument("--history-team", help="people behind the throughput history")
     many.add_argument("--contributors", help="active contributors MIN:MAX (MAX is used)")
-    many.add_argument("--focus", type=float, help="share of capacity on this work (0-1]")
+    many.add_argument("--focus", help="share of capacity on this work (0-1]")
     add_run_options(many)
     many.set_defaults(handler=lambda a: _run(a, "how_many"))

@@ -17,7 +17,7 @@ import numpy as np
 
 from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
-from flowray.core.limits import MAX_RUNS, MAX_SEED
+from flowray.core.limits import MAX_PERIODS, MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.core.validation import whole_number
@@ -48,7 +48,9 @@ class Question:
         if self.kind not in ("when", "how_many"):
             raise InputError("question.kind", self.kind, "must be 'when' or 'how_many'")
         if self.kind == "how_many":
-            object.__setattr__(self, "periods", whole_number("periods", self.periods, 1))
+            object.__setattr__(
+                self, "periods", whole_number("periods", self.periods, 1, MAX_PERIODS)
+            )
 
 
 def validate_runs(runs: object, seed: object) -> tuple[int, int]:

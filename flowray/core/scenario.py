@@ -13,6 +13,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowray.core.limits import (
+    MAX_CONTRIBUTORS,
+    MAX_HISTORY_PERIODS,
+    MAX_HORIZON_DAYS,
+    MAX_ITEMS,
+    MAX_LEAD_TIME_DAYS,
+    MAX_PERIOD_DAYS,
+    MAX_PERIODS,
+    MAX_SPLIT_RATE,
+    MAX_THROUGHPUT,
+)
 from flowray.core.validation import finite_number, parse_date, whole_number
 from flowray.exceptions import InputError
 
@@ -33,9 +44,9 @@ class Risk:
         lik = finite_number("risks.likelihood", self.likelihood)
         if not 0.0 <= lik <= 1.0:
             raise InputError("risks.likelihood", self.likelihood, "must lie in [0, 1]")
-        low = finite_number("risks.low", self.low)
-        mode = finite_number("risks.mode", self.mode)
-        high = finite_number("risks.high", self.high)
+        low = finite_number("risks.low", self.low, maximum=MAX_ITEMS)
+        mode = finite_number("risks.mode", self.mode, maximum=MAX_ITEMS)
+        high = finite_number("risks.high", self.high, maximum=MAX_ITEMS)
         if low < 0:
             raise InputError("risks.low", self.low, "must be >= 0")
         if not low <= mode <= high:
@@ -50,8 +61,14 @@ class Risk:
         """Accept a Risk, a (likelihood, low, mode, high) sequence or a mapping."""
         if isinstance(value, Risk):
             return value
+        keys = ("likelihood", "low", "mode", "high")
         if isinstance(value, Mapping):
-            return cls(**{k: value[k] for k in ("likelihood", "low", "mode", "high")})
+            missing = [k for k in keys if k not in value]
+            unknown = sorted(str(k) for k in value if k not in keys)
+            if missing or unknown:
+                problem = f"missing {missing}" if missing else f"unknown keys {unknown}"
+                raise InputError("risks", dict(value), f"{problem}; a risk has {list(keys)}")
+            return cls(**{k: value[k] for k in keys})
         if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4:
             return cls(*value)
         raise InputError("risks", value, "each risk is (likelihood, low, mode, high)")
@@ -72,13 +89,13 @@ class Team:
     s_curve: float = 0.0
 
     def __post_init__(self) -> None:
-        size = finite_number("team.history_size", self.history_size)
+        size = finite_number("team.history_size", self.history_size, maximum=MAX_CONTRIBUTORS)
         if size <= 0:
             raise InputError("team.history_size", self.history_size, "must be > 0")
         high = size if self.max_contributors is None else self.max_contributors
-        high = finite_number("team.max_contributors", high)
+        high = finite_number("team.max_contributors", high, maximum=MAX_CONTRIBUTORS)
         low = high if self.min_contributors is None else self.min_contributors
-        low = finite_number("team.min_contributors", low)
+        low = finite_number("team.min_contributors", low, maximum=MAX_CONTRIBUTORS)
         if low < 0:
             raise InputError("team.min_contributors", low, "must be >= 0")
         if high <= 0:
@@ -136,14 +153,14 @@ def _parse_backlog(value: Any) -> int | tuple[int, int]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != 2:
             raise InputError("backlog", value, "a range is (low, high)")
-        low = whole_number("backlog.low", value[0], 0)
-        high = whole_number("backlog.high", value[1], 0)
+        low = whole_number("backlog.low", value[0], 0, MAX_ITEMS)
+        high = whole_number("backlog.high", value[1], 0, MAX_ITEMS)
         if low > high:
             raise InputError(
                 "backlog", (low, high), "needs low <= high (low > high is not allowed)"
             )
         return (low, high) if low != high else low
-    return whole_number("backlog", value, 0)
+    return whole_number("backlog", value, 0, MAX_ITEMS)
 
 
 def _parse_split(value: Any) -> tuple[tuple[float, float] | None, tuple[float, ...] | None]:
@@ -162,15 +179,15 @@ def _parse_split(value: Any) -> tuple[tuple[float, float] | None, tuple[float, .
     if isinstance(value, tuple):
         if len(value) != 2:
             raise InputError("split_rate", value, "a range is (low, high)")
-        low = finite_number("split_rate.low", value[0])
-        high = finite_number("split_rate.high", value[1])
+        low = finite_number("split_rate.low", value[0], maximum=MAX_SPLIT_RATE)
+        high = finite_number("split_rate.high", value[1], maximum=MAX_SPLIT_RATE)
         if low <= 0 or high <= 0:
             raise InputError("split_rate", value, "each split rate must be > 0 (1.0 = no split)")
         if low > high:
             raise InputError("split_rate", value, "needs low <= high (low > high is not allowed)")
         return (low, high), None
     if isinstance(value, Iterable) and not isinstance(value, str):
-        samples = tuple(finite_number("split_rate", v) for v in value)
+        samples = tuple(finite_number("split_rate", v, maximum=MAX_SPLIT_RATE) for v in value)
         if not samples:
             raise InputError("split_rate", value, "needs at least one sample")
         if min(samples) <= 0:
@@ -185,6 +202,10 @@ def _parse_throughput(value: Any) -> tuple[float, ...]:
     raw = list(value)
     if not raw:
         raise InputError("throughput", raw, "needs at least 1 value")
+    if len(raw) > MAX_HISTORY_PERIODS:
+        raise InputError(
+            "throughput", f"{len(raw)} periods", f"must hold at most {MAX_HISTORY_PERIODS} periods"
+        )
     out = []
     for i, v in enumerate(raw):
         try:
@@ -195,6 +216,8 @@ def _parse_throughput(value: Any) -> tuple[float, ...]:
             raise InputError(f"throughput[{i}]", v, "must be finite (no NaN or infinity)")
         if number < 0:
             raise InputError(f"throughput[{i}]", v, "must be >= 0")
+        if number > MAX_THROUGHPUT:
+            raise InputError(f"throughput[{i}]", v, f"must be <= {MAX_THROUGHPUT} items a period")
         out.append(number)
     if max(out) == 0:
         raise InputError(
@@ -227,7 +250,7 @@ class Scenario:
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "throughput", _parse_throughput(self.throughput))
-        put(self, "period_days", whole_number("period_days", self.period_days, 1))
+        put(self, "period_days", whole_number("period_days", self.period_days, 1, MAX_PERIOD_DAYS))
         put(self, "backlog", _parse_backlog(self.backlog))
         split_range, split_samples = _parse_split(self.split_rate)
         put(self, "split_range", split_range)
@@ -247,7 +270,10 @@ class Scenario:
                 self.lead_time_days, Iterable
             ):
                 raise InputError("lead_time_days", self.lead_time_days, "must be a list of days")
-            leads = tuple(finite_number("lead_time_days", v) for v in self.lead_time_days)
+            leads = tuple(
+                finite_number("lead_time_days", v, maximum=MAX_LEAD_TIME_DAYS)
+                for v in self.lead_time_days
+            )
             if not leads:
                 put(self, "lead_time_days", None)
             else:
@@ -265,9 +291,21 @@ class Scenario:
                 deadline.isoformat(),
                 f"must be after the start ({start.isoformat()})",
             )
-        put(self, "max_periods", whole_number("max_periods", self.max_periods, 1))
-        if self.max_periods > 100_000:
-            raise InputError("max_periods", self.max_periods, "must be <= 100000")
+        put(self, "max_periods", whole_number("max_periods", self.max_periods, 1, MAX_PERIODS))
+        if self.max_periods * self.period_days > MAX_HORIZON_DAYS:
+            raise InputError(
+                "max_periods",
+                self.max_periods,
+                f"times period_days={self.period_days} must span at most {MAX_HORIZON_DAYS} days "
+                f"(at most {MAX_HORIZON_DAYS // self.period_days} periods)",
+            )
+        if self.max_total_items() > MAX_ITEMS:
+            raise InputError(
+                "backlog",
+                self.to_dict()["backlog"],
+                f"with its risks and splits may reach {self.max_total_items()} items; "
+                f"the largest accepted is {MAX_ITEMS}",
+            )
         if not isinstance(self.sampler, str) or not self.sampler:
             raise InputError("sampler", self.sampler, "must be a sampler name")
 

@@ -14,16 +14,22 @@ import math
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
+from flowray.core.limits import EARLIEST_DATE, LATEST_DATE
 from flowray.exceptions import InputError
+
+
+def _bound(value: float) -> str:
+    """A bound as written: 10000000, not 1e+07."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _bounds_rule(kind: str, minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
-        return f"must be {kind} from {minimum:g} to {maximum:g}"
+        return f"must be {kind} from {_bound(minimum)} to {_bound(maximum)}"
     if minimum is not None:
-        return f"must be {kind} >= {minimum:g}"
+        return f"must be {kind} >= {_bound(minimum)}"
     if maximum is not None:
-        return f"must be {kind} <= {maximum:g}"
+        return f"must be {kind} <= {_bound(maximum)}"
     return f"must be {kind}"
 
 
@@ -109,35 +115,58 @@ def parse_date(field: str, value: Any, *, empty_is_none: bool = True) -> dt.date
     """A date from a date, a datetime or 'YYYY-MM-DD'; None (and '', unless told otherwise) is None.
 
     The one date reader of scenarios, the store and the importers, so they accept
-    and refuse the same things with the same message.
+    and refuse the same things with the same message. Dates outside
+    EARLIEST_DATE..LATEST_DATE are typos (a year 9999 start overflows the calendar).
     """
     if value is None or (empty_is_none and value == ""):
         return None
     if isinstance(value, dt.datetime):
-        return value.date()
+        return within_calendar(field, value.date())
     if isinstance(value, dt.date):
-        return value
+        return within_calendar(field, value)
     if isinstance(value, str):
         try:
-            return dt.date.fromisoformat(value.strip())
+            day = dt.date.fromisoformat(value.strip())
         except ValueError:
             raise InputError(field, value, "must be a date written YYYY-MM-DD") from None
+        return within_calendar(field, day)
     raise InputError(field, value, "must be a date (datetime.date or 'YYYY-MM-DD')")
 
 
+def within_calendar(field: str, day: dt.date) -> dt.date:
+    """`day` itself, or an InputError when it lies outside EARLIEST_DATE..LATEST_DATE."""
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise InputError(
+            field,
+            day.isoformat(),
+            f"must lie from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}",
+        )
+    return day
+
+
 def parse_timestamp(field: str, value: Any) -> dt.datetime | None:
-    """A naive UTC timestamp from a datetime (aware ones are converted), a date or ISO 8601 text."""
+    """A naive UTC timestamp from a datetime (aware ones are converted), a date or ISO 8601 text.
+
+    Like dates, timestamps outside EARLIEST_DATE..LATEST_DATE are refused by name.
+    """
     if value is None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise InputError(field, str(value), "must be a real calendar time") from None
+        within_calendar(field, value.date())
         return value
     if isinstance(value, dt.date):
+        within_calendar(field, value)
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
-            return parse_timestamp(field, dt.datetime.fromisoformat(value.strip()))
+            parsed = dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            pass
+            parsed = None
+        if parsed is not None:
+            return parse_timestamp(field, parsed)
     raise InputError(field, value, "must be a timestamp (ISO 8601)")

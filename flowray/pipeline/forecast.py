@@ -18,7 +18,7 @@ from flowray.core.checks import MIN_PERIODS, check_history
 from flowray.core.engine import Question
 from flowray.core.forecast import horizon_periods
 from flowray.core.methods import ForecastMethod, apply_window, resolve_method
-from flowray.core.results import HowManyResult, Result
+from flowray.core.results import DEFAULT_PERCENTILES, HowManyResult, Result
 from flowray.core.samplers import SAMPLERS
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData
@@ -226,14 +226,14 @@ def run_forecast(request: ForecastRequest, workspace: Workspace | None = None) -
     return outcome
 
 
-def describe(result: Result) -> str:
-    """A readable table with dates, for terminals and logs."""
+def describe(result: Result, levels: Sequence[float] = DEFAULT_PERCENTILES) -> str:
+    """A readable table with dates, for terminals and logs, at the given levels."""
     lines: list[str] = []
     if isinstance(result, HowManyResult):
         end = result.end_date
         horizon = f"{result.periods} periods" + (f" (until {end.isoformat()})" if end else "")
         lines.append(f"How many items in {horizon}? {result.runs:,} simulated futures")
-        for level, items in result.at_least_table().items():
+        for level, items in result.at_least_table(levels).items():
             err = result.at_least_error(float(level))["plus_minus"]
             lines.append(f"  {level:>3}% likely: at least {items} items  (±{err} from sampling)")
         lines.extend(_method_lines(result))
@@ -241,7 +241,7 @@ def describe(result: Result) -> str:
     scenario = result.scenario
     lines.append(f"When will it be done? {result.runs:,} simulated futures")
     lines.append(f"  {'likely':>7}  {'periods':>7}  {'date':<10}  MC error")
-    for level, periods in result.percentiles().items():
+    for level, periods in result.percentiles(levels).items():
         error = result.percentile_error(float(level))["plus_minus"]
         if periods is None:
             lines.append(
