@@ -671,3 +671,26 @@ def test_old_db_rejects_other_files(tmp_path: Path) -> None:
         read_flow_forecaster(other)
     with pytest.raises(InputError):
         read_flow_forecaster(tmp_path / "absent.db")
+
+
+def test_old_db_hostile_values_become_notes_not_tracebacks(tmp_path: Path) -> None:
+    copy = tmp_path / "hostile.db"
+    shutil.copy(OLD_DB, copy)
+    with sqlite3.connect(copy) as db:
+        payload = json.loads(
+            db.execute("SELECT input_data FROM forecasts WHERE id = 1").fetchone()[0]
+        )
+        payload["risks"] = 5
+        db.execute(
+            "UPDATE forecasts SET input_data = ?, created_at = ? WHERE id = 1",
+            (json.dumps(payload), 1e20),
+        )
+        db.execute("UPDATE forecasts SET created_at = ? WHERE id = 2", ("9999-12-31 23:59:59",))
+    data = read_flow_forecaster(copy)
+    first, second = data.forecasts[0], data.forecasts[1]
+    assert first.created_at is None and second.created_at is None
+    assert first.risks == []
+    notes = "\n".join(data.notes)
+    assert "timestamp 1e+20 unreadable" in notes
+    assert "must lie from 1970-01-01 to 2200-12-31" in notes
+    assert "risks is a int, not a list" in notes

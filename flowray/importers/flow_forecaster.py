@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.core.validation import parse_timestamp
 from flowray.exceptions import InputError
 from flowray.importers.dates import DateParseError, parse_date
 from flowray.importers.work_items import _existing_file
@@ -190,19 +191,30 @@ def _get(row: sqlite3.Row, name: str) -> Any:
 def _legacy_datetime(value: Any, where: str, notes: list[str]) -> dt.datetime | None:
     if value in (None, ""):
         return None
+    unreadable = f"{where}: timestamp {value!r} unreadable; left empty."
+    if isinstance(value, bool):
+        notes.append(unreadable)
+        return None
     if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
         try:
-            return dt.datetime.combine(parse_date(str(value)), dt.time())
-        except DateParseError:
-            notes.append(f"{where}: timestamp {value!r} unreadable; left empty.")
+            parsed = dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):
+            notes.append(unreadable)
             return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            try:
+                parsed = dt.datetime.combine(parse_date(str(value)), dt.time())
+            except DateParseError:
+                notes.append(unreadable)
+                return None
+    try:
+        return parse_timestamp(where, parsed)
+    except InputError as exc:
+        notes.append(f"{where}: timestamp {value!r} {exc.rule}; left empty.")
+        return None
 
 
 def _legacy_date(value: Any, where: str, notes: list[str]) -> dt.date | None:
@@ -261,7 +273,12 @@ def _number_list(value: Any, where: str, notes: list[str]) -> list[float]:
 
 def _risks(raw: Any, where: str, notes: list[str]) -> list[LegacyRisk]:
     risks: list[LegacyRisk] = []
-    for index, risk in enumerate(raw or [], start=1):
+    if raw in (None, ""):
+        return risks
+    if not isinstance(raw, list):
+        notes.append(f"{where}: risks is a {type(raw).__name__}, not a list; none imported.")
+        return risks
+    for index, risk in enumerate(raw, start=1):
         if not isinstance(risk, dict):
             notes.append(f"{where} risk {index}: not an object; skipped.")
             continue
