@@ -74,3 +74,17 @@ def format_probability(p: float) -> str:
     if p <= 0.005:
         return "<1%"
     return f"{p:.0%}"
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` with every control or unprintable character written as an escape (ESC as \\x1b).
+
+    A name that carries ANSI escapes could recolour a terminal, hide a line or
+    forge output; shown escaped, it reads as what it is. Characters in `keep`
+    (say, newline and tab for whole messages) pass through.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char in keep else repr(char)[1:-1] for char in text
+    )

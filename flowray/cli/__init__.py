@@ -12,8 +12,10 @@ import importlib
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from flowray.exceptions import FlowrayError
+from flowray.text import printable
 
 # Topic modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
@@ -71,9 +73,35 @@ def attach_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+class PrintableStream:
+    """A text stream that writes control characters escaped (newlines and tabs pass through).
+
+    Every line the command prints passes here, so a project, file or column
+    name holding ANSI escapes is shown as `\\x1b[31m`, never sent to the terminal raw.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text, keep="\n\t"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; what it prints goes through `PrintableStream` (restored afterwards)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(saved[0]), PrintableStream(saved[1])
+    try:
+        return _run_command(sys.argv[1:] if argv is None else list(argv))
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run_command(words: list[str]) -> int:
     parser = build_parser()
-    words = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(attach_negative_values(words))
     try:
         return int(args.handler(args) or 0)

@@ -9,7 +9,6 @@ were met) and the PIT histogram (flat = well calibrated).
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from flowray.data import demo_series_names, load_demo_series
 from flowray.exceptions import InputError
 from flowray.widgets import charts
 from flowray.widgets.base import JobPanel, note, section, title
-from flowray.widgets.html import html_table
+from flowray.widgets.html import escape, html_table
 
 LEVELS = ("50", "70", "85", "95")
 QUESTION_WORDS = {"when": "When (completion date)", "how_many": "How many (items done)"}
@@ -344,11 +343,11 @@ class BacktestPanel(JobPanel):
             " with calibration" if len(methods) > 1 else ""
         )
         self.headline.value = (
-            f"<div style='font-size:16px;font-weight:600;margin:4px 0'>{html.escape(label)}, using the "
-            f"{html.escape(dict((v, k) for k, v in WINDOW_CHOICES)[self.window.value])} before each date, "
+            f"<div style='font-size:16px;font-weight:600;margin:4px 0'>{escape(label)}, using the "
+            f"{escape(dict((v, k) for k, v in WINDOW_CHOICES)[self.window.value])} before each date, "
             f"forecasting {horizon} weeks ahead:</div>"
             "<div style='font-size:14px'>"
-            + "<br>".join(html.escape(coverage_words(main, q)) for q in ("when", "how_many"))
+            + "<br>".join(escape(coverage_words(main, q)) for q in ("when", "how_many"))
             + "</div>"
         )
         headers = ["Answer"]

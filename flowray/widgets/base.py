@@ -11,7 +11,6 @@ re-enables the controls.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -20,6 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from flowray.exceptions import FlowrayError, InputError, JobCancelled, JobError, StoreError
+from flowray.widgets.html import escape
 
 log = logging.getLogger(__name__)
 
@@ -100,23 +100,23 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def title(text: str, subtitle: str = "") -> widgets.HTML:
     sub = (
-        f"<div style='color:#555;font-size:14px;margin-top:2px'>{html.escape(subtitle)}</div>"
+        f"<div style='color:#555;font-size:14px;margin-top:2px'>{escape(subtitle)}</div>"
         if subtitle
         else ""
     )
     return widgets.HTML(
-        f"<div style='margin:4px 0 8px 0'><div style='font-size:22px;font-weight:600'>{html.escape(text)}</div>{sub}</div>"
+        f"<div style='margin:4px 0 8px 0'><div style='font-size:22px;font-weight:600'>{escape(text)}</div>{sub}</div>"
     )
 
 
 def section(text: str) -> widgets.HTML:
     return widgets.HTML(
-        f"<div style='font-size:15px;font-weight:600;margin:10px 0 4px 0'>{html.escape(text)}</div>"
+        f"<div style='font-size:15px;font-weight:600;margin:10px 0 4px 0'>{escape(text)}</div>"
     )
 
 
 def note(text: str) -> widgets.HTML:
-    return widgets.HTML(f"<div style='color:#555;font-size:13px'>{html.escape(text)}</div>")
+    return widgets.HTML(f"<div style='color:#555;font-size:13px'>{escape(text)}</div>")
 
 
 class Panel:
@@ -141,22 +141,18 @@ class Panel:
     # -- status line -----------------------------------------------------------------
     def show_info(self, text: str) -> None:
         self.last_error = None
-        self.status.value = f"<span style='color:#333'>{html.escape(text)}</span>"
+        self.status.value = f"<span style='color:#333'>{escape(text)}</span>"
 
     def show_success(self, text: str) -> None:
         self.last_error = None
-        self.status.value = (
-            f"<span style='color:#1a7f37;font-weight:600'>{html.escape(text)}</span>"
-        )
+        self.status.value = f"<span style='color:#1a7f37;font-weight:600'>{escape(text)}</span>"
 
     def show_error(self, exc: BaseException | str) -> None:
         text = exc if isinstance(exc, str) else describe_error(exc)
         if isinstance(exc, BaseException) and not isinstance(exc, FlowrayError):
             log.warning("panel callback failed", exc_info=exc)  # for the developer's log only
         self.last_error = text
-        self.status.value = (
-            f"<span style='color:#b42318;font-weight:600'>{html.escape(text)}</span>"
-        )
+        self.status.value = f"<span style='color:#b42318;font-weight:600'>{escape(text)}</span>"
 
     # -- busy state --------------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:

@@ -6,14 +6,13 @@ off the kernel's event loop, so the page stays responsive.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as widgets
 
 from flowray import pipeline
 from flowray.widgets.base import Panel, section, title
-from flowray.widgets.html import html_table
+from flowray.widgets.html import escape, html_table
 
 
 def megabytes(value: Any) -> str:
@@ -30,12 +29,12 @@ def dashboard_instructions(status: dict[str, Any]) -> str:
         port = shown.rsplit(":", 1)[-1].strip("/") or "8265"
         return (
             "<div style='font-size:13px;line-height:1.5'>"
-            f"Ray's own dashboard (task timeline, logs, memory) is at <a href='{html.escape(shown)}' target='_blank' "
-            f"rel='noopener'>{html.escape(shown)}</a>. It listens on the machine that runs the cluster's head only: "
+            f"Ray's own dashboard (task timeline, logs, memory) is at <a href='{escape(shown)}' target='_blank' "
+            f"rel='noopener'>{escape(shown)}</a>. It listens on the machine that runs the cluster's head only: "
             "from another computer, forward its port first, e.g. "
-            f"<code>ssh -L {html.escape(port)}:127.0.0.1:{html.escape(port)} you@head-node</code> "
-            f"(or <code>ray attach cluster.yaml -p {html.escape(port)}</code> for a cloud cluster), "
-            f"then open <code>http://127.0.0.1:{html.escape(port)}</code>.</div>"
+            f"<code>ssh -L {escape(port)}:127.0.0.1:{escape(port)} you@head-node</code> "
+            f"(or <code>ray attach cluster.yaml -p {escape(port)}</code> for a cloud cluster), "
+            f"then open <code>http://127.0.0.1:{escape(port)}</code>.</div>"
         )
     return (
         "<div style='font-size:13px;line-height:1.5'>"
@@ -182,17 +181,17 @@ class ClusterPanel(Panel):
         versions = f"Ray {report.get('ray_version')} and flowray {report.get('flowray_version')}"
         if report.get("versions_match"):
             verdict = "<b style='color:#1a7f37'>Healthy.</b>"
-            version_text = f"{html.escape(versions)} match this page."
+            version_text = f"{escape(versions)} match this page."
         else:
             verdict = "<b style='color:#b42318'>Version mismatch.</b>"
             version_text = (
-                f"The worker runs {html.escape(versions)}, but this page runs Ray "
-                f"{html.escape(str(report.get('driver_ray_version')))} and flowray "
-                f"{html.escape(str(report.get('driver_flowray_version')))}: install the same versions "
+                f"The worker runs {escape(versions)}, but this page runs Ray "
+                f"{escape(str(report.get('driver_ray_version')))} and flowray "
+                f"{escape(str(report.get('driver_flowray_version')))}: install the same versions "
                 "everywhere."
             )
         self.health.value = (
-            f"<div style='font-size:14px'>{verdict} A test task answered from {html.escape(where)} "
+            f"<div style='font-size:14px'>{verdict} A test task answered from {escape(where)} "
             f"in {latency:,.0f} ms. {version_text}</div>"
         )
         if report.get("versions_match"):

@@ -6,7 +6,6 @@ act on; probabilities never show as 100%.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as widgets
@@ -15,7 +14,7 @@ from flowray.core.results import ForecastResult, HowManyResult
 from flowray.text import format_probability, long_date, period_word
 from flowray.widgets import charts
 from flowray.widgets.base import Panel
-from flowray.widgets.html import html_table, warning_box
+from flowray.widgets.html import escape, html_table, warning_box
 
 LEVELS = (50, 70, 85, 95)
 """The likelihoods the answer table shows."""
@@ -57,7 +56,7 @@ class ForecastView(Panel):
         if report is None:
             self.method_text.value = ""
             return
-        words = html.escape(report.describe())
+        words = escape(report.describe())
         fell_back = report.method.calibrated and not report.pending and not report.calibrated
         if fell_back:
             self.method_text.value = (
@@ -82,7 +81,7 @@ class ForecastView(Panel):
             head = f"Fewer than 85% of the simulated futures finish within {scenario.max_periods} {period_word(unit)}."
         else:
             head = f"85% likely by {long_date(scenario.date_of(p85))}"
-        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{html.escape(head)}{so_far}</div>"
+        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{escape(head)}{so_far}</div>"
         rows = []
         for level in LEVELS:
             w = result.percentile(level)
@@ -150,8 +149,8 @@ class ForecastView(Panel):
         p85 = result.date_at(85)
         lines = [
             f"<span style='font-size:18px;font-weight:700;color:{colour}'>"
-            f"{html.escape(format_probability(prob))} likely to finish by the deadline, "
-            f"{html.escape(long_date(scenario.deadline))}.</span>",
+            f"{escape(format_probability(prob))} likely to finish by the deadline, "
+            f"{escape(long_date(scenario.deadline))}.</span>",
         ]
         if items is not None:
             lines.append(
@@ -161,7 +160,7 @@ class ForecastView(Panel):
         if met:
             lines.append("The deadline is met at 85% confidence.")
         elif p85 is not None:
-            lines.append(f"To be 85% sure, plan for {html.escape(long_date(p85))}.")
+            lines.append(f"To be 85% sure, plan for {escape(long_date(p85))}.")
         return "<div style='margin:6px 0;font-size:14px'>" + "<br>".join(lines) + "</div>"
 
     def _show_how_many(self, result: HowManyResult, final: bool) -> None:
@@ -177,7 +176,7 @@ class ForecastView(Panel):
             else f" <span style='color:#888;font-size:14px'>(so far, from {result.runs:,} runs)</span>"
         )
         head = f"85% likely: at least {result.at_least(85)} items by {until}"
-        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{html.escape(head)}{so_far}</div>"
+        self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{escape(head)}{so_far}</div>"
         rows = []
         for level in LEVELS:
             err = result.at_least_error(level)["plus_minus"]
@@ -233,5 +232,5 @@ class ForecastView(Panel):
             "<div style='color:#555;font-size:13px;margin-top:6px'>History used: "
             f"{checks.count} {period_word(unit, checks.count)}, on average {checks.mean:.1f} items a "
             f"{period_word(unit, 1)} (variation {cv}), {checks.zero_share:.0%} empty {period_word(unit)}, "
-            f"stability {html.escape(stability)}, {len(checks.signals)} process signal(s) (XmR).</div>"
+            f"stability {escape(stability)}, {len(checks.signals)} process signal(s) (XmR).</div>"
         )

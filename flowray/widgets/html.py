@@ -6,6 +6,13 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from flowray.text import printable
+
+
+def escape(value: Any) -> str:
+    """Text for HTML: markup escaped, and control characters (ANSI escapes) shown as escapes."""
+    return html.escape(printable(str(value)))
+
 
 def html_table(
     headers: Sequence[str] | None,
@@ -16,19 +23,19 @@ def html_table(
 ) -> str:
     """A small styled HTML table (no header row when `headers` is None); every cell is escaped."""
     head = "".join(
-        f"<th style='text-align:left;padding:4px 10px;border-bottom:2px solid #ccc'>{html.escape(str(h))}</th>"
+        f"<th style='text-align:left;padding:4px 10px;border-bottom:2px solid #ccc'>{escape(str(h))}</th>"
         for h in headers or ()
     )
     body = []
     for i, row in enumerate(rows):
         style = row_styles[i] if row_styles else ""
         cells = "".join(
-            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{html.escape(str(c))}</td>"
+            f"<td style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap'>{escape(str(c))}</td>"
             for c in row
         )
         body.append(f"<tr style='{style}'>{cells}</tr>")
     cap = (
-        f"<caption style='caption-side:top;text-align:left;color:#555;padding:2px 0'>{html.escape(caption)}</caption>"
+        f"<caption style='caption-side:top;text-align:left;color:#555;padding:2px 0'>{escape(caption)}</caption>"
         if caption
         else ""
     )
@@ -43,8 +50,8 @@ def warning_box(
 ) -> str:
     if not lines:
         return ""
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
     return (
         "<div style='background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px;margin:6px 0;font-size:13px'>"
-        f"<b>{html.escape(heading)}</b><ul style='margin:4px 0 0 0;padding-left:18px'>{items}</ul></div>"
+        f"<b>{escape(heading)}</b><ul style='margin:4px 0 0 0;padding-left:18px'>{items}</ul></div>"
     )

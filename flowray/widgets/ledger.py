@@ -8,7 +8,6 @@ calibration: how often its 50/70/85/95% forecasts were met.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from flowray import pipeline
 from flowray.text import as_date, is_missing, long_date, probability, short_date
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
-from flowray.widgets.html import html_table
+from flowray.widgets.html import escape, html_table
 
 KIND_WORDS = {"when": "when", "deadline": "when + deadline", "how_many": "how many"}
 
@@ -250,7 +249,7 @@ class LedgerPanel(Panel):
         )
         calibration = view.calibration
         self.calibration.value = (
-            f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
+            f"<div style='font-size:14px;margin:2px 0'>{escape(calibration_sentence(calibration))}</div>"
             + (
                 html_table(CALIBRATION_HEADERS, calibration_rows(calibration))
                 if not calibration.empty
@@ -261,7 +260,7 @@ class LedgerPanel(Panel):
 
     def _summary(self, project: str, plans: Any) -> str:
         if plans.empty:
-            return f"<div style='font-size:15px'>{html.escape(project)} has no saved 'when' forecast yet.</div>"
+            return f"<div style='font-size:15px'>{escape(project)} has no saved 'when' forecast yet.</div>"
         latest = plans.iloc[-1]
         parts = [
             f"Latest forecast (#{int(latest['id'])}, as of {long_date(latest['start'])}): "

@@ -8,7 +8,6 @@ much to trust the numbers.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from flowray import pipeline
 from flowray.text import is_missing, probability, short_date
 from flowray.widgets import charts
 from flowray.widgets.base import Panel, note, section, title
-from flowray.widgets.html import html_table
+from flowray.widgets.html import escape, html_table
 from flowray.widgets.ledger import (
     ACTUALS_HEADERS,
     CALIBRATION_HEADERS,
@@ -133,7 +132,7 @@ class PortfolioPanel(Panel):
         self.headline.value = (
             "<div style='font-size:16px;margin:6px 0'>"
             + ", ".join(
-                f"<b style='color:{STATUS_STYLES[s][0]}'>{n} {html.escape(s.lower())}</b>"
+                f"<b style='color:{STATUS_STYLES[s][0]}'>{n} {escape(s.lower())}</b>"
                 for s, n in counts.items()
             )
             + f" of {len(frame)} active project(s). <span style='color:#555;font-size:13px'>At risk: below "
@@ -200,7 +199,7 @@ class PortfolioPanel(Panel):
             )
         calibration = view.calibration
         self.calibration.value = (
-            f"<div style='font-size:14px;margin:2px 0'>{html.escape(calibration_sentence(calibration))}</div>"
+            f"<div style='font-size:14px;margin:2px 0'>{escape(calibration_sentence(calibration))}</div>"
             + (
                 html_table(CALIBRATION_HEADERS, calibration_rows(calibration))
                 if not calibration.empty

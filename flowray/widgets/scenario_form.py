@@ -8,7 +8,6 @@ before anything runs. The forecast panel (widgets/forecast.py) is built on it.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from flowray.core.engine import check_horizon, validate_runs
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.text import long_date, period_word
 from flowray.widgets.base import Panel, note
+from flowray.widgets.html import escape
 
 DEFAULT_RUNS = (
     1_000_000  # 16 chunks of 65,536: about a second of work, a visibly moving progress bar
@@ -407,7 +407,7 @@ class ScenarioForm(Panel):
             if start is None or project.target_date > start:
                 self.deadline.value = project.target_date
         self.project_info.value = (
-            f"<div style='color:#555;font-size:13px'>{html.escape('; '.join(parts))}.</div>"
+            f"<div style='color:#555;font-size:13px'>{escape('; '.join(parts))}.</div>"
         )
 
     def _team_size_changed(self, change: Any) -> None:
