@@ -153,7 +153,7 @@ def test_scenario_fields_take_any_value(name, value):
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=dt.timedelta(seconds=30))
+@settings(max_examples=200, deadline=dt.timedelta(seconds=30))
 @given(content=st.one_of(st.binary(max_size=400), _TEXT.map(str.encode)))
 def test_files_of_any_bytes_are_read_or_refused_by_name(content, tmp_path_factory):
     path = Path(tmp_path_factory.mktemp("bytes")) / "input.csv"

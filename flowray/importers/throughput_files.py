@@ -144,12 +144,15 @@ def read_throughput_file(path: str | Path) -> ThroughputHistory:
         period_days = steps.pop() if len(steps) == 1 else 7
         return ThroughputHistory([v for _, v in rows], starts, period_days, "throughput_csv")
     non_empty = [(line, cells) for line, cells in records if any(c.strip() for c in cells)]
+    if not non_empty:
+        raise InputError("path", str(path), "holds only blank lines")
     if all(len(cells) == 1 for _, cells in non_empty):
         first = non_empty[0][1][0].strip()
         body = non_empty if _is_number(first) else non_empty[1:]
         if not _is_number(first) and _find_column([first], _VALUE_COLUMNS) is None:
+            # The first line is not echoed: it may hold anything, a token included.
             raise InputError(
-                "path", str(path), f"one-column file must be headed 'throughput' (got {first!r})"
+                "path", str(path), "a one-column file must be headed 'throughput' or hold numbers"
             )
         values = [_throughput_value(cells[0], f"{path} line {line}") for line, cells in body]
         if not values:
