@@ -8,6 +8,8 @@ import math
 import sys
 from typing import Any
 
+from flowray.core.limits import MAX_SEED
+from flowray.core.validation import whole_number
 from flowray.exceptions import InputError
 
 
@@ -28,13 +30,11 @@ def _clean(value: Any) -> Any:
 
 
 def _positive(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(name, text, "must be a whole number >= 1") from None
-    if value < 1:
-        raise InputError(name, text, "must be a whole number >= 1")
-    return value
+    return whole_number(name, text, 1)
+
+
+def _seed(text: str) -> int:
+    return whole_number("--seed", text, 0, MAX_SEED)
 
 
 # --------------------------------------------------------------------------- backtest
@@ -83,7 +83,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
         horizons=(horizon,),
         step=_positive("--step", args.step),
         runs=_positive("--runs", args.runs),
-        seed=int(args.seed),
+        seed=_seed(args.seed),
         first_origin=_positive("--first-origin", args.first_origin) if args.first_origin else None,
         engine="ray" if args.ray else "serial",
     )
@@ -154,7 +154,7 @@ def _run_deadline(args: argparse.Namespace) -> int:
         kind="deadline",
         throughput=read_throughput(args),
         project=args.project,
-        window=args.window,
+        window=None if args.window is None else _positive("--window", args.window),
         fields=scenario_fields(args),
         force=args.force,
         db_path=args.db,
@@ -168,7 +168,7 @@ def _run_deadline(args: argparse.Namespace) -> int:
         scenario,
         method=args.method,
         runs=_positive("--runs", args.runs),
-        seed=int(args.seed),
+        seed=_seed(args.seed),
         ml_method=args.ml_method,
         engine="ray" if args.ray else "serial",
     )
@@ -225,7 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=str(backtest.DEFAULT_RUNS),
         help="simulated futures per forecast (default %(default)s)",
     )
-    bt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    bt.add_argument("--seed", default="0", help="random seed (default 0)")
     bt.add_argument(
         "--first-origin",
         help=f"periods of history before the first scored origin (default {backtest.DEFAULT_FIRST_ORIGIN})",
@@ -261,8 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--throughput-file", help="CSV with a 'throughput' column, or work items with done dates"
     )
     src.add_argument("--project", help="use this project's stored history (see --db)")
-    group.add_argument("--period-days", type=int, default=7, help="days per period (default 7)")
-    group.add_argument("--window", type=int, help="use only the last N periods of history")
+    group.add_argument("--period-days", default=7, help="days per period (default 7)")
+    group.add_argument("--window", help="use only the last N periods of history")
     group.add_argument(
         "--sampler",
         default="bootstrap",
@@ -271,14 +271,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     dl.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
     dl.add_argument("--start", required=True, help="start date YYYY-MM-DD")
     dl.add_argument("--deadline", required=True, help="deadline YYYY-MM-DD")
-    dl.add_argument("--max-periods", type=int, help="horizon cap (default 520)")
+    dl.add_argument("--max-periods", help="horizon cap (default 520)")
     dl.add_argument(
         "--force",
         action="store_true",
         help="forecast even from fewer than 8 periods (with a warning)",
     )
     dl.add_argument("--runs", default="100000", help="simulated futures (default 100000)")
-    dl.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    dl.add_argument("--seed", default="0", help="random seed (default 0)")
     dl.add_argument(
         "--db", help="database file for --project (default FLOWRAY_DB or ./flowray.duckdb)"
     )
