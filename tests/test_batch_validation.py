@@ -140,3 +140,16 @@ def test_flowray_batch_exits_1_when_the_notebook_reports_a_failed_project(
     assert "failed: 1 project(s)" in captured.out and "B: RuntimeError: boom" in captured.out
     assert "forecast: 1 project(s): A" in captured.out
     assert "1 project(s) failed" in captured.err
+
+
+def test_a_bad_stored_plan_fails_rather_than_skips(demo_db, monkeypatch):
+    names = [p.name for p in pipeline.list_projects(demo_db, active_only=True)]
+
+    def reforecast(project, **kwargs):
+        raise InputError("backlog", -1, "must be a whole number >= 0")
+
+    monkeypatch.setattr(pipeline_batch, "reforecast_project", reforecast)
+    report = pipeline.run_batch(demo_db, runs=RUNS)
+    assert report.skipped == []
+    assert len(report.failed) == len(names)
+    assert all("InputError: backlog: got -1" in entry for entry in report.failed)

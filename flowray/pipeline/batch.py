@@ -13,11 +13,19 @@ from flowray.core import validation
 from flowray.core.limits import EARLIEST_DATE, LATEST_DATE, MAX_RUNS, MAX_SEED
 from flowray.core.methods import ALL_HISTORY, DEFAULT, ForecastMethod, resolve_method
 from flowray.core.results import ForecastResult, Result
-from flowray.exceptions import InputError
+from flowray.exceptions import InputError, NotEnoughData
 from flowray.pipeline.forecast import ForecastRequest, run_forecast
 from flowray.pipeline.ledger import list_projects, save_forecast
 from flowray.pipeline.workspace import Where, workspace_of
 from flowray.text import format_probability
+
+
+class NothingToForecast(InputError):
+    """A project the batch skips for a stated reason: no plan to re-make, or no history before as_of."""
+
+
+SKIP_REASONS = (NothingToForecast, NotEnoughData)
+"""Why a project is skipped rather than failed; any other error fails the batch."""
 
 
 @dataclass
@@ -129,7 +137,7 @@ def reforecast_project(
     store = workspace.store
     plan = _latest_plan(store, project)
     if plan is None:
-        raise InputError(
+        raise NothingToForecast(
             "project", project, "has no when/deadline forecast to re-make; make one first"
         )
     periods = store.get_throughput(project)
@@ -137,7 +145,7 @@ def reforecast_project(
     if cut is not None:
         periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
     if not periods:
-        raise InputError("project", project, "has no throughput history before as_of")
+        raise NothingToForecast("project", project, "has no throughput history before as_of")
     inputs = dict(plan.inputs or {})
     old_start = dt.date.fromisoformat(inputs["start"]) if inputs.get("start") else None
     done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
@@ -233,7 +241,7 @@ def run_batch(
                 method=method,
                 window=window,
             )
-        except InputError as exc:  # no plan to re-make, no history: a documented skip
+        except SKIP_REASONS as exc:  # no plan, no or too little history: a documented skip
             skipped.append(f"{project.name}: {exc}")
             continue
         except Exception as exc:  # anything else is a failure the batch must report
