@@ -74,6 +74,7 @@ def test_the_batch_notebook_declares_the_documented_typed_parameters():
         "alert_threshold": "float",
         "method": "str",
         "window": "str",
+        "summary_path": "str",
     }
     assert declared["method"]["default"].strip("'\"") == "default", (
         "the batch uses flowray's chosen method"
@@ -273,17 +274,16 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
         )
 
 
-def test_flowray_batch_exits_non_zero_and_names_the_failing_cell(demo_db, tmp_path, capsys):
+def test_a_malformed_as_of_exits_2_before_any_report(demo_db, tmp_path, capsys):
     reports = tmp_path / "reports"
     code = main(
         ["batch", "--db", str(demo_db), "-p", "as_of", "31/12/2026", "--reports", str(reports)]
     )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
-    assert "failed: ValueError" in err and "31/12/2026" in err
-    assert "pipeline.run_batch(" in err  # the failing cell's source
-    report = next(reports.glob("*/batch_forecast.ipynb"))
-    assert "ValueError" in report.read_text() and report.with_suffix(".html").exists()
+    assert "as_of" in err and "31/12/2026" in err and "YYYY-MM-DD" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not reports.exists()
 
 
 def test_bad_options_exit_2_before_any_report(tmp_path, capsys):

@@ -18,8 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "from its stored history, save the forecasts to the ledger, score resolved ones, "
             "and list alerts. The executed notebook and an HTML copy go to REPORTS/<date>/; "
             "a second run the same day is kept as batch_forecast-2, -3... "
-            "Exit code 0 when the notebook ran, 1 when a cell failed (the cell is reported), "
-            "2 for bad options. Schedule it with cron or a systemd timer (docs/batch.md)."
+            "Every parameter and the ledger path are checked first. The summary (projects "
+            "forecast, skipped with the reason, failed with the error, alerts) goes to stdout. "
+            "Exit code 0 when every project was forecast or skipped for a stated reason (no plan, "
+            "no history), 1 when a cell failed or any project could not be forecast because of "
+            "an error, 2 for bad options or a missing ledger. Schedule it with cron or a systemd timer (docs/batch.md)."
         ),
     )
     parser.add_argument(
@@ -56,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="fail a cell that runs longer than this (default: no limit)",
+        help="fail a cell that runs longer than this, above 0 and at most a week (default: no limit)",
     )
     parser.add_argument(
         "--list-parameters",
@@ -85,6 +88,15 @@ def run_batch(args: argparse.Namespace) -> int:
     if run.failure is not None:  # the same test as `not run.ok`
         print(f"flowray batch: {run.failure.describe()}", file=sys.stderr)
         return 1
+    if run.summary is not None:  # describe_run printed it
+        if run.failed_projects:
+            print(
+                f"flowray batch: {len(run.failed_projects)} project(s) failed: "
+                + "; ".join(run.failed_projects),
+                file=sys.stderr,
+            )
+            return 1
+        return 0
     alerts = run.tagged_output()
     if alerts.lstrip().startswith("Empty DataFrame"):
         print("alerts: none")

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from flowray.core import validation
+from flowray.core.limits import EARLIEST_DATE, LATEST_DATE, MAX_RUNS, MAX_SEED
 from flowray.core.methods import ALL_HISTORY, DEFAULT, ForecastMethod, resolve_method
 from flowray.core.results import ForecastResult, Result
-from flowray.exceptions import InputError
+from flowray.exceptions import InputError, NotEnoughData
 from flowray.pipeline.forecast import ForecastRequest, run_forecast
 from flowray.pipeline.ledger import list_projects, save_forecast
 from flowray.pipeline.workspace import Where, workspace_of
 from flowray.text import format_probability
+
+
+class NothingToForecast(InputError):
+    """A project the batch skips for a stated reason: no plan to re-make, or no history before as_of."""
+
+
+SKIP_REASONS = (NothingToForecast, NotEnoughData)
+"""Why a project is skipped rather than failed; any other error fails the batch."""
 
 
 @dataclass
@@ -20,7 +33,77 @@ class BatchReport:
     summary: Any  # DataFrame: one row per project re-forecast
     alerts: Any  # DataFrame: projects whose P(deadline) fell below the threshold or dropped
     scored: list[int]  # forecasts newly scored against actuals
-    skipped: list[str]
+    skipped: list[str]  # "project: reason" for projects with no plan or no history (not a failure)
+    failed: list[str] = field(default_factory=list)  # "project: error" for projects that broke
+
+    def to_summary(self) -> dict[str, Any]:
+        """The outcome per project as plain JSON-ready data (what `flowray batch` reads back)."""
+        forecast = [] if self.summary.empty else [str(p) for p in self.summary["project"]]
+        alerts = [
+            f"{row['project']}: {row['why']}" for row in self.alerts.to_dict(orient="records")
+        ]
+        return {
+            "forecast": forecast,
+            "skipped": list(self.skipped),
+            "failed": list(self.failed),
+            "alerts": alerts,
+            "scored": [int(i) for i in self.scored],
+        }
+
+    def write_summary(self, path: str | Path) -> None:
+        """Write `to_summary()` as JSON to `path` (nothing when path is empty): the runner reads it."""
+        if path:
+            Path(path).write_text(json.dumps(self.to_summary(), indent=2), encoding="utf-8")
+
+
+def check_ledger(db_path: Where) -> None:
+    """Refuse a ledger path with no file there: the batch re-forecasts, it never creates a ledger."""
+    if db_path is not None and not isinstance(db_path, (str, Path)):
+        return  # an open workspace or store
+    from flowray.config import load_settings
+
+    path = Path(db_path).expanduser() if db_path else load_settings().db_path
+    if not path.is_file():
+        raise InputError(
+            "db",
+            str(path),
+            f"no ledger at {path}; create one with `flowray project add NAME`",
+        )
+
+
+def check_batch_parameters(
+    values: Mapping[str, Any], today: dt.date | None = None
+) -> dict[str, Any]:
+    """The batch's parameters checked before any project is touched; the others pass unchanged.
+
+    runs from 1 to MAX_RUNS, seed from 0 to MAX_SEED, as_of a date from
+    EARLIEST_DATE to today (and never after LATEST_DATE), alert_threshold a
+    probability from 0 to 1, drop_alert from 0 to 1, method and window a known
+    method (empty texts mean the defaults).
+    """
+    out = dict(values)
+    if "runs" in out:
+        out["runs"] = validation.whole_number("runs", out["runs"], 1, MAX_RUNS)
+    if "seed" in out:
+        out["seed"] = validation.whole_number("seed", out["seed"], 0, MAX_SEED)
+    if out.get("as_of") not in (None, ""):
+        day = validation.parse_date("as_of", out["as_of"])
+        latest = min(today or dt.date.today(), LATEST_DATE)
+        if day is None or not EARLIEST_DATE <= day <= latest:
+            raise InputError(
+                "as_of",
+                out["as_of"],
+                f"must be a date from {EARLIEST_DATE.isoformat()} to {latest.isoformat()} (today)",
+            )
+    for name in ("alert_threshold", "drop_alert"):
+        if name in out:
+            out[name] = validation.finite_number(name, out[name], 0.0, 1.0)
+    method = out.get("method")
+    window = out.get("window") or None
+    if method not in (None, ""):
+        if not isinstance(method, ForecastMethod):
+            resolve_method(method) if window is None else resolve_method(method, window)
+    return out
 
 
 def _latest_plan(store: Any, project: str) -> Any | None:
@@ -54,7 +137,7 @@ def reforecast_project(
     store = workspace.store
     plan = _latest_plan(store, project)
     if plan is None:
-        raise InputError(
+        raise NothingToForecast(
             "project", project, "has no when/deadline forecast to re-make; make one first"
         )
     periods = store.get_throughput(project)
@@ -62,7 +145,7 @@ def reforecast_project(
     if cut is not None:
         periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
     if not periods:
-        raise InputError("project", project, "has no throughput history before as_of")
+        raise NothingToForecast("project", project, "has no throughput history before as_of")
     inputs = dict(plan.inputs or {})
     old_start = dt.date.fromisoformat(inputs["start"]) if inputs.get("start") else None
     done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
@@ -129,12 +212,22 @@ def run_batch(
     """
     import pandas as pd
 
+    check_batch_parameters(
+        {
+            "runs": runs,
+            "seed": seed,
+            "as_of": as_of,
+            "alert_threshold": alert_threshold,
+            "drop_alert": drop_alert,
+        }
+    )
+    check_ledger(db_path)
     if method is not None:  # a bad method or window stops the batch before any project
         method = resolve_method(method) if window is None else resolve_method(method, window)
         window = None
     workspace = workspace_of(db_path, engine)
     store = workspace.store
-    rows, alerts, skipped = [], [], []
+    rows, alerts, skipped, failed = [], [], [], []
     for project in list_projects(workspace, active_only=True):
         if project_filter and project_filter.lower() not in project.name.lower():
             continue
@@ -148,8 +241,11 @@ def run_batch(
                 method=method,
                 window=window,
             )
-        except InputError as exc:
+        except SKIP_REASONS as exc:  # no plan, no or too little history: a documented skip
             skipped.append(f"{project.name}: {exc}")
+            continue
+        except Exception as exc:  # anything else is a failure the batch must report
+            failed.append(f"{project.name}: {type(exc).__name__}: {exc}")
             continue
         assert isinstance(result, ForecastResult)  # a re-made plan answers "when"
         report = result.method_report
@@ -189,4 +285,5 @@ def run_batch(
         pd.DataFrame(alerts, columns=["project", "forecast_id", "why"]),
         scored,
         skipped,
+        failed,
     )

@@ -37,6 +37,10 @@ DEFAULT_NOTEBOOK = (
 DEFAULT_REPORTS_DIR = Path("reports")
 ALERTS_TAG = "alerts"  # the batch notebook's cell whose output the CLI echoes (e.g. into cron mail)
 MAX_SAME_DAY_RUNS = 10_000
+MAX_CELL_TIMEOUT_S = 7 * 24 * 3600.0  # a cell limit beyond a week is a typo
+SUMMARY_SUFFIX = (
+    ".summary.json"  # next to the report: the outcome per project, written by the notebook
+)
 
 
 class BatchError(FlowrayError):
@@ -207,10 +211,17 @@ class BatchRun:
     elapsed_s: float
     failure: CellFailure | None = None
     warnings: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = (
+        None  # forecast / skipped / failed / alerts, when the notebook wrote it
+    )
 
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    @property
+    def failed_projects(self) -> list[str]:
+        return list((self.summary or {}).get("failed", []))
 
     def tagged_output(self, tag: str = ALERTS_TAG) -> str:
         """The plain-text output of the report's cells tagged `tag` ("" when none)."""
@@ -278,6 +289,31 @@ def write_html(notebook: Path) -> Path:
     return html
 
 
+def check_timeout(cell_timeout: Any) -> float | None:
+    """None (no limit) or a number of seconds above 0 and at most MAX_CELL_TIMEOUT_S."""
+    from flowray.core.validation import finite_number
+
+    if cell_timeout is None:
+        return None
+    seconds = finite_number("timeout", cell_timeout, 0.0, MAX_CELL_TIMEOUT_S)
+    if seconds <= 0:
+        raise InputError(
+            "timeout", cell_timeout, f"must be above 0 and at most {MAX_CELL_TIMEOUT_S:g} seconds"
+        )
+    return seconds
+
+
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """The JSON outcome the notebook wrote (None when it wrote none or it is unreadable)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def run_batch_notebook(
     parameters: Iterable[tuple[str, Any]] | Mapping[str, Any] | None = None,
     *,
@@ -308,7 +344,16 @@ def run_batch_notebook(
                 "db", str(db_path), "give the database once: --db or -p db_path, not both"
             )
         values["db_path"] = str(Path(db_path).expanduser().resolve())
+    cell_timeout = check_timeout(cell_timeout)
+    from flowray.pipeline.batch import check_batch_parameters, check_ledger
+
+    values = check_batch_parameters(values)  # every known batch parameter, before any report
+    if "db_path" in declared:
+        check_ledger(values.get("db_path") or None)
     output = reserve_report_path(reports_dir, day or dt.date.today(), source.stem)
+    summary_path = output.with_suffix(SUMMARY_SUFFIX)
+    if "summary_path" in declared:
+        values["summary_path"] = str(summary_path.resolve())
     started = time.monotonic()
     failure: CellFailure | None = None
     try:
@@ -325,6 +370,10 @@ def run_batch_notebook(
         failure = _failure_from(exc)
     elapsed = time.monotonic() - started
     run = BatchRun(output, None, values, elapsed, failure)
+    if "summary_path" in declared:
+        run.summary = read_summary(summary_path)
+        if run.summary is None and failure is None:
+            run.warnings.append(f"the notebook wrote no summary to {summary_path}")
     if output.stat().st_size == 0:  # the kernel never started: nothing was written
         run.warnings.append("no notebook was written (the kernel did not start)")
         return run
@@ -346,5 +395,18 @@ def describe_run(run: BatchRun) -> list[str]:
     if run.html is not None:
         lines.append(f"html:   {run.html}")
     lines.extend(f"warning: {w}" for w in run.warnings)
+    if run.summary is not None:
+        forecast = run.summary.get("forecast", [])
+        lines.append(
+            f"forecast: {len(forecast)} project(s)"
+            + (": " + ", ".join(forecast) if forecast else "")
+        )
+        for key in ("skipped", "failed"):
+            entries = run.summary.get(key, [])
+            lines.append(f"{key}: {len(entries)} project(s)")
+            lines.extend(f"  - {entry}" for entry in entries)
+        alerts = run.summary.get("alerts", [])
+        lines.append("alerts: none" if not alerts else "alerts:")
+        lines.extend(f"  - {entry}" for entry in alerts)
     lines.append(f"{'finished' if run.ok else 'FAILED'} in {run.elapsed_s:.1f} s")
     return lines
