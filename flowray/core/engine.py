@@ -215,6 +215,29 @@ def lead_choices(scenario: Scenario) -> np.ndarray:
     return np.rint(days / scenario.period_days).astype(np.int64)
 
 
+def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bool:
+    """True when no run can finish within max_periods, known before simulating.
+
+    Every run has at least backlog low x the smallest split items (risks only
+    add, unless one has a negative impact), and does at most the largest
+    throughput x the full team's scale per period. When that much work exceeds
+    max_periods of the fastest pace, every run is "not done".
+    """
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
+    if any(min(r.low, r.mode, r.high) < 0 for r in scenario.risks):
+        return False
+    split_low = 1.0
+    if scenario.split_range is not None:
+        split_low = float(scenario.split_range[0])
+    elif scenario.split_samples is not None:
+        split_low = float(min(scenario.split_samples))
+    least = float(np.rint(scenario.backlog_range[0] * split_low))
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    scale = team.max_contributors / team.history_size * scenario.focus
+    return least > table.max_value * scale * scenario.max_periods + 1.0
+
+
 def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int | None) -> int:
     """Length of the items-done-by-the-deadline histogram: only what a run can reach.
 

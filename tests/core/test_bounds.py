@@ -118,3 +118,17 @@ def test_describe_duration():
     assert describe_duration(40) == "about 40 seconds"
     assert describe_duration(180) == "about 3 minutes"
     assert describe_duration(2 * 3600) == "about 2 hours"
+
+
+def test_work_that_cannot_finish_is_known_before_simulating():
+    from flowray.core.engine import cannot_finish
+
+    slow = Scenario(throughput=[1, 2, 0, 3], backlog=1_000_000, max_periods=52)
+    assert cannot_finish(slow)
+    assert simulate(slow, runs=500).histograms.periods is not None
+    assert simulate(slow, runs=500).histograms.periods[-1] == 500
+    fine = Scenario(throughput=[1, 2, 0, 3], backlog=100, max_periods=52)
+    assert not cannot_finish(fine)
+    edge = Scenario(throughput=[3], backlog=3 * 52, max_periods=52)
+    assert not cannot_finish(edge)
+    assert simulate(edge, runs=10).histograms.periods[-1] == 0
