@@ -10,14 +10,15 @@ workers gives identical results, and memory does not grow with the runs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
-from flowray.core.limits import MAX_PERIODS, MAX_RUNS, MAX_SEED
+from flowray.core.limits import MAX_ITEMS, MAX_PERIODS, MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.core.validation import whole_number
@@ -58,14 +59,94 @@ def validate_runs(runs: object, seed: object) -> tuple[int, int]:
     return whole_number("runs", runs, 1, MAX_RUNS), whole_number("seed", seed, 0, MAX_SEED)
 
 
-def plan_chunks(runs: int, chunk_runs: int = CHUNK_RUNS) -> list[Chunk]:
-    """Split `runs` into fixed-size chunks; depends on the number of runs only."""
+class ChunkPlan(Sequence[Chunk]):
+    """The chunks of `runs` runs, computed on demand: len, index, slice and iterate in O(1) memory.
+
+    Chunk i has chunk_runs runs, except the last, which holds the rest. A plan
+    of 1e8 runs is 1,526 chunks; nothing is built until a chunk is asked for.
+    """
+
+    def __init__(self, runs: int, chunk_runs: int = CHUNK_RUNS) -> None:
+        if chunk_runs < 1:
+            raise InputError("chunk_runs", chunk_runs, "must be >= 1")
+        self.runs = runs
+        self.chunk_runs = chunk_runs
+        self._full, self._rest = divmod(runs, chunk_runs)
+
+    def __len__(self) -> int:
+        return self._full + (1 if self._rest else 0)
+
+    def _chunk(self, i: int) -> Chunk:
+        return Chunk(i, self.chunk_runs if i < self._full else self._rest)
+
+    @overload
+    def __getitem__(self, index: int) -> Chunk: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Chunk]: ...
+
+    def __getitem__(self, index: int | slice) -> Chunk | list[Chunk]:
+        n = len(self)
+        if isinstance(index, slice):
+            return [self._chunk(i) for i in range(*index.indices(n))]
+        i = int(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"chunk {index} of a plan of {n} chunks")
+        return self._chunk(i)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self._chunk(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChunkPlan):
+            return (self.runs, self.chunk_runs) == (other.runs, other.chunk_runs)
+        if isinstance(other, Sequence):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.runs, self.chunk_runs))
+
+    def __repr__(self) -> str:
+        return f"ChunkPlan(runs={self.runs}, chunk_runs={self.chunk_runs})"
+
+
+def plan_chunks(runs: int, chunk_runs: int = CHUNK_RUNS) -> ChunkPlan:
+    """Split `runs` into fixed-size chunks, lazily; depends on the number of runs only."""
     runs, _ = validate_runs(runs, 0)
-    full, rest = divmod(runs, chunk_runs)
-    chunks = [Chunk(i, chunk_runs) for i in range(full)]
-    if rest:
-        chunks.append(Chunk(full, rest))
-    return chunks
+    return ChunkPlan(runs, chunk_runs)
+
+
+def estimate_seconds(runs: int, measured_runs: int, measured_seconds: float) -> float:
+    """Seconds `runs` runs should take at the rate of a measured sample (e.g. one small chunk).
+
+    The engine's work grows linearly with the runs (each run is simulated on its
+    own), so the estimate is runs x (measured_seconds / measured_runs). Time one
+    small `simulate_chunk` of the same scenario to measure it (after a first
+    call, which compiles the kernel).
+    """
+    runs, _ = validate_runs(runs, 0)
+    measured_runs = whole_number("measured_runs", measured_runs, 1)
+    if not isinstance(measured_seconds, int | float) or not math.isfinite(measured_seconds):
+        raise InputError("measured_seconds", measured_seconds, "must be a finite number")
+    if measured_seconds < 0:
+        raise InputError("measured_seconds", measured_seconds, "must be >= 0")
+    return runs * (float(measured_seconds) / measured_runs)
+
+
+def describe_duration(seconds: float) -> str:
+    """A duration in plain words, rounded: "under a second", "about 40 seconds", "about 3 minutes"."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {round(seconds)} second{'s' if round(seconds) != 1 else ''}"
+    if seconds < 90 * 60:
+        minutes = round(seconds / 60)
+        return f"about {minutes} minutes"
+    hours = round(seconds / 3600)
+    return f"about {hours} hour{'s' if hours != 1 else ''}"
 
 
 def chunk_generator(seed: int, chunk_index: int) -> np.random.Generator:
@@ -80,7 +161,20 @@ def chunk_key(rng: np.random.Generator) -> np.uint64:
     return np.uint64(rng.integers(0, 2**64, dtype=np.uint64))
 
 
+def check_items(scenario: Scenario) -> None:
+    """Refuse a scenario whose runs could hold more than MAX_ITEMS items, before any allocation."""
+    total = scenario.max_total_items()
+    if total > MAX_ITEMS:
+        raise InputError(
+            "backlog",
+            total,
+            f"backlog, risks and split allow up to {total} items in a run; "
+            f"at most {MAX_ITEMS} are accepted",
+        )
+
+
 def check_horizon(scenario: Scenario) -> None:
+    check_items(scenario)
     deadline = scenario.periods_to_deadline
     if deadline is not None and deadline > scenario.max_periods:
         assert scenario.deadline is not None  # periods_to_deadline is None without a deadline
@@ -123,6 +217,49 @@ def lead_choices(scenario: Scenario) -> np.ndarray:
     return np.rint(days / scenario.period_days).astype(np.int64)
 
 
+def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bool:
+    """True when no run can finish within max_periods, known before simulating.
+
+    Every run has at least backlog low x the smallest split items (risks only
+    add, unless one has a negative impact), and does at most the largest
+    throughput x the full team's scale per period. When that much work exceeds
+    max_periods of the fastest pace, every run is "not done".
+    """
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
+    if any(min(r.low, r.mode, r.high) < 0 for r in scenario.risks):
+        return False
+    split_low = 1.0
+    if scenario.split_range is not None:
+        split_low = float(scenario.split_range[0])
+    elif scenario.split_samples is not None:
+        split_low = float(min(scenario.split_samples))
+    least = float(np.rint(scenario.backlog_range[0] * split_low))
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    scale = team.max_contributors / team.history_size * scenario.focus
+    return least > table.max_value * scale * scenario.max_periods + 1.0
+
+
+def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int | None) -> int:
+    """Length of the items-done-by-the-deadline histogram: only what a run can reach.
+
+    A run works at most `deadline` periods before the deadline, at most the
+    largest throughput x the full team's scale each period, so it cannot have
+    done more items than that (nor more than its total). A large backlog with a
+    small throughput needs a small histogram, however large the backlog.
+    """
+    size = scenario.max_total_items() + 2
+    if deadline is None:
+        return 1
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    scale = team.max_contributors / team.history_size * scenario.focus
+    reach = sampler.max_value * scale * max(0, deadline) + 1.0
+    if math.isfinite(reach) and reach + 2 < size:
+        size = int(math.floor(reach)) + 3
+    return size
+
+
 def _simulate_when(
     scenario: Scenario, rng: np.random.Generator, n: int, sampler: SamplerTable
 ) -> Histograms:
@@ -141,7 +278,7 @@ def _simulate_when(
     bucket = fan_bucket_width(scenario.max_total_items())
     fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
     deadline = scenario.periods_to_deadline
-    deadline_items = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
+    deadline_items = np.zeros(deadline_items_size(scenario, sampler, deadline), dtype=np.int64)
     totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
     team_args = TeamArgs(
         float(team.history_size),
