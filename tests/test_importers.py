@@ -351,7 +351,17 @@ def test_unrecognised_header_asks_for_columns(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_work_items(path)
     assert caught.value.field == "id_column"
-    assert "foo" in str(caught.value)
+    assert "2 columns" in str(caught.value)
+    assert "foo" not in str(caught.value)  # the first line is never echoed: it may hold a token
+
+
+def test_binary_file_is_refused_without_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    with pytest.raises(InputError) as caught:
+        read_work_items(path)
+    assert "is a binary file" in str(caught.value)
+    assert "IHDR" not in str(caught.value) and len(str(caught.value)) < 200
 
 
 def test_jira_without_resolved_column_names_done_column(tmp_path: Path) -> None:

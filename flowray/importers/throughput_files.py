@@ -18,6 +18,7 @@ from flowray.importers.work_items import (
     _find_column,
     _records,
     _sniff_delimiter,
+    header_summary,
     read_work_items,
 )
 
@@ -80,7 +81,7 @@ def read_throughput_csv(path: str | Path) -> list[tuple[dt.date, float]]:
     value_index = _find_column(header, _VALUE_COLUMNS)
     if date_index is None or value_index is None:
         raise InputError(
-            "path", str(path), f"needs columns week_start and throughput; header: {header}"
+            "path", str(path), f"needs columns week_start and throughput ({header_summary(header)})"
         )
     return _read_period_rows(records[1:], date_index, value_index, str(path))
 

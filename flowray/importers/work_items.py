@@ -225,8 +225,19 @@ def _find_column(header: Sequence[str], candidates: Iterable[str]) -> int | None
     return None
 
 
+def header_summary(header: Sequence[str]) -> str:
+    """How an error describes a file's first line: its number of columns, never its text.
+
+    The first line of whatever file a user points at may hold anything (a token,
+    a password, binary), and error messages reach terminals, logs and cron mail.
+    """
+    return f"the file's first line has {len(header)} column{'s' if len(header) != 1 else ''}"
+
+
 def _decode(path: Path) -> tuple[str, str]:
     raw = path.read_bytes()
+    if b"\x00" in raw[:65536]:
+        raise InputError("path", str(path), "is a binary file, not a CSV export")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding), encoding
@@ -280,7 +291,7 @@ def _resolve_column(
         index = _find_column(header, (override,))
         if index is None:
             raise InputError(
-                field_name, override, f"is not a column of this file; header: {list(header)}"
+                field_name, override, f"is not a column of this file ({header_summary(header)})"
             )
         return index
     return _find_column(header, defaults) if defaults else None
@@ -340,7 +351,7 @@ def read_work_items(
             missing,
             None,
             "the header matches no known export (Jira, Azure DevOps, item_id/done_date, id/done); "
-            f"name the column; header: {header}",
+            f"name the column ({header_summary(header)})",
         )
     defaults = fmt or _Format("custom", (), (), (), (), True)
     id_index = _resolve_column(header, id_column, defaults.id_columns, "id_column")
@@ -350,13 +361,13 @@ def read_work_items(
         raise InputError(
             "id_column",
             None,
-            f"no item id column found (looked for {list(defaults.id_columns)}); header: {header}",
+            f"no item id column found (looked for {list(defaults.id_columns)}); {header_summary(header)}",
         )
     if done_index is None:
         raise InputError(
             "done_column",
             None,
-            f"no done-date column found (looked for {list(defaults.done_columns)}); header: {header}",
+            f"no done-date column found (looked for {list(defaults.done_columns)}); {header_summary(header)}",
         )
     format_name = fmt.name if fmt else "custom"
     columns = {
