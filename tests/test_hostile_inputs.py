@@ -9,6 +9,7 @@ largest resident size of the whole test stays far below the machine's).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import resource
 from pathlib import Path
@@ -123,17 +124,7 @@ _FIELD_VALUES: st.SearchStrategy[Any] = st.one_of(
     _TEXT,
 )
 SCENARIO_FIELDS = [
-    "backlog",
-    "period_days",
-    "split_rate",
-    "risks",
-    "team",
-    "focus",
-    "lead_time_days",
-    "start",
-    "deadline",
-    "max_periods",
-    "sampler",
+    f.name for f in dataclasses.fields(Scenario) if f.init and f.name != "throughput"
 ]
 
 
