@@ -164,8 +164,11 @@ def _wait_for_no_live_tasks(name: str, expected: int, timeout: float) -> list:
 
 
 def test_cancel_a_long_job_stops_every_task_within_2_seconds(ray_session):
-    # 6000 chunks: about 40 s of single-core work (7 ms a chunk), so it cannot just finish
-    job = jobs.submit_forecast(tasks.RAY, SIMPLE, runs=6000 * CHUNK_RUNS, seed=1)
+    # 1500 chunks (runs are bounded by MAX_RUNS) of a backlog ten times SIMPLE's: about ten times
+    # the periods a run simulates: some 30 ms a chunk, 45 s of single-core work in all
+    job = jobs.submit_forecast(
+        tasks.RAY, SIMPLE.replace(backlog=600), runs=1500 * CHUNK_RUNS, seed=1
+    )
     deadline = time.monotonic() + 60
     while job.progress().tasks_done < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
