@@ -63,7 +63,7 @@ class ChunkPlan(Sequence[Chunk]):
     """The chunks of `runs` runs, computed on demand: len, index, slice and iterate in O(1) memory.
 
     Chunk i has chunk_runs runs, except the last, which holds the rest. A plan
-    of 1e8 runs is 1,526 chunks; nothing is built until a chunk is asked for.
+    of 1e9 runs is 15,259 chunks; nothing is built until a chunk is asked for.
     """
 
     def __init__(self, runs: int, chunk_runs: int = CHUNK_RUNS) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-MAX_RUNS = 100_000_000
-"""Simulated futures in one forecast (the default is 100,000; 1e8 takes minutes on one core)."""
+MAX_RUNS = 1_000_000_000
+"""Simulated futures in one forecast (the default is 100,000; 1e9, the flat-memory benchmark, takes minutes)."""
 
 MAX_SEED = 2**63 - 1
 """Random seeds are stored as signed 64-bit integers in the ledger."""

@@ -24,7 +24,7 @@ HISTORY = ["--throughput", "5,6,0,7,3,4,5,6,7,8"]
         ),
         (["when", *HISTORY, "--backlog", "10", "--start", "9999-12-25"], "start", "2200-12-31"),
         (["when", *HISTORY, "--backlog", "10", "--period-days", "100000"], "period_days", "to 366"),
-        (["when", *HISTORY, "--backlog", "10", "--runs", "1e12"], "runs", "to 100000000"),
+        (["when", *HISTORY, "--backlog", "10", "--runs", "1e12"], "runs", "to 1000000000"),
         (["when", *HISTORY, "--backlog", "10", "--seed", str(2**63)], "seed", "from 0 to"),
         (["when", *HISTORY, "--backlog", "10", "--focus", "nan"], "focus", "finite"),
         (["when", *HISTORY, "--backlog", "10", "--max-periods", "1e9"], "max_periods", "100000"),
