@@ -48,10 +48,6 @@ def _levels(text: str | None) -> tuple[float, ...]:
     return levels
 
 
-def _whole(field: str, text: str) -> int:
-    return whole_number(field, text)
-
-
 def _risk(text: str) -> tuple[float, float, float, float]:
     parts = text.split(":")
     if len(parts) != 4:
@@ -197,8 +193,8 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         window=window,
         method=method,
         fields=scenario_fields(args),
-        runs=_whole("--runs", args.runs),
-        seed=_whole("--seed", args.seed),
+        runs=whole_number("--runs", args.runs),
+        seed=whole_number("--seed", args.seed),
         periods=getattr(args, "periods", None),
         end=getattr(args, "end", None),
         engine="ray" if args.ray else "serial",

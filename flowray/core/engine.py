@@ -18,7 +18,7 @@ import numpy as np
 
 from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
-from flowray.core.limits import MAX_ITEMS, MAX_PERIODS, MAX_RUNS, MAX_SEED
+from flowray.core.limits import MAX_PERIODS, MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.core.validation import whole_number
@@ -161,20 +161,7 @@ def chunk_key(rng: np.random.Generator) -> np.uint64:
     return np.uint64(rng.integers(0, 2**64, dtype=np.uint64))
 
 
-def check_items(scenario: Scenario) -> None:
-    """Refuse a scenario whose runs could hold more than MAX_ITEMS items, before any allocation."""
-    total = scenario.max_total_items()
-    if total > MAX_ITEMS:
-        raise InputError(
-            "backlog",
-            total,
-            f"backlog, risks and split allow up to {total} items in a run; "
-            f"at most {MAX_ITEMS} are accepted",
-        )
-
-
 def check_horizon(scenario: Scenario) -> None:
-    check_items(scenario)
     deadline = scenario.periods_to_deadline
     if deadline is not None and deadline > scenario.max_periods:
         assert scenario.deadline is not None  # periods_to_deadline is None without a deadline
@@ -234,10 +221,14 @@ def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bo
     elif scenario.split_samples is not None:
         split_low = float(min(scenario.split_samples))
     least = float(np.rint(scenario.backlog_range[0] * split_low))
+    return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
+
+
+def _peak_items_per_period(scenario: Scenario, sampler: SamplerTable) -> float:
+    """The most items one period can complete: the largest throughput at the full team's scale."""
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
-    scale = team.max_contributors / team.history_size * scenario.focus
-    return least > table.max_value * scale * scenario.max_periods + 1.0
+    return sampler.max_value * team.max_contributors / team.history_size * scenario.focus
 
 
 def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int | None) -> int:
@@ -248,13 +239,10 @@ def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int
     done more items than that (nor more than its total). A large backlog with a
     small throughput needs a small histogram, however large the backlog.
     """
-    size = scenario.max_total_items() + 2
     if deadline is None:
         return 1
-    team = scenario.team
-    assert team.max_contributors is not None  # filled in by Team.__post_init__
-    scale = team.max_contributors / team.history_size * scenario.focus
-    reach = sampler.max_value * scale * max(0, deadline) + 1.0
+    size = scenario.max_total_items() + 2
+    reach = _peak_items_per_period(scenario, sampler) * max(0, deadline) + 1.0
     if math.isfinite(reach) and reach + 2 < size:
         size = int(math.floor(reach)) + 3
     return size
