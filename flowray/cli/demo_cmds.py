@@ -13,8 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="seed a demo database from the bundled data and serve the dashboards",
         description=(
-            "Create (once) a demo database with four real projects, their throughput, "
-            "scored past forecasts and live forecasts, then serve the dashboards on it."
+            "Create a demo database with four real projects, their throughput, "
+            "scored past forecasts and live forecasts, then serve the dashboards on it. "
+            "The real histories are re-dated to end last week; a demo built on an earlier "
+            "day is rebuilt (the old file is kept beside it)."
         ),
     )
     parser.add_argument(
@@ -24,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--seed-only", action="store_true", help="seed the database and exit")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="rebuild the demo database as of today (the old file is kept, renamed)",
+    )
     parser.set_defaults(handler=run_demo)
 
 
@@ -31,11 +38,24 @@ def run_demo(args: argparse.Namespace) -> int:
     from flowray import pipeline
     from flowray.cli import app_cmds
 
-    summary = pipeline.seed_demo(args.db)
-    if summary["seeded"]:
+    status = pipeline.demo_status(args.db)
+    if status.needs_seeding:
+        summary = pipeline.seed_demo(args.db)
         print(f"seeded {args.db}: {summary['projects']} projects, {summary['forecasts']} forecasts")
+    elif args.reset or status.state == "out of date":
+        reason = (
+            "rebuilding it as asked"
+            if args.reset
+            else f"its history ends the week of {status.last_week}, so it is rebuilt as of today"
+        )
+        print(f"demo database {args.db}: {reason}")
+        summary = pipeline.reset_demo(args.db)
+        print(f"seeded {args.db}: {summary['projects']} projects, {summary['forecasts']} forecasts")
+        if summary["kept"]:
+            print(f"the previous file is kept as {summary['kept']}")
     else:
-        print(f"using {args.db} ({summary['projects']} projects)")
+        note = " (not a demo database: served as it is)" if status.state == "not a demo" else ""
+        print(f"using {args.db}{note}")
     if args.seed_only:
         return 0
     dashboard_args = argparse.Namespace(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flowray.exceptions import InputError
 
-__all__ = ["demo_path", "demo_series_names", "load_demo_series"]
+__all__ = ["demo_path", "demo_series_names", "last_full_week", "load_demo_series"]
 
 _KINDS = ("weekly", "items")
 
@@ -46,10 +46,24 @@ def demo_path(name: str, kind: str = "weekly") -> Path:
     return path
 
 
-def load_demo_series(name: str) -> list[tuple[dt.date, int]]:
-    """Weekly throughput of a demo series: (ISO Monday, items done that week), oldest first."""
+def load_demo_series(name: str, *, as_of: dt.date | None = None) -> list[tuple[dt.date, int]]:
+    """Weekly throughput of a demo series: (ISO Monday, items done that week), oldest first.
+
+    With `as_of`, the same numbers are re-dated whole weeks forward or back so that
+    the last week is the one before `as_of`'s week: a demo built today then reads
+    like a team's history up to last week, never like data that stopped months ago.
+    """
     with demo_path(name).open(newline="", encoding="utf-8") as handle:
-        return [
+        weeks = [
             (dt.date.fromisoformat(row["week_start"]), int(row["throughput"]))
             for row in csv.DictReader(handle)
         ]
+    if as_of is None or not weeks:
+        return weeks
+    shift = last_full_week(as_of) - weeks[-1][0]
+    return [(week + shift, items) for week, items in weeks]
+
+
+def last_full_week(day: dt.date) -> dt.date:
+    """The Monday of the week before `day`'s week: the last week a history can hold on `day`."""
+    return day - dt.timedelta(days=day.weekday() + 7)

@@ -37,7 +37,7 @@ from flowray.pipeline.cluster import (
     share_cluster_with_kernels,
 )
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
-from flowray.pipeline.demo import DEMO_PROJECTS, seed_demo
+from flowray.pipeline.demo import DEMO_PROJECTS, DemoStatus, demo_status, reset_demo, seed_demo
 from flowray.pipeline.forecast import (
     ForecastOutcome,
     ForecastRequest,
@@ -74,6 +74,7 @@ __all__ = [
     "ALL_HISTORY",
     "DEFAULT",
     "DEMO_PROJECTS",
+    "DemoStatus",
     "DOMAIN_MODEL",
     "ENGINES",
     "BatchReport",
@@ -122,6 +123,8 @@ __all__ = [
     "run_sweep",
     "save_forecast",
     "save_result",
+    "demo_status",
+    "reset_demo",
     "seed_demo",
     "share_cluster_with_kernels",
     "start_forecast",

@@ -1,15 +1,24 @@
-"""The demo database: real demo series, scored past forecasts, a live project per series."""
+"""The demo database: real demo series, scored past forecasts, a live project per series.
+
+The series are real, but the demo is built relative to the day it is seeded:
+each history is re-dated so that its last week is last week, and targets, past
+forecasts and actuals move with it. A demo seeded on an earlier day is out of
+date; `demo_status` says so and `reset_demo` rebuilds it, keeping the old file.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flowray.core.engine import Question
 from flowray.core.forecast import run_local
 from flowray.core.scenario import Scenario
-from flowray.data import load_demo_series
+from flowray.data import last_full_week, load_demo_series
+from flowray.exceptions import InputError
 from flowray.pipeline.ledger import save_result
 from flowray.pipeline.workspace import Where, workspace_of
 
@@ -21,6 +30,7 @@ DEMO_PROJECTS = (
     ("mockito/mockito", "Mockito Release", 3, 24, 22),
 )
 DEMO_RUNS = 20_000
+DEMO_DESCRIPTION_PREFIX = "Demo: "
 
 
 def _completion_week(items: Sequence[int], start: int, backlog: int) -> int | None:
@@ -33,10 +43,11 @@ def _completion_week(items: Sequence[int], start: int, backlog: int) -> int | No
     return None
 
 
-def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
+def seed_demo(where: Where, *, seed: int = 2026, today: dt.date | None = None) -> dict[str, Any]:
     """Fill an empty database with the bundled demo series: projects, history, forecasts, actuals.
 
-    Past forecasts are made at real past origins from the history before them,
+    Every series is re-dated so that its last week is the week before `today`'s
+    (default: the real today). Past forecasts are made at past origins from the history before them,
     and scored against the completion actually observed afterwards; the live
     forecasts of each project are re-made every four weeks of its run, so the
     portfolio shows how they moved.
@@ -46,8 +57,9 @@ def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
     if store.list_projects():
         return {"seeded": False, "projects": len(store.list_projects())}
     made = 0
+    today = today or dt.date.today()
     for series, name, team_size, scope_weeks, target_weeks in DEMO_PROJECTS:
-        weeks = load_demo_series(series)
+        weeks = load_demo_series(series, as_of=today)
         dates = [d for d, _ in weeks]
         items = [int(v) for _, v in weeks]
         n = len(items)
@@ -58,7 +70,8 @@ def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
         target = start_date + dt.timedelta(weeks=target_weeks)
         store.add_project(
             name,
-            description=f"Demo: weekly merged pull requests of {series} (real data)",
+            description=f"{DEMO_DESCRIPTION_PREFIX}weekly merged pull requests of {series} "
+            "(real data, re-dated to end last week)",
             team_size=team_size,
             start_date=start_date,
             target_date=target,
@@ -108,3 +121,71 @@ def seed_demo(where: Where, *, seed: int = 2026) -> dict[str, Any]:
             )
             made += 1
     return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made}
+
+
+@dataclass(frozen=True)
+class DemoStatus:
+    """What a demo database file holds, as `flowray demo` needs to know it."""
+
+    state: str  # "missing", "empty", "current", "out of date", or "not a demo"
+    last_week: dt.date | None = None  # the last week of the demo history, when there is one
+
+    @property
+    def needs_seeding(self) -> bool:
+        return self.state in ("missing", "empty")
+
+
+def demo_status(path: Path, *, today: dt.date | None = None) -> DemoStatus:
+    """Is the file at `path` a current demo, an out-of-date one, or somebody's real ledger?
+
+    Reads without creating anything: a missing file is "missing".
+    """
+    if not path.exists():
+        return DemoStatus("missing")
+    from flowray.store import Store
+
+    with Store(path, create=False).reading() as ledger:
+        projects = ledger.list_projects()
+        demo_names = {name for _, name, *_ in DEMO_PROJECTS}
+        if not projects:
+            return DemoStatus("empty")
+        if any(
+            p.name not in demo_names
+            or not (p.description or "").startswith(DEMO_DESCRIPTION_PREFIX)
+            for p in projects
+        ):
+            return DemoStatus("not a demo")
+        history = ledger.get_throughput(projects[0].name)
+    last_week = history[-1].period_start if history else None
+    expected = last_full_week(today or dt.date.today())
+    if last_week is None or last_week < expected:
+        return DemoStatus("out of date", last_week)
+    return DemoStatus("current", last_week)
+
+
+def reset_demo(path: Path, *, today: dt.date | None = None, seed: int = 2026) -> dict[str, Any]:
+    """Rebuild the demo at `path` as of `today`; the old file is kept beside it, renamed.
+
+    Only a demo database is ever reset: a file holding other projects is refused,
+    so a mistyped `--db` cannot replace a real ledger.
+    """
+    status = demo_status(path, today=today)
+    if status.state == "not a demo":
+        raise InputError(
+            "db",
+            str(path),
+            "holds projects that are not the demo's; flowray only resets a demo database",
+        )
+    kept: Path | None = None
+    if path.exists():
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = path.with_name(f"{path.stem}.before-reset-{stamp}{path.suffix}")
+        path.replace(kept)
+    fresh = path.with_name(f"{path.name}.seeding")  # renamed when complete: never half-seeded
+    fresh.unlink(missing_ok=True)
+    summary = seed_demo(fresh, seed=seed, today=today)
+    fresh.replace(path)
+    for sidecar in (".lock", ".gate"):
+        path.with_name(fresh.name + sidecar).unlink(missing_ok=True)
+    summary["kept"] = None if kept is None else str(kept)
+    return summary
