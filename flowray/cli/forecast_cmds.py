@@ -1,12 +1,14 @@
 """`flowray when` and `flowray how-many`: forecasts from the command line.
 
-Without --method they run the plain model (docs/model.md), plain bootstrap on all the
-history (or --window N periods, --sampler S), as every spreadsheet tool does and
-as the reference checks (tests/reference/reference_model.py) expect: a script
-that pipes `flowray when` keeps getting the same model. `--method default` gives
-flowray's chosen method, the one the dashboards and the batch use (recency-
-weighted sampling of the last 12 weeks, calibrated on the history's own past
-forecast errors; see BACKTESTS.md).
+They use flowray's default method, as the dashboards and the batch do
+(recency-weighted sampling of the last 12 periods, calibrated on the history's
+own past forecast errors; see BACKTESTS.md). The plain model of docs/model.md,
+plain bootstrap on all the history as every spreadsheet tool does, is one option
+away: `--method bootstrap --window all` (the reference checks use it).
+`--sampler S` alone runs that sampler uncalibrated on all the history.
+
+The forecast starts today unless `--start` says otherwise; with `--project`
+the deadline defaults to the project's target date.
 """
 
 from __future__ import annotations
@@ -68,17 +70,20 @@ def add_throughput_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--period-days", default=7, help="days per period (default 7)")
     group.add_argument(
         "--window",
-        help="periods of history the sampler draws from: N, or 'all' (default: all; with --method default, "
-        "flowray's chosen window)",
+        help="periods of history the method draws from: N, or 'all' (default: the method's own; "
+        "12 for the default method, all for the others)",
     )
     group.add_argument(
-        "--sampler", help="bootstrap|block|recency|weibull, uncalibrated (default bootstrap)"
+        "--sampler",
+        help="bootstrap|block|recency|weibull, uncalibrated, on all the history unless --window "
+        "(instead of --method)",
     )
     group.add_argument(
         "--method",
-        help="forecast method: 'default' (flowray's choice, as the dashboards use: recency+cal on the last "
-        "12 periods) or bootstrap|block|recency|weibull, optionally with +cal (calibrated on the "
-        "history's own past forecast errors). Default: plain bootstrap on all the history (the plain model)",
+        help="forecast method: 'default' (flowray's calibrated choice, as the dashboards and the "
+        "batch use: recency+cal on the last 12 periods; the default) or bootstrap|block|recency|weibull, "
+        "optionally with +cal (calibrated on the history's own past forecast errors). "
+        "The plain model: --method bootstrap --window all",
     )
 
 
@@ -151,48 +156,85 @@ def _print_json(data: dict[str, Any]) -> None:
 def forecast_method(args: argparse.Namespace) -> tuple[Any, int | None]:
     """(method for the request, window for the request) from --method / --window / --sampler.
 
-    Without --method: no method (the plain model: --sampler, default
-    bootstrap, on --window or all the history). Errors name the option.
+    Without --method and --sampler: flowray's default method (on --window if
+    given). --sampler alone: that sampler uncalibrated (the plain model's way),
+    on --window or all the history. Errors name the option.
     """
     from flowray import pipeline
     from flowray.core import backtest
 
     window_text = getattr(args, "window", None)
-    if args.method is None:
+    if args.method is not None and args.sampler:
+        raise InputError(
+            "--sampler",
+            args.sampler,
+            "give --method or --sampler, not both (--method names the sampler, e.g. --method block)",
+        )
+    if args.sampler:
         if window_text is None:
             return None, None
         try:
             return None, backtest.parse_window(window_text)
         except InputError as exc:
             raise InputError("--window", window_text, exc.rule) from None
-    if args.sampler:
-        raise InputError(
-            "--sampler",
-            args.sampler,
-            "give --method or --sampler, not both (--method names the sampler, e.g. --method block)",
-        )
+    name = pipeline.DEFAULT if args.method is None else args.method
     try:
         method = (
-            pipeline.resolve_method(args.method)
+            pipeline.resolve_method(name)
             if window_text is None
-            else pipeline.resolve_method(args.method, window_text)
+            else pipeline.resolve_method(name, window_text)
         )
     except InputError as exc:
         raise InputError(f"--{exc.field}", exc.value, exc.rule) from None
     return method, None
 
 
+def default_dates(args: argparse.Namespace, fields: dict[str, Any], kind: str) -> list[str]:
+    """Fill the start (today) and, for a project's "when", the deadline (its target date).
+
+    A forecast without a start has no dates and can never be scored, so the
+    start is always set. Returns notes for stderr (say, a target already past).
+    """
+    import datetime as dt
+
+    notes: list[str] = []
+    fields.setdefault("start", dt.date.today().isoformat())
+    if kind != "when" or fields.get("deadline") or not getattr(args, "project", None):
+        return notes
+    from flowray.cli.store_cmds import db_path
+    from flowray.core.validation import parse_date
+    from flowray.store import Store
+
+    with Store(db_path(args), create=False).reading() as ledger:
+        project = next((p for p in ledger.list_projects() if p.name == args.project), None)
+    target = project.target_date if project is not None else None
+    start = parse_date("--start", fields["start"])
+    if target is None:
+        return notes
+    if start is not None and target <= start:
+        notes.append(
+            f"the project's target date {target.isoformat()} is not after the start "
+            f"{start.isoformat()}: no deadline is forecast (give --deadline)"
+        )
+        return notes
+    fields["deadline"] = target.isoformat()
+    notes.append(f"deadline: the project's target date, {target.isoformat()}")
+    return notes
+
+
 def _run(args: argparse.Namespace, kind: str) -> int:
     from flowray import pipeline
 
     method, window = forecast_method(args)
+    fields = scenario_fields(args)
+    notes = default_dates(args, fields, kind)
     request = pipeline.ForecastRequest(
         kind=kind,
         throughput=read_throughput(args),
         project=args.project,
         window=window,
         method=method,
-        fields=scenario_fields(args),
+        fields=fields,
         runs=whole_number("--runs", args.runs),
         seed=whole_number("--seed", args.seed),
         periods=getattr(args, "periods", None),
@@ -203,6 +245,8 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         db_path=args.db,
     )
     outcome = pipeline.run_forecast(request)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     levels = _levels(getattr(args, "percentiles", None))
@@ -224,9 +268,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     when = sub.add_parser(
         "when",
         help="when will the backlog be done? (with --deadline: how likely by then?)",
-        description="Monte Carlo forecast of the completion date of a backlog. Default: plain bootstrap on "
-        "all the history (the plain model); --method default uses flowray's calibrated choice, "
-        "as the dashboards do.",
+        description="Monte Carlo forecast of the completion date of a backlog, with flowray's "
+        "calibrated default method (as the dashboards and the batch). The plain model: "
+        "--method bootstrap --window all.",
     )
     add_throughput_options(when)
     when.add_argument("--backlog", required=True, help="items left: 100, or a range 80:120")
@@ -238,8 +282,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--s-curve", help="S-curve ramp, %% of the work (0-50)")
     when.add_argument("--focus", help="share of capacity on this work (0-1]")
     when.add_argument("--lead-time", help="item lead times in days, e.g. 3,5,8")
-    when.add_argument("--start", help="start date YYYY-MM-DD")
-    when.add_argument("--deadline", help="deadline YYYY-MM-DD (needs --start)")
+    when.add_argument("--start", help="start date YYYY-MM-DD (default today)")
+    when.add_argument(
+        "--deadline", help="deadline YYYY-MM-DD (default with --project: its target date)"
+    )
     when.add_argument("--max-periods", help="horizon cap (default 520)")
     when.add_argument("--percentiles", default="50,70,85,95", help="levels to report")
     add_run_options(when)
@@ -248,15 +294,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     many = sub.add_parser(
         "how-many",
         help="how many items will be done in N periods (or by a date)?",
-        description="Monte Carlo forecast of items done in a horizon, read conservatively. Default: plain "
-        "bootstrap on all the history (the plain model); --method default uses flowray's "
-        "calibrated choice, as the dashboards do.",
+        description="Monte Carlo forecast of items done in a horizon, read conservatively, with "
+        "flowray's calibrated default method (as the dashboards and the batch). The plain model: "
+        "--method bootstrap --window all.",
     )
     add_throughput_options(many)
     horizon = many.add_mutually_exclusive_group(required=True)
     horizon.add_argument("--periods", help="horizon in periods")
-    horizon.add_argument("--end", help="horizon end date YYYY-MM-DD (needs --start)")
-    many.add_argument("--start", help="start date YYYY-MM-DD")
+    horizon.add_argument("--end", help="horizon end date YYYY-MM-DD")
+    many.add_argument("--start", help="start date YYYY-MM-DD (default today)")
     many.add_argument("--history-team", help="people behind the throughput history")
     many.add_argument("--contributors", help="active contributors MIN:MAX (MAX is used)")
     many.add_argument("--focus", help="share of capacity on this work (0-1]")

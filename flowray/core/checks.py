@@ -6,6 +6,7 @@ built on the history; they travel with every result as warnings.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ STABILITY_GOOD = 25.0
 XMR_NATURAL_LIMIT = 2.66  # X chart: mean +/- 2.66 x average moving range
 XMR_RANGE_LIMIT = 3.268  # mR chart upper limit: 3.268 x average moving range
 RUN_LENGTH = 8  # eight in a row on one side of the mean is a signal
+STALE_AFTER_PERIODS = 2  # a gap of more periods than this between history and start is worth a word
 
 
 @dataclass(frozen=True)
@@ -128,4 +130,25 @@ def check_history(history: Sequence[float]) -> HistoryChecks:
         xmr_range_upper=range_upper,
         signals=signals,
         warnings=tuple(warnings),
+    )
+
+
+def stale_history_warning(
+    history_ends: dt.date, start: dt.date, period_days: int = 7
+) -> str | None:
+    """A warning in words when the history stops well before the forecast starts, else None.
+
+    `history_ends` is the day after the last period of history. The simulation
+    assumes the team kept working as its history shows through the gap, which
+    nobody has checked; more than STALE_AFTER_PERIODS periods of it deserves a word.
+    """
+    from flowray.text import period_word
+
+    gap_days = (start - history_ends).days
+    if gap_days <= STALE_AFTER_PERIODS * period_days:
+        return None
+    gap = gap_days // period_days
+    return (
+        f"The history ends {gap} {period_word(period_days, gap)} before the start: "
+        "the forecast assumes nothing changed since. Add the recent history for a current forecast."
     )

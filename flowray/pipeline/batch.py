@@ -158,7 +158,9 @@ def reforecast_project(
     else:
         backlog = max(0, int(backlog) - done_since)
     last = periods[-1]
-    start = cut or (last.period_start + dt.timedelta(days=last.period_days))
+    history_ends = last.period_start + dt.timedelta(days=last.period_days)
+    # As the pages and the CLI do: the forecast starts today (or as_of), never before the history ends.
+    start = cut or max(dt.date.today(), history_ends)
     inputs.update(backlog=backlog, start=start.isoformat())
     inputs.pop("throughput", None)
     if inputs.get("deadline") and dt.date.fromisoformat(inputs["deadline"]) <= start:
@@ -180,6 +182,7 @@ def reforecast_project(
         force=False,
         method=chosen,
         project=project,  # for the method's words ("this project's past errors"); the history is given
+        history_ends=history_ends,
     )
     outcome = run_forecast(request, workspace)
     fid = save_forecast(

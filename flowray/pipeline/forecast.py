@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowray.core.checks import MIN_PERIODS, check_history
+from flowray.core.checks import MIN_PERIODS, check_history, stale_history_warning
 from flowray.core.engine import Question
 from flowray.core.forecast import horizon_periods
 from flowray.core.methods import ForecastMethod, apply_window, resolve_method
@@ -50,6 +50,9 @@ class ForecastRequest:
     # a ForecastMethod: that method, with `window` as its window (None = the method's own default:
     # flowray's chosen window for "default", all the history otherwise). See resolve_method.
     method: str | ForecastMethod | None = None
+    # The day after the last period of a history given as `throughput` values (a project's
+    # stored history knows its own end): with a start, a long gap gets a warning.
+    history_ends: dt.date | None = None
 
 
 @dataclass
@@ -134,7 +137,22 @@ def prepare(request: ForecastRequest, workspace: Workspace | None = None) -> Pre
         fields["sampler"] = method.base
     scenario = Scenario(throughput=window, **fields)
     warnings.extend(w for w in scenario_warnings(scenario) if w not in warnings)
+    stale = _stale_warning(scenario, request.history_ends, periods)
+    if stale:
+        warnings.append(stale)
     return PreparedForecast(scenario, warnings, history, periods, method)
+
+
+def _stale_warning(
+    scenario: Scenario, history_ends: dt.date | None, periods: Sequence[Any] | None
+) -> str | None:
+    """The gap warning when the history's end is known and the scenario has a start."""
+    if history_ends is None and periods:
+        last = periods[-1]
+        history_ends = last.period_start + dt.timedelta(days=last.period_days)
+    if history_ends is None or scenario.start is None:
+        return None
+    return stale_history_warning(history_ends, scenario.start, scenario.period_days)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:

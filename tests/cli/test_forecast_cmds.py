@@ -14,6 +14,7 @@ from flowray.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TP = "3,5,0,7,2,4,6,1,8,5"
+PLAIN_MODEL = ("--method", "bootstrap", "--window", "all")  # what `simulate` / `how_many` compute
 
 
 def run_json(capsys, *args: str) -> dict:
@@ -37,6 +38,7 @@ def test_when_json_has_the_documented_keys(capsys):
         "20000",
         "--seed",
         "7",
+        *PLAIN_MODEL,
     )
     for key in (
         "percentiles",
@@ -138,7 +140,17 @@ def test_split_samples(capsys):
 
 def test_how_many_json(capsys):
     data = run_json(
-        capsys, "how-many", "--throughput", TP, "--periods", "8", "--runs", "20000", "--seed", "3"
+        capsys,
+        "how-many",
+        "--throughput",
+        TP,
+        "--periods",
+        "8",
+        "--runs",
+        "20000",
+        "--seed",
+        "3",
+        *PLAIN_MODEL,
     )
     expected = how_many(
         Scenario(throughput=[float(v) for v in TP.split(",")]), periods=8, runs=20000, seed=3
@@ -353,9 +365,31 @@ def _values(text: str) -> list[float]:
     return [float(v) for v in text.split(",")]
 
 
-def test_the_default_is_plain_bootstrap_on_all_the_history_and_says_so(capsys):
+def test_without_a_method_the_cli_uses_flowrays_default_as_the_pages_do(capsys):
+    from flowray.core import backtest
+
+    args = ("when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2")
+    plain = run_json(capsys, *args)
+    explicit = run_json(capsys, *args, "--method", "default")
+    assert plain["method"]["name"] == backtest.DEFAULT_METHOD
+    assert plain["method"]["window"] == backtest.DEFAULT_WINDOW
+    assert plain["histogram"] == explicit["histogram"]
+    assert plain["scenario"]["start"] is not None  # the start defaults to today
+
+
+def test_the_plain_model_is_one_option_away_and_says_so(capsys):
     data = run_json(
-        capsys, "when", "--throughput", HISTORY, "--backlog", "60", "--runs", "5000", "--seed", "2"
+        capsys,
+        "when",
+        "--throughput",
+        HISTORY,
+        "--backlog",
+        "60",
+        "--runs",
+        "5000",
+        "--seed",
+        "2",
+        *PLAIN_MODEL,
     )
     expected = simulate(Scenario(throughput=_values(HISTORY), backlog=60), runs=5000, seed=2)
     assert data["histogram"]["counts"] == [int(c) for c in expected.counts[expected.counts > 0]]
@@ -481,3 +515,48 @@ def test_the_readable_output_names_the_method(capsys):
     )
     out = capsys.readouterr().out
     assert "Method: " in out and f"of the last {backtest.DEFAULT_WINDOW} weeks, calibrated" in out
+
+
+def _project_with_history(tmp_path, *, ends_weeks_ago: int, target_in_days: int) -> str:
+    """A ledger with project "Web": 20 weeks of history ending some weeks ago, and a target date."""
+    import datetime as dt
+
+    from flowray.data import last_full_week
+    from flowray.store import Store
+
+    db = str(tmp_path / "ledger.duckdb")
+    today = dt.date.today()
+    store = Store(db)
+    store.add_project("Web", target_date=today + dt.timedelta(days=target_in_days))
+    last = last_full_week(today) - dt.timedelta(weeks=ends_weeks_ago)
+    weeks = [last - dt.timedelta(weeks=k) for k in range(19, -1, -1)]
+    store.set_throughput("Web", [(w, 3 + k % 4) for k, w in enumerate(weeks)])
+    return db
+
+
+def test_a_projects_forecast_starts_today_and_asks_about_its_target_date(capsys, tmp_path):
+    import datetime as dt
+
+    db = _project_with_history(tmp_path, ends_weeks_ago=0, target_in_days=70)
+    data = run_json(capsys, "when", "--project", "Web", "--backlog", "30", "--db", db)
+    today = dt.date.today()
+    assert data["scenario"]["start"] == today.isoformat()
+    assert data["scenario"]["deadline"] == (today + dt.timedelta(days=70)).isoformat()
+    assert data["probability_by_deadline"] is not None
+    assert not any("history ends" in w for w in data.get("warnings", []))
+
+
+def test_a_history_that_stopped_long_ago_is_said_in_words(capsys, tmp_path):
+    db = _project_with_history(tmp_path, ends_weeks_ago=16, target_in_days=70)
+    assert main(["when", "--project", "Web", "--backlog", "30", "--db", db]) == 0
+    err = capsys.readouterr().err
+    assert "The history ends 16 weeks before the start" in err
+    assert "assumes nothing changed since" in err
+
+
+def test_a_target_date_already_past_gives_no_deadline_and_says_why(capsys, tmp_path):
+    db = _project_with_history(tmp_path, ends_weeks_ago=0, target_in_days=-3)
+    assert main(["when", "--project", "Web", "--backlog", "30", "--db", db, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["scenario"]["deadline"] is None
+    assert "target date" in err and "is not after the start" in err
