@@ -2,9 +2,13 @@
 
 The stable public API:
 
-    from flowray import Scenario, simulate, how_many
-    result = simulate(Scenario(throughput=[5, 6, 0, 7], backlog=40), runs=100_000, seed=7)
+    from flowray import Scenario, forecast
+    result = forecast(Scenario(throughput=[5, 6, 0, 7, 4, 8, 3, 6, 5, 7], backlog=40), seed=7)
     result.percentile(85), result.to_dict()
+
+`forecast` uses flowray's calibrated default method, as the pages, the CLI and
+the batch do; `simulate` and `how_many` run the plain model (plain bootstrap on
+all the history), which the reference checks compare against.
 
 `import flowray` is instant: the names below (and numba, pandas, Ray, DuckDB
 behind them) load on first use.
@@ -20,6 +24,7 @@ from flowray.exceptions import FlowrayError, InputError
 __version__ = "0.1.0"
 
 _LAZY = {
+    "forecast": "flowray.core.methods",
     "simulate": "flowray.core.forecast",
     "how_many": "flowray.core.forecast",
     "ForecastResult": "flowray.core.results",
@@ -43,6 +48,7 @@ _SUBMODULES = (
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from flowray.core.forecast import how_many, simulate
+    from flowray.core.methods import forecast
     from flowray.core.results import ForecastResult, HowManyResult
     from flowray.core.scenario import Risk, Scenario, Team
 
@@ -71,6 +77,7 @@ __all__ = [
     "Scenario",
     "Team",
     "__version__",
+    "forecast",
     "how_many",
     "simulate",
 ]

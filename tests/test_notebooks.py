@@ -8,6 +8,8 @@ which would cost 10-20 s more per run; the other notebooks forecast locally.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import base64
 import json
 import shutil
@@ -117,7 +119,12 @@ def test_every_notebook_has_small_test_parameters_it_declares():
 def test_01_quickstart(demo_db, tmp_path):
     nb = execute("01_quickstart.ipynb", tmp_path)
     out = texts(nb)
-    assert "P(done by 2026-10-26):" in out and "85% likely: at least" in out
+    from flowray.data import last_full_week
+
+    start = last_full_week(dt.date.today()) + dt.timedelta(weeks=1)  # the history ends last week
+    deadline = start + dt.timedelta(weeks=12)  # the notebook's weeks_to_deadline
+    assert f"P(done by {deadline.isoformat()}):" in out and "85% likely: at least" in out
+    assert "flowray's default" in out and "plain model" in out  # the method, then the comparison
     assert "plus_minus" in out and "at_least" in out
     assert len(plotly_figures(nb)) >= 4  # history, completion, burn-down, how many, XmR
     assert widget_views(nb) == 1  # the forecast panel

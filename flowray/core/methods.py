@@ -311,3 +311,31 @@ def calibrated_forecast(
     would have made on `history` at every past origin whose outcome is known.
     """
     return method_forecast(scenario, question, runs, seed, history, default_method())
+
+
+def forecast(
+    scenario: Scenario,
+    *,
+    periods: int | None = None,
+    end: object | None = None,
+    runs: int = 100_000,
+    seed: int = 0,
+    method: str | ForecastMethod | None = DEFAULT,
+    window: Any = DEFAULT_WINDOW_OF_METHOD,
+) -> Result:
+    """flowray's forecast of a scenario, made the way the pages, the CLI and the batch make it.
+
+    "When will it be done?" by default; "how many items?" with `periods` or an
+    `end` date. The method is flowray's calibrated default unless named
+    (`method="bootstrap", window="all"` is the plain model, which `simulate`
+    and `how_many` compute directly). The scenario's throughput is the whole
+    history: the method reads its own window of it and learns its calibration
+    from the history's past forecast errors.
+    """
+    if periods is not None or end is not None:
+        from flowray.core.forecast import horizon_periods
+
+        question = Question("how_many", horizon_periods(scenario, periods, end))
+    else:
+        question = Question("when")
+    return method_forecast(scenario, question, runs, seed, method=resolve_method(method, window))
