@@ -32,7 +32,10 @@ def test_the_plain_model_is_one_argument_away_and_equals_simulate():
 def test_periods_ask_how_many():
     scenario = Scenario(throughput=HISTORY)
     result = forecast(scenario, periods=8, runs=20_000, seed=3, method="bootstrap", window="all")
-    assert result.at_least_table() == how_many(scenario, periods=8, runs=20_000, seed=3).at_least_table()
+    assert (
+        result.at_least_table()
+        == how_many(scenario, periods=8, runs=20_000, seed=3).at_least_table()
+    )
 
 
 def test_forecast_is_public():
