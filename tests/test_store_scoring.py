@@ -219,3 +219,20 @@ def test_each_forecast_is_scored_once_by_the_earliest_actual(store):
 def test_backtest_rows_are_not_scored(store):
     store.save_forecast("P", when_result([3], [10], 10), kind="backtest")
     assert store.add_actual("P", "2025-02-10", 20).scored_forecasts == []
+
+
+def test_an_actual_dated_after_today_is_refused_by_name(tmp_path):
+    import datetime as dt
+
+    from flowray.exceptions import InputError
+    from flowray.store import Store
+
+    store = Store(tmp_path / "ledger.duckdb")
+    store.add_project("Web")
+    tomorrow = dt.date.today() + dt.timedelta(days=2)
+    with pytest.raises(InputError) as caught:
+        store.add_actual("Web", tomorrow, 10)
+    assert caught.value.field == "completed_on" and "is after today" in str(caught.value)
+    assert store.list_actuals("Web") == []  # nothing recorded
+    store.add_actual("Web", dt.date.today(), 10)  # today is fine
+    assert len(store.list_actuals("Web")) == 1

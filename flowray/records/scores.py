@@ -99,6 +99,14 @@ def add_actual(
     fid = optional_whole_number("forecast_id", forecast_id, 1)
     who = text("recorded_by", recorded_by) or current_user()
     stamp = parse_timestamp("recorded_at", recorded_at) or utcnow()
+    # What happened cannot happen after it is recorded (the local date, which may lead UTC).
+    today = max(stamp.date(), dt.date.today()) if recorded_at is None else stamp.date()
+    if day > today:
+        raise InputError(
+            "completed_on",
+            day.isoformat(),
+            f"is after today ({today.isoformat()}); record an actual once the work is done",
+        )
     note = text("notes", notes)
     if project is None and fid is None:
         raise InputError("project", None, "give a project or a forecast id")
