@@ -69,9 +69,10 @@ class HistorySpan(Record):
         if not self.periods:
             return "no history"
         noun = "period" if self.periods == 1 else "periods"
+        things = "item" if self.items == 1 else "items"
         assert self.first_period is not None and self.last_period is not None
         return (
-            f"{self.periods} {noun} of {self.period_days} days, {self.items} items "
+            f"{self.periods} {noun} of {self.period_days} days, {self.items} {things} "
             f"({self.first_period.isoformat()}..{self.last_period.isoformat()})"
         )
 
