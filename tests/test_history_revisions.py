@@ -409,3 +409,13 @@ def test_cli_restore_hint_quotes_a_project_name_with_spaces(tmp_path, capsys):
         == 2
     )
     assert "differs from the PROJECT given" in capsys.readouterr().err
+
+
+def test_cli_throughput_add_keeps_the_history_it_replaces(cli_db, tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("week_start,throughput\n2025-01-06,9\n")
+    argv = ["throughput", "add", "--project", "web", "--file", str(one), "--replace"]
+    assert main([*argv, "--db", str(cli_db)]) == 0
+    (kept,) = Store(cli_db).list_throughput_revisions("web")
+    assert (kept.reason, kept.periods, kept.items) == (f"throughput add {one}", 20, 60)
+    assert _show(cli_db, capsys, "--revision", "1") == HAND_HISTORY

@@ -144,7 +144,11 @@ def _throughput_add(args: argparse.Namespace) -> int:
     steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
     period_days = args.period_days or (min(steps) if steps else 7)
     written = open_store(args).set_throughput(
-        args.project, pairs, period_days=period_days, replace=args.replace
+        args.project,
+        pairs,
+        period_days=period_days,
+        replace=args.replace,
+        reason=f"throughput add {args.file}",
     )
     verb = "replaced the history with" if args.replace else "stored"
     print(f"{verb} {written} periods of {period_days} days for project {args.project!r}")
