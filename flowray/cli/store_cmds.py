@@ -425,7 +425,7 @@ def _import_items(args: argparse.Namespace) -> int:
         print(f"created project {stored.project!r}")
     print(
         f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
-        f"its {stored.done} done items"
+        f"all its stored done items ({history.after.items}; {stored.done} in this file)"
     )
     if history.revision is None and history.before == history.after:
         print("  the history is unchanged")
@@ -445,7 +445,7 @@ def _print_items_report(path: str, report: Any) -> None:
         f"{path}: read as {report.to_dict().get('format_label', report.format)}; dates {report.date_format}"
     )
     print(
-        f"items imported: {len(report.items)} ({len(report.done_items)} done, "
+        f"items read: {len(report.items)} ({len(report.done_items)} done, "
         f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}"
     )
     for rejected in report.rejected:
