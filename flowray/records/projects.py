@@ -65,7 +65,7 @@ class HistorySpan(Record):
     period_days: int | None
 
     def describe(self) -> str:
-        """'20 periods, 143 items (2025-01-06..2025-05-19)', or 'no history'."""
+        """'20 periods of 7 days, 143 items (2025-01-06..2025-05-19)', or 'no history'."""
         if not self.periods:
             return "no history"
         noun = "period" if self.periods == 1 else "periods"
