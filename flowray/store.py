@@ -35,7 +35,15 @@ from flowray.records.base import Connection
 from flowray.records.export import EXPORT_TABLES
 from flowray.records.ledger import ForecastRecord, ForecastSummary
 from flowray.records.legacy import ImportSummary
-from flowray.records.projects import ItemsImported, Project, ThroughputPeriod, User, WorkItemRow
+from flowray.records.projects import (
+    HistoryReplaced,
+    ItemsImported,
+    Project,
+    ThroughputPeriod,
+    ThroughputRevision,
+    User,
+    WorkItemRow,
+)
 from flowray.records.schema import SCHEMA_VERSION
 from flowray.records.scores import Actual, ActualAdded, CalibrationLevel, Score
 
@@ -336,15 +344,24 @@ class Store:
         return self._read(projects.list_projects())
 
     def set_throughput(
-        self, project: str, periods: Iterable[Any], *, period_days: int = 7, replace: bool = True
+        self,
+        project: str,
+        periods: Iterable[Any],
+        *,
+        period_days: int = 7,
+        replace: bool = True,
+        reason: str = "set_throughput",
     ) -> int:
         """Store throughput history: (period_start, items) pairs or {"period_start", "items"}.
 
         replace=True makes `periods` the whole history; replace=False merges (a period
         already stored takes the new count). Returns the number of periods written.
+        A history that changes is first kept as a revision (`reason` says why).
         """
         return self._write(
-            projects.set_throughput(project, periods, period_days=period_days, replace=replace)
+            projects.set_throughput(
+                project, periods, period_days=period_days, replace=replace, reason=reason
+            )
         )
 
     def get_throughput(self, project: str) -> list[ThroughputPeriod]:
@@ -368,18 +385,46 @@ class Store:
         *,
         period_days: int = 7,
         create_project: bool = True,
+        replace: bool = False,
+        today: dt.date | None = None,
+        source: str | None = None,
     ) -> ItemsImported:
         """Store work items and replace the project's throughput with the one derived from
         all its stored items (zero periods filled), in one transaction.
 
         `items` are objects with item_id, done_on, started_on (importers.WorkItem).
-        Open items (no done date) are kept as work in progress, never counted.
+        Open items (no done date) are kept as work in progress, never counted. Items
+        without a done item, or with a done date after `today` (default: the local
+        date), are refused whole; a derived history that would shrink the stored one
+        needs `replace=True`. The replaced history is kept as a revision
+        (`ItemsImported.history.revision`), its reason naming `source` (the file).
         """
         return self._write(
             projects.import_work_items(
-                project, items, period_days=period_days, create_project=create_project
+                project,
+                items,
+                period_days=period_days,
+                create_project=create_project,
+                replace=replace,
+                today=today,
+                source=source,
             )
         )
+
+    def list_throughput_revisions(self, project: str) -> list[ThroughputRevision]:
+        """The project's replaced histories (revision, when, who, why, shape), oldest first."""
+        return self._read(projects.list_throughput_revisions(project))
+
+    def get_throughput_revision(self, project: str, revision: int) -> list[ThroughputPeriod]:
+        """The history kept as `revision`, oldest period first."""
+        return self._read(projects.get_throughput_revision(project, revision))
+
+    def restore_throughput(self, project: str, revision: int) -> HistoryReplaced:
+        """Make a kept revision the project's history; the current one becomes a new revision.
+
+        Nothing is ever lost: restoring is a replacement like an import.
+        """
+        return self._write(projects.restore_throughput(project, revision))
 
     def save_forecast(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,11 @@ def _project_list(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- throughput
 def _throughput_show(args: argparse.Namespace) -> int:
-    periods = open_store(args, create=False).get_throughput(args.project)
+    store = open_store(args, create=False)
+    if args.revision is not None:
+        periods = store.get_throughput_revision(args.project, args.revision)
+    else:
+        periods = store.get_throughput(args.project)
     if args.json:
         _print_json(
             [{"period_start": p.period_start.isoformat(), "items": p.items} for p in periods]
@@ -139,10 +144,78 @@ def _throughput_add(args: argparse.Namespace) -> int:
     steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
     period_days = args.period_days or (min(steps) if steps else 7)
     written = open_store(args).set_throughput(
-        args.project, pairs, period_days=period_days, replace=args.replace
+        args.project,
+        pairs,
+        period_days=period_days,
+        replace=args.replace,
+        reason=f"throughput add {args.file}",
     )
     verb = "replaced the history with" if args.replace else "stored"
     print(f"{verb} {written} periods of {period_days} days for project {args.project!r}")
+    return 0
+
+
+def _project_of(args: argparse.Namespace) -> str:
+    """The project of `throughput revisions|restore`: PROJECT or --project (the same if both)."""
+    named, option = args.project_name, args.project
+    if named and option and named != option:
+        raise InputError("--project", option, f"differs from the PROJECT given ({named!r})")
+    project = named or option
+    if not project:
+        raise InputError("PROJECT", None, "is required (flowray throughput revisions PROJECT)")
+    return str(project)
+
+
+def _restore_hint(project: str, revision: int) -> str:
+    return f"flowray throughput restore {shlex.quote(project)} --revision {revision}"
+
+
+def _throughput_revisions(args: argparse.Namespace) -> int:
+    project = _project_of(args)
+    revisions = open_store(args, create=False).list_throughput_revisions(project)
+    if args.json:
+        _print_json([r.to_dict() for r in revisions])
+        return 0
+    if not revisions:
+        print(f"project {project!r} has no revisions: its history was never replaced")
+        return 0
+    rows = [
+        [
+            r.revision,
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.created_by,
+            r.reason,
+            r.periods,
+            r.items,
+            f"{r.first_period}..{r.last_period}",
+        ]
+        for r in revisions
+    ]
+    print(f"histories of project {project!r} kept when they were replaced (times in UTC):")
+    print(_table(rows, ["revision", "replaced", "by", "replaced by", "periods", "items", "range"]))
+    print(f"show one: flowray throughput show --project {shlex.quote(project)} --revision N")
+    print(f"bring one back: {_restore_hint(project, revisions[-1].revision)}")
+    return 0
+
+
+def _throughput_restore(args: argparse.Namespace) -> int:
+    project = _project_of(args)
+    done = open_store(args, create=False).restore_throughput(project, args.revision)
+    if args.json:
+        data = done.to_dict()
+        data["restored"] = args.revision
+        _print_json(data)
+        return 0
+    if done.revision is None and done.before == done.after:
+        print(f"revision {args.revision} is already the history of project {project!r}")
+        return 0
+    print(f"restored revision {args.revision} of project {project!r}")
+    print(f"  history: {done.before.describe()} -> {done.after.describe()}")
+    if done.revision is not None:
+        print(
+            f"  the previous history is kept as revision {done.revision}: "
+            f"{_restore_hint(project, done.revision)}"
+        )
     return 0
 
 
@@ -303,33 +376,76 @@ def _export(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------- import
 def _import_items(args: argparse.Namespace) -> int:
-    from flowray.importers import read_work_items
+    """Read a tracker export, then store its items and the throughput derived from them.
 
-    report = read_work_items(
+    Nothing is written when the file holds no done item; a history that would
+    shrink needs --replace; whatever history is replaced is kept as a revision
+    and the output says how to restore it.
+    """
+    from flowray.importers import work_items
+
+    report = work_items.read_work_items(
         args.file,
         id_column=args.id_column,
         done_column=args.done_column,
         start_column=args.start_column,
         dayfirst=args.dayfirst,
+        today=work_items.local_today(),
     )
+    if not args.json:
+        _print_items_report(args.file, report)
+    if not report.done_items:
+        raise InputError(
+            "file",
+            str(args.file),
+            f"holds no done items ({report.data_rows} rows read, {len(report.rejected)} "
+            f"rejected, {len(report.open_items)} open): nothing was imported; the history and "
+            f"work items of project {args.project!r} are unchanged",
+        )
     stored = open_store(args).import_work_items(
-        args.project, report.items, period_days=args.period_days
+        args.project,
+        report.items,
+        period_days=args.period_days,
+        replace=args.replace,
+        source=str(args.file),
     )
+    history = stored.history
     if args.json:
         data = report.to_dict()
         data["project"] = stored.project
         data["project_created"] = stored.project_created
         data["throughput_periods"] = stored.throughput_periods
+        data["history"] = history.to_dict()
+        data["history"]["restore"] = (
+            _restore_hint(stored.project, history.revision) if history.revision else None
+        )
         _print_json(data)
         return 0
     if stored.project_created:
         print(f"created project {stored.project!r}")
     print(
-        f"{args.file}: read as {report.to_dict().get('format_label', report.format)}; "
-        f"dates {report.date_format}"
+        f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
+        f"all its stored done items ({history.after.items}; {stored.done} in this file)"
+    )
+    if history.revision is None and history.before == history.after:
+        print("  the history is unchanged")
+    else:
+        print(f"  history: {history.before.describe()} -> {history.after.describe()}")
+    if history.revision is not None:
+        print(
+            f"  the previous history is kept as revision {history.revision}: "
+            f"{_restore_hint(stored.project, history.revision)}"
+        )
+    return 0
+
+
+def _print_items_report(path: str, report: Any) -> None:
+    """What was read from the file: its format, the items, every rejected row and note."""
+    print(
+        f"{path}: read as {report.to_dict().get('format_label', report.format)}; dates {report.date_format}"
     )
     print(
-        f"items imported: {len(report.items)} ({len(report.done_items)} done, "
+        f"items read: {len(report.items)} ({len(report.done_items)} done, "
         f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}"
     )
     for rejected in report.rejected:
@@ -338,11 +454,6 @@ def _import_items(args: argparse.Namespace) -> int:
         print(f"  note on row {warning.row} (line {warning.line}): {warning.reason}")
     for note in report.notes:
         print(f"  {note}")
-    print(
-        f"throughput of {stored.project!r}: {stored.throughput_periods} periods derived from "
-        f"its {stored.done} done items"
-    )
-    return 0
 
 
 def _import_flow_forecaster(args: argparse.Namespace) -> int:
@@ -403,6 +514,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     throughput = group("throughput", "a project's throughput history")
     p = command(throughput, "show", _throughput_show, "show the stored history")
     p.add_argument("--project", required=True)
+    p.add_argument("--revision", type=int, help="show a replaced history kept as this revision")
+    p = command(
+        throughput,
+        "revisions",
+        _throughput_revisions,
+        "list the replaced histories kept as revisions",
+    )
+    p.add_argument("project_name", nargs="?", metavar="PROJECT")
+    p.add_argument("--project", help="the project (or give it as PROJECT)")
+    p = command(
+        throughput,
+        "restore",
+        _throughput_restore,
+        "make a kept revision the history again (the current one is kept as a new revision)",
+    )
+    p.add_argument("project_name", nargs="?", metavar="PROJECT")
+    p.add_argument("--project", help="the project (or give it as PROJECT)")
+    p.add_argument("--revision", type=int, required=True, help="the revision to restore")
     p = command(
         throughput,
         "add",
@@ -469,6 +598,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--monthfirst", dest="dayfirst", action="store_false", help="read 03/04/2025 as March 4"
     )
     p.add_argument("--period-days", type=int, default=7, help="throughput period (default 7)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the history even when the items give less of it (it is kept as a revision)",
+    )
     p = command(
         imports, "flow-forecaster", _import_flow_forecaster, "the old app's SQLite database"
     )

@@ -3,7 +3,8 @@
 Nothing is dropped silently: a row that cannot be imported is listed in the report
 with its record number, physical line and reason, and every guess the reader made
 (the date order of 06/01/2025, a fallback column) is written in the report's notes.
-Open items (no done date) are kept as work in progress, never counted as throughput.
+Open items (no done date) are kept as work in progress, never counted as throughput,
+and a done date after today is refused by name: it is a typo or a planned date.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flowray.core.throughput import derive_throughput
+from flowray.core.validation import parse_date as checked_date
 from flowray.exceptions import InputError
 from flowray.importers.dates import (
     _ENGLISH_MONTHS,
@@ -53,8 +55,8 @@ class RejectedRow:
     `row` is the 1-based data record (header not counted), `line` the physical
     line where it starts (quoted multi-line cells make them differ), `code` a
     stable category: missing_key, not_a_date, unknown_month, invalid_date,
-    duplicate_key, short_row, empty_row (rejections); bad_start_date,
-    start_after_done (warnings).
+    done_after_today, duplicate_key, short_row, empty_row (rejections);
+    bad_start_date, start_after_done (warnings).
     """
 
     row: int
@@ -315,6 +317,11 @@ def _add(
     into.append(RejectedRow(at[0], at[1], reason, code, **where))
 
 
+def local_today() -> dt.date:
+    """The local date that done dates are checked against (tests replace this clock)."""
+    return dt.date.today()
+
+
 def read_work_items(
     path: str | Path,
     *,
@@ -322,6 +329,7 @@ def read_work_items(
     done_column: str | None = None,
     start_column: str | None = None,
     dayfirst: bool | None = None,
+    today: dt.date | None = None,
 ) -> ImportReport:
     """Read a tracker export or item list into work items, with a report of what was rejected.
 
@@ -331,9 +339,12 @@ def read_work_items(
     settles the order of numeric dates from the dates themselves (and says so
     in the notes). Rows with an empty id or an unreadable done date are
     rejected and listed; items with no done date are kept as work in progress.
+    A done date after `today` (default: `local_today()`) rejects its row: it would
+    otherwise become throughput that never happened.
     """
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise InputError("dayfirst", dayfirst, "must be True, False or None (detect)")
+    latest = checked_date("today", today) or local_today()
     source = _existing_file(path)
     text, encoding = _decode(source)
     delimiter = _sniff_delimiter(text)
@@ -447,6 +458,18 @@ def read_work_items(
             except DateParseError as exc:
                 reason = f"{done_name} {done_cell!r} {exc.rule}"
                 _add(rejected, at, exc.code, reason, column=done_name, value=done_cell, item_id=key)
+                continue
+            if done_on > latest:
+                reason = f"done date {done_on.isoformat()} is after today ({latest.isoformat()})"
+                _add(
+                    rejected,
+                    at,
+                    "done_after_today",
+                    reason,
+                    column=done_name,
+                    value=done_cell,
+                    item_id=key,
+                )
                 continue
         if key in seen:
             first_row, first_line = seen[key]

@@ -1,4 +1,9 @@
-"""Users, projects, their throughput history and work items."""
+"""Users, projects, their throughput history (with its revisions) and work items.
+
+A project's throughput is never lost: every replacement first copies the rows it
+replaces into `throughput_revisions` (append-only, numbered per project, with
+when, who and why), so `restore_throughput` can bring any of them back.
+"""
 
 from __future__ import annotations
 
@@ -50,8 +55,64 @@ class WorkItemRow(NamedTuple):
 
 
 @dataclass(frozen=True)
+class HistorySpan(Record):
+    """The shape of one throughput history: how many periods and items, and which periods."""
+
+    periods: int
+    items: int
+    first_period: dt.date | None
+    last_period: dt.date | None
+    period_days: int | None
+
+    def describe(self) -> str:
+        """'20 periods of 7 days, 143 items (2025-01-06..2025-05-19)', or 'no history'."""
+        if not self.periods:
+            return "no history"
+        noun = "period" if self.periods == 1 else "periods"
+        things = "item" if self.items == 1 else "items"
+        assert self.first_period is not None and self.last_period is not None
+        return (
+            f"{self.periods} {noun} of {self.period_days} days, {self.items} {things} "
+            f"({self.first_period.isoformat()}..{self.last_period.isoformat()})"
+        )
+
+
+@dataclass(frozen=True)
+class HistoryReplaced(Record):
+    """What one write of a project's throughput did: the history before and after it, and
+    the revision that keeps the one replaced (None when nothing was replaced: the history
+    was empty or is unchanged)."""
+
+    project: str
+    reason: str
+    before: HistorySpan
+    after: HistorySpan
+    revision: int | None
+
+
+@dataclass(frozen=True)
+class ThroughputRevision(Record):
+    """A history that was replaced: kept whole, numbered per project, never changed again."""
+
+    project: str
+    revision: int
+    created_at: dt.datetime
+    created_by: str
+    reason: str
+    period_days: int
+    periods: int
+    items: int
+    first_period: dt.date | None
+    last_period: dt.date | None
+
+
+@dataclass(frozen=True)
 class ItemsImported(Record):
-    """What `import_work_items` stored: items, and the throughput derived from all of them."""
+    """What `import_work_items` stored: items, and the throughput derived from all of them.
+
+    `history` says what the import did to the project's throughput (before, after,
+    and the revision keeping the history it replaced).
+    """
 
     project: str
     project_created: bool
@@ -59,6 +120,7 @@ class ItemsImported(Record):
     done: int
     open: int
     throughput_periods: int
+    history: HistoryReplaced
 
 
 _SELECT_PROJECTS = (
@@ -236,29 +298,38 @@ def throughput_rows(periods: Iterable[Any], period_days: int) -> list[tuple[dt.d
 
 
 def set_throughput(
-    project: str, periods: Iterable[Any], *, period_days: int = 7, replace: bool = True
+    project: str,
+    periods: Iterable[Any],
+    *,
+    period_days: int = 7,
+    replace: bool = True,
+    reason: str = "set_throughput",
 ) -> Work[int]:
     """Store throughput history: (period_start, items) pairs or {"period_start", "items"}.
 
     replace=True makes `periods` the whole history; replace=False merges (a period
     already stored takes the new count). Returns the number of periods written.
+    A history that changes is first kept as a revision (`reason` says why).
     """
     pdays = optional_whole_number("period_days", period_days, 1)
     assert pdays is not None
     rows = throughput_rows(periods, pdays)
+    why = text("reason", reason, required=True)
 
     def work(con: Connection) -> int:
         pid = project_id(con, project)
+        current, stored_days = read_history(con, pid)
         if replace:
-            con.execute("DELETE FROM throughput WHERE project_id = ?", [pid])
+            new_rows = rows
         else:
-            con.execute("SELECT DISTINCT period_days FROM throughput WHERE project_id = ?", [pid])
-            stored = [r[0] for r in con.fetchall()]
-            if stored and stored != [pdays]:
+            if current and stored_days != pdays:
                 raise InputError(
-                    "period_days", pdays, f"the stored history uses {stored[0]}-day periods"
+                    "period_days", pdays, f"the stored history uses {stored_days}-day periods"
                 )
-        insert_throughput(con, pid, rows, pdays)
+            merged = dict(current)
+            merged.update(rows)
+            new_rows = sorted(merged.items())
+        replace_history(con, pid, project, new_rows, pdays, why)
         return len(rows)
 
     return work
@@ -307,26 +378,57 @@ def get_work_items(project: str) -> Work[list[WorkItemRow]]:
 
 
 def import_work_items(
-    project: str, items: Iterable[Any], *, period_days: int = 7, create_project: bool = True
+    project: str,
+    items: Iterable[Any],
+    *,
+    period_days: int = 7,
+    create_project: bool = True,
+    replace: bool = False,
+    today: dt.date | None = None,
+    source: str | None = None,
 ) -> Work[ItemsImported]:
     """Store work items and replace the project's throughput with the one derived from
     all its stored items (zero periods filled), in one transaction.
 
     `items` are objects with item_id, done_on, started_on (importers.WorkItem).
     Open items (no done date) are kept as work in progress, never counted.
+
+    Nothing is written when the items hold no done item, or a done date after
+    `today` (default: the local date): such an import would erase or invent
+    history. A derived history that would shrink the stored one (fewer periods or
+    items, a narrower range, another period length) is refused unless
+    `replace=True`. Whatever is replaced is first kept as a revision whose reason
+    names `source` (the file imported).
     """
     rows = list(items)
     merged = work_item_rows(rows)
     pdays = optional_whole_number("period_days", period_days, 1)
     name = text("project", project, required=True)
+    label = text("source", source)
+    day = parse_date("today", today) or dt.date.today()
+    for item_id, (_, done_on) in merged.items():
+        if done_on is not None and done_on > day:
+            raise InputError(
+                f"item {item_id!r} done_on",
+                done_on.isoformat(),
+                f"is after today ({day.isoformat()}): a future done date is never throughput",
+            )
+    reason = f"import items {label}" if label else "import_work_items"
 
     def work(con: Connection) -> ItemsImported:
         con.execute("SELECT project_id FROM projects WHERE name = ?", [name])
         found = con.fetchone()
         created = found is None
+        if created and not create_project:
+            project_id(con, name)  # raises with the known names
+        if not any(done_on is not None for _, done_on in merged.values()):
+            raise InputError(
+                "file" if label else "items",
+                label if label else f"{len(merged)} items",
+                f"holds no done items: nothing to derive throughput from; the history and work "
+                f"items of project {name!r} are unchanged",
+            )
         if created:
-            if not create_project:
-                project_id(con, name)  # raises with the known names
             owner = current_user()
             ensure_user(con, owner)
             con.execute(
@@ -342,10 +444,223 @@ def import_work_items(
         )
         weekly = derive_throughput([r[0] for r in con.fetchall()], period_days=period_days)
         assert pdays is not None  # derive_throughput has refused a missing period length
-        con.execute("DELETE FROM throughput WHERE project_id = ?", [pid])
-        insert_throughput(con, pid, weekly, pdays)
+        if not replace:
+            current, stored_days = read_history(con, pid)
+            before = history_span(current, stored_days)
+            after = history_span(weekly, pdays)
+            losses = history_losses(before, after)
+            if losses:
+                raise InputError(
+                    "replace",
+                    False,
+                    f"the items would shrink the history of project {name!r} from "
+                    f"{before.describe()} to {after.describe()} ({'; '.join(losses)}); "
+                    "nothing was changed. Import with replace=True (flowray import items "
+                    "--replace) to replace it: the current history is then kept as a revision",
+                )
+        history = replace_history(con, pid, name, weekly, pdays, reason)
         done = sum(1 for started_done in merged.values() if started_done[1] is not None)
-        return ItemsImported(name, created, len(merged), done, len(merged) - done, len(weekly))
+        return ItemsImported(
+            name, created, len(merged), done, len(merged) - done, len(weekly), history
+        )
+
+    return work
+
+
+def history_span(rows: Sequence[tuple[dt.date, int]], period_days: int | None) -> HistorySpan:
+    """The shape of a history given as (period_start, items) rows, oldest first."""
+    if not rows:
+        return HistorySpan(0, 0, None, None, None)
+    return HistorySpan(
+        len(rows), sum(int(n) for _, n in rows), rows[0][0], rows[-1][0], period_days
+    )
+
+
+def history_losses(before: HistorySpan, after: HistorySpan) -> list[str]:
+    """How `after` would lose part of `before` (empty: it keeps or extends it).
+
+    Fewer periods or items, a later first or earlier last period, or another
+    period length: each drops history a forecast may have been made from.
+    """
+    if not before.periods:
+        return []
+    if not after.periods:
+        return ["no history left"]
+    assert before.first_period and before.last_period and after.first_period
+    assert after.last_period
+    losses = []
+    if after.period_days != before.period_days:
+        losses.append(f"period length {before.period_days} -> {after.period_days} days")
+    if after.periods < before.periods:
+        losses.append(f"periods {before.periods} -> {after.periods}")
+    if after.items < before.items:
+        losses.append(f"items {before.items} -> {after.items}")
+    if after.first_period > before.first_period:
+        losses.append(
+            f"first period {before.first_period.isoformat()} -> {after.first_period.isoformat()}"
+        )
+    if after.last_period < before.last_period:
+        losses.append(
+            f"last period {before.last_period.isoformat()} -> {after.last_period.isoformat()}"
+        )
+    return losses
+
+
+def read_history(con: Connection, pid: int) -> tuple[list[tuple[dt.date, int]], int | None]:
+    """The project's stored (period_start, items) rows, oldest first, and their period length."""
+    con.execute(
+        "SELECT period_start, items, period_days FROM throughput WHERE project_id = ? "
+        "ORDER BY period_start",
+        [pid],
+    )
+    found = con.fetchall()
+    return [(r[0], int(r[1])) for r in found], (int(found[0][2]) if found else None)
+
+
+def replace_history(
+    con: Connection,
+    pid: int,
+    project: str,
+    rows: Sequence[tuple[dt.date, int]],
+    period_days: int,
+    reason: str,
+) -> HistoryReplaced:
+    """Make `rows` the project's whole history, first keeping the current one as a revision.
+
+    The one place that rewrites a stored history. An unchanged history writes
+    nothing; an empty one needs no revision (there is nothing to lose).
+    """
+    current, stored_days = read_history(con, pid)
+    before = history_span(current, stored_days)
+    after = history_span(rows, period_days if rows else None)
+    if current == [(d, int(n)) for d, n in rows] and (not rows or stored_days == period_days):
+        return HistoryReplaced(project, reason, before, after, None)
+    revision = None
+    if current:
+        revision = keep_revision(con, pid, current, before, reason)
+    con.execute("DELETE FROM throughput WHERE project_id = ?", [pid])
+    insert_throughput(con, pid, rows, period_days)
+    return HistoryReplaced(project, reason, before, after, revision)
+
+
+def keep_revision(
+    con: Connection,
+    pid: int,
+    rows: Sequence[tuple[dt.date, int]],
+    span: HistorySpan,
+    reason: str,
+) -> int:
+    """Append `rows` (the history being replaced) as the project's next revision; its number."""
+    con.execute(
+        "SELECT coalesce(max(revision), 0) + 1 FROM throughput_revisions WHERE project_id = ?",
+        [pid],
+    )
+    revision = int(con.fetchone()[0])
+    con.execute(
+        "INSERT INTO throughput_revisions (project_id, revision, created_at, created_by, reason, "
+        "period_days, periods, items, first_period, last_period) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            pid,
+            revision,
+            utcnow(),
+            current_user(),
+            reason,
+            span.period_days,
+            span.periods,
+            span.items,
+            span.first_period,
+            span.last_period,
+        ],
+    )
+    con.execute(
+        "INSERT INTO throughput_revision_periods (project_id, revision, period_start, items) "
+        "SELECT $pid, $revision, unnest($days::DATE[]), unnest($items::INTEGER[])",
+        {
+            "pid": pid,
+            "revision": revision,
+            "days": [d for d, _ in rows],
+            "items": [int(n) for _, n in rows],
+        },
+    )
+    return revision
+
+
+_SELECT_REVISIONS = (
+    "SELECT p.name, r.revision, r.created_at, r.created_by, r.reason, r.period_days, r.periods, "
+    "r.items, r.first_period, r.last_period FROM throughput_revisions r "
+    "JOIN projects p USING (project_id) "
+)
+
+
+def list_throughput_revisions(project: str) -> Work[list[ThroughputRevision]]:
+    """The project's kept histories, oldest revision first."""
+
+    def work(con: Connection) -> list[ThroughputRevision]:
+        pid = project_id(con, project)
+        con.execute(_SELECT_REVISIONS + "WHERE r.project_id = ? ORDER BY r.revision", [pid])
+        return [ThroughputRevision(*r) for r in con.fetchall()]
+
+    return work
+
+
+def revision_number(revision: Any) -> int:
+    """A revision number: a whole number >= 1."""
+    number = optional_whole_number("revision", revision, 1)
+    if number is None:
+        raise InputError("revision", revision, "is required")
+    return number
+
+
+def read_revision(con: Connection, pid: int, project: str, revision: int) -> ThroughputRevision:
+    con.execute(_SELECT_REVISIONS + "WHERE r.project_id = ? AND r.revision = ?", [pid, revision])
+    row = con.fetchone()
+    if row is None:
+        con.execute("SELECT count(*) FROM throughput_revisions WHERE project_id = ?", [pid])
+        count = int(con.fetchone()[0])
+        known = f"revisions 1 to {count}" if count else "no revisions yet"
+        raise InputError("revision", revision, f"no such revision of project {project!r} ({known})")
+    return ThroughputRevision(*row)
+
+
+def get_throughput_revision(project: str, revision: int) -> Work[list[ThroughputPeriod]]:
+    """The history kept as `revision`, oldest period first."""
+    number = revision_number(revision)
+
+    def work(con: Connection) -> list[ThroughputPeriod]:
+        pid = project_id(con, project)
+        kept = read_revision(con, pid, project, number)
+        return [
+            ThroughputPeriod(d, n, kept.period_days) for d, n in revision_rows(con, pid, number)
+        ]
+
+    return work
+
+
+def revision_rows(con: Connection, pid: int, revision: int) -> list[tuple[dt.date, int]]:
+    con.execute(
+        "SELECT period_start, items FROM throughput_revision_periods "
+        "WHERE project_id = ? AND revision = ? ORDER BY period_start",
+        [pid, revision],
+    )
+    return [(r[0], int(r[1])) for r in con.fetchall()]
+
+
+def restore_throughput(project: str, revision: int) -> Work[HistoryReplaced]:
+    """Make revision `revision` the project's history again.
+
+    Restoring is a replacement like any other: the current history is first
+    kept as a new revision, so nothing is lost.
+    """
+    number = revision_number(revision)
+
+    def work(con: Connection) -> HistoryReplaced:
+        pid = project_id(con, project)
+        kept = read_revision(con, pid, project, number)
+        rows = revision_rows(con, pid, number)
+        return replace_history(
+            con, pid, project, rows, kept.period_days, f"throughput restore --revision {number}"
+        )
 
     return work
 

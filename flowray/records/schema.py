@@ -9,7 +9,7 @@ from flowray.exceptions import StoreError
 from flowray.records.base import Connection, utcnow
 from flowray.records.scores import score_open
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1_LEDGER = (
     """CREATE TABLE schema_version (
@@ -142,6 +142,30 @@ _V2_SCORING = (
        GROUP BY GROUPING SETS ((f.project_id, l.level), (l.level))""",
 )
 
+# History revisions: before a project's throughput is replaced, its rows are copied here.
+# Append-only like the ledger: the API never updates or deletes a revision.
+_V3_HISTORY_REVISIONS = (
+    """CREATE TABLE throughput_revisions (
+        project_id BIGINT NOT NULL REFERENCES projects (project_id),
+        revision INTEGER NOT NULL CHECK (revision >= 1),
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        period_days INTEGER NOT NULL,
+        periods INTEGER NOT NULL,
+        items BIGINT NOT NULL,
+        first_period DATE,
+        last_period DATE,
+        PRIMARY KEY (project_id, revision))""",
+    """CREATE TABLE throughput_revision_periods (
+        project_id BIGINT NOT NULL,
+        revision INTEGER NOT NULL,
+        period_start DATE NOT NULL,
+        items INTEGER NOT NULL CHECK (items >= 0),
+        PRIMARY KEY (project_id, revision, period_start),
+        FOREIGN KEY (project_id, revision) REFERENCES throughput_revisions (project_id, revision))""",
+)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -157,6 +181,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2, "work items, forecast provenance and units, partial actuals, scoring", _V2_SCORING
     ),
+    Migration(3, "history revisions: replaced throughput is kept", _V3_HISTORY_REVISIONS),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 
