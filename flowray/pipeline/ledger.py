@@ -222,10 +222,6 @@ def _portfolio_frame(
         plan = mine[-1] if mine else None
         latest = by_id.get(plan.forecast_id) if plan is not None else None
         previous = by_id.get(mine[-2].forecast_id) if len(mine) > 1 else None
-        what_ifs = 0
-        if not ledger.empty:
-            own = ledger[ledger["project"] == project.name]
-            what_ifs = int((own["role"] == "what-if").sum())
         p_now = None if latest is None else latest["p_deadline"]
         p_before = None if previous is None else previous["p_deadline"]
         trend = None
@@ -253,7 +249,6 @@ def _portfolio_frame(
                 "forecasts": len(mine),
                 "plan_set_at": None if plan is None else plan.set_at,
                 "plan_set_by": None if plan is None else plan.set_by,
-                "what_ifs": what_ifs,
             }
         )
     frame = pd.DataFrame(rows)
