@@ -131,7 +131,12 @@ def _history_before(store: Any, project: str, cut: dt.date | None) -> list[Any]:
     if cut is not None:
         periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
     if not periods:
-        raise NothingToForecast("project", project, "has no throughput history before as_of")
+        where = f"before as_of {cut.isoformat()}" if cut is not None else "yet"
+        raise NothingToForecast(
+            "project",
+            project,
+            f"has no throughput history {where}; import items or add throughput first",
+        )
     return list(periods)
 
 
