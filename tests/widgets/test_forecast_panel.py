@@ -178,16 +178,20 @@ def test_cancel_stops_a_long_job(ray_session, empty_db):
     ],
     ids=["empty-throughput", "deadline-before-start", "not-a-number", "no-start"],
 )
-def test_bad_input_names_the_field_and_reenables_the_controls(setup, field, empty_db):
+def test_bad_input_names_the_field_and_keeps_run_off(setup, field, empty_db):
     panel = paste_panel(demo_throughput(26), db_path=empty_db)
     setup(panel)
 
-    panel.run_button.click()  # refused before any job starts: no Ray needed
+    assert panel.run_button.disabled, "Run stays off while a field holds a problem"
+    assert field in panel.problems_text.value
+    panel.run_button.click()  # a click that still arrives is refused before any job starts
 
     assert f"Please check {field}" in panel.status.value
     assert "Traceback" not in panel.status.value
     assert panel.running is None and panel.task is None
-    assert_controls_enabled(panel)
+    assert not panel.busy and panel.cancel_button.disabled
+    assert not panel.throughput.disabled and not panel.backlog.disabled
+    assert not panel.deadline.disabled
 
 
 def test_short_history_is_refused_unless_forced(ray_session, empty_db):
