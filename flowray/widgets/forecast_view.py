@@ -325,8 +325,9 @@ def plain_warning(warning: str, checks: Any, unit: int) -> str:
         recent = [s for s in checks.signals if s.index >= checks.count - RECENT_PERIODS]
         if recent:
             return (
-                f"The last {RECENT_PERIODS} {weeks} look different from the earlier ones: the way "
-                "the team delivers may have changed, and the forecast assumes it has not."
+                f"The last {RECENT_PERIODS} {weeks} look different from the earlier ones (unusually "
+                "many or few items, or a long stretch above or below average): the way the team "
+                "delivers may have changed, and the forecast assumes it has not."
             )
         return (
             f"Some {weeks} of the history stand out from the rest (unusually many or few items, "
@@ -359,6 +360,6 @@ def _precision_note(errors: dict[int, int | None], unit: str, noun: str, runs: i
         level = max(level for level, e in errors.items() if e == worst)
         words = (
             f"At {runs:,} simulated futures, more runs could still move a {noun} by up to "
-            f"{worst} {plural} (the {level}% one most); more runs make them steadier."
+            f"{worst} {plural} (the {level}% {noun} most); more runs make them steadier."
         )
     return f"<div style='color:#555;font-size:12px;margin:0 0 4px 0'>{escape(words)}</div>"
