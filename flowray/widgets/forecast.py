@@ -390,7 +390,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.progress.bar_style = ""
         self.progress_text.value = f"0 of {request.runs:,} runs"
         self.show_info(
-            "Starting the run on the Ray cluster (the first run also starts Ray: 10-20 s)..."
+            "Starting the run on the compute cluster (the first run also starts it: 10-20 s)..."
         )
         return self.start_background(lambda: self.follow(request))
 
@@ -404,7 +404,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         return self.job
 
     def on_started(self, job: Any) -> None:
-        self.show_info("Running: the percentiles below update as batches of runs finish.")
+        self.show_info("Running: the answer below updates as batches of simulated futures finish.")
 
     def show_partial(self, job: Any) -> None:
         partial = job.partial()

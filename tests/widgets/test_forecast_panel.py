@@ -252,7 +252,7 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
 def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
     panel = forecast_app(db_path=project_db, today=START)
     assert panel.project.value == PROJECT
-    assert panel.history_size.value == 3 and panel.deadline.value == START + dt.timedelta(weeks=20)
+    assert panel.history_size.read() == 3 and panel.deadline.read() == START + dt.timedelta(weeks=20)
     assert "52 weeks of history" in panel.project_info.value
     panel.runs.value = RUNS
     panel.backlog.value = 50
@@ -319,7 +319,7 @@ def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
     panel.risks.remove_row(dropped)
     assert panel.risks.rows == [first]
     panel.history_size.value = 4  # min and max follow while they equal the history size
-    assert (panel.min_people.value, panel.max_people.value) == (4, 4)
+    assert (panel.min_people.read(), panel.max_people.read()) == (4, 4)
     panel.min_people.value = 2
     panel.max_people.value = 5
     panel.s_curve.value = 20
