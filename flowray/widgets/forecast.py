@@ -430,6 +430,16 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.progress.bar_style = "danger"
         self.clear_answer(FAILED_WORDS)
 
+    def show_progress(self, progress: Any) -> None:
+        self.progress.max = PROGRESS_STEPS
+        self.progress.value = min(
+            PROGRESS_STEPS, max(self.progress.value, round(progress.fraction * PROGRESS_STEPS))
+        )
+        text = f"{progress.runs_done:,} of {progress.runs_total:,} runs ({progress.fraction:.0%})"
+        if getattr(progress, "stage", "") == "calibrating":
+            text += "; calibrating on past forecast errors..."
+        self.progress_text.value = text
+
     # -- save -----------------------------------------------------------------------------------------------
     def save(self) -> int:
         """Write the last complete result to the ledger of the picked project; returns its id."""

@@ -91,6 +91,7 @@ def answered(serial_runs: None, tmp_path: Any) -> Iterator[tuple[ForecastPanel, 
     run(panel)
     p85 = long_date(panel.result.date_at(85))
     assert p85 in panel.headline.value and not panel.save_button.disabled
+    assert panel.progress.value == panel.progress.max, "the bar reached the end"
     yield panel, p85
 
 

@@ -252,7 +252,8 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
 def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
     panel = forecast_app(db_path=project_db, today=START)
     assert panel.project.value == PROJECT
-    assert panel.history_size.read() == 3 and panel.deadline.read() == START + dt.timedelta(weeks=20)
+    assert panel.history_size.read() == 3
+    assert panel.deadline.read() == START + dt.timedelta(weeks=20)
     assert "52 weeks of history" in panel.project_info.value
     panel.runs.value = RUNS
     panel.backlog.value = 50
