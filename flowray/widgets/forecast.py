@@ -316,6 +316,9 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             self.saved_id = None
             self.save_button.disabled = True
             self.clear_answer(STALE_WORDS)
+            self.show_info(STALE_WORDS)  # not "Done: save it" over an answer that is gone
+        elif self.last_error is not None:
+            self.show_info("Inputs changed: press Run forecast when they are ready.")
 
     def check_inputs(self) -> list[InputError]:
         """Show each field's problem under it, say which fields hold Run back, and enable Run only when none."""

@@ -82,7 +82,7 @@ def _wide() -> widgets.Layout:
     return widgets.Layout(width="370px")
 
 
-_LABEL_STYLE = {"description_width": "170px"}
+_LABEL_STYLE = {"description_width": "185px"}  # room for "People behind the history"
 
 
 def parse_throughput(text: str) -> list[float]:
@@ -110,6 +110,15 @@ def _throughput(_field: str, value: str) -> list[float]:
 
 def _throughput_words(values: list[float]) -> str:
     return f"{len(values)} values read, oldest first."
+
+
+RISK_FIELDS = {
+    "likelihood": "likelihood (%)",
+    "low": "adds at least",
+    "mode": "most likely",
+    "high": "at most",
+}
+"""The words naming each value of a risk row in its errors ("risk 2 at most")."""
 
 
 class RisksTable:
@@ -189,6 +198,11 @@ class RisksTable:
             self.on_edit()
 
     def _redraw(self) -> None:
+        for number, row in enumerate(
+            self.rows, start=1
+        ):  # errors name rows as the page counts them
+            for key, words in RISK_FIELDS.items():
+                row[key].field = f"risk {number} {words}"
         self.body.children = ([self.header] if self.rows else []) + [r["box"] for r in self.rows]
         self.empty.layout.display = "none" if self.rows else None
         if self.on_change:

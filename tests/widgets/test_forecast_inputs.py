@@ -209,6 +209,19 @@ def test_a_range_that_runs_backwards_is_refused_where_it_is_typed(tmp_path):
     assert not panel.run_button.disabled
 
 
+def test_risk_errors_name_the_row_as_the_page_counts_it(tmp_path):
+    panel = pasted(tmp_path / "empty.duckdb")
+    first, second = panel.risks.add_row(), panel.risks.add_row()
+    panel.risks.remove_row(first)
+    second["high"].value = "x"
+    assert "Please check Risk 1 at most" in second["high"].message.value
+    second["high"].value = "3"  # below "most likely" (5)
+    assert "Please check Risk 1: needs at least &lt;= most likely &lt;= at most" in (
+        second["high"].message.value
+    )
+    assert panel.run_button.disabled
+
+
 # -- a change or an error retires the answer; Save stores exactly what is shown -----------------
 CHANGES: dict[str, Callable[[ForecastPanel], None]] = {
     "question": lambda p: setattr(p.question, "value", "how_many"),
@@ -237,6 +250,7 @@ def test_any_change_of_input_retires_the_answer_and_disables_save(change, answer
     panel, p85 = answered
     CHANGES[change](panel)
     assert "Inputs changed: press Run forecast again" in panel.headline.value
+    assert "Done:" not in panel.status.value, "the status line does not offer a gone answer"
     assert_no_answer_shown(panel, p85)
     assert not panel.run_button.disabled, "the new inputs are valid: Run again"
 
