@@ -26,8 +26,8 @@ artifacts/screenshots/FAILED-<test>.png behind.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
