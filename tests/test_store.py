@@ -83,7 +83,7 @@ def test_new_file_is_private_and_at_the_current_schema(tmp_path):
 
 
 def test_missing_file_without_create_is_a_clear_error(tmp_path):
-    with pytest.raises(StoreError, match="no flowray database"):
+    with pytest.raises(InputError, match="no ledger at .*absent.duckdb"):
         Store(tmp_path / "absent.duckdb", create=False)
     assert not (tmp_path / "absent.duckdb").exists()
 
