@@ -14,7 +14,7 @@ import pytest
 from flowray import store as store_module
 from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
-from flowray.exceptions import InputError, StoreError
+from flowray.exceptions import InputError
 from flowray.records import base, export, ledger, legacy, projects, schema, scores
 from flowray.store import Store
 
