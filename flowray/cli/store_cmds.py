@@ -2,9 +2,10 @@
 
 Every command takes `--db PATH` (default: FLOWRAY_DB, else ./flowray.duckdb);
 other command modules reuse that option through `add_db_option`, `open_store`
-and `require_ledger`. Only the commands that record something (project add,
-throughput add, actual add, the imports) create a missing ledger; every other
-command says "no ledger at PATH" and creates nothing. Numbers typed on the
+and `require_ledger`. Only the commands that can start a ledger (project add and the
+imports, which create their project) create a missing file; every other
+command, including throughput add and actual add (their project must exist),
+says "no ledger at PATH" and creates nothing. Numbers typed on the
 command line go to `flowray.core.validation` as text, so each typo gets a
 named error.
 """
@@ -169,7 +170,8 @@ def _throughput_add(args: argparse.Namespace) -> int:
     ]
     steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
     period_days = given_days or (min(steps) if steps else 7)
-    written = open_store(args).set_throughput(
+    # The project must exist already, so a missing ledger is a typo, never created here.
+    written = open_store(args, create=False).set_throughput(
         args.project,
         pairs,
         period_days=period_days,
@@ -250,7 +252,8 @@ def _actual_add(args: argparse.Namespace) -> int:
     completed_on = _date("--completed-on", args.completed_on)
     items = whole_number("--items", args.items, 0, MAX_ITEMS)
     forecast_id = _optional_whole("--forecast", args.forecast, 1)
-    added = open_store(args).add_actual(
+    # An actual belongs to a stored project or forecast: a missing ledger is a typo.
+    added = open_store(args, create=False).add_actual(
         args.project,
         completed_on,
         items,
