@@ -454,3 +454,13 @@ def test_throughput_file_values_get_named_errors(capsys, ledger):
     )
     assert_one_line_error(code, err)
     assert f"error: {csv} 2025-02-10: got 1000000000000.0" in err and "from 0 to 1000000" in err
+
+
+def test_a_forecast_from_an_existing_ledger_still_runs(capsys, ledger):
+    code, out, err = run(
+        capsys,
+        *["when", "--project", "P", "--backlog", "10", "--runs", "200", "--json"],
+        *["--db", str(ledger)],
+    )
+    assert code == 0, err
+    assert '"percentiles"' in out
