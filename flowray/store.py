@@ -51,8 +51,9 @@ DEFAULT_TIMEOUT_S = 60.0
 
 T = TypeVar("T")
 
-SIDECAR_SUFFIXES = (".lock", ".gate", ".wal")
-"""Files beside the ledger: the two lock files of this module and DuckDB's write-ahead log."""
+SIDECAR_SUFFIXES = (".lock", ".gate", ".wal", ".tmp")
+"""Files beside the ledger: the two lock files of this module, DuckDB's write-ahead log and
+the folder DuckDB spills to."""
 
 
 def sidecar_path(db_path: Path, suffix: str) -> Path:

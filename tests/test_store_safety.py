@@ -105,6 +105,7 @@ def ledger_aliases(ledger: Path) -> dict[str, Path]:
         "its gate file": folder / "flowray.duckdb.gate",
         "its WAL": folder / "flowray.duckdb.wal",
         "a symlink to its WAL": wal_link,
+        "its spill folder": folder / "flowray.duckdb.tmp",
     }
 
 
@@ -119,6 +120,7 @@ def ledger_aliases(ledger: Path) -> dict[str, Path]:
         "its gate file",
         "its WAL",
         "a symlink to its WAL",
+        "its spill folder",
     ],
 )
 def test_export_never_writes_over_the_ledger_even_with_force(capsys, ledger, alias):
@@ -129,7 +131,7 @@ def test_export_never_writes_over_the_ledger_even_with_force(capsys, ledger, ali
         capsys, "export", "forecasts", "--out", str(target), "--force", "--db", str(ledger)
     )
     assert_one_line_error(code, err)
-    assert "error: out:" in err and "is the ledger or one of its lock files" in err
+    assert "error: out:" in err and "is the ledger or one of its sidecar files" in err
     assert snapshot(ledger) == before
     assert {p: snapshot(p) for p in ledger.parent.glob("flowray.duckdb.*")} == sidecars
     assert not (ledger.parent / "flowray.duckdb.wal").exists()

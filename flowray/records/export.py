@@ -82,7 +82,7 @@ def export_target(
             raise InputError(
                 "out",
                 shown,
-                f"is the ledger or one of its lock files ({guarded.name}); "
+                f"is the ledger or one of its sidecar files ({guarded.name}); "
                 "an export never replaces them, even with --force",
             )
     if (target.exists() or target.is_symlink()) and not force:
@@ -110,19 +110,34 @@ def _place(temporary: str, target: Path, *, force: bool) -> None:
     """
     if force:
         os.replace(temporary, target)
+    else:
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            raise InputError("out", str(target), EXISTS_RULE) from None
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            if target.exists() or target.is_symlink():
+                raise InputError("out", str(target), EXISTS_RULE) from None
+            os.replace(temporary, target)
+        else:
+            os.unlink(temporary)
+    _sync_folder(target.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entries, so the rename itself survives a power cut."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
         return
     try:
-        os.link(temporary, target)
-    except FileExistsError:
-        raise InputError("out", str(target), EXISTS_RULE) from None
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        if target.exists() or target.is_symlink():
-            raise InputError("out", str(target), EXISTS_RULE) from None
-        os.replace(temporary, target)
-        return
-    os.unlink(temporary)
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot sync a folder; the file itself is already on disk
+    finally:
+        os.close(fd)
 
 
 def write_export(data: Any, target: Path, *, format: str, force: bool = False) -> Path:
