@@ -69,9 +69,9 @@ def ledger_files(db_path: Path) -> tuple[Path, ...]:
 def require_ledger(path: str | os.PathLike[str]) -> Path:
     """The ledger file at `path`, or the one error for a ledger that is not there.
 
-    Commands that only read, and the batch, call this instead of creating an
-    empty ledger at a mistyped path; commands that create one (project add, the
-    imports, throughput add) open `Store(path)` directly.
+    Commands that need an existing ledger, and the batch, call this instead of
+    creating an empty ledger at a mistyped path; the commands that may start
+    one (project add, the imports) open `Store(path)` directly.
     """
     where = Path(path).expanduser()
     if not where.exists():
