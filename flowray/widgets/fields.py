@@ -51,7 +51,18 @@ class _Checked:
     message: widgets.HTML
     box: widgets.VBox
 
-    def _checked(self, field: str, check: Check, hint: Callable[[Any], str] | None) -> None:
+    def __init__(
+        self,
+        field: str,
+        check: Check,
+        *,
+        value: Any = "",
+        hint: Callable[[Any], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("continuous_update", True)
+        # the ipywidgets box the class mixes this into (Text or Textarea), next in the MRO
+        super().__init__(value=value, **kwargs)  # type: ignore[call-arg]
         self.field = field
         self.check = check
         self.hint = hint
@@ -93,7 +104,7 @@ class _Checked:
         self.message.layout.display = display
 
 
-class CheckedText(widgets.Text, _Checked):
+class CheckedText(_Checked, widgets.Text):
     """A one-line text box whose value is read by `check`; its problem (or a hint) shows under it.
 
     `.value` is the text exactly as typed. `.read()` is the checked value (or
@@ -103,37 +114,11 @@ class CheckedText(widgets.Text, _Checked):
 
     value = _Typed(help="The text as typed").tag(sync=True)
 
-    def __init__(
-        self,
-        field: str,
-        check: Check,
-        *,
-        value: Any = "",
-        hint: Callable[[Any], str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("continuous_update", True)
-        super().__init__(value=value, **kwargs)
-        self._checked(field, check, hint)
 
-
-class CheckedArea(widgets.Textarea, _Checked):
+class CheckedArea(_Checked, widgets.Textarea):
     """A multi-line `CheckedText` (pasted lists of numbers)."""
 
     value = _Typed(help="The text as typed").tag(sync=True)
-
-    def __init__(
-        self,
-        field: str,
-        check: Check,
-        *,
-        value: Any = "",
-        hint: Callable[[Any], str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("continuous_update", True)
-        super().__init__(value=value, **kwargs)
-        self._checked(field, check, hint)
 
 
 # -- checks, each one of core.validation's with the form's bounds ----------------------------------

@@ -102,33 +102,10 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         )
         self.progress_text = widgets.Label("")
         self._build_result_widgets()
+        # disabled while a job runs: every input, and the buttons that act on them
         self.controls = [
-            self.question,
-            self.source,
-            self.project,
+            *self.watched_inputs(),
             self.reload_button,
-            self.throughput,
-            self.window,
-            self.method_choice,
-            self.sampler,
-            self.calibrate,
-            self.period_days,
-            self.backlog,
-            self.backlog_is_range,
-            self.backlog_high,
-            self.split_low,
-            self.split_high,
-            self.history_size,
-            self.min_people,
-            self.max_people,
-            self.s_curve,
-            self.focus,
-            self.start,
-            self.deadline,
-            self.until,
-            self.runs,
-            self.seed,
-            self.force,
             self.run_button,
             self.save_name,
         ]

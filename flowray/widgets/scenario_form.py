@@ -82,6 +82,22 @@ def _wide() -> widgets.Layout:
     return widgets.Layout(width="370px")
 
 
+def _date_box(
+    field: str, label: str, value: dt.date | None, *, required: bool
+) -> fields.CheckedText:
+    """A date typed YYYY-MM-DD, read by core.validation, shown in words under the box."""
+    return fields.CheckedText(
+        field,
+        fields.date(required=required),
+        value=value,
+        hint=fields.date_in_words,
+        description=label,
+        placeholder="YYYY-MM-DD",
+        layout=_wide(),
+        style=_LABEL_STYLE,
+    )
+
+
 _LABEL_STYLE = {"description_width": "185px"}  # room for "People behind the history"
 
 
@@ -422,35 +438,10 @@ class ScenarioForm(Panel):
             style=_LABEL_STYLE,
         )
         # -- inputs: dates, runs (dates are typed YYYY-MM-DD and shown in words below) --------
-        self.start = fields.CheckedText(
-            "start",
-            fields.date(required=True),
-            value=today,
-            hint=fields.date_in_words,
-            description="Start date",
-            placeholder="YYYY-MM-DD",
-            layout=_wide(),
-            style=_LABEL_STYLE,
-        )
-        self.deadline = fields.CheckedText(
-            "deadline",
-            fields.date(required=False),
-            value=None,
-            hint=fields.date_in_words,
-            description="Deadline (optional)",
-            placeholder="YYYY-MM-DD",
-            layout=_wide(),
-            style=_LABEL_STYLE,
-        )
-        self.until = fields.CheckedText(
-            "end",
-            fields.date(required=True),
-            value=today + dt.timedelta(weeks=12),
-            hint=fields.date_in_words,
-            description="Count items until",
-            placeholder="YYYY-MM-DD",
-            layout=_wide(),
-            style=_LABEL_STYLE,
+        self.start = _date_box("start", "Start date", today, required=True)
+        self.deadline = _date_box("deadline", "Deadline (optional)", None, required=False)
+        self.until = _date_box(
+            "end", "Count items until", today + dt.timedelta(weeks=12), required=True
         )
         self.runs = fields.CheckedText(
             "runs",
