@@ -429,6 +429,7 @@ def _import_items(args: argparse.Namespace) -> int:
     )
     if not args.json:
         _print_items_report(args.file, report)
+    period_days = whole_number("--period-days", args.period_days, 1, MAX_PERIOD_DAYS)
     if not report.done_items:
         raise InputError(
             "file",
@@ -440,7 +441,7 @@ def _import_items(args: argparse.Namespace) -> int:
     stored = open_store(args).import_work_items(
         args.project,
         report.items,
-        period_days=args.period_days,
+        period_days=period_days,
         replace=args.replace,
         source=str(args.file),
     )
@@ -549,7 +550,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     throughput = group("throughput", "a project's throughput history")
     p = command(throughput, "show", _throughput_show, "show the stored history")
     p.add_argument("--project", required=True)
-    p.add_argument("--revision", type=int, help="show a replaced history kept as this revision")
+    p.add_argument("--revision", help="show a replaced history kept as this revision")
     p = command(
         throughput,
         "revisions",
@@ -566,7 +567,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project_name", nargs="?", metavar="PROJECT")
     p.add_argument("--project", help="the project (or give it as PROJECT)")
-    p.add_argument("--revision", type=int, required=True, help="the revision to restore")
+    p.add_argument("--revision", required=True, help="the revision to restore")
     p = command(
         throughput,
         "add",
@@ -633,7 +634,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.add_argument(
         "--monthfirst", dest="dayfirst", action="store_false", help="read 03/04/2025 as March 4"
     )
-    p.add_argument("--period-days", type=int, default=7, help="throughput period (default 7)")
+    p.add_argument("--period-days", default="7", help="throughput period (default 7)")
     p.add_argument(
         "--replace",
         action="store_true",
