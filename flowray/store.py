@@ -32,7 +32,7 @@ import duckdb
 from flowray.exceptions import InputError, StoreError
 from flowray.records import export, ledger, legacy, projects, schema, scores
 from flowray.records.base import Connection
-from flowray.records.export import EXPORT_TABLES
+from flowray.records.export import EXPORT_FORMATS, EXPORT_TABLES
 from flowray.records.ledger import ForecastRecord, ForecastSummary, PlanRecord
 from flowray.records.legacy import ImportSummary
 from flowray.records.projects import (
@@ -50,6 +50,43 @@ from flowray.records.scores import Actual, ActualAdded, CalibrationLevel, Score
 DEFAULT_TIMEOUT_S = 60.0
 
 T = TypeVar("T")
+
+SIDECAR_SUFFIXES = (".lock", ".gate", ".wal", ".tmp")
+"""Files beside the ledger: the two lock files of this module, DuckDB's write-ahead log and
+the folder DuckDB spills to."""
+
+
+def sidecar_path(db_path: Path, suffix: str) -> Path:
+    """`<db><suffix>`, e.g. flowray.duckdb.lock."""
+    return db_path.with_name(db_path.name + suffix)
+
+
+def ledger_files(db_path: Path) -> tuple[Path, ...]:
+    """The ledger and its sidecar files: what nothing but the store may ever write."""
+    return (db_path, *(sidecar_path(db_path, suffix) for suffix in SIDECAR_SUFFIXES))
+
+
+def require_ledger(path: str | os.PathLike[str]) -> Path:
+    """The ledger file at `path`, or the one error for a ledger that is not there.
+
+    Commands that need an existing ledger, and the batch, call this instead of
+    creating an empty ledger at a mistyped path; the commands that may start
+    one (project add, the imports) open `Store(path)` directly.
+    """
+    where = Path(path).expanduser()
+    if not where.exists():
+        raise InputError(
+            "db", str(where), f"no ledger at {where}; create one with `flowray project add NAME`"
+        )
+    if not where.is_file():
+        raise InputError("db", str(where), "is a folder, not a ledger file")
+    return where
+
+
+def _one_line(exc: BaseException) -> str:
+    """DuckDB's reason on one line (some of its messages span several)."""
+    return " ".join(str(exc).split())
+
 
 # --------------------------------------------------------------------------------------
 # Locking: a readers-writer lock across processes and threads, with writer preference
@@ -91,8 +128,8 @@ class _SidecarLock:
     """
 
     def __init__(self, db_path: Path) -> None:
-        self.main = db_path.with_name(db_path.name + ".lock")
-        self.gate = db_path.with_name(db_path.name + ".gate")
+        self.main = sidecar_path(db_path, ".lock")
+        self.gate = sidecar_path(db_path, ".gate")
 
     @contextlib.contextmanager
     def hold(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
@@ -126,8 +163,13 @@ _CONNECTION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
-def _is_transient(exc: duckdb.Error) -> bool:
-    text = str(exc).lower()
+def _is_transient(exc: duckdb.Error, path: Path) -> bool:
+    """A lock held by another program, or a write conflict: worth retrying.
+
+    The file's own name is left out of the test, so a ledger under a folder
+    called "blocks" is not taken for a lock error.
+    """
+    text = str(exc).replace(str(path), "").lower()
     if isinstance(exc, duckdb.IOException) and ("lock" in text or "resource temporarily" in text):
         return True
     return isinstance(exc, duckdb.TransactionException) and "conflict" in text
@@ -168,6 +210,11 @@ class Store:
 
     `Store(path)` creates the file (mode 0600) and migrates its schema when needed;
     then each method opens a short-lived connection under the file lock.
+    `Store(path, create=False)` opens an existing ledger only (`require_ledger`).
+
+    A file that DuckDB cannot read, or a DuckDB file of another program (tables
+    but no flowray schema), is refused with a `StoreError` and left unchanged:
+    it is only ever opened read-only before it is known to be a ledger.
     """
 
     def __init__(
@@ -182,23 +229,29 @@ class Store:
             raise InputError("timeout", timeout, "must be > 0 seconds")
         self.timeout = float(timeout)
         self._lock = _SidecarLock(self.path)
-        if not self.path.parent.is_dir():
+        if not create:
+            require_ledger(self.path)
+        elif not self.path.parent.is_dir():
             raise InputError("db", str(self.path), "its folder does not exist")
-        if not self.path.exists() and not create:
-            raise StoreError(f"no flowray database at {self.path}")
-        self._ensure_schema()
+        elif self.path.exists() and not self.path.is_file():
+            raise InputError("db", str(self.path), "is a folder, not a ledger file")
+        self._ensure_schema(create=create)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
     # -- connection machinery ----------------------------------------------------------
-    def _run(self, work: Callable[[Any], T], *, write: bool) -> T:
-        """Run `work` in one transaction on a fresh connection, retrying transient lock errors."""
+    def _run(self, work: Callable[[Any], T], *, write: bool, probe: bool = False) -> T:
+        """Run `work` in one transaction on a fresh connection, retrying transient lock errors.
+
+        `probe`: the first look at an existing file, where any DuckDB error means
+        the file is not a readable ledger.
+        """
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             try:
-                return self._attempt(work, write=write, deadline=deadline)
+                return self._attempt(work, write=write, deadline=deadline, probe=probe)
             except _Transient as exc:
                 if time.monotonic() + delay > deadline:
                     raise self._busy_error(exc.__cause__) from None
@@ -214,20 +267,29 @@ class Store:
             f"locked{detail}. Try again, or close the other program holding the file."
         )
 
-    def _attempt(self, work: Callable[[Any], T], *, write: bool, deadline: float) -> T:
+    def _damaged(self, exc: BaseException) -> StoreError:
+        return StoreError(f"{self.path} is not a flowray ledger or is damaged: {_one_line(exc)}")
+
+    def _connect(self, *, write: bool) -> Any:
+        """A DuckDB connection; an unreadable file is reported as such (never a DuckDB error)."""
+        try:
+            return duckdb.connect(str(self.path), read_only=not write, config=_CONNECTION_CONFIG)
+        except duckdb.Error as exc:
+            if _is_transient(exc, self.path):
+                raise _Transient from exc
+            if self.path.is_file() and "permission denied" not in str(exc).lower():
+                raise self._damaged(exc) from None
+            raise StoreError(f"cannot open database {self.path}: {_one_line(exc)}") from None
+
+    def _attempt(
+        self, work: Callable[[Any], T], *, write: bool, deadline: float, probe: bool = False
+    ) -> T:
         with self._lock.hold(exclusive=write, deadline=deadline):
             # Files DuckDB creates while we write (the database itself, its WAL) are
             # private. Writers are serialised by the lock, so the umask swap cannot nest.
             old_umask = os.umask(0o077) if write else None
             try:
-                try:
-                    con = duckdb.connect(
-                        str(self.path), read_only=not write, config=_CONNECTION_CONFIG
-                    )
-                except duckdb.Error as exc:
-                    if _is_transient(exc):
-                        raise _Transient from exc
-                    raise StoreError(f"cannot open database {self.path}: {exc}") from None
+                con = self._connect(write=write)
                 try:
                     if write:
                         con.execute("BEGIN TRANSACTION")
@@ -241,8 +303,10 @@ class Store:
                                 con.execute("ROLLBACK")
                         raise
                 except duckdb.Error as exc:
-                    if _is_transient(exc):
+                    if _is_transient(exc, self.path):
                         raise _Transient from exc
+                    if probe:
+                        raise self._damaged(exc) from None
                     raise StoreError(f"database {self.path}: {exc}") from None
                 finally:
                     with contextlib.suppress(duckdb.Error):
@@ -264,9 +328,9 @@ class Store:
         deadline = time.monotonic() + self.timeout
         with self._lock.hold(exclusive=False, deadline=deadline):
             try:
-                con = duckdb.connect(str(self.path), read_only=True, config=_CONNECTION_CONFIG)
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot open database {self.path}: {exc}") from None
+                con = self._connect(write=False)
+            except _Transient as exc:
+                raise self._busy_error(exc.__cause__) from None
             try:
                 yield Reader(con)
             except duckdb.Error as exc:
@@ -276,15 +340,35 @@ class Store:
                     con.close()
 
     # -- schema ----------------------------------------------------------------------------
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, *, create: bool) -> None:
+        """Check an existing file read-only, then create or migrate it if that is wanted.
+
+        Nothing is written to a file before a read-only look shows it is a ledger
+        (any version) or an empty DuckDB file; a damaged file or another program's
+        database is refused unchanged. Without `create`, an empty DuckDB file is
+        not turned into a ledger either.
+        """
         if self.path.exists():
-            version = self._read(schema.read_schema_version)
+            version, tables = self._run(_schema_state, write=False, probe=True)
             if version == SCHEMA_VERSION:
                 return
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"database {self.path} has schema v{version}, newer than this flowray "
                     f"(v{SCHEMA_VERSION}); upgrade flowray to use it"
+                )
+            if version == 0 and tables:
+                raise StoreError(
+                    f"{self.path} is not a flowray ledger: it is a DuckDB database with "
+                    f"{tables} table(s) or view(s) of another program and no flowray schema; "
+                    "it was left unchanged"
+                )
+            if version == 0 and not create:
+                raise InputError(
+                    "db",
+                    str(self.path),
+                    f"no ledger at {self.path} (an empty DuckDB file); "
+                    "create one with `flowray project add NAME`",
                 )
         created = not self.path.exists()
         while self._write(lambda con: schema.migrate_step(con, self.path)) < SCHEMA_VERSION:
@@ -594,22 +678,36 @@ class Store:
         return self._read(lambda con: con.sql(query).to_arrow_table())
 
     def export_table(
-        self, table: str, path: str | os.PathLike[str], *, format: str = "parquet"
+        self,
+        table: str,
+        path: str | os.PathLike[str],
+        *,
+        format: str = "parquet",
+        force: bool = False,
     ) -> Path:
-        """Write a table (or view) to Parquet or CSV; returns the path written."""
-        if format not in ("parquet", "csv"):
-            raise InputError("format", format, "must be 'parquet' or 'csv'")
+        """Write a table (or view) to Parquet or CSV (mode 0600); returns the path written.
+
+        The path is checked before the table is read: never the ledger or its
+        sidecar files (even with `force`), never an existing file unless `force`.
+        The file is written beside the target and renamed into place, so a crash
+        leaves no half-written file and never a damaged old one.
+        """
+        if format not in EXPORT_FORMATS:
+            raise InputError("format", format, f"must be one of {list(EXPORT_FORMATS)}")
+        export.export_query(table)  # an unknown table fails before any file is touched
+        target = export.export_target(path, protected=ledger_files(self.path), force=force)
         data = self.read_table(table)  # the lock is not held while writing the file
-        out = Path(path)
-        if format == "parquet":
-            import pyarrow.parquet as pq
+        return export.write_export(data, target, format=format, force=force)
 
-            pq.write_table(data, out)
-        else:
-            import pyarrow.csv as pacsv
 
-            pacsv.write_csv(data, out)
-        return out
+def _schema_state(con: Connection) -> tuple[int, int]:
+    """(flowray schema version, 0 without one; user tables and views in the file)."""
+    con.execute(
+        "SELECT (SELECT count(*) FROM duckdb_tables() WHERE NOT internal)"
+        " + (SELECT count(*) FROM duckdb_views() WHERE NOT internal)"
+    )
+    tables = int(con.fetchone()[0])
+    return schema.read_schema_version(con), tables
 
 
 __all__ = [
@@ -620,4 +718,6 @@ __all__ = [
     "Actual",
     "ActualAdded",
     "PlanRecord",
+    "ledger_files",
+    "require_ledger",
 ]

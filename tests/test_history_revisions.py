@@ -419,3 +419,35 @@ def test_cli_throughput_add_keeps_the_history_it_replaces(cli_db, tmp_path, caps
     (kept,) = Store(cli_db).list_throughput_revisions("web")
     assert (kept.reason, kept.periods, kept.items) == (f"throughput add {one}", 20, 60)
     assert _show(cli_db, capsys, "--revision", "1") == HAND_HISTORY
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["throughput", "show", "--project", "P", "--revision", "abc"],
+        ["throughput", "restore", "P", "--revision", "-1"],
+        ["throughput", "restore", "P", "--revision", "2.5"],
+    ],
+)
+def test_revision_numbers_get_the_validators_named_error(argv, tmp_path, capsys):
+    from flowray.cli import main
+    from flowray.store import Store
+
+    db = tmp_path / "ledger.duckdb"
+    Store(db).add_project("P")
+    assert main([*argv, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "revision" in err and "whole number" in err
+
+
+def test_a_bad_period_length_is_refused_before_any_ledger_is_created(tmp_path, capsys):
+    from flowray.cli import main
+
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,done_date\nA-1,2026-01-05\nA-2,2026-01-06\n")
+    db = tmp_path / "new.duckdb"
+    code = main(
+        ["import", "items", str(items), "--project", "P", "--period-days", "abc", "--db", str(db)]
+    )
+    assert code == 2 and "--period-days" in capsys.readouterr().err
+    assert not db.exists()

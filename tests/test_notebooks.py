@@ -8,9 +8,8 @@ which would cost 10-20 s more per run; the other notebooks forecast locally.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import base64
+import datetime as dt
 import json
 import shutil
 from pathlib import Path

@@ -14,7 +14,7 @@ import pytest
 from flowray import store as store_module
 from flowray.core.forecast import how_many, simulate
 from flowray.core.scenario import Scenario
-from flowray.exceptions import InputError, StoreError
+from flowray.exceptions import InputError
 from flowray.records import base, export, ledger, legacy, projects, schema, scores
 from flowray.store import Store
 
@@ -83,7 +83,7 @@ def test_new_file_is_private_and_at_the_current_schema(tmp_path):
 
 
 def test_missing_file_without_create_is_a_clear_error(tmp_path):
-    with pytest.raises(StoreError, match="no flowray database"):
+    with pytest.raises(InputError, match="no ledger at .*absent.duckdb"):
         Store(tmp_path / "absent.duckdb", create=False)
     assert not (tmp_path / "absent.duckdb").exists()
 

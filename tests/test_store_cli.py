@@ -84,7 +84,7 @@ def test_project_add_and_list(capsys, db):
 def test_read_commands_do_not_create_a_database(capsys, tmp_path):
     missing = tmp_path / "typo.duckdb"
     code, _, err = run(capsys, "project", "list", "--db", str(missing))
-    assert code == 2 and "no flowray database" in err
+    assert code == 2 and f"no ledger at {missing}" in err
     assert not missing.exists()
 
 

@@ -149,7 +149,10 @@ def _describe_deadline(comparison: Any) -> str:
 def _run_deadline(args: argparse.Namespace) -> int:
     from flowray import pipeline
     from flowray.cli.forecast_cmds import read_throughput, scenario_fields
+    from flowray.cli.store_cmds import require_ledger
 
+    if args.project:  # reads the ledger: a mistyped --db must not create one
+        require_ledger(args)
     request = pipeline.ForecastRequest(
         kind="deadline",
         throughput=read_throughput(args),

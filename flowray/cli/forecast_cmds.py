@@ -224,11 +224,14 @@ def default_dates(args: argparse.Namespace, fields: dict[str, Any], kind: str) -
 
 def _run(args: argparse.Namespace, kind: str) -> int:
     from flowray import pipeline
+    from flowray.cli.store_cmds import require_ledger
 
     plan = getattr(args, "plan", False)
     if plan and not args.project:
         raise InputError("--project", None, "is needed with --plan: a plan is a project's plan")
     method, window = forecast_method(args)
+    if args.project:  # reads the ledger: a mistyped --db must not create one
+        require_ledger(args)
     fields = scenario_fields(args)
     notes = default_dates(args, fields, kind)
     request = pipeline.ForecastRequest(

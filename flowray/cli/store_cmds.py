@@ -1,8 +1,13 @@
 """`flowray project|throughput|actual|forecasts|calibration|export|import`: the ledger from a terminal.
 
 Every command takes `--db PATH` (default: FLOWRAY_DB, else ./flowray.duckdb);
-other command modules reuse that option through `add_db_option` and
-`open_store`.
+other command modules reuse that option through `add_db_option`, `open_store`
+and `require_ledger`. Only the commands that can start a ledger (project add and the
+imports, which create their project) create a missing file; every other
+command, including throughput add and actual add (their project must exist),
+says "no ledger at PATH" and creates nothing. Numbers typed on the
+command line go to `flowray.core.validation` as text, so each typo gets a
+named error.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flowray.core.limits import MAX_CONTRIBUTORS, MAX_ITEMS, MAX_PERIOD_DAYS, MAX_THROUGHPUT
+from flowray.core.validation import whole_number
 from flowray.exceptions import InputError
 
 
@@ -40,10 +47,29 @@ def db_path(args: argparse.Namespace) -> Path:
 
 def open_store(args: argparse.Namespace, *, create: bool = True) -> Any:
     """Open the command's database; read-only commands pass create=False so a typo in
-    --db says "no database" instead of making an empty file."""
+    --db says "no ledger at PATH" instead of making an empty file."""
     from flowray.store import Store
 
     return Store(db_path(args), create=create)
+
+
+def require_ledger(args: argparse.Namespace) -> None:
+    """Refuse a command that will read the ledger when there is none at its --db.
+
+    For commands that hand the path on (e.g. `when --project`) instead of
+    opening the store here; the check is `flowray.store.require_ledger`, the
+    same one `open_store(args, create=False)` and the batch make.
+    """
+    from flowray.store import require_ledger as check
+
+    check(db_path(args))
+
+
+def _optional_whole(
+    field: str, text: str | None, minimum: int, maximum: int | None = None
+) -> int | None:
+    """An optional whole-number option, checked from the text the user typed."""
+    return None if text is None else whole_number(field, text, minimum, maximum)
 
 
 def _print_json(data: Any) -> None:
@@ -82,14 +108,17 @@ def _number(value: float | None) -> str:
 
 # ---------------------------------------------------------------------------------------- project
 def _project_add(args: argparse.Namespace) -> int:
+    team_size = _optional_whole("--team-size", args.team_size, 1, MAX_CONTRIBUTORS)
+    start_date = _date("--start-date", args.start_date)
+    target_date = _date("--target-date", args.target_date)
     store = open_store(args)
     project = store.add_project(
         args.name,
-        team_size=args.team_size,
+        team_size=team_size,
         description=args.description,
         owner=args.owner,
-        start_date=_date("--start-date", args.start_date),
-        target_date=_date("--target-date", args.target_date),
+        start_date=start_date,
+        target_date=target_date,
     )
     if args.json:
         _print_json(project.to_dict())
@@ -133,17 +162,16 @@ def _throughput_show(args: argparse.Namespace) -> int:
 def _throughput_add(args: argparse.Namespace) -> int:
     from flowray.importers import read_throughput_csv
 
+    given_days = _optional_whole("--period-days", args.period_days, 1, MAX_PERIOD_DAYS)
     rows = read_throughput_csv(args.file)
-    pairs = []
-    for day, value in rows:
-        if value != int(value):
-            raise InputError(
-                f"{args.file} {day.isoformat()}", value, "must be a whole number of items"
-            )
-        pairs.append((day, int(value)))
+    pairs = [
+        (day, whole_number(f"{args.file} {day.isoformat()}", value, 0, MAX_THROUGHPUT))
+        for day, value in rows
+    ]
     steps = {(b[0] - a[0]).days for a, b in zip(pairs, pairs[1:], strict=False)}
-    period_days = args.period_days or (min(steps) if steps else 7)
-    written = open_store(args).set_throughput(
+    period_days = given_days or (min(steps) if steps else 7)
+    # The project must exist already, so a missing ledger is a typo, never created here.
+    written = open_store(args, create=False).set_throughput(
         args.project,
         pairs,
         period_days=period_days,
@@ -221,11 +249,15 @@ def _throughput_restore(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------- actual
 def _actual_add(args: argparse.Namespace) -> int:
-    added = open_store(args).add_actual(
+    completed_on = _date("--completed-on", args.completed_on)
+    items = whole_number("--items", args.items, 0, MAX_ITEMS)
+    forecast_id = _optional_whole("--forecast", args.forecast, 1)
+    # An actual belongs to a stored project or forecast: a missing ledger is a typo.
+    added = open_store(args, create=False).add_actual(
         args.project,
-        _date("--completed-on", args.completed_on),
-        args.items,
-        forecast_id=args.forecast,
+        completed_on,
+        items,
+        forecast_id=forecast_id,
         partial=args.partial,
         notes=args.notes,
     )
@@ -292,12 +324,13 @@ def _forecasts_list(args: argparse.Namespace) -> int:
 
 
 def _forecasts_show(args: argparse.Namespace) -> int:
+    forecast_id = whole_number("id", args.id, 1)
     store = open_store(args, create=False)
-    record = store.get_forecast(args.id)
+    record = store.get_forecast(forecast_id)
     if args.json:
         data = record.to_dict()
         data["distribution"] = [
-            {"value": v, "count": c} for v, c in store.get_distribution(args.id)
+            {"value": v, "count": c} for v, c in store.get_distribution(forecast_id)
         ]
         _print_json(data)
         return 0
@@ -386,7 +419,9 @@ def _calibration(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------- export
 def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(f"{args.table}.{args.format}")
-    written = open_store(args, create=False).export_table(args.table, out, format=args.format)
+    written = open_store(args, create=False).export_table(
+        args.table, out, format=args.format, force=args.force
+    )
     print(f"wrote {args.table} to {written}")
     return 0
 
@@ -411,6 +446,7 @@ def _import_items(args: argparse.Namespace) -> int:
     )
     if not args.json:
         _print_items_report(args.file, report)
+    period_days = whole_number("--period-days", args.period_days, 1, MAX_PERIOD_DAYS)
     if not report.done_items:
         raise InputError(
             "file",
@@ -422,7 +458,7 @@ def _import_items(args: argparse.Namespace) -> int:
     stored = open_store(args).import_work_items(
         args.project,
         report.items,
-        period_days=args.period_days,
+        period_days=period_days,
         replace=args.replace,
         source=str(args.file),
     )
@@ -521,7 +557,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     project = group("project", "projects in the ledger")
     p = command(project, "add", _project_add, "add a project")
     p.add_argument("name")
-    p.add_argument("--team-size", type=int, help="people on the team")
+    p.add_argument("--team-size", help="people on the team")
     p.add_argument("--description")
     p.add_argument("--owner", help="owner (default: JUPYTERHUB_USER or your login)")
     p.add_argument("--start-date", help="YYYY-MM-DD")
@@ -531,7 +567,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     throughput = group("throughput", "a project's throughput history")
     p = command(throughput, "show", _throughput_show, "show the stored history")
     p.add_argument("--project", required=True)
-    p.add_argument("--revision", type=int, help="show a replaced history kept as this revision")
+    p.add_argument("--revision", help="show a replaced history kept as this revision")
     p = command(
         throughput,
         "revisions",
@@ -548,7 +584,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project_name", nargs="?", metavar="PROJECT")
     p.add_argument("--project", help="the project (or give it as PROJECT)")
-    p.add_argument("--revision", type=int, required=True, help="the revision to restore")
+    p.add_argument("--revision", required=True, help="the revision to restore")
     p = command(
         throughput,
         "add",
@@ -558,7 +594,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--project", required=True)
     p.add_argument("--file", required=True, help="CSV with columns week_start,throughput")
-    p.add_argument("--period-days", type=int, help="days per period (default: the file's spacing)")
+    p.add_argument("--period-days", help="days per period (default: the file's spacing)")
     p.add_argument(
         "--replace",
         action="store_true",
@@ -569,8 +605,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = command(actual, "add", _actual_add, "record a completion, or items done by a date")
     p.add_argument("--project", help="project (optional with --forecast)")
     p.add_argument("--completed-on", required=True, help="YYYY-MM-DD")
-    p.add_argument("--items", type=int, required=True, help="items done (by that date)")
-    p.add_argument("--forecast", type=int, help="resolve only this ledger forecast")
+    p.add_argument("--items", required=True, help="items done (by that date)")
+    p.add_argument("--forecast", help="resolve only this ledger forecast")
     p.add_argument(
         "--partial",
         action="store_true",
@@ -583,7 +619,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--project")
     p.add_argument("--kind", choices=KINDS)
     p = command(forecasts, "show", _forecasts_show, "one forecast with its score")
-    p.add_argument("id", type=int)
+    p.add_argument("id", help="the forecast's id (see: flowray forecasts list)")
     p.add_argument("--project", help=argparse.SUPPRESS)
     p = command(
         forecasts,
@@ -603,7 +639,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = command(subparsers, "export", _export, "write a table to Parquet or CSV", json_flag=False)
     p.add_argument("table", choices=EXPORT_TABLES)
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    p.add_argument("--out", help="output file (default TABLE.FORMAT here)")
+    p.add_argument("--out", help="output file (default TABLE.FORMAT here); never the ledger")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     imports = group("import", "bring in work items or the old app's database")
     p = command(imports, "items", _import_items, "work items from a tracker CSV")
@@ -623,7 +660,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.add_argument(
         "--monthfirst", dest="dayfirst", action="store_false", help="read 03/04/2025 as March 4"
     )
-    p.add_argument("--period-days", type=int, default=7, help="throughput period (default 7)")
+    p.add_argument("--period-days", default="7", help="throughput period (default 7)")
     p.add_argument(
         "--replace",
         action="store_true",

@@ -70,14 +70,9 @@ def check_ledger(db_path: Where) -> None:
     if db_path is not None and not isinstance(db_path, (str, Path)):
         return  # an open workspace or store
     from flowray.config import load_settings
+    from flowray.store import require_ledger
 
-    path = Path(db_path).expanduser() if db_path else load_settings().db_path
-    if not path.is_file():
-        raise InputError(
-            "db",
-            str(path),
-            f"no ledger at {path}; create one with `flowray project add NAME`",
-        )
+    require_ledger(Path(db_path) if db_path else load_settings().db_path)
 
 
 def check_batch_parameters(

@@ -472,9 +472,10 @@ def save_forecast(
 # ------------------------------------------------------------------------------------------ plans
 PLAN_KINDS = ("when", "deadline")
 """What a plan forecasts: when a backlog is done (with or without a deadline)."""
-PLAN_HOWS = ("cli", "page", "api", "batch", "migration")
-"""How a plan was set: `flowray when --plan` or `flowray forecasts plan` (cli), a page's button
-(page), a program (api), the batch re-making the plan in force (batch), the v4 migration."""
+PLAN_HOWS = ("cli", "page", "api", "batch")
+"""How a plan is set: `flowray when --plan` or `flowray forecasts plan` (cli), a page's button
+(page), a program (api), the batch re-making the plan in force (batch). Records written by the
+v4 migration say "migration"."""
 
 
 @dataclass

@@ -6,8 +6,10 @@ Each builder returns a panel that displays itself, so a dashboard is two lines:
     forecast_app()
 
 - `forecast_app(db_path=None)`: pick a stored project or paste throughput, set the
-  scenario (backlog or range, split, risks, team and S-curve, focus, dates, runs,
-  seed), Run on Ray with live progress and partial percentiles, Cancel, read the
+  scenario (backlog or range, split, risks, team and its ramp-up, focus, dates, runs,
+  repeatable-run number), each field checked as typed (Run stays off until all are
+  valid; a change retires the last answer), Run on Ray with live progress and
+  partial percentiles, Cancel, read the
   answer ("85% likely by 14 March 2026", histogram, burn-down fan, likelihood
   table, P(deadline), data checks), Save to the ledger. Also "how many by a date".
 - `ledger_app(db_path=None, project=None)`: one project's forecasts over time, how the

@@ -16,10 +16,11 @@ import ipywidgets as widgets
 
 from flowray import pipeline
 from flowray.core import backtest as core_backtest
+from flowray.core.limits import MAX_SEED
 from flowray.data import demo_series_names, load_demo_series
 from flowray.exceptions import InputError
-from flowray.widgets import charts
-from flowray.widgets.base import JobPanel, note, section, title
+from flowray.widgets import charts, fields
+from flowray.widgets.base import FIELD_LABELS, JobPanel, field_label, note, section, title
 from flowray.widgets.html import escape, html_table
 
 LEVELS = ("50", "70", "85", "95")
@@ -40,6 +41,10 @@ WINDOW_CHOICES = [
     ("all of it", "all"),
 ]
 POLL_SECONDS = 0.25
+MAX_HORIZON_WEEKS = 104  # two years ahead: beyond it too few past dates remain to score
+MAX_STEP_WEEKS = 52
+MIN_RUNS = 100  # fewer futures per forecast and the scores are mostly sampling noise
+MAX_RUNS_PER_FORECAST = 1_000_000  # times every past date and series: hours beyond it
 _LABEL_STYLE = {"description_width": "190px"}
 
 
@@ -106,38 +111,43 @@ class BacktestPanel(JobPanel):
             layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
-        self.horizon = widgets.BoundedIntText(
+        self.horizon = fields.CheckedText(
+            "horizon",
+            fields.whole(1, MAX_HORIZON_WEEKS),
             value=core_backtest.DEFAULT_HORIZON,
-            min=1,
-            max=104,
             description="Weeks ahead to forecast",
             layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
-        self.step = widgets.BoundedIntText(
+        self.step = fields.CheckedText(
+            "step",
+            fields.whole(1, MAX_STEP_WEEKS),
             value=core_backtest.DEFAULT_STEP,
-            min=1,
-            max=52,
             description="A past date every N weeks",
             layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
-        self.runs = widgets.BoundedIntText(
+        self.runs = fields.CheckedText(
+            "runs",
+            fields.whole(MIN_RUNS, MAX_RUNS_PER_FORECAST),
             value=runs,
-            min=100,
-            max=1_000_000,
             description="Simulated futures per forecast",
             layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
         )
-        self.seed = widgets.BoundedIntText(
+        self.seed = fields.CheckedText(
+            "seed",
+            fields.whole(0, MAX_SEED),
             value=0,
-            min=0,
-            max=2**63 - 1,
-            description="Seed",
+            description=FIELD_LABELS["seed"],
             layout=widgets.Layout(width="420px"),
             style=_LABEL_STYLE,
+            tooltip=(
+                "The random seed: the same number with the same inputs gives exactly the same "
+                "scores; another number gives another draw of simulated futures."
+            ),
         )
+        self.problems_text = widgets.HTML("")
         self.run_button = widgets.Button(
             description="Run backtest",
             button_style="primary",
@@ -173,6 +183,8 @@ class BacktestPanel(JobPanel):
         ]
         self.run_button.on_click(self.action(self.start_run))
         self.cancel_button.on_click(self.on_cancel)
+        for control in (self.series, self.method, self.calibrated, self.window, *self.boxes()):
+            control.observe(self.guarded(self.inputs_changed), names="value")
 
         inputs = widgets.VBox(
             [
@@ -184,10 +196,10 @@ class BacktestPanel(JobPanel):
                 self.method,
                 self.calibrated,
                 self.window,
-                self.horizon,
-                self.step,
-                self.runs,
-                self.seed,
+                self.horizon.box,
+                self.step.box,
+                self.runs.box,
+                self.seed.box,
             ],
             layout=widgets.Layout(width="440px", margin="0 16px 0 0"),
         )
@@ -218,6 +230,7 @@ class BacktestPanel(JobPanel):
                     layout=widgets.Layout(align_items="center"),
                 ),
                 self.status,
+                self.problems_text,
                 widgets.HBox([inputs, results]),
             ],
             layout=widgets.Layout(width="1240px"),
@@ -226,6 +239,47 @@ class BacktestPanel(JobPanel):
             self.load_series()
         except Exception as exc:
             self.show_error(exc)
+        self.check_inputs()
+
+    # -- checking the inputs ---------------------------------------------------------------
+    def boxes(self) -> list[fields.CheckedText]:
+        return [self.horizon, self.step, self.runs, self.seed]
+
+    def check_inputs(self) -> list[Any]:
+        """Show each box's problem under it; Run stays off while there is any."""
+        problems = []
+        for box in self.boxes():
+            problem = box.problem()
+            box.show_problem(problem)
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            names = ", ".join(field_label(p.field) for p in problems)
+            self.problems_text.value = (
+                "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
+                f"Run is off until these are fixed: {escape(names)}.</div>"
+            )
+        else:
+            self.problems_text.value = ""
+        self.run_button.disabled = self.busy or bool(problems)
+        return problems
+
+    def inputs_changed(self, _change: Any = None) -> None:
+        """Check the inputs again; scores made from other inputs leave the page."""
+        self.check_inputs()
+        if self.result is not None or self.coverage.value:
+            self.clear_scores(
+                "Inputs changed: press Run backtest again for scores that match them."
+            )
+
+    def clear_scores(self, words: str) -> None:
+        """Take the last scores off the page and say why in their place."""
+        self.result = None
+        self.reports = {}
+        self.headline.value = f"<div style='color:#666'>{escape(words)}</div>"
+        self.coverage.value = ""
+        self.per_series.value = ""
+        self.pit.widget.layout.display = "none"
 
     # -- series ----------------------------------------------------------------------------
     def load_series(self) -> None:
@@ -253,14 +307,14 @@ class BacktestPanel(JobPanel):
                 out[f"project {name}"] = [
                     float(p.items) for p in pipeline.project_history(name, self.workspace)
                 ]
-        need = core_backtest.DEFAULT_FIRST_ORIGIN + int(self.horizon.value)
+        need = core_backtest.DEFAULT_FIRST_ORIGIN + self.horizon.read()
         short = [name for name, values in out.items() if len(values) < need]
         if short:
             raise InputError(
                 "series",
                 ", ".join(short),
                 f"needs at least {need} weeks of history ({core_backtest.DEFAULT_FIRST_ORIGIN} before "
-                f"the first past date, plus the {int(self.horizon.value)} weeks ahead)",
+                f"the first past date, plus the {self.horizon.read()} weeks ahead)",
             )
         return out
 
@@ -270,18 +324,26 @@ class BacktestPanel(JobPanel):
 
     # -- run, follow, cancel -----------------------------------------------------------------
     def start_run(self) -> Any:
-        series = self.series_values()
-        window = core_backtest.parse_window(self.window.value)
-        methods = self.methods()
-        for method in methods:
-            core_backtest.parse_method(method)
+        try:
+            problems = self.check_inputs()
+            if problems:
+                raise problems[0]
+            series = self.series_values()
+            window = core_backtest.parse_window(self.window.value)
+            methods = self.methods()
+            for method in methods:
+                core_backtest.parse_method(method)
+        except Exception:
+            self.clear_scores("No scores: fix the input named above, then press Run backtest.")
+            raise
+        self.clear_scores("Running: the scores appear here when the backtest is done.")
         options = {
             "methods": methods,
             "windows": [window],
-            "horizons": (int(self.horizon.value),),
-            "step": int(self.step.value),
-            "runs": int(self.runs.value),
-            "seed": int(self.seed.value),
+            "horizons": (self.horizon.read(),),
+            "step": self.step.read(),
+            "runs": self.runs.read(),
+            "seed": self.seed.read(),
         }
         self.reset_job()
         self.result = None
@@ -313,6 +375,7 @@ class BacktestPanel(JobPanel):
 
     def on_failed(self) -> None:
         self.progress.bar_style = "danger"
+        self.clear_scores("No scores: the backtest failed (the reason is above).")
 
     @staticmethod
     def _submit(series: dict[str, list[float]], options: dict[str, Any]) -> Any:
@@ -329,9 +392,12 @@ class BacktestPanel(JobPanel):
 
     def after_busy_change(self, busy: bool) -> None:
         self.cancel_button.disabled = True
+        if not busy:
+            self.check_inputs()
 
     # -- results ---------------------------------------------------------------------------------------
     def show_result(self, result: Any, options: dict[str, Any]) -> None:
+        self.pit.widget.layout.display = None
         window = options["windows"][0]
         horizon = options["horizons"][0]
         methods = options["methods"]

@@ -30,10 +30,10 @@ FIELD_LABELS: dict[str, str] = {
     "window": "History window",
     "backlog": "Items left",
     "backlog.low": "Items left (low)",
-    "backlog.high": "Items left (high)",
+    "backlog.high": "Items left (up to)",
     "split_rate": "Split rate",
-    "split_rate.low": "Split rate (low)",
-    "split_rate.high": "Split rate (high)",
+    "split_rate.low": "Each item becomes (from)",
+    "split_rate.high": "Each item becomes (to)",
     "risks": "Risks",
     "risks.likelihood": "Risk likelihood",
     "risks.low": "Risk impact (low)",
@@ -44,24 +44,24 @@ FIELD_LABELS: dict[str, str] = {
     "team.min_contributors": "Fewest people active",
     "team.max_contributors": "Most people active",
     "team.contributors": "Team (fewest / most people)",
-    "team.s_curve": "S-curve",
-    "focus": "Focus",
+    "team.s_curve": "Ramp-up and wind-down",
+    "focus": "Focus (% of capacity)",
     "start": "Start date",
     "deadline": "Deadline",
     "end": "Count items until",
     "periods": "Count items until",
-    "runs": "Runs",
-    "seed": "Seed",
+    "runs": "Simulated futures",
+    "seed": "Repeatable-run number",
     "max_periods": "Horizon",
     "series": "Series",
     "method": "Method",
     "horizon": "Horizon",
-    "step": "Step",
+    "step": "A past date every N weeks",
 }
 
 
 def field_label(field: str) -> str:
-    """'team.s_curve' -> 'S-curve'; 'throughput[3]' -> 'Throughput (value 4)'."""
+    """'team.s_curve' -> 'Ramp-up and wind-down'; 'throughput[3]' -> 'Throughput (value 4)'."""
     if field in FIELD_LABELS:
         return FIELD_LABELS[field]
     base, _, rest = field.partition("[")

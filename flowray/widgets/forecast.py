@@ -17,10 +17,12 @@ import ipywidgets as widgets
 from flowray import pipeline
 from flowray.core import backtest
 from flowray.core.results import ForecastResult, HowManyResult
+from flowray.core.validation import text
 from flowray.exceptions import InputError
 from flowray.widgets import charts
-from flowray.widgets.base import JobPanel, note, section, title
+from flowray.widgets.base import JobPanel, field_label, note, section, title
 from flowray.widgets.forecast_view import ForecastView
+from flowray.widgets.html import escape
 from flowray.widgets.scenario_form import (
     DEFAULT_RUNS,
     METHOD_NOTES,
@@ -31,6 +33,20 @@ from flowray.widgets.scenario_form import (
 )
 
 __all__ = ["PROGRESS_STEPS", "ForecastPanel", "forecast_panel", "parse_throughput"]
+
+SECTION_TITLES = ("Risks", "Team, ramp-up and focus", "Number of runs and short history")
+"""The folded sections under the dates (an Accordion)."""
+STALE_WORDS = "Inputs changed: press Run forecast again for an answer that matches them."
+REFUSED_WORDS = "No answer: fix the input named above, then press Run forecast."
+RUNNING_WORDS = "Running: the answer appears here as the simulated futures come in."
+FAILED_WORDS = "No answer: the run failed (the reason is above). Press Run forecast to try again."
+
+
+def _contains(parent: widgets.Widget, target: widgets.Widget) -> bool:
+    """Whether `target` sits anywhere inside `parent` (a box's children, their children, ...)."""
+    if parent is target:
+        return True
+    return any(_contains(child, target) for child in getattr(parent, "children", ()))
 
 
 class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
@@ -54,6 +70,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.request: pipeline.ForecastRequest | None = None
         self.saved_id: int | None = None
         self.partial_updates = 0  # how many partial results were shown (tests, diagnostics)
+        self.input_problems: list[InputError] = []  # why Run is off (empty: it may run)
         self._projects: dict[str, Any] = {}
         today = today or dt.date.today()
 
@@ -73,6 +90,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.save_name = widgets.Text(
             placeholder="Name in the ledger (optional)", layout=widgets.Layout(width="220px")
         )
+        self.problems_text = widgets.HTML("")  # why Run is off: every field still to fix
         self.save_button = widgets.Button(
             description="Save to ledger",
             button_style="success",
@@ -84,33 +102,10 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         )
         self.progress_text = widgets.Label("")
         self._build_result_widgets()
+        # disabled while a job runs: every input, and the buttons that act on them
         self.controls = [
-            self.question,
-            self.source,
-            self.project,
+            *self.watched_inputs(),
             self.reload_button,
-            self.throughput,
-            self.window,
-            self.method_choice,
-            self.sampler,
-            self.calibrate,
-            self.period_days,
-            self.backlog,
-            self.backlog_is_range,
-            self.backlog_high,
-            self.split_low,
-            self.split_high,
-            self.history_size,
-            self.min_people,
-            self.max_people,
-            self.s_curve,
-            self.focus,
-            self.start,
-            self.deadline,
-            self.until,
-            self.runs,
-            self.seed,
-            self.force,
             self.run_button,
             self.save_name,
         ]
@@ -126,10 +121,13 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.backlog_is_range.observe(self.guarded(self._layout_changed), names="value")
         self.method_choice.observe(self.guarded(self._layout_changed), names="value")
         self.history_size.observe(self.guarded(self._team_size_changed), names="value")
+        for control in self.watched_inputs():
+            control.observe(self.guarded(self.inputs_changed), names="value")
 
         self.widget = self._build_layout()
         self._guard(self.load_projects)
         self._layout_changed()
+        self.check_inputs()
 
     # -- layout -------------------------------------------------------------------------------
     def _build_layout(self) -> widgets.Widget:
@@ -138,11 +136,11 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
                 self.source,
                 widgets.HBox([self.project, self.reload_button]),
                 self.project_info,
-                self.throughput,
+                self.throughput.box,
                 self.period_days,
             ]
         )
-        self.custom_method_box = widgets.VBox([self.sampler, self.window, self.calibrate])
+        self.custom_method_box = widgets.VBox([self.sampler, self.window.box, self.calibrate])
         self.method_box = widgets.VBox(
             [self.method_choice, self.method_note, self.custom_method_box]
         )
@@ -150,29 +148,35 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             [
                 section("The work left"),
                 widgets.HBox([self.backlog, self.backlog_is_range, self.backlog_high]),
+                self.backlog.message,
+                self.backlog_high.message,
                 widgets.HBox([self.split_low, self.split_high, widgets.Label("items")]),
+                self.split_low.message,
+                self.split_high.message,
                 note(
                     "Split: how many delivered items one backlog item turns into (1 to 1 = no split)."
                 ),
             ]
         )
-        self.dates_box = widgets.VBox([section("Dates"), self.start, self.deadline, self.until])
+        self.dates_box = widgets.VBox(
+            [section("Dates"), self.start.box, self.deadline.box, self.until.box]
+        )
         team = widgets.VBox(
             [
                 note(
                     "Throughput is scaled by active people / people behind the history, times the focus."
                 ),
-                self.history_size,
-                self.min_people,
-                self.max_people,
-                self.s_curve,
-                self.focus,
+                self.history_size.box,
+                self.min_people.box,
+                self.max_people.box,
+                self.s_curve.box,
+                self.focus.box,
             ]
         )
-        runs = widgets.VBox([self.runs, self.seed, self.force])
+        runs = widgets.VBox([self.runs.box, self.seed.box, self.force])
         self.more = widgets.Accordion(
             children=[self.risks.widget, team, runs],
-            titles=("Risks", "Team, S-curve and focus", "Runs, seed and short history"),
+            titles=SECTION_TITLES,
         )
         self.more.selected_index = None
         inputs = widgets.VBox(
@@ -200,6 +204,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
                 section("Likelihood table"),
                 self.likelihoods,
                 self.history_text,
+                self.details,
             ],
             layout=widgets.Layout(width="800px"),
         )
@@ -222,6 +227,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
                     layout=widgets.Layout(justify_content="space-between", width="1220px"),
                 ),
                 self.status,
+                self.problems_text,
                 widgets.HBox([inputs, results]),
             ],
             layout=widgets.Layout(width="1230px"),
@@ -229,14 +235,14 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
 
     def _layout_changed(self, _change: Any = None) -> None:
         pasted = self.source.value == "paste"
-        self.throughput.layout.display = None if pasted else "none"
+        self.throughput.set_visible(pasted)
         self.period_days.layout.display = None if pasted else "none"
         self.project_info.layout.display = "none" if pasted else None
         when = self.question.value == "when"
         self.work_box.layout.display = None if when else "none"
-        self.deadline.layout.display = None if when else "none"
-        self.until.layout.display = None if not when else "none"
-        self.backlog_high.layout.display = None if self.backlog_is_range.value else "none"
+        self.deadline.set_visible(when)
+        self.until.set_visible(not when)
+        self.backlog_high.set_visible(bool(self.backlog_is_range.value))
         choice = self.method_choice.value
         self.custom_method_box.layout.display = None if choice == "custom" else "none"
         self.method_note.value = note(
@@ -246,13 +252,91 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             charts.show_burn_down_plot(self.chart, when)
             self._fan_shown = when
 
+    def watched_inputs(self) -> list[widgets.Widget]:
+        """Every input whose change makes the answer on screen stale (risk rows report their own)."""
+        return [
+            self.question,
+            self.source,
+            self.project,
+            self.throughput,
+            self.window,
+            self.method_choice,
+            self.sampler,
+            self.calibrate,
+            self.period_days,
+            self.backlog,
+            self.backlog_is_range,
+            self.backlog_high,
+            self.split_low,
+            self.split_high,
+            self.history_size,
+            self.min_people,
+            self.max_people,
+            self.s_curve,
+            self.focus,
+            self.start,
+            self.deadline,
+            self.until,
+            self.runs,
+            self.seed,
+            self.force,
+        ]
+
+    # -- checking the inputs, retiring the answer they no longer match -------------------------
+    def inputs_changed(self, _change: Any = None) -> None:
+        """An input changed: check the form again, and retire an answer made from other inputs."""
+        if not hasattr(self, "problems_text"):
+            return  # still building the panel
+        self.check_inputs()
+        if self.answer_shown:
+            self.result = None
+            self.saved_id = None
+            self.save_button.disabled = True
+            self.clear_answer(STALE_WORDS)
+            self.show_info(STALE_WORDS)  # not "Done: save it" over an answer that is gone
+        elif self.last_error is not None:
+            self.show_info("Inputs changed: press Run forecast when they are ready.")
+
+    def check_inputs(self) -> list[InputError]:
+        """Show each field's problem under it, say which fields hold Run back, and enable Run only when none."""
+        by_box = self.field_problems()
+        for box in self.checked_boxes():
+            box.show_problem(by_box.get(box))
+        problems = self.problems()
+        self.input_problems = problems
+        if problems:
+            names = ", ".join(dict.fromkeys(self.where(p) for p in problems))
+            self.problems_text.value = (
+                "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
+                f"Run is off until these are fixed: {escape(names)}.</div>"
+            )
+        else:
+            self.problems_text.value = ""
+        self.run_button.disabled = self.busy or bool(problems)
+        return problems
+
+    def where(self, problem: InputError) -> str:
+        """A field's label, with the folded section it sits in (a problem there is easy to miss)."""
+        label = field_label(problem.field)
+        boxes = {box.field: box for box in self.checked_boxes()}
+        box = boxes.get(problem.field)
+        for index, child in enumerate(self.more.children if hasattr(self, "more") else ()):
+            if box is not None and _contains(child, box):
+                return f"{label} (under {SECTION_TITLES[index]})"
+        return label
+
     def all_controls(self) -> list[widgets.Widget]:
         return list(self.controls) + self.risks.controls()
 
     def after_busy_change(self, busy: bool) -> None:
-        """Cancel is usable only while a run is followed (start_run enables it); Save only after one."""
+        """Cancel is usable only while a run is followed (start_run enables it); Save only after one.
+
+        Run stays off while any input holds a problem.
+        """
         self.cancel_button.disabled = True
         self.save_button.disabled = busy or self.result is None or self.saved_id is not None
+        if not busy:
+            self.check_inputs()
 
     def _guard(self, fn: Any) -> None:
         """Run a non-button step (e.g. at start-up) showing, never raising, its errors."""
@@ -263,21 +347,30 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
 
     # -- run, follow, cancel ---------------------------------------------------------------------
     def start_run(self) -> Any:
-        """Validate now; start the job and follow it in the background (returns at once)."""
-        request = self.build_request()
-        self.validate(request)
-        self.request = request
-        self.reset_job()
+        """Validate now; start the job and follow it in the background (returns at once).
+
+        The answer on screen goes first: a run that is refused or fails leaves
+        no answer behind, only the reason.
+        """
         self.result = None
         self.saved_id = None
+        self.save_button.disabled = True
+        try:
+            request = self.build_request()
+            self.validate(request)
+        except Exception:
+            self.clear_answer(REFUSED_WORDS)
+            raise
+        self.clear_answer(RUNNING_WORDS)
+        self.request = request
+        self.reset_job()
         self.partial_updates = 0
         self.progress.value = 0
         self.progress.max = PROGRESS_STEPS
         self.progress.bar_style = ""
         self.progress_text.value = f"0 of {request.runs:,} runs"
-        self.method_text.value = ""
         self.show_info(
-            "Starting the run on the Ray cluster (the first run also starts Ray: 10-20 s)..."
+            "Starting the run on the compute cluster (the first run also starts it: 10-20 s)..."
         )
         return self.start_background(lambda: self.follow(request))
 
@@ -291,7 +384,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         return self.job
 
     def on_started(self, job: Any) -> None:
-        self.show_info("Running: the percentiles below update as batches of runs finish.")
+        self.show_info("Running: the answer below updates as batches of simulated futures finish.")
 
     def show_partial(self, job: Any) -> None:
         partial = job.partial()
@@ -315,6 +408,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
 
     def on_failed(self) -> None:
         self.progress.bar_style = "danger"
+        self.clear_answer(FAILED_WORDS)
 
     def show_progress(self, progress: Any) -> None:
         self.progress.max = PROGRESS_STEPS
@@ -331,7 +425,8 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         """Write the last complete result to the ledger of the picked project; returns its id."""
         if self.result is None:
             raise InputError("forecast", None, "run a forecast to the end before saving it")
-        project = self.project.value or (self.request.project if self.request else None)
+        # the project the answer was made from; a pasted history is saved under the picked one
+        project = (self.request.project if self.request else None) or self.project.value
         if not project:
             raise InputError(
                 "project",
@@ -342,10 +437,11 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         history = None
         if self.request is not None and self.request.project:
             history = pipeline.project_history(self.request.project, self.workspace)
-        name = self.save_name.value.strip() or None
+        name = text("name", self.save_name.value)
         self.saved_id = pipeline.save_forecast(
             project, self.result, self.workspace, name=name, history_periods=history
         )
+        self.save_name.value = ""  # the next answer gets a name of its own
         self.show_success(f"Saved as forecast #{self.saved_id} in the ledger of {project}.")
         return self.saved_id
 

@@ -41,9 +41,35 @@ class ForecastView(Panel):
         self._fan_shown = True
         self.likelihoods = widgets.HTML("")
         self.history_text = widgets.HTML("")
+        # the analyst's terms (sampling error by level, variation, XmR signals), one click away
+        self.details_html = widgets.HTML("")
+        self.details = widgets.Accordion(children=[self.details_html], titles=(DETAILS_TITLE,))
+        self.details.selected_index = None
+        self.details.layout.display = "none"
+        self.answer_shown = False  # an answer (final or partial) is on screen
+
+    def clear_answer(self, words: str) -> None:
+        """Take every number of the last answer off the page and say why in its place."""
+        self.answer_shown = False
+        self.headline.value = f"<div style='color:#666;font-size:15px'>{escape(words)}</div>"
+        for part in (
+            self.method_text,
+            self.summary,
+            self.deadline_text,
+            self.warnings,
+            self.likelihoods,
+            self.history_text,
+            self.details_html,
+        ):
+            part.value = ""
+        self.details.layout.display = "none"
+        self.chart.widget.layout.display = "none"
 
     # -- results -------------------------------------------------------------------------------------
     def show_result(self, result: ForecastResult | HowManyResult, *, final: bool) -> None:
+        self.answer_shown = True
+        self.chart.widget.layout.display = None
+        self.details.layout.display = None
         if isinstance(result, HowManyResult):
             self._show_how_many(result, final)
         else:
@@ -83,26 +109,25 @@ class ForecastView(Panel):
             head = f"85% likely by {long_date(scenario.date_of(p85))}"
         self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{escape(head)}{so_far}</div>"
         rows = []
+        errors: dict[int, int | None] = {}
         for level in LEVELS:
             w = result.percentile(level)
-            err = result.percentile_error(level)["plus_minus"]
+            errors[level] = result.percentile_error(level)["plus_minus"]
             if w is None:
-                rows.append((f"{level}% likely", "not within the horizon", "-", "-"))
+                rows.append((f"{level}% likely", "not within the horizon", "-"))
                 continue
             rows.append(
                 (
                     f"{level}% likely by",
                     long_date(scenario.date_of(w)),
                     f"{w} {period_word(unit, w)}",
-                    "-" if err is None else f"± {err} {period_word(unit, err)}",
                 )
             )
         self.summary.value = html_table(
-            ["", "Date", "From the start", "Sampling error (95%)"],
+            ["", "Date", "From the start"],
             rows,
-            caption=f"Start {long_date(scenario.start)}; {result.runs:,} simulated futures. The sampling error "
-            "shows how much more runs could still move each date.",
-        )
+            caption=f"Start {long_date(scenario.start)}; {result.runs:,} simulated futures.",
+        ) + _precision_note(errors, period_word(unit, 1), "date", result.runs)
         self.deadline_text.value = self._deadline_words(result)
         self.likelihoods.value = html_table(
             ["Likelihood", "Done by", "From the start"],
@@ -178,18 +203,17 @@ class ForecastView(Panel):
         head = f"85% likely: at least {result.at_least(85)} items by {until}"
         self.headline.value = f"<div style='font-size:26px;font-weight:700;color:#4a148c'>{escape(head)}{so_far}</div>"
         rows = []
+        errors: dict[int, int | None] = {}
         for level in LEVELS:
-            err = result.at_least_error(level)["plus_minus"]
-            rows.append(
-                (f"{level}% likely", f"at least {result.at_least(level)} items", f"± {err} items")
-            )
+            errors[level] = result.at_least_error(level)["plus_minus"]
+            rows.append((f"{level}% likely", f"at least {result.at_least(level)} items"))
         self.summary.value = html_table(
-            ["", f"Done by {until}", "Sampling error (95%)"],
+            ["", f"Done by {until}"],
             rows,
             caption=f"{result.periods} whole {period_word(result.scenario.period_days)} from "
             f"{long_date(result.scenario.start)}; {result.runs:,} simulated futures. "
             "Read conservatively: 85% likely means 85% of futures did at least this much.",
-        )
+        ) + _precision_note(errors, "item", "count", result.runs)
         self.deadline_text.value = ""
         self.likelihoods.value = html_table(
             ["Likelihood", f"Items done by {until}"],
@@ -206,31 +230,136 @@ class ForecastView(Panel):
         self._show_checks(result, final)
 
     def _show_checks(self, result: ForecastResult | HowManyResult, final: bool) -> None:
+        """The data checks in plain words on the page; the analyst's statistics in the details."""
         checks = result.checks
-        lines = list(checks.warnings)
+        unit = result.scenario.period_days
+        raw = list(checks.warnings)
         running_warnings = list(getattr(self.job, "warnings", []) or [])
-        lines += [
+        raw += [
             w[0].upper() + w[1:]
             for w in running_warnings
-            if w not in lines and not w.lower().startswith("only ")
+            if w not in raw and not w.lower().startswith("only ")
         ]
+        lines = list(dict.fromkeys(plain_warning(w, checks, unit) for w in raw))
         if isinstance(result, ForecastResult) and result.not_done:
             lines.append(
                 f"{result.not_done_share:.1%} of the simulated futures were not done within "
-                f"{result.scenario.max_periods} {period_word(result.scenario.period_days)}; "
+                f"{result.scenario.max_periods} {period_word(unit)}; "
                 "they are left out of the chart."
             )
         self.warnings.value = warning_box(lines)
+        steadiness = STEADINESS.get(checks.stability, "")
+        self.history_text.value = (
+            "<div style='color:#555;font-size:13px;margin-top:6px'>History used: "
+            f"{checks.count} {period_word(unit, checks.count)}, on average {checks.mean:.1f} items a "
+            f"{period_word(unit, 1)}, {checks.zero_share:.0%} of {period_word(unit)} with nothing "
+            f"finished{escape(steadiness)}.</div>"
+        )
+        self.details_html.value = self._details(result, raw)
+
+    def _details(self, result: ForecastResult | HowManyResult, raw_warnings: list[str]) -> str:
+        """Sampling error by level and the history's statistics, in the analyst's own terms."""
+        checks = result.checks
         unit = result.scenario.period_days
+        errors: list[tuple[int, int | None]]
+        if isinstance(result, HowManyResult):
+            errors = [(level, result.at_least_error(level)["plus_minus"]) for level in LEVELS]
+            error_rows = [(f"{level}%", f"± {e} items") for level, e in errors]
+        else:
+            errors = [(level, result.percentile_error(level)["plus_minus"]) for level in LEVELS]
+            error_rows = [
+                (f"{level}%", "-" if e is None else f"± {e} {period_word(unit, e)}")
+                for level, e in errors
+            ]
         cv = "-" if checks.cv is None else f"{checks.cv:.2f}"
         stability = (
             checks.stability
             if checks.stability_pct is None
-            else f"{checks.stability} ({checks.stability_pct:.0f}%)"
+            else f"{checks.stability} ({checks.stability_pct:.0f}% between the halves' means)"
         )
-        self.history_text.value = (
-            "<div style='color:#555;font-size:13px;margin-top:6px'>History used: "
-            f"{checks.count} {period_word(unit, checks.count)}, on average {checks.mean:.1f} items a "
-            f"{period_word(unit, 1)} (variation {cv}), {checks.zero_share:.0%} empty {period_word(unit)}, "
-            f"stability {escape(stability)}, {len(checks.signals)} process signal(s) (XmR).</div>"
+        signals = "; ".join(
+            f"{s.rule} at {period_word(unit, 1)} {s.index + 1}" for s in checks.signals
         )
+        stats = [
+            ("Coefficient of variation", cv),
+            ("Stability", stability),
+            (
+                "XmR natural process limits",
+                f"{checks.xmr_lower:.1f} to {checks.xmr_upper:.1f} "
+                f"(moving range limit {checks.xmr_range_upper:.1f})",
+            ),
+            ("XmR signals", f"{len(checks.signals)}" + (f": {signals}" if signals else "")),
+        ]
+        return (
+            html_table(
+                ["Level", "Sampling error (95%)"],
+                error_rows,
+                caption="Monte Carlo sampling error of each answer, from the order-statistic interval.",
+            )
+            + html_table(None, stats, caption="History statistics")
+            + (
+                html_table(None, [(w,) for w in raw_warnings], caption="Checks as logged")
+                if raw_warnings
+                else ""
+            )
+        )
+
+
+DETAILS_TITLE = "Details for analysts"
+"""The folded section that keeps the statistical terms one click away."""
+
+RECENT_PERIODS = 8
+"""How far back "recent" reaches when the history's process signals are described."""
+
+STEADINESS = {
+    "great": "; steady: its earlier and later halves look alike",
+    "good": "; fairly steady: its earlier and later halves look much alike",
+    "unstable": "; unsteady: its earlier and later halves differ",
+}
+
+
+def plain_warning(warning: str, checks: Any, unit: int) -> str:
+    """A data check in words a stakeholder reads; the analyst's wording stays in the details."""
+    weeks = period_word(unit)
+    if "XmR" in warning:
+        recent = [s for s in checks.signals if s.index >= checks.count - RECENT_PERIODS]
+        if recent:
+            return (
+                f"The last {RECENT_PERIODS} {weeks} look different from the earlier ones (unusually "
+                "many or few items, or a long stretch above or below average): the way the team "
+                "delivers may have changed, and the forecast assumes it has not."
+            )
+        return (
+            f"Some {weeks} of the history stand out from the rest (unusually many or few items, "
+            "or a long stretch above or below average): the way the team delivers may have changed."
+        )
+    if warning.startswith("Unstable history") and checks.stability_pct is not None:
+        return (
+            f"The earlier and the later half of the history differ a lot (their averages are "
+            f"{checks.stability_pct:.0f}% apart): the last few months alone may forecast better "
+            "(How to forecast: choose the window)."
+        )
+    if "zero throughput" in warning:
+        return f"{checks.zero_share:.0%} of the {weeks} finished nothing: the work comes in bursts."
+    return warning
+
+
+def _precision_note(errors: dict[int, int | None], unit: str, noun: str, runs: int) -> str:
+    """One line on how far more runs could move the answers, instead of a column of "± 0"."""
+    known = [e for e in errors.values() if e is not None]
+    if not known:
+        return ""
+    worst = max(known)
+    if worst == 0:
+        words = (
+            f"Each {noun} above is exact to the {unit} at {runs:,} simulated futures: "
+            "more runs would not change it."
+        )
+    else:
+        plural = unit if worst == 1 else unit + "s"
+        level = max(level for level, e in errors.items() if e == worst)
+        words = (
+            f"At {runs:,} simulated futures, more runs could still move a {noun} by up to "
+            f"{worst} {plural} (the {level}% {noun} most); more runs make them steadier."
+        )
+    return f"<div style='color:#555;font-size:12px;margin:0 0 4px 0'>{escape(words)}</div>"

@@ -26,6 +26,7 @@ artifacts/screenshots/FAILED-<test>.png behind.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ CHROMIUM_FLAGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_chromium.sh"
+SKIP_BROWSER_VARIABLE = "FLOWRAY_SKIP_BROWSER"  # set to 1: skip the browser tests, install nothing
 DASHBOARD_TIMEOUT_MS = 240_000  # kernel start + imports on a busy 2-core machine
 
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
@@ -113,6 +115,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Chromium's path; installs it once with apt when possible, else skips with the reason."""
+    if os.environ.get(SKIP_BROWSER_VARIABLE) == "1":
+        pytest.skip(f"{SKIP_BROWSER_VARIABLE}=1: browser tests not run, chromium not installed")
     path = find_chromium()
     if path is None and INSTALL_SCRIPT.exists():
         result = subprocess.run(

@@ -75,7 +75,7 @@ def set_value(box: Any, value: Any) -> None:
 
 
 def open_runs_section(page: Any) -> None:
-    page.get_by_text("Runs, seed and short history", exact=True).click()
+    page.get_by_text("Number of runs and short history", exact=True).click()
     page.get_by_label("Simulated futures", exact=True).wait_for(timeout=30_000)
 
 
@@ -223,7 +223,7 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
     fill(page, "Items left", backlog)
     open_runs_section(page)
     fill(page, "Simulated futures", runs)
-    fill(page, "Seed (same seed, same answer)", seed)
+    fill(page, "Repeatable-run number", seed)
     page.evaluate(_RECORD_PROGRESS_JS)
     page.get_by_role("button", name="Run forecast").click()
 
@@ -290,17 +290,17 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
 
 def test_bad_input_names_the_field_and_a_long_run_can_be_cancelled(open_dashboard, voila_server):
     page = open_dashboard("forecast.ipynb", selector=PLOT)
-    paste_throughput(page, [5, 7, "x", 4, 6, 8, 3, 5])
-    page.get_by_role("button", name="Run forecast").click()
+    paste_throughput(page, [5, 7, "x", 4, 6, 8, 3, 5])  # named under the field as typed
     error = wait_for_text(page, r"Please check [^\n]*", 60_000).group(0)
     assert "Throughput (value 3)" in error and "you entered x" in error, error
+    expect(page.get_by_role("button", name="Run forecast")).to_be_disabled(timeout=30_000)
 
     paste_throughput(page, PASTED)
     page.get_by_label("a range, up to", exact=True).check()
     fill(page, "Items left", 60)
     backlog_row = page.locator(".widget-hbox", has=page.get_by_label("Items left", exact=True)).last
-    set_value(backlog_row.locator("input[type=number]").nth(1), 10)  # "up to" 10: below the low end
-    page.get_by_role("button", name="Run forecast").click()
+    set_value(backlog_row.locator("input[type=text]").nth(1), 10)  # "up to" 10: below the low end
+    expect(page.get_by_role("button", name="Run forecast")).to_be_disabled(timeout=30_000)
     error = wait_for_text(page, r"Please check Items left[^\n]*", 60_000).group(0)
     assert "60" in error and "10" in error, error
     text = body_text(page)
@@ -421,7 +421,7 @@ def test_ten_sessions_at_once_all_get_the_engines_answer_on_one_ray(browser, voi
             (
                 page.get_by_label("Project", exact=True).input_value(),
                 page.get_by_label("Items left", exact=True).input_value(),
-                page.get_by_label("Seed (same seed, same answer)", exact=True).input_value(),
+                page.get_by_label("Repeatable-run number", exact=True).input_value(),
             )
             for page in pages
         }

@@ -178,16 +178,20 @@ def test_cancel_stops_a_long_job(ray_session, empty_db):
     ],
     ids=["empty-throughput", "deadline-before-start", "not-a-number", "no-start"],
 )
-def test_bad_input_names_the_field_and_reenables_the_controls(setup, field, empty_db):
+def test_bad_input_names_the_field_and_keeps_run_off(setup, field, empty_db):
     panel = paste_panel(demo_throughput(26), db_path=empty_db)
     setup(panel)
 
-    panel.run_button.click()  # refused before any job starts: no Ray needed
+    assert panel.run_button.disabled, "Run stays off while a field holds a problem"
+    assert field in panel.problems_text.value
+    panel.run_button.click()  # a click that still arrives is refused before any job starts
 
     assert f"Please check {field}" in panel.status.value
     assert "Traceback" not in panel.status.value
     assert panel.running is None and panel.task is None
-    assert_controls_enabled(panel)
+    assert not panel.busy and panel.cancel_button.disabled
+    assert not panel.throughput.disabled and not panel.backlog.disabled
+    assert not panel.deadline.disabled
 
 
 def test_short_history_is_refused_unless_forced(ray_session, empty_db):
@@ -248,7 +252,8 @@ def test_how_many_mode_reads_the_conservative_answer(ray_session, empty_db):
 def test_project_history_run_and_save_writes_a_ledger_row(ray_session, project_db):
     panel = forecast_app(db_path=project_db, today=START)
     assert panel.project.value == PROJECT
-    assert panel.history_size.value == 3 and panel.deadline.value == START + dt.timedelta(weeks=20)
+    assert panel.history_size.read() == 3
+    assert panel.deadline.read() == START + dt.timedelta(weeks=20)
     assert "52 weeks of history" in panel.project_info.value
     panel.runs.value = RUNS
     panel.backlog.value = 50
@@ -315,7 +320,7 @@ def test_every_input_reaches_the_simulated_scenario(ray_session, empty_db):
     panel.risks.remove_row(dropped)
     assert panel.risks.rows == [first]
     panel.history_size.value = 4  # min and max follow while they equal the history size
-    assert (panel.min_people.value, panel.max_people.value) == (4, 4)
+    assert (panel.min_people.read(), panel.max_people.read()) == (4, 4)
     panel.min_people.value = 2
     panel.max_people.value = 5
     panel.s_curve.value = 20
