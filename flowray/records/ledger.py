@@ -91,7 +91,8 @@ _SUMMARY_COLUMNS = """
     CASE WHEN cur.forecast_id IS NOT NULL THEN 'plan'
          WHEN ever.forecast_id IS NOT NULL THEN 'past plan'
          WHEN f.kind = 'backtest' THEN 'backtest'
-         WHEN json_extract_string(f.result, '$.batch.role') = 'outlook' THEN 'outlook'
+         WHEN f.kind = 'how_many' AND json_extract_string(f.result, '$.batch.role') = 'outlook'
+              THEN 'outlook'
          ELSE 'what-if' END
 """
 # The plan in force of each project is its latest plan record (cur); ever: every plan.
