@@ -33,7 +33,7 @@ from flowray.exceptions import InputError, StoreError
 from flowray.records import export, ledger, legacy, projects, schema, scores
 from flowray.records.base import Connection
 from flowray.records.export import EXPORT_FORMATS, EXPORT_TABLES
-from flowray.records.ledger import ForecastRecord, ForecastSummary
+from flowray.records.ledger import ForecastRecord, ForecastSummary, PlanRecord
 from flowray.records.legacy import ImportSummary
 from flowray.records.projects import (
     HistoryReplaced,
@@ -197,6 +197,9 @@ class Reader:
 
     def list_scores(self, project: str | None = None) -> dict[int, Score]:
         return scores.list_scores(project)(self._con)
+
+    def list_plans(self, project: str | None = None) -> list[PlanRecord]:
+        return ledger.list_plans(project)(self._con)
 
     def calibration(self, project: str | None = None) -> list[CalibrationLevel]:
         return scores.calibration(project)(self._con)
@@ -545,6 +548,55 @@ class Store:
         """Ledger rows (oldest first), optionally of one project and/or kind."""
         return self._read(ledger.list_forecasts(project, kind=kind))
 
+    def save_plan(
+        self,
+        project: str,
+        result: Mapping[str, Any],
+        *,
+        how: str = "api",
+        kind: str | None = None,
+        created_by: str | None = None,
+        data_window: tuple[dt.date | str, dt.date | str] | None = None,
+        data_periods: int | None = None,
+        name: str | None = None,
+    ) -> int:
+        """Append a forecast to the ledger and make it the project's plan, in one transaction.
+
+        `how` says how it was set (one of `records.ledger.PLAN_HOWS`: "cli", "page",
+        "api", "batch"). Only a "when" or "deadline" forecast of a backlog can be a plan.
+        """
+        return self._write(
+            ledger.save_forecast(
+                project,
+                result,
+                kind=kind,
+                created_by=created_by,
+                data_window=data_window,
+                data_periods=data_periods,
+                name=name,
+                plan=how,
+            )
+        )
+
+    def set_plan(
+        self, project: str, forecast_id: int, *, set_by: str | None = None, how: str = "api"
+    ) -> PlanRecord:
+        """Make a saved forecast the project's plan: what the portfolio, the batch and alerts follow.
+
+        A new record of the append-only plan history (nothing is rewritten); the same
+        plan set twice records it once. An unknown id, another project's forecast, or
+        a forecast that is not a "when"/"deadline" forecast of a backlog is refused by name.
+        """
+        return self._write(ledger.set_plan(project, forecast_id, set_by=set_by, how=how))
+
+    def get_plan(self, project: str) -> PlanRecord | None:
+        """The project's plan in force (its latest plan record), or None: it has no plan."""
+        return self._read(ledger.get_plan(project))
+
+    def list_plans(self, project: str | None = None) -> list[PlanRecord]:
+        """The plan history (of one project, or all), oldest first: which plan was in force when."""
+        return self._read(ledger.list_plans(project))
+
     def get_forecast(self, forecast_id: int) -> ForecastRecord:
         """One ledger row with its inputs, result and score (if resolved)."""
         return self._read(ledger.get_forecast(forecast_id))
@@ -665,6 +717,7 @@ __all__ = [
     "Store",
     "Actual",
     "ActualAdded",
+    "PlanRecord",
     "ledger_files",
     "require_ledger",
 ]

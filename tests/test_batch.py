@@ -266,6 +266,13 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
         assert rows["p85"].nunique() == 1 and rows["p_deadline"].nunique() == 1
     # with flowray's chosen method, recorded in each ledger row
     store = pipeline.open_store(demo_db)
+    # each run re-made the project's plan and its forecast became the plan: the second run
+    # followed the first run's forecast, and the plan history says so
+    for project, rows in new.groupby("project"):
+        first, second = sorted(int(i) for i in rows["id"])
+        plans = store.list_plans(str(project))
+        assert [(p.forecast_id, p.how) for p in plans[-2:]] == [(first, "batch"), (second, "batch")]
+        assert store.get_plan(str(project)).forecast_id == second
     for forecast_id in new["id"]:
         method = store.get_forecast(int(forecast_id)).result["method"]
         assert (method["name"], method["window"]) == (

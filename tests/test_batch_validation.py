@@ -80,7 +80,7 @@ def test_a_missing_db_exits_2_and_creates_nothing(tmp_path, capsys):
     assert not missing.exists()
 
 
-def test_a_project_without_a_plan_is_listed_as_skipped_and_the_run_passes(
+def test_a_project_without_history_is_listed_as_skipped_and_the_run_passes(
     demo_db, tmp_path, capsys
 ):
     assert main(["project", "add", "Empty plan", "--db", str(demo_db)]) == 0
@@ -90,7 +90,7 @@ def test_a_project_without_a_plan_is_listed_as_skipped_and_the_run_passes(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "skipped: 1 project(s)" in out
-    assert "Empty plan: project: got 'Empty plan'; has no when/deadline forecast" in out
+    assert "Empty plan: project: got 'Empty plan'; has no throughput history yet" in out
     assert "failed: 0 project(s)" in out
     forecast = [p.name for p in pipeline.list_projects(demo_db, active_only=True)]
     assert f"forecast: {len(forecast) - 1} project(s)" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from flowray import pipeline
 from flowray import store as store_module
+from flowray.core.forecast import simulate
+from flowray.core.scenario import Scenario
 
 
 @pytest.fixture
@@ -67,3 +70,23 @@ def test_a_ledger_page_refresh_opens_the_database_once(demo_db, connections):
     connections.clear()
     panel.refresh()
     assert connections == ["read"]
+
+
+def test_the_portfolio_follows_each_projects_plan_and_the_ledger_marks_it(demo_db):
+    store = pipeline.open_store(demo_db)
+    portfolio = pipeline.portfolio(demo_db)
+    ledger = pipeline.forecast_ledger(None, demo_db)
+    for row in portfolio.to_dict(orient="records"):
+        plan = store.get_plan(row["project"])
+        assert plan is not None and row["latest_forecast"] == plan.forecast_id
+        assert row["plan_set_by"] == plan.set_by and row["forecasts"] == len(
+            store.list_plans(row["project"])
+        )
+        mine = ledger[ledger["project"] == row["project"]]
+        assert list(mine.loc[mine["role"] == "plan", "id"]) == [plan.forecast_id]
+    # a newer forecast saved later is a what-if: the portfolio stays as it was
+    project = str(portfolio["project"].iloc[0])
+    items = [float(p.items) for p in store.get_throughput(project)]
+    trial = simulate(Scenario(throughput=items, backlog=150, start=dt.date.today()), 2000, 1)
+    assert pipeline.save_forecast(project, trial, demo_db) > max(ledger["id"])
+    assert pipeline.portfolio(demo_db).equals(portfolio)

@@ -226,6 +226,9 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     from flowray import pipeline
     from flowray.cli.store_cmds import require_ledger
 
+    plan = getattr(args, "plan", False)
+    if plan and not args.project:
+        raise InputError("--project", None, "is needed with --plan: a plan is a project's plan")
     method, window = forecast_method(args)
     if args.project:  # reads the ledger: a mistyped --db must not create one
         require_ledger(args)
@@ -244,10 +247,12 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         end=getattr(args, "end", None),
         engine="ray" if args.ray else "serial",
         force=True,  # short history is reported as a warning here (the reference checks use 7 periods)
-        save=args.save,
+        save=args.save or plan,
         db_path=args.db,
     )
     outcome = pipeline.run_forecast(request)
+    if plan and outcome.forecast_id is not None:
+        pipeline.make_plan(args.project, outcome.forecast_id, args.db, how="cli")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     for warning in outcome.warnings:
@@ -258,12 +263,20 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         data["warnings"] = outcome.warnings
     if outcome.forecast_id is not None:
         data["forecast_id"] = outcome.forecast_id
+        data["plan"] = bool(plan)
     if args.json:
         _print_json(data)
     else:
         print(pipeline.describe(outcome.result, levels))
         if outcome.forecast_id is not None:
             print(f"saved to the ledger as forecast {outcome.forecast_id}")
+            if plan:
+                print(f"it is now the plan of project {args.project!r}")
+            elif args.project and kind == "when":
+                print(
+                    "it is a what-if; make it the plan with "
+                    f"`flowray forecasts plan {outcome.forecast_id}`"
+                )
     return 0
 
 
@@ -292,6 +305,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--max-periods", help="horizon cap (default 520)")
     when.add_argument("--percentiles", default="50,70,85,95", help="levels to report")
     add_run_options(when)
+    when.add_argument(
+        "--plan",
+        action="store_true",
+        help="save the forecast (implies --save) and make it the project's plan: what the "
+        "portfolio, the batch and alerts follow (without it a saved forecast is a what-if)",
+    )
     when.set_defaults(handler=lambda a: _run(a, "when"))
 
     many = sub.add_parser(

@@ -287,6 +287,7 @@ def _forecasts_list(args: argparse.Namespace) -> int:
             f.forecast_id,
             f.project,
             f.kind,
+            f.role,
             (f.name or "")[:30],
             f.created_at.strftime("%Y-%m-%d %H:%M"),
             f.created_by,
@@ -306,6 +307,7 @@ def _forecasts_list(args: argparse.Namespace) -> int:
                 "id",
                 "project",
                 "kind",
+                "role",
                 "name",
                 "created",
                 "by",
@@ -373,6 +375,21 @@ def _forecasts_show(args: argparse.Namespace) -> int:
         )
         hits = ", ".join(f"{lv}%: {'met' if s.met else 'missed'}" for lv, s in score.levels.items())
         print(f"  levels: {hits}")
+    return 0
+
+
+def _forecasts_plan(args: argparse.Namespace) -> int:
+    store = open_store(args, create=False)
+    project = args.project or store.get_forecast(args.id).project
+    plan = store.set_plan(project, args.id, how="cli")
+    if args.json:
+        _print_json(plan.to_dict())
+        return 0
+    print(
+        f"forecast {plan.forecast_id} is the plan of project {plan.project!r} "
+        f"(set {plan.set_at:%Y-%m-%d %H:%M} UTC by {plan.set_by}); "
+        "the portfolio, the batch and alerts follow it"
+    )
     return 0
 
 
@@ -604,6 +621,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = command(forecasts, "show", _forecasts_show, "one forecast with its score")
     p.add_argument("id", help="the forecast's id (see: flowray forecasts list)")
     p.add_argument("--project", help=argparse.SUPPRESS)
+    p = command(
+        forecasts,
+        "plan",
+        _forecasts_plan,
+        "make a saved when/deadline forecast its project's plan (what the portfolio, the batch "
+        "and alerts follow; other saved forecasts are what-ifs)",
+    )
+    p.add_argument("id", type=int, metavar="FORECAST_ID")
+    p.add_argument("--project", help="refuse unless the forecast is of this project")
 
     p = command(
         subparsers, "calibration", _calibration, "share of resolved forecasts met at 50/70/85/95%%"

@@ -1,8 +1,8 @@
 """Use cases: where the job engines and the ledger meet. Each reads like the script an analyst would write.
 
 - `forecast`: a request in, a checked scenario, a job, a result (saved if asked);
-- `ledger`: projects, history, saved forecasts and the tables the pages show;
-- `batch`: the nightly re-forecast of every active project, scoring, alerts;
+- `ledger`: projects, history, saved forecasts, plans (`make_plan`) and the tables the pages show;
+- `batch`: the nightly re-forecast of every active project's plan, scoring, alerts;
 - `backtest`, `deadline`, `sweep`: backtests, the ML deadline analysis, what-if grids;
 - `demo`: the demo database; `cluster`: the Ray cluster for front ends;
 - `workspace`: the ledger and the engine a use case works with, chosen in one place.
@@ -24,7 +24,7 @@ from flowray.core.methods import (
     resolve_method,
 )
 from flowray.pipeline.backtest import load_series, run_backtest, submit_backtest
-from flowray.pipeline.batch import BatchReport, reforecast_project, run_batch
+from flowray.pipeline.batch import BatchReport, outlook_project, reforecast_project, run_batch
 from flowray.pipeline.cluster import (
     close_cluster,
     cluster_report,
@@ -60,11 +60,15 @@ from flowray.pipeline.ledger import (
     forecasts_vs_actuals,
     ledger_view,
     list_projects,
+    make_plan,
     open_store,
+    plan_history,
     portfolio,
     project_history,
+    project_plan,
     result_dict,
     save_forecast,
+    save_plan,
     save_result,
 )
 from flowray.pipeline.sweep import run_sweep, submit_sweep
@@ -105,12 +109,16 @@ __all__ = [
     "ledger_view",
     "load_history",
     "load_series",
+    "make_plan",
     "method_forecast",
     "open_cluster",
     "open_store",
+    "outlook_project",
+    "plan_history",
     "portfolio",
     "prepare",
     "project_history",
+    "project_plan",
     "question_for",
     "reforecast_project",
     "release_cluster",
@@ -122,6 +130,7 @@ __all__ = [
     "run_forecast",
     "run_sweep",
     "save_forecast",
+    "save_plan",
     "save_result",
     "demo_status",
     "reset_demo",

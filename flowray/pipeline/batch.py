@@ -12,16 +12,17 @@ from typing import Any
 from flowray.core import validation
 from flowray.core.limits import EARLIEST_DATE, LATEST_DATE, MAX_RUNS, MAX_SEED
 from flowray.core.methods import ALL_HISTORY, DEFAULT, ForecastMethod, resolve_method
-from flowray.core.results import ForecastResult, Result
+from flowray.core.results import ForecastResult, HowManyResult, Result
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.pipeline.forecast import ForecastRequest, run_forecast
-from flowray.pipeline.ledger import list_projects, save_forecast
+from flowray.pipeline.ledger import list_projects, result_dict, save_plan
 from flowray.pipeline.workspace import Where, workspace_of
 from flowray.text import format_probability
 
 
 class NothingToForecast(InputError):
-    """A project the batch skips for a stated reason: no plan to re-make, or no history before as_of."""
+    """A project the batch skips for a stated reason: no history before as_of (or, asked to
+    re-make a plan, no plan)."""
 
 
 SKIP_REASONS = (NothingToForecast, NotEnoughData)
@@ -33,17 +34,25 @@ class BatchReport:
     summary: Any  # DataFrame: one row per project re-forecast
     alerts: Any  # DataFrame: projects whose P(deadline) fell below the threshold or dropped
     scored: list[int]  # forecasts newly scored against actuals
-    skipped: list[str]  # "project: reason" for projects with no plan or no history (not a failure)
+    skipped: list[
+        str
+    ]  # "project: reason" for projects with no or too little history (not a failure)
     failed: list[str] = field(default_factory=list)  # "project: error" for projects that broke
 
     def to_summary(self) -> dict[str, Any]:
         """The outcome per project as plain JSON-ready data (what `flowray batch` reads back)."""
         forecast = [] if self.summary.empty else [str(p) for p in self.summary["project"]]
+        outlook = (
+            []
+            if self.summary.empty
+            else [str(r["project"]) for _, r in self.summary.iterrows() if r["backlog"] is None]
+        )
         alerts = [
             f"{row['project']}: {row['why']}" for row in self.alerts.to_dict(orient="records")
         ]
         return {
             "forecast": forecast,
+            "outlook": outlook,  # forecast without a plan: how many items (see outlook_project)
             "skipped": list(self.skipped),
             "failed": list(self.failed),
             "alerts": alerts,
@@ -101,13 +110,35 @@ def check_batch_parameters(
     return out
 
 
-def _latest_plan(store: Any, project: str) -> Any | None:
-    plans = [
-        f
-        for f in store.list_forecasts(project)
-        if f.kind in ("when", "deadline") and f.source == "flowray"
-    ]
-    return store.get_forecast(plans[-1].forecast_id) if plans else None
+OUTLOOK_PERIODS = 8
+"""The horizon of a project without a plan whose target date is not ahead: the next 8 periods."""
+
+
+def _plan_of(store: Any, project: str) -> Any | None:
+    """The project's plan in force as a whole ledger record, or None: it has no plan."""
+    plan = store.get_plan(project)
+    return None if plan is None else store.get_forecast(plan.forecast_id)
+
+
+def _history_before(store: Any, project: str, cut: dt.date | None) -> list[Any]:
+    """The stored periods that ended by `cut` (all of them without one); none is a skip."""
+    periods = store.get_throughput(project)
+    if cut is not None:
+        periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
+    if not periods:
+        where = f"before as_of {cut.isoformat()}" if cut is not None else "yet"
+        raise NothingToForecast(
+            "project",
+            project,
+            f"has no throughput history {where}; import items or add throughput first",
+        )
+    return list(periods)
+
+
+def _method(method: str | ForecastMethod | None, window: int | str | None) -> Any:
+    if method is None:
+        return None
+    return resolve_method(method) if window is None else resolve_method(method, window)
 
 
 def reforecast_project(
@@ -121,26 +152,29 @@ def reforecast_project(
     engine: str | None = None,
     method: str | ForecastMethod | None = DEFAULT,
 ) -> tuple[int, Result, Any]:
-    """Re-make a project's latest plan from its stored history up to `as_of` and save it.
+    """Re-make a project's plan from its stored history up to `as_of`, save it as the new plan.
 
-    The remaining backlog is the plan's backlog less the items completed since
-    its start (from the stored history), so each run moves the plan forward.
-    `method` and `window` as in `resolve_method` (default: flowray's chosen
-    method and window); method=None keeps the plan's sampler, uncalibrated.
+    The plan is the one set on purpose (`pipeline.make_plan`, `flowray when --plan`,
+    `flowray forecasts plan`); saved what-ifs are never followed. The remaining
+    backlog is the plan's backlog less the items completed since its start (from
+    the stored history), and the re-made forecast becomes the plan (set "batch"),
+    so each run moves the plan forward and the plan history says which plan each
+    run followed. `method` and `window` as in `resolve_method` (default: flowray's
+    chosen method and window); method=None keeps the plan's sampler, uncalibrated.
+    Returns (new forecast id, result, the plan it re-made as a ForecastRecord).
     """
     workspace = workspace_of(db_path, engine)
     store = workspace.store
-    plan = _latest_plan(store, project)
+    plan = _plan_of(store, project)
     if plan is None:
         raise NothingToForecast(
-            "project", project, "has no when/deadline forecast to re-make; make one first"
+            "project",
+            project,
+            "has no plan to re-make; make one with `flowray forecasts plan ID` "
+            "(the batch forecasts such a project as an outlook instead)",
         )
-    periods = store.get_throughput(project)
     cut = dt.date.fromisoformat(str(as_of)) if as_of else None
-    if cut is not None:
-        periods = [p for p in periods if p.period_start + dt.timedelta(days=p.period_days) <= cut]
-    if not periods:
-        raise NothingToForecast("project", project, "has no throughput history before as_of")
+    periods = _history_before(store, project, cut)
     inputs = dict(plan.inputs or {})
     old_start = dt.date.fromisoformat(inputs["start"]) if inputs.get("start") else None
     done_since = sum(p.items for p in periods if old_start and p.period_start >= old_start)
@@ -160,11 +194,7 @@ def reforecast_project(
     inputs.pop("throughput", None)
     if inputs.get("deadline") and dt.date.fromisoformat(inputs["deadline"]) <= start:
         inputs["deadline"] = None  # the deadline has passed: forecast the completion only
-    chosen = (
-        None
-        if method is None
-        else (resolve_method(method) if window is None else resolve_method(method, window))
-    )
+    chosen = _method(method, window)
     # Passed on as given: the request refuses anything but a whole number of periods >= 1.
     legacy_window: Any = None if window in (None, ALL_HISTORY) else window
     request = ForecastRequest(
@@ -180,14 +210,105 @@ def reforecast_project(
         history_ends=history_ends,
     )
     outcome = run_forecast(request, workspace)
-    fid = save_forecast(
+    fid = save_plan(
         project,
         outcome.result,
         workspace,
+        how="batch",
         name=f"batch as of {start.isoformat()}",
         history_periods=periods,
     )
     return fid, outcome.result, plan
+
+
+def outlook_project(
+    project: str,
+    *,
+    db_path: Where = None,
+    as_of: str | dt.date | None = None,
+    runs: int = 50_000,
+    seed: int = 0,
+    window: int | str | None = None,
+    engine: str | None = None,
+    method: str | ForecastMethod | None = DEFAULT,
+) -> tuple[int, HowManyResult, str]:
+    """Forecast a project without a plan: how many items by its target date, or in the next 8 periods.
+
+    A project with history but no plan (say, just imported from a tracker) still
+    gets a forecast: how many items will be done by its target date when that is
+    at least one period after the start, else in the next OUTLOOK_PERIODS periods,
+    with `method` on `window` (default: flowray's chosen method). It is saved as an
+    "outlook" (the row's result JSON has {"batch": {"role": "outlook", ...}}): not a
+    plan, since it has no backlog, and not a what-if. No or too little history is
+    a skip (NothingToForecast, NotEnoughData). Returns (forecast id, result, the
+    question it answers in words).
+    """
+    workspace = workspace_of(db_path, engine)
+    store = workspace.store
+    cut = dt.date.fromisoformat(str(as_of)) if as_of else None
+    periods = _history_before(store, project, cut)
+    last = periods[-1]
+    history_ends = last.period_start + dt.timedelta(days=last.period_days)
+    start = cut or max(dt.date.today(), history_ends)
+    target = store.get_project(project).target_date
+    horizon: dict[str, Any]
+    if target is not None and target >= start + dt.timedelta(days=last.period_days):
+        horizon = {"end": target}
+        question = f"how many items by the target date {target.isoformat()}"
+    else:
+        horizon = {"periods": OUTLOOK_PERIODS}
+        question = f"how many items in the next {OUTLOOK_PERIODS} periods"
+    chosen = _method(method, window)
+    legacy_window: Any = None if window in (None, ALL_HISTORY) else window
+    request = ForecastRequest(
+        kind="how_many",
+        throughput=[p.items for p in periods],
+        window=legacy_window if chosen is None else None,
+        fields={"start": start.isoformat(), "period_days": last.period_days},
+        runs=runs,
+        seed=seed,
+        force=False,
+        method=chosen,
+        project=project,
+        history_ends=history_ends,
+        **horizon,
+    )
+    outcome = run_forecast(request, workspace)
+    result = outcome.result
+    assert isinstance(result, HowManyResult)
+    data = result_dict(result)
+    data["batch"] = {"role": "outlook", "question": question}
+    used = periods[-len(result.scenario.throughput) :]
+    fid = store.save_forecast(
+        project,
+        data,
+        name=f"batch outlook as of {start.isoformat()}",
+        data_window=(used[0].period_start, used[-1].period_start),
+        data_periods=len(result.scenario.throughput),
+    )
+    return fid, result, question
+
+
+def _outlook_row(project: str, fid: int, result: HowManyResult, question: str) -> dict[str, Any]:
+    """The summary row of an outlook: items at least by the horizon, no dates, no deadline."""
+    report = result.method_report
+    assert report is not None  # a method made it
+    return {
+        "project": project,
+        "forecast_id": fid,
+        "question": question,
+        "start": result.scenario.start,
+        "backlog": None,
+        "p50_date": None,
+        "p85_date": None,
+        "deadline": None,
+        "p_deadline": None,
+        "previous_p_deadline": None,
+        "items_p50": result.at_least(50),
+        "items_p85": result.at_least(85),
+        "method": report.method.label(),
+        "calibrated": report.calibrated,
+    }
 
 
 def run_batch(
@@ -205,8 +326,13 @@ def run_batch(
 ) -> BatchReport:
     """Re-forecast every active project (name containing `project_filter`), score, alert.
 
-    Every project is forecast with `method` on `window` (default: flowray's
-    chosen method and window, see resolve_method); the summary names it.
+    A project with a plan has its plan re-made (`reforecast_project`), and the
+    re-made forecast becomes its plan; a project with history but no plan gets an
+    outlook (`outlook_project`: how many items by its target date, or in the next
+    8 periods). Saved what-ifs are never followed. Only a project with no or too
+    little history is skipped. Every project is forecast with `method` on `window`
+    (default: flowray's chosen method and window, see resolve_method); the summary
+    names it. Alerts concern plans only (an outlook has no deadline).
     """
     import pandas as pd
 
@@ -229,8 +355,10 @@ def run_batch(
     for project in list_projects(workspace, active_only=True):
         if project_filter and project_filter.lower() not in project.name.lower():
             continue
+        has_plan = store.get_plan(project.name) is not None
+        make = reforecast_project if has_plan else outlook_project
         try:
-            fid, result, plan = reforecast_project(
+            fid, answer, about = make(
                 project.name,
                 db_path=workspace,
                 as_of=as_of,
@@ -239,12 +367,18 @@ def run_batch(
                 method=method,
                 window=window,
             )
-        except SKIP_REASONS as exc:  # no plan, no or too little history: a documented skip
+        except SKIP_REASONS as exc:  # no or too little history: a documented skip
             skipped.append(f"{project.name}: {exc}")
             continue
         except Exception as exc:  # anything else is a failure the batch must report
             failed.append(f"{project.name}: {type(exc).__name__}: {exc}")
             continue
+        if not has_plan:
+            assert isinstance(answer, HowManyResult) and isinstance(about, str)
+            rows.append(_outlook_row(project.name, fid, answer, about))
+            continue  # an outlook has no deadline: nothing to alert on
+        result, plan = answer, about
+        assert not isinstance(plan, str)  # the plan it re-made
         assert isinstance(result, ForecastResult)  # a re-made plan answers "when"
         report = result.method_report
         assert report is not None  # a method made it
@@ -255,6 +389,7 @@ def run_batch(
             {
                 "project": project.name,
                 "forecast_id": fid,
+                "question": f"when is the plan's backlog done (plan {plan.forecast_id})",
                 "start": result.scenario.start,
                 "backlog": result.scenario.backlog,
                 "p50_date": result.date_at(50),
@@ -262,6 +397,8 @@ def run_batch(
                 "deadline": result.scenario.deadline,
                 "p_deadline": p_now,
                 "previous_p_deadline": p_before,
+                "items_p50": None,
+                "items_p85": None,
                 "method": report.method.label(),
                 "calibrated": report.calibrated,
             }

@@ -111,7 +111,7 @@ def seed_demo(where: Where, *, seed: int = 2026, today: dt.date | None = None) -
                 deadline=target,
             )
             result = run_local(scenario, Question("when"), DEMO_RUNS, seed + as_of)
-            save_result(
+            live = save_result(
                 name,
                 result,
                 workspace,
@@ -119,6 +119,7 @@ def seed_demo(where: Where, *, seed: int = 2026, today: dt.date | None = None) -
                 data_window=(dates[as_of - 52], dates[as_of - 1]),
                 data_periods=52,
             )
+            store.set_plan(name, live, how="api")  # the live forecast is the project's plan
             made += 1
     return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made}
 

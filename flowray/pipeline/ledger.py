@@ -63,6 +63,56 @@ def save_forecast(
     return save_result(project, result, where, **extra)
 
 
+def save_plan(
+    project: str,
+    result: Result,
+    where: Where = None,
+    *,
+    how: str = "api",
+    name: str | None = None,
+    history_periods: Sequence[Any] | None = None,
+) -> int:
+    """Save a "when" / "deadline" result and make it the project's plan, in one transaction.
+
+    `how` says who set it: "cli", "page", "api" or "batch" (the batch's re-made plan).
+    """
+    extra: dict[str, Any] = {"name": name, "data_periods": len(result.scenario.throughput)}
+    if history_periods:
+        used = list(history_periods)[-len(result.scenario.throughput) :]
+        extra["data_window"] = (used[0].period_start, used[-1].period_start)
+    return workspace_of(where).store.save_plan(project, result_dict(result), how=how, **extra)
+
+
+def make_plan(project: str, forecast_id: int, where: Where = None, *, how: str = "page") -> Any:
+    """Make a saved forecast the project's plan ("Make this the plan"); returns its PlanRecord.
+
+    The plan is what the portfolio, the batch and its alerts follow; every other
+    saved forecast is a what-if and changes neither. The choice is appended to the
+    project's plan history (who, when, how), never rewritten. Refused by name
+    (InputError, field "forecast_id"): an unknown id, a forecast of another project,
+    a forecast that is not a "when"/"deadline" forecast of a backlog (say, how-many).
+    """
+    return workspace_of(where).store.set_plan(project, forecast_id, how=how)
+
+
+def project_plan(project: str, where: Where = None) -> Any | None:
+    """The project's plan in force as a whole ledger record (ForecastRecord), or None."""
+    store = workspace_of(where).store
+    plan = store.get_plan(project)
+    return None if plan is None else store.get_forecast(plan.forecast_id)
+
+
+def plan_history(project: str | None = None, where: Where = None) -> pd.DataFrame:
+    """Who set which forecast as the plan, when and how, oldest first (the plan in force last)."""
+    import pandas as pd
+
+    plans = workspace_of(where).store.list_plans(project)
+    columns = ["plan_id", "project", "forecast_id", "set_at", "set_by", "how"]
+    return pd.DataFrame([p.to_dict() for p in plans], columns=columns).assign(
+        set_at=lambda f: pd.to_datetime(f["set_at"])
+    )
+
+
 def forecast_ledger(project: str | None = None, where: Where = None) -> pd.DataFrame:
     """The ledger as a DataFrame, oldest first: how each project's P85 date moved."""
     return _ledger_frame(workspace_of(where).store.list_forecasts(project))
@@ -91,6 +141,7 @@ def _ledger_frame(forecasts: Sequence[Any]) -> pd.DataFrame:
                 "runs": f.runs,
                 "method": f.method,
                 "scored": f.scored,
+                "role": f.role,
             }
         )
     frame = pd.DataFrame(rows)
@@ -144,24 +195,33 @@ def _calibration_frame(levels: Sequence[Any]) -> pd.DataFrame:
 
 
 def portfolio(where: Where = None) -> pd.DataFrame:
-    """Every active project's latest forecast, its trend since the previous one, riskiest first.
+    """Every active project's plan in force, its trend since the previous plan, riskiest first.
 
-    One read of the database (projects and ledger on one connection).
+    The portfolio follows plans only: a saved what-if changes no row. A project
+    without a plan has an empty row (no forecast). One read of the database
+    (projects, ledger and plans on one connection).
     """
 
     with workspace_of(where).store.reading() as reader:
-        return _portfolio_frame(reader.list_projects(), _ledger_frame(reader.list_forecasts(None)))
+        return _portfolio_frame(
+            reader.list_projects(),
+            _ledger_frame(reader.list_forecasts(None)),
+            reader.list_plans(None),
+        )
 
 
-def _portfolio_frame(projects: Sequence[Any], ledger: pd.DataFrame) -> pd.DataFrame:
+def _portfolio_frame(
+    projects: Sequence[Any], ledger: pd.DataFrame, plans: Sequence[Any]
+) -> pd.DataFrame:
     import pandas as pd
 
+    by_id = {int(row["id"]): row for _, row in ledger.iterrows()}
     rows = []
     for project in (p for p in projects if p.status == "active"):
-        mine = ledger[ledger["project"] == project.name] if not ledger.empty else ledger
-        mine = mine[mine["kind"].isin(["when", "deadline"])] if not mine.empty else mine
-        latest = mine.iloc[-1] if len(mine) else None
-        previous = mine.iloc[-2] if len(mine) > 1 else None
+        mine = [p for p in plans if p.project == project.name]
+        plan = mine[-1] if mine else None
+        latest = by_id.get(plan.forecast_id) if plan is not None else None
+        previous = by_id.get(mine[-2].forecast_id) if len(mine) > 1 else None
         p_now = None if latest is None else latest["p_deadline"]
         p_before = None if previous is None else previous["p_deadline"]
         trend = None
@@ -187,6 +247,8 @@ def _portfolio_frame(projects: Sequence[Any], ledger: pd.DataFrame) -> pd.DataFr
                 "p_deadline_change": trend,
                 "p85_shift_days": shift,
                 "forecasts": len(mine),
+                "plan_set_at": None if plan is None else plan.set_at,
+                "plan_set_by": None if plan is None else plan.set_by,
             }
         )
     frame = pd.DataFrame(rows)
@@ -200,7 +262,7 @@ def _portfolio_frame(projects: Sequence[Any], ledger: pd.DataFrame) -> pd.DataFr
 class LedgerView:
     """What the portfolio and ledger pages show, read from the database in one go."""
 
-    portfolio: pd.DataFrame  # every active project's latest forecast, riskiest first
+    portfolio: pd.DataFrame  # every active project's plan in force, riskiest first
     ledger: pd.DataFrame  # the forecasts (of the project, or all), oldest first
     vs_actuals: pd.DataFrame  # the scored ones next to what happened
     calibration: pd.DataFrame  # share met at 50/70/85/95
@@ -214,8 +276,9 @@ def ledger_view(project: str | None = None, where: Where = None) -> LedgerView:
         mine = everything if project is None else reader.list_forecasts(project)
         scores = reader.list_scores(project)
         levels = reader.calibration(project)
+        plans = reader.list_plans(None)
     return LedgerView(
-        portfolio=_portfolio_frame(projects, _ledger_frame(everything)),
+        portfolio=_portfolio_frame(projects, _ledger_frame(everything), plans),
         ledger=_ledger_frame(mine),
         vs_actuals=_actuals_frame(mine, scores),
         calibration=_calibration_frame(levels),

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flowray.core import validation
 from flowray.core.scoring import LEVELS
 from flowray.core.validation import optional_number, optional_whole_number, parse_date, text
 from flowray.exceptions import InputError
@@ -66,6 +67,9 @@ class ForecastSummary(Record):
     not_done: int
     scored: bool
     method: str | None  # "recency+cal, window 12" when the result records how it was made
+    # "plan": the project's plan in force; "past plan": a plan since replaced; "outlook": the
+    # batch's forecast of a project without a plan; "backtest"; "what-if": any other forecast.
+    role: str
 
 
 @dataclass
@@ -83,11 +87,23 @@ _SUMMARY_COLUMNS = """
     f.horizon_date, f.backlog_low, f.backlog_high, f.data_from, f.data_to, f.data_periods,
     f.p50, f.p70, f.p85, f.p95, f.date_p50, f.date_p70, f.date_p85, f.date_p95,
     f.p_deadline, f.not_done, s.forecast_id IS NOT NULL,
-    json_extract_string(f.result, '$.method.name'), json_extract_string(f.result, '$.method.window')
+    json_extract_string(f.result, '$.method.name'), json_extract_string(f.result, '$.method.window'),
+    CASE WHEN cur.forecast_id IS NOT NULL THEN 'plan'
+         WHEN ever.forecast_id IS NOT NULL THEN 'past plan'
+         WHEN f.kind = 'backtest' THEN 'backtest'
+         WHEN f.kind = 'how_many' AND json_extract_string(f.result, '$.batch.role') = 'outlook'
+              THEN 'outlook'
+         ELSE 'what-if' END
 """
+# The plan in force of each project is its latest plan record (cur); ever: every plan.
 _SUMMARY_FROM = """
     FROM forecasts f JOIN projects p USING (project_id)
     LEFT JOIN forecast_scores s USING (forecast_id)
+    LEFT JOIN (SELECT project_id, arg_max(forecast_id, plan_id) AS forecast_id
+               FROM forecast_plans GROUP BY project_id) cur
+        ON cur.project_id = f.project_id AND cur.forecast_id = f.forecast_id
+    LEFT JOIN (SELECT DISTINCT forecast_id FROM forecast_plans) ever
+        ON ever.forecast_id = f.forecast_id
 """
 _LIST_FORECASTS = (
     "SELECT "
@@ -108,7 +124,7 @@ _GET_FORECAST = (
 )
 
 
-SUMMARY_WIDTH = 34  # the columns of _SUMMARY_COLUMNS; _GET_FORECAST's inputs and result follow
+SUMMARY_WIDTH = 35  # the columns of _SUMMARY_COLUMNS; _GET_FORECAST's inputs and result follow
 
 
 def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
@@ -147,6 +163,7 @@ def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
         scored,
         method_name,
         method_window,
+        role,
     ) = row[:SUMMARY_WIDTH]
     return {
         "forecast_id": fid,
@@ -176,6 +193,7 @@ def _summary_args(row: Sequence[Any]) -> dict[str, Any]:
         "not_done": not_done,
         "scored": bool(scored),
         "method": None if method_name is None else f"{method_name}, window {method_window}",
+        "role": role,
     }
 
 
@@ -418,12 +436,15 @@ def save_forecast(
     data_window: tuple[dt.date | str, dt.date | str] | None = None,
     data_periods: int | None = None,
     name: str | None = None,
+    plan: str | None = None,
 ) -> Work[int]:
     """Append a forecast (an engine result's `to_dict()`) to the ledger; return its id.
 
     The ledger row and its full distribution are written in one transaction, so a
     crash leaves either the whole forecast or nothing. Ledger rows are never
-    updated or deleted; scores go to their own tables.
+    updated or deleted; scores go to their own tables. With `plan` (how it is set:
+    one of PLAN_HOWS) the forecast also becomes the project's plan, in the same
+    transaction; it must be a forecast a plan can be (see `set_plan`).
     """
     prepared = prepare_forecast(
         result,
@@ -433,13 +454,148 @@ def save_forecast(
         data_periods=data_periods,
         name=name,
     )
+    if plan is not None:
+        plan = validation.choice("plan", plan, PLAN_HOWS)
+        _check_plan_row(prepared.row["kind"], prepared.row["backlog_low"], None)
 
     def work(con: Connection) -> int:
         row = dict(prepared.row, project_id=project_id(con, project))
         ensure_user(con, row["created_by"])
         forecast_id = insert_ledger_row(con, row)
         insert_distribution(con, forecast_id, prepared.values, prepared.counts)
+        if plan is not None:
+            _insert_plan(con, row["project_id"], forecast_id, row["created_by"], plan)
         return forecast_id
+
+    return work
+
+
+# ------------------------------------------------------------------------------------------ plans
+PLAN_KINDS = ("when", "deadline")
+"""What a plan forecasts: when a backlog is done (with or without a deadline)."""
+PLAN_HOWS = ("cli", "page", "api", "batch")
+"""How a plan is set: `flowray when --plan` or `flowray forecasts plan` (cli), a page's button
+(page), a program (api), the batch re-making the plan in force (batch). Records written by the
+v4 migration say "migration"."""
+
+
+@dataclass
+class PlanRecord(Record):
+    """One row of a project's plan history: which forecast became its plan, when, by whom, how.
+
+    The plan in force is the project's latest record; the earlier ones say which
+    plan the portfolio, the batch and its alerts followed until then.
+    """
+
+    plan_id: int
+    project: str
+    forecast_id: int
+    set_at: dt.datetime
+    set_by: str
+    how: str
+
+
+_PLAN_COLUMNS = """
+    SELECT pl.plan_id, p.name, pl.forecast_id, pl.set_at, pl.set_by, pl.how
+    FROM forecast_plans pl JOIN projects p USING (project_id)
+"""
+
+
+def _check_plan_row(kind: str, backlog_low: int | None, forecast_id: int | None) -> None:
+    """A plan is a "when" or "deadline" forecast of a backlog; anything else is refused by name."""
+    field, value = ("forecast_id", forecast_id) if forecast_id is not None else ("kind", kind)
+    if kind not in PLAN_KINDS:
+        raise InputError(
+            field,
+            value,
+            f"is a {kind} forecast; a plan is a when or deadline forecast "
+            "(when a backlog is done), so it can be re-made as items get done",
+        )
+    if backlog_low is None:
+        raise InputError(field, value, "has no backlog; a plan forecasts when a backlog is done")
+
+
+def _insert_plan(con: Connection, pid: int, forecast_id: int, set_by: str, how: str) -> int:
+    con.execute(
+        "INSERT INTO forecast_plans (project_id, forecast_id, set_at, set_by, how) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING plan_id",
+        [pid, forecast_id, utcnow(), set_by, how],
+    )
+    return int(con.fetchone()[0])
+
+
+def _plan_record(row: Sequence[Any]) -> PlanRecord:
+    plan_id, project, forecast_id, set_at, set_by, how = row
+    return PlanRecord(int(plan_id), project, int(forecast_id), set_at, set_by, how)
+
+
+def set_plan(
+    project: str, forecast_id: int, *, set_by: str | None = None, how: str = "api"
+) -> Work[PlanRecord]:
+    """Make a saved forecast the project's plan (a new plan record; nothing is rewritten).
+
+    Refused by name: an unknown forecast id, a forecast of another project, and a
+    forecast that is not a "when" / "deadline" forecast of a backlog (a how-many
+    forecast, an ML analysis, a backtest).
+    """
+    fid = validation.whole_number("forecast_id", forecast_id, 1)
+    how = validation.choice("how", how, PLAN_HOWS)
+    who = text("set_by", set_by) or current_user()
+
+    def work(con: Connection) -> PlanRecord:
+        pid = project_id(con, project)
+        con.execute(
+            "SELECT f.project_id, p.name, f.kind, f.backlog_low "
+            "FROM forecasts f JOIN projects p USING (project_id) WHERE f.forecast_id = ?",
+            [fid],
+        )
+        row = con.fetchone()
+        if row is None:
+            raise InputError("forecast_id", forecast_id, "no such forecast in the ledger")
+        owner_id, owner, kind, backlog_low = row
+        if owner_id != pid:
+            raise InputError(
+                "forecast_id",
+                forecast_id,
+                f"is a forecast of project {owner!r}, not of {project!r}; "
+                "a project's plan is one of its own forecasts",
+            )
+        _check_plan_row(kind, backlog_low, fid)
+        current = get_plan(project)(con)
+        if current is not None and current.forecast_id == fid:
+            return current  # already the plan in force: the history records changes only
+        ensure_user(con, who)
+        plan_id = _insert_plan(con, pid, fid, who, how)
+        con.execute(_PLAN_COLUMNS + " WHERE pl.plan_id = ?", [plan_id])
+        return _plan_record(con.fetchone())
+
+    return work
+
+
+def get_plan(project: str) -> Work[PlanRecord | None]:
+    """The project's plan in force (its latest plan record), or None when it has none."""
+
+    def work(con: Connection) -> PlanRecord | None:
+        pid = project_id(con, project)
+        con.execute(
+            _PLAN_COLUMNS + " WHERE pl.project_id = ? ORDER BY pl.plan_id DESC LIMIT 1", [pid]
+        )
+        row = con.fetchone()
+        return None if row is None else _plan_record(row)
+
+    return work
+
+
+def list_plans(project: str | None = None) -> Work[list[PlanRecord]]:
+    """The plan history (of one project, or all), oldest first: which plan was in force when."""
+
+    def work(con: Connection) -> list[PlanRecord]:
+        pid = project_id(con, project) if project is not None else None
+        con.execute(
+            _PLAN_COLUMNS + " WHERE ($pid IS NULL OR pl.project_id = $pid) ORDER BY pl.plan_id",
+            {"pid": pid},
+        )
+        return [_plan_record(r) for r in con.fetchall()]
 
     return work
 

@@ -9,7 +9,7 @@ from flowray.exceptions import StoreError
 from flowray.records.base import Connection, utcnow
 from flowray.records.scores import score_open
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1_LEDGER = (
     """CREATE TABLE schema_version (
@@ -167,6 +167,32 @@ _V3_HISTORY_REVISIONS = (
 )
 
 
+# Plans: which saved forecast is a project's plan (what the portfolio, the batch and its
+# alerts follow), set on purpose. Append-only like the ledger: the plan in force is a
+# project's latest row, and every earlier row says which plan was followed until then.
+# A ledger from before plans existed gets one row per project: its latest "when" or
+# "deadline" forecast made by flowray (the one the batch and the portfolio followed),
+# recorded as set when and by whom that forecast was saved, `how` = 'migration'.
+_V4_PLANS = (
+    "CREATE SEQUENCE plan_id_seq START 1",
+    """CREATE TABLE forecast_plans (
+        plan_id BIGINT PRIMARY KEY DEFAULT nextval('plan_id_seq'),
+        project_id BIGINT NOT NULL REFERENCES projects (project_id),
+        forecast_id BIGINT NOT NULL REFERENCES forecasts (forecast_id),
+        set_at TIMESTAMP NOT NULL,
+        set_by VARCHAR NOT NULL,
+        how VARCHAR NOT NULL)""",
+    """INSERT INTO forecast_plans (project_id, forecast_id, set_at, set_by, how)
+       SELECT f.project_id, f.forecast_id, f.created_at, f.created_by, 'migration'
+       FROM forecasts f
+       JOIN (SELECT project_id, max(forecast_id) AS forecast_id FROM forecasts
+             WHERE kind IN ('when', 'deadline') AND coalesce(source, 'flowray') = 'flowray'
+               AND backlog_low IS NOT NULL
+             GROUP BY project_id) latest USING (project_id, forecast_id)
+       ORDER BY f.forecast_id""",
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -182,6 +208,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         2, "work items, forecast provenance and units, partial actuals, scoring", _V2_SCORING
     ),
     Migration(3, "history revisions: replaced throughput is kept", _V3_HISTORY_REVISIONS),
+    Migration(4, "plans: which forecast is a project's plan, set on purpose", _V4_PLANS),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 

@@ -401,6 +401,12 @@ def describe_run(run: BatchRun) -> list[str]:
             f"forecast: {len(forecast)} project(s)"
             + (": " + ", ".join(forecast) if forecast else "")
         )
+        outlook = run.summary.get("outlook", [])
+        if outlook:
+            lines.append(
+                f"  without a plan, forecast how many items: {', '.join(outlook)} "
+                "(set a plan: flowray forecasts plan ID)"
+            )
         for key in ("skipped", "failed"):
             entries = run.summary.get(key, [])
             lines.append(f"{key}: {len(entries)} project(s)")

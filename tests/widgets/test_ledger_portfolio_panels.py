@@ -124,7 +124,7 @@ def test_portfolio_refresh_sees_a_newly_saved_forecast(project_db):
         runs=2000,
         seed=1,
     )
-    pipeline.save_forecast(PROJECT, result, project_db)
+    pipeline.save_plan(PROJECT, result, project_db)  # the portfolio follows plans
     panel.refresh_button.click()
 
     assert short_date(result.date_at(85)) in panel.table.value
