@@ -69,6 +69,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.result: ForecastResult | HowManyResult | None = None  # the last complete result
         self.request: pipeline.ForecastRequest | None = None
         self.saved_id: int | None = None
+        self.planned_id: int | None = None  # the saved answer made the project's plan
         self.partial_updates = 0  # how many partial results were shown (tests, diagnostics)
         self.input_problems: list[InputError] = []  # why Run is off (empty: it may run)
         self._projects: dict[str, Any] = {}
@@ -92,10 +93,19 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         )
         self.problems_text = widgets.HTML("")  # why Run is off: every field still to fix
         self.save_button = widgets.Button(
-            description="Save to ledger",
+            description="Save as a what-if",
             button_style="success",
             disabled=True,
-            layout=widgets.Layout(width="130px"),
+            tooltip="Keep this answer in the ledger; the project's plan stays as it is",
+            layout=widgets.Layout(width="150px"),
+        )
+        self.plan_button = widgets.Button(
+            description="Make this the plan",
+            button_style="primary",
+            disabled=True,
+            tooltip="Save this answer and make it the plan the portfolio, the nightly batch and "
+            "its alerts follow",
+            layout=widgets.Layout(width="160px", margin="0 0 0 8px"),
         )
         self.progress = widgets.IntProgress(
             value=0, min=0, max=1, layout=widgets.Layout(width="260px")
@@ -112,6 +122,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.run_button.on_click(self.action(self.start_run))
         self.cancel_button.on_click(self.on_cancel)
         self.save_button.on_click(self.action(self.save))
+        self.plan_button.on_click(self.action(self.make_plan))
         self.reload_button.on_click(self.action(self.load_projects))
         self.project.observe(
             self.guarded(lambda change: self.select_project(change["new"])), names="value"
@@ -213,7 +224,8 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             layout=widgets.Layout(align_items="center"),
         )
         saving = widgets.HBox(
-            [self.save_name, self.save_button], layout=widgets.Layout(align_items="center")
+            [self.save_name, self.save_button, self.plan_button],
+            layout=widgets.Layout(align_items="center"),
         )
         return widgets.VBox(
             [
@@ -291,7 +303,9 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         if self.answer_shown:
             self.result = None
             self.saved_id = None
+            self.planned_id = None
             self.save_button.disabled = True
+            self.plan_button.disabled = True
             self.clear_answer(STALE_WORDS)
             self.show_info(STALE_WORDS)  # not "Done: save it" over an answer that is gone
         elif self.last_error is not None:
@@ -335,6 +349,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         """
         self.cancel_button.disabled = True
         self.save_button.disabled = busy or self.result is None or self.saved_id is not None
+        self.plan_button.disabled = busy or not self.can_be_the_plan()
         if not busy:
             self.check_inputs()
 
@@ -354,7 +369,9 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         """
         self.result = None
         self.saved_id = None
+        self.planned_id = None
         self.save_button.disabled = True
+        self.plan_button.disabled = True
         try:
             request = self.build_request()
             self.validate(request)
@@ -422,8 +439,62 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
 
     # -- save -----------------------------------------------------------------------------------------------
     def save(self) -> int:
-        """Write the last complete result to the ledger of the picked project; returns its id."""
-        if self.result is None:
+        """Write the last complete result to the ledger as a what-if; returns its id.
+
+        A what-if changes neither the portfolio nor the batch: only `make_plan` does.
+        """
+        result, project, history, name = self._saving()
+        self.saved_id = pipeline.save_forecast(
+            project, result, self.workspace, name=name, history_periods=history
+        )
+        self.save_name.value = ""  # the next answer gets a name of its own
+        self.show_success(
+            f"Saved as forecast #{self.saved_id} (a what-if) in the ledger of {project}; "
+            "the project's plan is unchanged."
+        )
+        return self.saved_id
+
+    def can_be_the_plan(self) -> bool:
+        """A complete "when" answer of a project, not yet made the plan."""
+        return (
+            isinstance(self.result, ForecastResult)
+            and self.request is not None
+            and bool(self.request.project or self.project.value)
+            and self.planned_id is None
+        )
+
+    def make_plan(self) -> int:
+        """Make the answer on screen the project's plan (saving it first if needed); its id."""
+        if not isinstance(self.result, ForecastResult):
+            raise InputError(
+                "plan", None, "only a completed 'when will it be done' answer can be the plan"
+            )
+        _, project, history, name = self._saving()
+        if self.saved_id is None:
+            self.saved_id = pipeline.save_plan(
+                project,
+                self.result,
+                self.workspace,
+                how="page",
+                name=name,
+                history_periods=history,
+            )
+        else:
+            pipeline.make_plan(project, self.saved_id, self.workspace, how="page")
+        self.planned_id = self.saved_id
+        self.save_name.value = ""
+        self.show_success(
+            f"Forecast #{self.saved_id} is now the plan of {project}: the portfolio, the nightly "
+            "batch and its alerts follow it."
+        )
+        return self.saved_id
+
+    def _saving(
+        self,
+    ) -> tuple[ForecastResult | HowManyResult, str, list[Any] | None, str | None]:
+        """(the answer on screen, its project, the project's history, the name typed) to save."""
+        result = self.result
+        if result is None:
             raise InputError("forecast", None, "run a forecast to the end before saving it")
         # the project the answer was made from; a pasted history is saved under the picked one
         project = (self.request.project if self.request else None) or self.project.value
@@ -437,13 +508,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         history = None
         if self.request is not None and self.request.project:
             history = pipeline.project_history(self.request.project, self.workspace)
-        name = text("name", self.save_name.value)
-        self.saved_id = pipeline.save_forecast(
-            project, self.result, self.workspace, name=name, history_periods=history
-        )
-        self.save_name.value = ""  # the next answer gets a name of its own
-        self.show_success(f"Saved as forecast #{self.saved_id} in the ledger of {project}.")
-        return self.saved_id
+        return result, project, history, text("name", self.save_name.value)
 
 
 def forecast_panel(db_path: str | Path | None = None, **options: Any) -> ForecastPanel:

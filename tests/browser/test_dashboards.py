@@ -268,8 +268,8 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
 
     before = pipeline.portfolio(voila_server.db_path).set_index("project").loc[PROJECT, "forecasts"]
     page.get_by_placeholder("Name in the ledger (optional)").fill("Browser test forecast")
-    page.get_by_role("button", name="Save to ledger").click()
-    forecast_id = int(wait_for_text(page, r"Saved as forecast #(\d+)", 60_000).group(1))
+    page.get_by_role("button", name="Make this the plan").click()
+    forecast_id = int(wait_for_text(page, r"Forecast #(\d+) is now the plan", 60_000).group(1))
     saved = {
         f.forecast_id: f for f in pipeline.open_store(voila_server.db_path).list_forecasts(PROJECT)
     }
@@ -277,7 +277,9 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
     assert (saved[forecast_id].runs, saved[forecast_id].seed) == (runs, seed)
     assert saved[forecast_id].dates[85] == p85
 
-    # The portfolio page (a new page view, a new kernel) lists it as the project's latest forecast.
+    assert pipeline.project_plan(PROJECT, voila_server.db_path).forecast_id == forecast_id
+
+    # The portfolio page (a new page view, a new kernel) follows it as the project's plan.
     page.goto(voila_server.url("portfolio.ipynb"))
     wait_for_widgets(page, selector=PLOT)
     row = re.search(
@@ -321,8 +323,8 @@ def test_bad_input_names_the_field_and_a_long_run_can_be_cancelled(open_dashboar
     stopped = wait_for_text(page, r"Cancelled after ([\d,]+) of 100,000,000 runs", 60_000)
     assert int(stopped.group(1).replace(",", "")) < 100_000_000
     expect(page.get_by_role("button", name="Run forecast")).to_be_enabled(timeout=30_000)
-    save = page.get_by_role("button", name="Save to ledger")
-    expect(save).to_be_disabled(timeout=30_000)  # a partial answer is not saved
+    for button in ("Save as a what-if", "Make this the plan"):  # a partial answer is not saved
+        expect(page.get_by_role("button", name=button)).to_be_disabled(timeout=30_000)
     save_screenshot(page, "forecast-cancelled")
 
 

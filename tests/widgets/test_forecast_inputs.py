@@ -307,6 +307,43 @@ def test_save_stores_the_answer_shown_with_its_inputs_and_clears_the_name(serial
     assert not panel.save_button.disabled
 
 
+def test_a_what_if_leaves_the_plan_and_make_this_the_plan_sets_it(serial_runs, project_db):
+    panel = forecast_app(db_path=project_db, today=START)
+    panel.runs.value = RUNS
+    panel.backlog.value = "45"
+    panel.method_choice.value = "domain"
+    run(panel)
+    assert not panel.plan_button.disabled
+    plan_before = pipeline.open_store(project_db).get_plan(PROJECT)
+
+    panel.save_button.click()  # a what-if
+    assert pipeline.open_store(project_db).get_plan(PROJECT) == plan_before
+    assert "(a what-if)" in panel.status.value and "plan is unchanged" in panel.status.value
+    assert not panel.plan_button.disabled  # the saved what-if can still become the plan
+
+    panel.plan_button.click()
+    plan = pipeline.open_store(project_db).get_plan(PROJECT)
+    assert plan is not None and plan.forecast_id == panel.saved_id
+    assert len(pipeline.open_store(project_db).list_forecasts(PROJECT)) == 1  # saved once
+    assert panel.plan_button.disabled and panel.save_button.disabled
+
+    panel.backlog.value = "50"  # another answer is needed before another plan
+    assert panel.plan_button.disabled
+    run(panel)
+    panel.plan_button.click()  # saved and made the plan in one step
+    assert pipeline.open_store(project_db).get_plan(PROJECT).forecast_id == panel.saved_id
+    assert len(pipeline.open_store(project_db).list_forecasts(PROJECT)) == 2
+
+
+def test_a_how_many_answer_cannot_be_the_plan(serial_runs, project_db):
+    panel = forecast_app(db_path=project_db, today=START)
+    panel.runs.value = RUNS
+    panel.question.value = "how_many"
+    run(panel)
+    assert panel.result is not None and panel.plan_button.disabled
+    assert not panel.save_button.disabled
+
+
 # -- the words on the page --------------------------------------------------------------------
 def rendered_text(widget: widgets.Widget, skip: widgets.Widget) -> list[str]:
     """Every piece of text a page shows from `widget` down, except inside `skip` (and tooltips)."""
