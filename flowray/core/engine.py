@@ -16,7 +16,14 @@ from typing import overload
 
 import numpy as np
 
-from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
+from flowray.core.histograms import (
+    Histograms,
+    Layout,
+    bucket_layout,
+    fan_bucket_width,
+    merge_histograms,
+    trim,
+)
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
 from flowray.core.limits import MAX_PERIODS, MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
@@ -215,13 +222,33 @@ def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bo
     table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if any(min(r.low, r.mode, r.high) < 0 for r in scenario.risks):
         return False
+    least = float(least_total_items(scenario))
+    return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
+
+
+def least_total_items(scenario: Scenario) -> int:
+    """The smallest total a run can draw: backlog low x the smallest split, without risks.
+
+    Risks only add items (their impacts are >= 0) and the kernel rounds
+    rint(items x split) with the same float arithmetic, so no run's total is
+    below this.
+    """
     split_low = 1.0
     if scenario.split_range is not None:
         split_low = float(scenario.split_range[0])
     elif scenario.split_samples is not None:
         split_low = float(min(scenario.split_samples))
-    least = float(np.rint(scenario.backlog_range[0] * split_low))
-    return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
+    return int(np.rint(np.float64(scenario.backlog_range[0]) * split_low))
+
+
+def totals_layout(scenario: Scenario) -> Layout:
+    """How the histogram of total items per run is kept: exact unless it would pass TOTALS_BUCKETS.
+
+    Sized to the totals a run can draw (least_total_items .. max_total_items),
+    in at most TOTALS_BUCKETS buckets, so a chunk's memory does not grow with
+    the backlog; a function of the scenario alone, so chunks merge by addition.
+    """
+    return bucket_layout(least_total_items(scenario), scenario.max_total_items())
 
 
 def _peak_items_per_period(scenario: Scenario, sampler: SamplerTable) -> float:
@@ -267,7 +294,8 @@ def _simulate_when(
     fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
     deadline = scenario.periods_to_deadline
     deadline_items = np.zeros(deadline_items_size(scenario, sampler, deadline), dtype=np.int64)
-    totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
+    layout = totals_layout(scenario)
+    totals = np.zeros(layout.size, dtype=np.int64)
     team_args = TeamArgs(
         float(team.history_size),
         float(scenario.focus),
@@ -281,6 +309,8 @@ def _simulate_when(
         float(bucket),
         int(FAN_RUNS_PER_CHUNK),
         float(effort_unit),
+        int(layout.offset),
+        int(layout.width),
     )
     counts = WhenCounts(periods, effort, fan, deadline_items, totals)
     run_periods = kernel.run_when(
@@ -299,6 +329,8 @@ def _simulate_when(
         fan_runs=min(n, FAN_RUNS_PER_CHUNK),
         deadline_items=trim(deadline_items) if deadline is not None else None,
         run_periods=int(run_periods),
+        totals_offset=layout.offset,
+        totals_width=layout.width,
     )
 
 

@@ -118,7 +118,8 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     periods_hist[w] counts runs done after w periods (lead time included);
     index max_periods + 1 counts runs not done within the horizon.
     fan_hist[w, b] counts runs still open after w periods with
-    ceil(remaining / fan_bucket) == b. Returns the number of simulated run-periods.
+    ceil(remaining / fan_bucket) == b. totals_hist[i] counts runs whose total work
+    was in bucket i = (total - totals_offset) // totals_width. Returns the number of simulated run-periods.
     The inputs are kernel_args structures (WorkDraws, SamplerArgs, TeamArgs,
     RunLimits) and the outputs a WhenCounts; they are unpacked once here.
     """
@@ -131,6 +132,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     low_contributors, high_contributors = team.low_contributors, team.high_contributors
     max_periods, deadline_periods = limits.max_periods, limits.deadline_periods
     fan_bucket, fan_runs, effort_unit = limits.fan_bucket, limits.fan_runs, limits.effort_unit
+    totals_offset, totals_width = limits.totals_offset, limits.totals_width
     periods_hist, effort_hist, fan_hist = counts.periods, counts.effort, counts.fan
     deadline_items_hist, totals_hist = counts.deadline_items, counts.totals
     n_rows = values.shape[0]
@@ -144,6 +146,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     run_periods = 0
     fan_rows = fan_hist.shape[0]
     fan_cols = fan_hist.shape[1]
+    totals_cols = totals_hist.shape[0]
     per_bucket = 1.0 / fan_bucket
     scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
     fixed_total = (
@@ -191,7 +194,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
         state, increment = run_stream(chunk_key, r)
         total = run_totals[r if n_totals > 1 else 0]
         lead = run_leads[r if run_leads.shape[0] > 1 else 0]
-        totals_hist[np.int64(total)] += 1
+        slot = (np.int64(total) - totals_offset) // totals_width
+        if slot < 0:
+            slot = 0
+        elif slot >= totals_cols:
+            slot = totals_cols - 1
+        totals_hist[slot] += 1
         fan_limit = fan_rows if r < fan_runs else 0  # the fan follows the first fan_runs runs
         # the S-curve's phases as thresholds on the remaining work (no division per period),
         # and its contributors as a + b * remaining: ramp-up low + slope * (done share),

@@ -211,7 +211,7 @@ class ForecastResult(_Answer):
             row: dict[str, Any] = {"period": w}
             if w == 0:
                 counts = totals.astype(np.int64)
-                values = np.arange(counts.size, dtype=float)
+                values = self.histograms.total_values().astype(float)
             else:
                 open_counts = fan[w] if w < fan.shape[0] else np.zeros(1, np.int64)
                 counts = open_counts.copy()
@@ -240,7 +240,8 @@ class ForecastResult(_Answer):
         totals, effort = self.histograms.totals, self.histograms.effort
         assert totals is not None and effort is not None  # a "when" simulation always fills them
         periods, counts = nonzero_pairs(self.counts)
-        totals_v, totals_c = nonzero_pairs(totals)
+        totals_i, totals_c = nonzero_pairs(totals)
+        totals_v = self.histograms.total_values()[totals_i].tolist()
         effort_v, effort_c = nonzero_pairs(effort)
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",

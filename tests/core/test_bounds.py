@@ -51,7 +51,9 @@ def test_backlog_at_the_limit_with_small_throughput_keeps_histograms_small():
     assert hist.periods[:-1].sum() == 0
     assert hist.deadline_items.size <= 3 * 21 + 3  # at most 3 items a period for 21 periods
     assert hist.fan is not None and hist.fan.size <= 53 * 202
-    assert hist.totals is not None and hist.totals.size == MAX_ITEMS - 1
+    # one total (the backlog), counted from the smallest total a run can draw
+    assert hist.totals is not None and hist.totals.tolist() == [200]
+    assert hist.total_values().tolist() == [MAX_ITEMS - 2]
 
 
 def test_deadline_histogram_unchanged_for_normal_sizes():
@@ -131,3 +133,81 @@ def test_work_that_cannot_finish_is_known_before_simulating():
     edge = Scenario(throughput=[3], backlog=3 * 52, max_periods=52)
     assert not cannot_finish(edge)
     assert simulate(edge, runs=10).histograms.periods[-1] == 0
+
+
+# -- the histogram of total items per run --------------------------------------------------------
+
+
+def test_bucket_layout_is_exact_while_it_fits_and_bounded_beyond():
+    from flowray.core.histograms import TOTALS_BUCKETS, Layout, bucket_layout
+
+    assert bucket_layout(40, 200) == Layout(0, 1, 202)  # ordinary: one entry per item count
+    assert bucket_layout(0, TOTALS_BUCKETS - 2) == Layout(0, 1, TOTALS_BUCKETS)
+    fixed = bucket_layout(MAX_ITEMS, MAX_ITEMS)  # a huge fixed total: one entry, still exact
+    assert (fixed.offset, fixed.width) == (MAX_ITEMS, 1) and fixed.size == 2
+    for least, most in ((0, MAX_ITEMS), (3 * 10**6, 9 * 10**6 + 1), (1, TOTALS_BUCKETS - 1)):
+        layout = bucket_layout(least, most)
+        assert layout.size <= TOTALS_BUCKETS + 1
+        for value in (least, least + 1, (least + most) // 2, most - 1, most):
+            assert 0 <= (value - layout.offset) // layout.width < layout.size - 1
+
+
+def test_totals_of_a_huge_backlog_range_stay_bounded_and_add_up():
+    from flowray.core.engine import totals_layout
+    from flowray.core.histograms import TOTALS_BUCKETS
+
+    scenario = Scenario(throughput=[1, 2, 3], backlog=(1_000, MAX_ITEMS - 1), max_periods=52)
+    layout = totals_layout(scenario)
+    assert layout.size <= TOTALS_BUCKETS + 1
+    assert layout.offset == 1_000 and layout.width == 153  # ceil((1e7 - 1000 + 1) / 65536)
+    hist = simulate_chunk(scenario, 4, Chunk(0, 3_000))
+    assert hist.totals is not None and hist.totals.size <= layout.size
+    assert hist.totals.sum() == 3_000
+    values = hist.total_values()[np.flatnonzero(hist.totals)]
+    assert values.min() >= 1_000 and values.max() <= MAX_ITEMS
+    # uniform backlog: the bucketed mean is within a bucket of the true mean, up to sampling noise
+    mean = (hist.total_values() * hist.totals).sum() / 3_000
+    assert abs(mean - (1_000 + MAX_ITEMS) / 2) < 0.03 * MAX_ITEMS
+    # two chunks merge by addition whatever the grouping
+    from flowray.core.engine import simulate_chunks
+    from flowray.core.histograms import merge_histograms
+
+    both = simulate_chunks(scenario, 4, [Chunk(0, 3_000), Chunk(1, 500)])
+    parts = merge_histograms([simulate_chunk(scenario, 4, Chunk(1, 500)), hist])
+    assert both.equals(parts) and both.totals_width == 153
+
+
+def test_merging_totals_kept_in_different_buckets_is_refused():
+    a = simulate_chunk(Scenario(throughput=[3], backlog=(10, MAX_ITEMS // 2)), 0, Chunk(0, 5))
+    b = simulate_chunk(Scenario(throughput=[3], backlog=(10, MAX_ITEMS - 1)), 0, Chunk(1, 5))
+    with pytest.raises(ValueError, match="do not add up"):
+        a.merge(b)
+
+
+def test_a_chunk_allocates_a_bounded_amount_whatever_the_backlog():
+    import tracemalloc
+
+    def peak_bytes(scenario: Scenario) -> int:
+        simulate_chunk(scenario, 0, Chunk(0, 64))  # compile outside the measurement
+        tracemalloc.start()
+        try:
+            simulate_chunk(scenario, 0, Chunk(1, 2_000))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # the totals array (512 KB) and its trimmed copy; 80 MB before the totals were bucketed
+    for backlog in ((10, MAX_ITEMS - 1), MAX_ITEMS - 1, (MAX_ITEMS // 2, MAX_ITEMS - 1)):
+        scenario = Scenario(throughput=[1, 2, 3], backlog=backlog, max_periods=52)
+        assert peak_bytes(scenario) < 2 * 1024 * 1024, backlog
+
+
+def test_results_read_bucketed_totals_as_item_counts():
+    scenario = Scenario(throughput=[1, 2, 3], backlog=(10, MAX_ITEMS - 1), max_periods=10)
+    result = simulate(scenario, runs=400, seed=1)
+    items = result.to_dict()["items_histogram"]
+    assert sum(items["counts"]) == 400
+    assert min(items["items"]) >= 10 and max(items["items"]) <= MAX_ITEMS
+    assert all((v - 10) % result.histograms.totals_width == 0 for v in items["items"])
+    start = result.burn_down_fan()[0]
+    assert 0.3 * MAX_ITEMS < start["p50"] < 0.7 * MAX_ITEMS
