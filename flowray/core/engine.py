@@ -226,6 +226,64 @@ def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bo
     return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
 
 
+def fixed_total_items(scenario: Scenario) -> int | None:
+    """The total items of every run when nothing about it is drawn (one backlog, no risks, one split)."""
+    low, high = scenario.backlog_range
+    splits: set[float] = {1.0}
+    if scenario.split_range is not None:
+        splits = {float(v) for v in scenario.split_range}
+    elif scenario.split_samples is not None:
+        splits = {float(v) for v in scenario.split_samples}
+    if low != high or scenario.risks or len(splits) != 1:
+        return None
+    return least_total_items(scenario)
+
+
+def not_done_histograms(scenario: Scenario, runs: int) -> Histograms:
+    """The histograms of a "when" forecast of work no run can finish, without simulating it.
+
+    Use it when `cannot_finish` holds: then every run works all max_periods
+    periods and is not done, so the completion counts are known exactly (all
+    runs in the "not done" entry), and every percentile, P(deadline) and the
+    share not done read the same as after simulating. What only the random
+    draws can tell is known exactly in the common cases and left out
+    otherwise: the totals when every run's total is the same, and the effort
+    when there is no S-curve (the whole team every period); the burn-down fan
+    and the items done by a deadline are not simulated (None). The chunks are
+    the plan's, so progress and merges see the whole forecast done.
+    """
+    runs, _ = validate_runs(runs, 0)
+    max_p = scenario.max_periods
+    periods = np.zeros(max_p + 2, dtype=np.int64)
+    periods[max_p + 1] = runs
+    layout = totals_layout(scenario)
+    totals = None
+    total = fixed_total_items(scenario)
+    if total is not None:
+        totals = np.zeros((total - layout.offset) // layout.width + 1, dtype=np.int64)
+        totals[-1] = runs
+    effort = None
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    if team.s_curve == 0:
+        # the kernel's arithmetic: a whole team for every one of the max_p periods
+        effort_unit = scenario.period_days / 7.0
+        size = int(max_p * team.max_contributors * effort_unit) + 2
+        person_periods = np.float64(team.max_contributors) * np.float64(max_p)
+        unit = min(int(np.rint(person_periods * np.float64(effort_unit))), size - 1)
+        effort = np.zeros(unit + 1, dtype=np.int64)
+        effort[unit] = runs
+    return Histograms(
+        runs=runs,
+        periods=periods,
+        totals=totals,
+        effort=effort,
+        chunks=tuple(range(len(plan_chunks(runs)))),
+        totals_offset=layout.offset,
+        totals_width=layout.width,
+    )
+
+
 def least_total_items(scenario: Scenario) -> int:
     """The smallest total a run can draw: backlog low x the smallest split, without risks.
 

@@ -197,11 +197,16 @@ class ForecastResult(_Answer):
         """Percentiles of remaining items after each period (0 = start); done runs count as 0.
 
         Period 0 is every run's total work; later periods come from the runs the
-        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk).
+        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk). Work no run can
+        finish is not simulated (engine.not_done_histograms): then there is no
+        fan, only period 0 when every run's total is known, else no rows.
         """
         fan = self.histograms.fan
         totals = self.histograms.totals
-        assert fan is not None and totals is not None  # a "when" simulation always fills them
+        if totals is None:
+            return []
+        if fan is None:
+            fan = np.zeros((1, 1), dtype=np.int64)
         width = fan_bucket_width(self.scenario.max_total_items())
         done_by = np.cumsum(self.counts)
         rows = []
@@ -225,6 +230,8 @@ class ForecastResult(_Answer):
             d = self.scenario.date_of(w)
             row["date"] = d.isoformat() if d else None
             rows.append(row)
+            if self.histograms.fan is None:
+                break
             if w > 0 and done_by[min(w, done_by.size - 1)] >= self.runs:
                 break
         return rows
@@ -237,12 +244,14 @@ class ForecastResult(_Answer):
 
     # -- JSON / pandas ------------------------------------------------------------------
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
+        # A forecast of work no run can finish has no totals or effort when they would need
+        # the random draws (engine.not_done_histograms): those histograms are then empty.
+        empty = np.zeros(1, dtype=np.int64)
         totals, effort = self.histograms.totals, self.histograms.effort
-        assert totals is not None and effort is not None  # a "when" simulation always fills them
         periods, counts = nonzero_pairs(self.counts)
-        totals_i, totals_c = nonzero_pairs(totals)
+        totals_i, totals_c = nonzero_pairs(empty if totals is None else totals)
         totals_v = self.histograms.total_values()[totals_i].tolist()
-        effort_v, effort_c = nonzero_pairs(effort)
+        effort_v, effort_c = nonzero_pairs(empty if effort is None else effort)
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",
             "engine_version": engine_version(),
@@ -270,8 +279,10 @@ class ForecastResult(_Answer):
             prob = self.probability_by_deadline
             deadline_items = self.histograms.deadline_items
             # A deadline needs a start (Scenario checks it), so the periods to it are known
-            # and the simulation counted the items done by it.
-            assert prob is not None and deadline_items is not None
+            # and the simulation counted the items done by it (unless nothing was simulated).
+            assert prob is not None
+            if deadline_items is None:
+                deadline_items = empty
             out["deadline"] = self.scenario.deadline.isoformat()
             out["periods_to_deadline"] = self.periods_to_deadline
             out["probability_by_deadline"] = prob

@@ -34,7 +34,14 @@ def test_more_items_than_the_limit_is_refused_with_the_largest_accepted_value():
         simulate(_too_big(backlog=MAX_ITEMS, split_rate=(2, 3)), runs=10)
     assert err.value.field == "backlog"
     assert str(MAX_ITEMS) in str(err.value)
-    assert str(3 * MAX_ITEMS + 1) in str(err.value)  # the most a run could reach
+    assert str(3 * MAX_ITEMS) in str(err.value)  # the most a run could reach
+
+
+def test_a_backlog_of_exactly_the_limit_is_accepted():
+    assert Scenario(throughput=[3], backlog=MAX_ITEMS).backlog == MAX_ITEMS
+    with pytest.raises(InputError) as err:
+        Scenario(throughput=[3], backlog=MAX_ITEMS, risks=[(0.1, 1, 1, 1)])
+    assert err.value.field == "backlog" and str(MAX_ITEMS + 1) in str(err.value)
 
 
 def test_backlog_at_the_limit_with_small_throughput_keeps_histograms_small():
