@@ -193,8 +193,7 @@ def duration_notice(seconds: float, runs: int) -> str | None:
     if seconds <= ESTIMATE_NOTICE_S:
         return None
     return (
-        f"{describe_duration(seconds)} for {runs:,} runs on 1 core (measured rate); "
-        "Ctrl-C stops it"
+        f"{describe_duration(seconds)} for {runs:,} runs on 1 core (measured rate); Ctrl-C stops it"
     )
 
 
