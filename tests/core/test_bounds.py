@@ -218,3 +218,135 @@ def test_results_read_bucketed_totals_as_item_counts():
     assert all((v - 10) % result.histograms.totals_width == 0 for v in items["items"])
     start = result.burn_down_fan()[0]
     assert 0.3 * MAX_ITEMS < start["p50"] < 0.7 * MAX_ITEMS
+
+
+# -- saying how long a large run will take --------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that moves `step` seconds each time it is read: timed samples without timing."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def sampled_runs(monkeypatch):
+    """The runs of every chunk the estimate simulates."""
+    from flowray.jobs import forecast as jobs_forecast
+
+    runs: list[int] = []
+    real = jobs_forecast.simulate_chunk
+
+    def counting(scenario, seed, chunk, *args):
+        runs.append(chunk.runs)
+        return real(scenario, seed, chunk, *args)
+
+    monkeypatch.setattr(jobs_forecast, "simulate_chunk", counting)
+    return runs
+
+
+def test_estimate_scales_a_sample_that_lasted_long_enough(sampled_runs):
+    from flowray.jobs.forecast import estimate_forecast_seconds
+
+    scenario = Scenario(throughput=[3, 5, 0, 7], backlog=40)
+    seconds = estimate_forecast_seconds(scenario, Question(), 256_000, clock=FakeClock(1.0))
+    assert seconds == pytest.approx(1000.0)  # 256 runs took 1 s
+    assert sampled_runs == [1, 256]  # compile, then one timed sample
+
+
+def test_estimate_grows_a_short_sample_up_to_a_chunk(sampled_runs):
+    from flowray.jobs.forecast import estimate_forecast_seconds
+
+    scenario = Scenario(throughput=[3, 5, 0, 7], backlog=40)
+    seconds = estimate_forecast_seconds(scenario, Question(), MAX_RUNS, clock=FakeClock(0.001))
+    assert sampled_runs == [1, 256, 2048, 16384, CHUNK_RUNS]
+    assert seconds == pytest.approx(MAX_RUNS * 0.001 / CHUNK_RUNS)
+
+
+def test_estimate_stops_at_once_when_it_is_small(sampled_runs):
+    from flowray.jobs.forecast import estimate_forecast_seconds
+
+    scenario = Scenario(throughput=[3, 5, 0, 7], backlog=40)
+    seconds = estimate_forecast_seconds(scenario, Question(), 100_000, clock=FakeClock(1e-6))
+    assert seconds == pytest.approx(100_000 * 1e-6 / 256)
+    assert sampled_runs == [1, 256]
+    how_many = estimate_forecast_seconds(
+        scenario, Question("how_many", 10), 100, clock=FakeClock(1.0)
+    )
+    assert how_many == pytest.approx(1.0)  # the whole forecast in one sample of 100 runs
+    assert sampled_runs[-2:] == [1, 100]
+
+
+def test_estimate_of_work_no_run_can_finish_is_zero_and_simulates_nothing(sampled_runs):
+    from flowray.jobs.forecast import estimate_forecast_seconds
+
+    scenario = Scenario(throughput=[1, 2, 3], backlog=MAX_ITEMS)
+    assert estimate_forecast_seconds(scenario, Question(), MAX_RUNS) == 0.0
+    assert sampled_runs == []
+
+
+def test_duration_notice_only_above_a_few_seconds():
+    from flowray.cli.forecast_cmds import ESTIMATE_NOTICE_S, duration_notice
+
+    assert duration_notice(ESTIMATE_NOTICE_S, 10**9) is None
+    assert duration_notice(0.3, 100_000) is None
+    assert duration_notice(180, 500_000_000) == (
+        "about 3 minutes for 500,000,000 runs on 1 core (measured rate); Ctrl-C stops it"
+    )
+    assert duration_notice(ESTIMATE_NOTICE_S + 1, 2_000_000) == (
+        "about 6 seconds for 2,000,000 runs on 1 core (measured rate); Ctrl-C stops it"
+    )
+
+
+@pytest.mark.parametrize("command", ["when", "how-many"])
+def test_cli_says_how_long_before_it_starts(monkeypatch, capsys, command):
+    from flowray.cli import main
+    from flowray.core import kernel
+    from flowray.jobs import forecast as jobs_forecast
+
+    events: list[str] = []
+    real_when, real_how_many = kernel.run_when, kernel.run_how_many
+    monkeypatch.setattr(kernel, "run_when", lambda *a: events.append("simulate") or real_when(*a))
+    monkeypatch.setattr(
+        kernel, "run_how_many", lambda *a: events.append("simulate") or real_how_many(*a)
+    )
+
+    def estimate(scenario, question, runs, *args):  # the rate injected: 180 s, or 4 s
+        events.append("estimate")
+        assert question.kind == ("when" if command == "when" else "how_many")
+        return 180.0 if runs == 3_000 else 4.0
+
+    monkeypatch.setattr(jobs_forecast, "estimate_forecast_seconds", estimate)
+    question = ["--backlog", "30"] if command == "when" else ["--periods", "6"]
+    argv = [command, "--throughput", "3,5,0,7,2,4,6,1", *question, "--seed", "1"]
+    assert main([*argv, "--runs", "3000"]) == 0
+    out = capsys.readouterr()
+    assert "about 3 minutes for 3,000 runs on 1 core (measured rate); Ctrl-C stops it" in out.err
+    assert events[0] == "estimate" and "simulate" in events  # said before it started
+    assert main([*argv, "--runs", "2000"]) == 0
+    out = capsys.readouterr()
+    assert "measured rate" not in out.err and "Ctrl-C" not in out.err
+
+
+def test_cli_answers_an_unfinishable_backlog_without_simulating(monkeypatch, capsys):
+    import json
+
+    from flowray.cli import main
+    from flowray.core import kernel
+
+    calls: list[int] = []
+    real = kernel.run_when
+    monkeypatch.setattr(kernel, "run_when", lambda n, *a: calls.append(n) or real(n, *a))
+    assert main(["when", "--throughput", "1,2,3", "--backlog", "1e7", "--json"]) == 0
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert calls == []  # neither the estimate nor the forecast simulated a chunk
+    assert data["not_done_share"] == 1.0 and data["not_done"] == data["runs"] == 100_000
+    assert set(data["percentiles"].values()) == {None}
+    assert data["max_periods"] == 520
+    assert "measured rate" not in out.err
