@@ -194,11 +194,11 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
         state, increment = run_stream(chunk_key, r)
         total = run_totals[r if n_totals > 1 else 0]
         lead = run_leads[r if run_leads.shape[0] > 1 else 0]
-        slot = (np.int64(total) - totals_offset) // totals_width
-        if slot < 0:
-            slot = 0
-        elif slot >= totals_cols:
-            slot = totals_cols - 1
+        # no clamp needed: totals_offset is the least total a run can draw and the histogram
+        # is sized past the most (engine.totals_layout)
+        slot = np.int64(total) - totals_offset
+        if totals_width > 1:  # only beyond TOTALS_BUCKETS: no division for an ordinary backlog
+            slot //= totals_width
         totals_hist[slot] += 1
         fan_limit = fan_rows if r < fan_runs else 0  # the fan follows the first fan_runs runs
         # the S-curve's phases as thresholds on the remaining work (no division per period),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowray.core.engine import (
     CHUNK_RUNS,
@@ -182,6 +184,38 @@ def test_totals_of_a_huge_backlog_range_stay_bounded_and_add_up():
     both = simulate_chunks(scenario, 4, [Chunk(0, 3_000), Chunk(1, 500)])
     parts = merge_histograms([simulate_chunk(scenario, 4, Chunk(1, 500)), hist])
     assert both.equals(parts) and both.totals_width == 153
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    low=st.integers(0, 4_000_000),
+    extra=st.integers(0, 2_000_000),
+    split=st.one_of(
+        st.none(),
+        st.tuples(st.floats(0.1, 1.5), st.floats(0.0, 1.0)).map(lambda t: (t[0], t[0] + t[1])),
+        st.lists(st.floats(0.1, 2.5), min_size=1, max_size=4),
+    ),
+    risk_high=st.integers(0, 500_000),
+    seed=st.integers(0, 2**32),
+)
+def test_every_total_lands_in_its_bucket(low, extra, split, risk_high, seed):
+    """The least total is a true lower bound and the size covers the most: no run is lost."""
+    from flowray.core.engine import least_total_items, totals_layout
+
+    scenario = Scenario(
+        throughput=[1, 2, 3],
+        backlog=(low, low + extra),
+        split_rate=split,
+        risks=[(0.5, 0, risk_high / 2, risk_high)],
+        max_periods=4,
+    )
+    layout = totals_layout(scenario)
+    hist = simulate_chunk(scenario, seed, Chunk(0, 300))
+    assert hist.totals is not None and hist.totals.sum() == 300
+    assert hist.totals.size <= layout.size - 1  # the spare last entry is never reached
+    values = hist.total_values()[np.flatnonzero(hist.totals)]
+    assert values.min() >= least_total_items(scenario)
+    assert values.max() <= scenario.max_total_items()
 
 
 def test_merging_totals_kept_in_different_buckets_is_refused():
