@@ -146,7 +146,6 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     run_periods = 0
     fan_rows = fan_hist.shape[0]
     fan_cols = fan_hist.shape[1]
-    totals_cols = totals_hist.shape[0]
     per_bucket = 1.0 / fan_bucket
     scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
     fixed_total = (
