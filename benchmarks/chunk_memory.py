@@ -37,7 +37,7 @@ SCENARIOS = {
     ),
     "backlog 10,000": dict(throughput=[1, 2, 3], backlog=10_000),
     "backlog 1,000,000": dict(throughput=[1, 2, 3], backlog=1_000_000),
-    "backlog 9,999,999 (largest with the sizing slack)": dict(
+    "backlog 9,999,999 (the largest 461098c accepts)": dict(
         throughput=[1, 2, 3], backlog=9_999_999
     ),
     "backlog range 10..9,999,999": dict(throughput=[1, 2, 3], backlog=(10, 9_999_999)),
