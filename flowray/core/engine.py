@@ -263,14 +263,15 @@ def not_done_histograms(scenario: Scenario, runs: int) -> Histograms:
         totals = np.zeros((total - layout.offset) // layout.width + 1, dtype=np.int64)
         totals[-1] = runs
     effort = None
+    effort_buckets = effort_layout(scenario)
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
     if team.s_curve == 0:
         # the kernel's arithmetic: a whole team for every one of the max_p periods
         effort_unit = scenario.period_days / 7.0
-        size = int(max_p * team.max_contributors * effort_unit) + 2
         person_periods = np.float64(team.max_contributors) * np.float64(max_p)
-        unit = min(int(np.rint(person_periods * np.float64(effort_unit))), size - 1)
+        unit = int(np.rint(person_periods * np.float64(effort_unit))) // effort_buckets.width
+        unit = min(unit, effort_buckets.size - 1)
         effort = np.zeros(unit + 1, dtype=np.int64)
         effort[unit] = runs
     return Histograms(
@@ -281,6 +282,7 @@ def not_done_histograms(scenario: Scenario, runs: int) -> Histograms:
         chunks=tuple(range(len(plan_chunks(runs)))),
         totals_offset=layout.offset,
         totals_width=layout.width,
+        effort_width=effort_buckets.width,
     )
 
 
@@ -333,6 +335,44 @@ def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int
     return size
 
 
+def effort_layout(scenario: Scenario) -> Layout:
+    """How the effort histogram (person-weeks per run) is kept: bounded however large the team.
+
+    A run needs at most max_periods x the full team person-periods; person-weeks
+    are counted one by one up to TOTALS_BUCKETS entries, in equal buckets beyond.
+    """
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    most = int(scenario.max_periods * team.max_contributors * (scenario.period_days / 7.0))
+    return bucket_layout(0, most)
+
+
+def deadline_items_layout(
+    scenario: Scenario, sampler: SamplerTable, deadline: int | None
+) -> Layout:
+    """How the items-done-by-the-deadline histogram is kept: what a run can reach, bounded.
+
+    Item by item up to TOTALS_BUCKETS entries, in equal buckets beyond, so a
+    fast team on a huge backlog does not make it grow either; a bucket reads as
+    its smallest count, so "at least N items" stays true.
+    """
+    if deadline is None:
+        return Layout(0, 1, 1)
+    return bucket_layout(0, deadline_items_size(scenario, sampler, deadline) - 2)
+
+
+def how_many_layout(scenario: Scenario, sampler: SamplerTable, periods: int) -> Layout:
+    """How the "how many" histogram is kept: item by item, in equal buckets beyond TOTALS_BUCKETS.
+
+    A run completes at most the largest throughput x the full team's scale each
+    period; a long horizon of a fast team no longer needs one entry per item.
+    """
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    scale = team.max_contributors / team.history_size * scenario.focus
+    return bucket_layout(0, int(math.floor(sampler.max_value * scale * periods + 1e-9)))
+
+
 def _simulate_when(
     scenario: Scenario, rng: np.random.Generator, n: int, sampler: SamplerTable
 ) -> Histograms:
@@ -347,11 +387,13 @@ def _simulate_when(
     max_lead = int(leads.max()) if leads.size else 0
     periods = np.zeros(max_p + 2 + max_lead, dtype=np.int64)
     effort_unit = scenario.period_days / 7.0
-    effort = np.zeros(int(max_p * team.max_contributors * effort_unit) + 2, dtype=np.int64)
+    effort_buckets = effort_layout(scenario)
+    effort = np.zeros(effort_buckets.size, dtype=np.int64)
     bucket = fan_bucket_width(scenario.max_total_items())
     fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
     deadline = scenario.periods_to_deadline
-    deadline_items = np.zeros(deadline_items_size(scenario, sampler, deadline), dtype=np.int64)
+    deadline_buckets = deadline_items_layout(scenario, sampler, deadline)
+    deadline_items = np.zeros(deadline_buckets.size, dtype=np.int64)
     layout = totals_layout(scenario)
     totals = np.zeros(layout.size, dtype=np.int64)
     team_args = TeamArgs(
@@ -369,6 +411,8 @@ def _simulate_when(
         float(effort_unit),
         int(layout.offset),
         int(layout.width),
+        int(effort_buckets.width),
+        int(deadline_buckets.width),
     )
     counts = WhenCounts(periods, effort, fan, deadline_items, totals)
     run_periods = kernel.run_when(
@@ -389,6 +433,8 @@ def _simulate_when(
         run_periods=int(run_periods),
         totals_offset=layout.offset,
         totals_width=layout.width,
+        effort_width=effort_buckets.width,
+        deadline_items_width=deadline_buckets.width,
     )
 
 
@@ -398,14 +444,22 @@ def _simulate_how_many(
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
     scale = team.max_contributors / team.history_size * scenario.focus
-    size = int(math.floor(sampler.max_value * scale * periods + 1e-9)) + 2
-    items = np.zeros(size, dtype=np.int64)
+    layout = how_many_layout(scenario, sampler, periods)
+    items = np.zeros(layout.size, dtype=np.int64)
     from flowray.core import kernel  # compiled on first use: importing the engine stays cheap
 
     run_periods = kernel.run_how_many(
-        n, int(periods), sampler.kernel_args(), float(scale), chunk_key(rng), items
+        n,
+        int(periods),
+        sampler.kernel_args(),
+        float(scale),
+        chunk_key(rng),
+        items,
+        int(layout.width),
     )
-    return Histograms(runs=n, items=trim(items), run_periods=int(run_periods))
+    return Histograms(
+        runs=n, items=trim(items), run_periods=int(run_periods), items_width=layout.width
+    )
 
 
 def simulate_chunk(

@@ -192,6 +192,12 @@ def bucket_values(offset: int, width: int, size: int) -> NDArray[np.int64]:
 
 
 _COUNT_FIELDS = ("periods", "totals", "effort", "fan", "deadline_items", "items")
+_LAYOUTS = {  # a bucketed histogram -> the fields that say how it is bucketed
+    "totals": ("totals_offset", "totals_width"),
+    "effort": ("effort_width",),
+    "deadline_items": ("deadline_items_width",),
+    "items": ("items_width",),
+}
 
 
 @dataclass
@@ -218,6 +224,11 @@ class Histograms:
     # (0, 1), the default, is one entry per item count (index n: n items).
     totals_offset: int = 0
     totals_width: int = 1
+    # effort[i], deadline_items[i] and items[i] count the values i * width .. i * width + width - 1
+    # (width 1, one entry per value, unless the histogram would pass TOTALS_BUCKETS entries)
+    effort_width: int = 1
+    deadline_items_width: int = 1
+    items_width: int = 1
 
     def total_values(self) -> NDArray[np.int64]:
         """The total items each entry of `totals` stands for (its bucket's smallest value)."""
@@ -228,30 +239,37 @@ class Histograms:
         overlap = set(self.chunks) & set(other.chunks)
         if overlap:
             raise ValueError(f"chunks {sorted(overlap)[:5]} would be counted twice")
-        layout = (self.totals_offset, self.totals_width)
-        if self.totals is None:
-            layout = (other.totals_offset, other.totals_width)
-        elif other.totals is not None and layout != (other.totals_offset, other.totals_width):
-            raise ValueError(
-                f"totals bucketed as {layout} and {(other.totals_offset, other.totals_width)} "
-                "do not add up (histograms of different scenarios)"
-            )
+        layouts: dict[str, Any] = {}
+        for name, keys in _LAYOUTS.items():
+            mine = tuple(getattr(self, key) for key in keys)
+            theirs = tuple(getattr(other, key) for key in keys)
+            if getattr(self, name) is None:
+                mine = theirs
+            elif getattr(other, name) is not None and mine != theirs:
+                raise ValueError(
+                    f"{name} bucketed as {mine} and {theirs} do not add up "
+                    "(histograms of different scenarios)"
+                )
+            layouts.update(zip(keys, mine, strict=True))
+        counts: dict[str, Any] = {
+            name: pad_add(getattr(self, name), getattr(other, name)) for name in _COUNT_FIELDS
+        }
         return Histograms(
             runs=self.runs + other.runs,
             fan_runs=self.fan_runs + other.fan_runs,
             run_periods=self.run_periods + other.run_periods,
             chunks=tuple(sorted(self.chunks + other.chunks)),
-            totals_offset=layout[0],
-            totals_width=layout[1],
-            **{name: pad_add(getattr(self, name), getattr(other, name)) for name in _COUNT_FIELDS},
+            **counts,
+            **layouts,
         )
 
     def equals(self, other: Histograms) -> bool:
         """Bit-for-bit equality of every histogram (used by tests and Ray/local agreement)."""
         if (self.runs, self.chunks, self.fan_runs) != (other.runs, other.chunks, other.fan_runs):
             return False
-        if (self.totals_offset, self.totals_width) != (other.totals_offset, other.totals_width):
-            return False
+        for keys in _LAYOUTS.values():
+            if any(getattr(self, key) != getattr(other, key) for key in keys):
+                return False
         for name in _COUNT_FIELDS:
             a, b = getattr(self, name), getattr(other, name)
             if (a is None) != (b is None):

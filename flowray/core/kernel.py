@@ -133,6 +133,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     max_periods, deadline_periods = limits.max_periods, limits.deadline_periods
     fan_bucket, fan_runs, effort_unit = limits.fan_bucket, limits.fan_runs, limits.effort_unit
     totals_offset, totals_width = limits.totals_offset, limits.totals_width
+    effort_width, deadline_width = limits.effort_width, limits.deadline_width
     periods_hist, effort_hist, fan_hist = counts.periods, counts.effort, counts.fan
     deadline_items_hist, totals_hist = counts.deadline_items, counts.totals
     n_rows = values.shape[0]
@@ -284,8 +285,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
                 # the work finished (or the horizon came) before the deadline period
                 items_by_deadline = _items_done(total, remaining)
             done = np.int64(items_by_deadline)
+            if deadline_width > 1:
+                done //= deadline_width
             deadline_items_hist[done] += 1
         unit = np.int64(np.rint(effort * effort_unit))
+        if effort_width > 1:
+            unit //= effort_width
         if unit >= effort_hist.shape[0]:
             unit = effort_hist.shape[0] - 1
         effort_hist[unit] += 1
@@ -294,9 +299,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
 
 @njit(cache=True)
 def run_how_many(
-    n_runs, periods, sampler, scale, chunk_key, items_hist
+    n_runs, periods, sampler, scale, chunk_key, items_hist, items_width
 ):  # pragma: no cover - compiled
-    """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
+    """Items completed in `periods` periods, per run: floor of the scaled draws' sum.
+
+    items_hist[i] counts the runs with i * items_width .. i * items_width + items_width - 1 items.
+    """
     values, alias_prob, alias_index = sampler.values, sampler.alias_prob, sampler.alias_index
     sampler_kind, restart_probability = sampler.kind, sampler.restart_probability
     n_rows = values.shape[0]
@@ -335,6 +343,8 @@ def run_how_many(
                 draw = values[row, col]
             done += draw * scale
         items = np.int64(np.floor(done + 1e-9))
+        if items_width > 1:
+            items //= items_width
         if items >= items_hist.shape[0]:
             items = items_hist.shape[0] - 1
         items_hist[items] += 1

@@ -66,6 +66,8 @@ class RunLimits(NamedTuple):
     effort_unit: float  # person-weeks per person-period (period_days / 7)
     totals_offset: int  # a run's total lands in totals[(total - totals_offset) // totals_width]
     totals_width: int
+    effort_width: int  # person-weeks per entry of the effort histogram
+    deadline_width: int  # items per entry of the items-done-by-the-deadline histogram
 
 
 class WhenCounts(NamedTuple):

@@ -186,7 +186,8 @@ class ForecastResult(_Answer):
         hist = self.histograms.deadline_items
         if hist is None:
             return None
-        return at_least_index(hist, _level(p))
+        # a bucket reads as its smallest count, so "at least" stays true when bucketed
+        return at_least_index(hist, _level(p)) * self.histograms.deadline_items_width
 
     def deadline_met_at(self, p: float) -> bool | None:
         prob = self.probability_by_deadline
@@ -252,6 +253,7 @@ class ForecastResult(_Answer):
         totals_i, totals_c = nonzero_pairs(empty if totals is None else totals)
         totals_v = self.histograms.total_values()[totals_i].tolist()
         effort_v, effort_c = nonzero_pairs(empty if effort is None else effort)
+        effort_v = [v * self.histograms.effort_width for v in effort_v]
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",
             "engine_version": engine_version(),
@@ -289,6 +291,7 @@ class ForecastResult(_Answer):
             out["probability_by_deadline_text"] = format_probability(prob)
             out["items_by_deadline"] = {_pct_key(p): self.items_by_deadline(p) for p in levels}
             items_v, items_c = nonzero_pairs(deadline_items)
+            items_v = [v * self.histograms.deadline_items_width for v in items_v]
             out["deadline_items_histogram"] = {"items": items_v, "counts": items_c}
         return out
 
@@ -340,21 +343,31 @@ class HowManyResult(_Answer):
 
     @property
     def counts(self) -> np.ndarray:
+        """Runs per number of items done: entry i counts i x width .. (i + 1) x width - 1 items.
+
+        The width is 1 (one entry per item count) unless a fast team's horizon
+        would need more than TOTALS_BUCKETS entries (histograms.items_width).
+        """
         items = self.histograms.items
         assert items is not None  # a "how many" simulation always fills it
         return items
 
+    @property
+    def width(self) -> int:
+        """Items per entry of `counts` (1 unless the reachable counts pass TOTALS_BUCKETS)."""
+        return self.histograms.items_width
+
     def at_least(self, p: float) -> int:
         """With probability p at least this many items are done (the (1-p) lower tail)."""
-        return at_least_index(self.counts, _level(p))
+        return at_least_index(self.counts, _level(p)) * self.width
 
     def at_least_table(self, levels=DEFAULT_PERCENTILES) -> dict[str, int]:
         return {_pct_key(p): self.at_least(p) for p in levels}
 
     def at_least_error(self, p: float, z: float = Z_95) -> dict[str, int]:
         below, above = order_statistic_band(_level(p), self.runs, z)
-        low = at_least_index(self.counts, above)
-        high = at_least_index(self.counts, below)
+        low = at_least_index(self.counts, above) * self.width
+        high = at_least_index(self.counts, below) * self.width
         value = self.at_least(p)
         return {"low": low, "high": high, "plus_minus": max(value - low, high - value)}
 
@@ -363,10 +376,12 @@ class HowManyResult(_Answer):
         return self.scenario.date_of(self.periods)
 
     def mean_items(self) -> float:
-        return float((np.arange(self.counts.size) * self.counts).sum() / self.runs)
+        values = np.arange(self.counts.size) * self.width  # a bucket's smallest count when bucketed
+        return float((values * self.counts).sum() / self.runs)
 
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
         items, counts = nonzero_pairs(self.counts)
+        items = [v * self.width for v in items]
         end = self.end_date
         return {
             "kind": "how_many",
@@ -397,7 +412,7 @@ class HowManyResult(_Answer):
         import pandas as pd
 
         items, counts = nonzero_pairs(self.counts)
-        return pd.DataFrame({"items": items, "runs": counts})
+        return pd.DataFrame({"items": [v * self.width for v in items], "runs": counts})
 
 
 Result = ForecastResult | HowManyResult

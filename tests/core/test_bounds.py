@@ -20,7 +20,7 @@ from flowray.core.engine import (
 )
 from flowray.core.forecast import simulate
 from flowray.core.limits import MAX_ITEMS, MAX_RUNS
-from flowray.core.scenario import Scenario
+from flowray.core.scenario import Scenario, Team
 from flowray.exceptions import InputError
 from flowray.jobs.forecast import forecast_tasks, plan_task_groups
 
@@ -384,3 +384,74 @@ def test_cli_answers_an_unfinishable_backlog_without_simulating(monkeypatch, cap
     assert set(data["percentiles"].values()) == {None}
     assert data["max_periods"] == 520
     assert "measured rate" not in out.err
+
+
+# -- the other histograms a large team or a long horizon could make large -------------------------
+
+
+def _chunk_peak_bytes(scenario: Scenario, question: Question | None = None) -> int:
+    import tracemalloc
+
+    question = question or Question()
+
+    simulate_chunk(scenario, 0, Chunk(0, 16), question)  # compile outside the measurement
+    tracemalloc.start()
+    try:
+        simulate_chunk(scenario, 0, Chunk(1, 200), question)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_how_many_of_a_fast_team_over_a_long_horizon_is_bounded_and_conservative():
+    from flowray.core.engine import how_many_layout
+    from flowray.core.forecast import how_many
+    from flowray.core.histograms import TOTALS_BUCKETS
+    from flowray.core.samplers import build_sampler
+
+    # a million items a period for 100,000 periods: one entry per item count was 745 GiB
+    scenario = Scenario(throughput=[1_000_000], backlog=1)
+    layout = how_many_layout(scenario, build_sampler(scenario.throughput, "bootstrap"), 100_000)
+    assert layout.size <= TOTALS_BUCKETS + 1 and layout.width > 1
+    assert _chunk_peak_bytes(scenario, Question("how_many", 100_000)) < 2 * 1024 * 1024
+    result = how_many(scenario, periods=100_000, runs=50, seed=1)
+    exact = 100_000 * 1_000_000
+    assert result.at_least(85) == exact // layout.width * layout.width  # at most one bucket low
+    assert result.to_dict()["items_histogram"] == {"items": [result.at_least(85)], "counts": [50]}
+    ordinary = how_many(Scenario(throughput=[3], backlog=1), periods=10, runs=20)
+    assert ordinary.width == 1 and ordinary.at_least(50) == 30  # exact while it fits
+
+
+def test_effort_of_a_huge_team_is_bounded_and_read_in_person_weeks():
+    from flowray.core.engine import effort_layout
+
+    scenario = Scenario(throughput=[5], backlog=100, team=Team(1, 100_000, 100_000))
+    layout = effort_layout(scenario)
+    assert layout.width > 1 and layout.size <= 65_537
+    assert _chunk_peak_bytes(scenario) < 2 * 1024 * 1024  # 443 MB before
+    data = simulate(scenario, runs=30, seed=1).to_dict()
+    # done in one period by the whole team: 100,000 person-weeks, read as its bucket's smallest
+    assert data["effort_histogram"] == {
+        "person_weeks": [100_000 // layout.width * layout.width],
+        "counts": [30],
+    }
+    assert data["percentiles"]["50"] == 1
+
+
+def test_items_by_a_deadline_of_a_fast_team_on_a_huge_backlog_stay_bounded():
+    from flowray.core.engine import deadline_items_layout
+    from flowray.core.samplers import build_sampler
+
+    scenario = Scenario(
+        throughput=[100_000], backlog=MAX_ITEMS, start="2026-01-05", deadline="2027-02-22"
+    )
+    assert scenario.periods_to_deadline == 59
+    table = build_sampler(scenario.throughput, "bootstrap")
+    layout = deadline_items_layout(scenario, table, 59)
+    assert layout.width > 1 and layout.size <= 65_537
+    assert _chunk_peak_bytes(scenario) < 2 * 1024 * 1024
+    result = simulate(scenario, runs=40, seed=2)
+    assert result.percentile(50) == 100 and result.probability_by_deadline == 0.0
+    done = 59 * 100_000  # exactly, every run
+    assert result.items_by_deadline(85) == done // layout.width * layout.width
+    assert result.items_by_deadline(85) > done - layout.width
