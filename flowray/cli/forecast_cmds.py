@@ -15,10 +15,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowray.core.validation import finite_number, whole_number
 from flowray.exceptions import InputError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only (the pipeline is imported when a command runs)
+    from flowray.pipeline import ForecastRequest
 
 
 def _floats(field: str, text: str) -> list[float]:
@@ -197,7 +200,7 @@ def duration_notice(seconds: float, runs: int) -> str | None:
     )
 
 
-def announce_duration(request: Any) -> None:
+def announce_duration(request: ForecastRequest) -> None:
     """Before a forecast starts, say on stderr how long it should take, when that is long.
 
     The rate is measured on a short sample of the same scenario
