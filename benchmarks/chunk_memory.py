@@ -46,6 +46,39 @@ SCENARIOS = {
     ),
 }
 
+# the other histograms a large input could make large: effort, items by a deadline, "how many"
+OTHERS = {
+    "team of 100,000 (effort)": (
+        dict(throughput=[5], backlog=100, team=dict(min_contributors=1e5, max_contributors=1e5)),
+        None,
+    ),
+    "100,000 items a period, deadline in 40 periods, backlog 10,000,000": (
+        dict(throughput=[100_000], backlog=9_999_999, start="2026-01-05", deadline="2026-10-12"),
+        None,
+    ),
+    "how many: 1,000,000 items a period for 100,000 periods": (
+        dict(throughput=[1_000_000], backlog=1),
+        100_000,
+    ),
+}
+
+
+def other_memory(spec: dict, how_many_periods: int | None) -> dict:
+    """Peak traced memory of one chunk of 256 runs, or the error it ends with."""
+    from flowray.core.engine import Chunk, Question, simulate_chunk
+    from flowray.core.scenario import Scenario
+
+    scenario = Scenario(**spec)
+    question = Question() if how_many_periods is None else Question("how_many", how_many_periods)
+    tracemalloc.start()
+    try:
+        simulate_chunk(scenario, 0, Chunk(1, 256), question)
+        return {"peak_traced_mb": round(tracemalloc.get_traced_memory()[1] / 2**20, 3)}
+    except MemoryError as exc:
+        return {"error": f"MemoryError: {str(exc)[:80]}"}
+    finally:
+        tracemalloc.stop()
+
 
 def chunk_memory(spec: dict) -> dict:
     from flowray.core.engine import CHUNK_RUNS, Chunk, simulate_chunk
@@ -90,6 +123,7 @@ def main() -> int:
         "chunk": {name: chunk_memory(spec) for name, spec in SCENARIOS.items()},
     }
     out["largest_peak_traced_mb"] = max(v["peak_traced_mb"] for v in out["chunk"].values())
+    out["others_256_runs"] = {name: other_memory(*case) for name, case in OTHERS.items()}
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0

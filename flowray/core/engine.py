@@ -17,6 +17,7 @@ from typing import overload
 import numpy as np
 
 from flowray.core.histograms import (
+    VALUE_BUCKETS,
     Histograms,
     Layout,
     bucket_layout,
@@ -339,12 +340,12 @@ def effort_layout(scenario: Scenario) -> Layout:
     """How the effort histogram (person-weeks per run) is kept: bounded however large the team.
 
     A run needs at most max_periods x the full team person-periods; person-weeks
-    are counted one by one up to TOTALS_BUCKETS entries, in equal buckets beyond.
+    are counted one by one up to VALUE_BUCKETS entries, in equal buckets beyond.
     """
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
     most = int(scenario.max_periods * team.max_contributors * (scenario.period_days / 7.0))
-    return bucket_layout(0, most)
+    return bucket_layout(0, most, VALUE_BUCKETS)
 
 
 def deadline_items_layout(
@@ -352,17 +353,17 @@ def deadline_items_layout(
 ) -> Layout:
     """How the items-done-by-the-deadline histogram is kept: what a run can reach, bounded.
 
-    Item by item up to TOTALS_BUCKETS entries, in equal buckets beyond, so a
+    Item by item up to VALUE_BUCKETS entries, in equal buckets beyond, so a
     fast team on a huge backlog does not make it grow either; a bucket reads as
     its smallest count, so "at least N items" stays true.
     """
     if deadline is None:
         return Layout(0, 1, 1)
-    return bucket_layout(0, deadline_items_size(scenario, sampler, deadline) - 2)
+    return bucket_layout(0, deadline_items_size(scenario, sampler, deadline) - 2, VALUE_BUCKETS)
 
 
 def how_many_layout(scenario: Scenario, sampler: SamplerTable, periods: int) -> Layout:
-    """How the "how many" histogram is kept: item by item, in equal buckets beyond TOTALS_BUCKETS.
+    """How the "how many" histogram is kept: item by item, in equal buckets beyond VALUE_BUCKETS.
 
     A run completes at most the largest throughput x the full team's scale each
     period; a long horizon of a fast team no longer needs one entry per item.
@@ -370,7 +371,8 @@ def how_many_layout(scenario: Scenario, sampler: SamplerTable, periods: int) -> 
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
     scale = team.max_contributors / team.history_size * scenario.focus
-    return bucket_layout(0, int(math.floor(sampler.max_value * scale * periods + 1e-9)))
+    most = int(math.floor(sampler.max_value * scale * periods + 1e-9))
+    return bucket_layout(0, most, VALUE_BUCKETS)
 
 
 def _simulate_when(

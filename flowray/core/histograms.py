@@ -191,6 +191,16 @@ def bucket_values(offset: int, width: int, size: int) -> NDArray[np.int64]:
     return offset + np.arange(size, dtype=np.int64) * width
 
 
+VALUE_BUCKETS = 1_048_576
+"""The effort, items-by-the-deadline and "how many" histograms keep at most this many buckets.
+
+They count from 0, so their size is the largest value a run could reach: one entry
+per value up to a million (items, person-weeks), exact for any real team and
+horizon, in equal buckets beyond (8 MB a chunk at most, in zeroed pages that
+only the values reached touch).
+"""
+
+
 _COUNT_FIELDS = ("periods", "totals", "effort", "fan", "deadline_items", "items")
 _LAYOUTS = {  # a bucketed histogram -> the fields that say how it is bucketed
     "totals": ("totals_offset", "totals_width"),
@@ -225,7 +235,7 @@ class Histograms:
     totals_offset: int = 0
     totals_width: int = 1
     # effort[i], deadline_items[i] and items[i] count the values i * width .. i * width + width - 1
-    # (width 1, one entry per value, unless the histogram would pass TOTALS_BUCKETS entries)
+    # (width 1, one entry per value, unless the histogram would pass VALUE_BUCKETS entries)
     effort_width: int = 1
     deadline_items_width: int = 1
     items_width: int = 1
@@ -291,6 +301,7 @@ __all__: Sequence[str] = (
     "EPS",
     "FAN_BUCKETS",
     "TOTALS_BUCKETS",
+    "VALUE_BUCKETS",
     "Distribution",
     "Histograms",
     "Layout",

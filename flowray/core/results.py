@@ -346,7 +346,7 @@ class HowManyResult(_Answer):
         """Runs per number of items done: entry i counts i x width .. (i + 1) x width - 1 items.
 
         The width is 1 (one entry per item count) unless a fast team's horizon
-        would need more than TOTALS_BUCKETS entries (histograms.items_width).
+        would need more than VALUE_BUCKETS entries (histograms.items_width).
         """
         items = self.histograms.items
         assert items is not None  # a "how many" simulation always fills it
@@ -354,7 +354,7 @@ class HowManyResult(_Answer):
 
     @property
     def width(self) -> int:
-        """Items per entry of `counts` (1 unless the reachable counts pass TOTALS_BUCKETS)."""
+        """Items per entry of `counts` (1 unless the reachable counts pass VALUE_BUCKETS)."""
         return self.histograms.items_width
 
     def at_least(self, p: float) -> int:
