@@ -56,6 +56,10 @@ OTHERS = {
         dict(throughput=[100_000], backlog=9_999_999, start="2026-01-05", deadline="2026-10-12"),
         None,
     ),
+    "daily periods for 200 years (the burn-down fan)": (
+        dict(throughput=[0, 1], backlog=100, period_days=1, max_periods=73_200),
+        None,
+    ),
     "how many: 1,000,000 items a period for 100,000 periods": (
         dict(throughput=[1_000_000], backlog=1),
         100_000,

@@ -22,6 +22,7 @@ from flowray.core.histograms import (
     Layout,
     bucket_layout,
     fan_bucket_width,
+    fan_stride,
     merge_histograms,
     trim,
 )
@@ -392,7 +393,9 @@ def _simulate_when(
     effort_buckets = effort_layout(scenario)
     effort = np.zeros(effort_buckets.size, dtype=np.int64)
     bucket = fan_bucket_width(scenario.max_total_items())
-    fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
+    stride = fan_stride(max_p)
+    fan_columns = int(math.ceil(scenario.max_total_items() / bucket)) + 2
+    fan = np.zeros((max_p // stride + 1, fan_columns), np.int64)
     deadline = scenario.periods_to_deadline
     deadline_buckets = deadline_items_layout(scenario, sampler, deadline)
     deadline_items = np.zeros(deadline_buckets.size, dtype=np.int64)
@@ -410,6 +413,7 @@ def _simulate_when(
         NO_DEADLINE if deadline is None else int(deadline),
         float(bucket),
         int(FAN_RUNS_PER_CHUNK),
+        int(stride),
         float(effort_unit),
         int(layout.offset),
         int(layout.width),
@@ -437,6 +441,7 @@ def _simulate_when(
         totals_width=layout.width,
         effort_width=effort_buckets.width,
         deadline_items_width=deadline_buckets.width,
+        fan_stride=stride,
     )
 
 

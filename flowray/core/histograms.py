@@ -33,6 +33,13 @@ EPS = 1e-12
 FAN_BUCKETS = 200
 """The burn-down fan keeps remaining work in at most this many buckets."""
 
+FAN_ROWS = 4_096
+"""The burn-down fan keeps at most this many rows of periods: every period of any usual horizon.
+
+A longer horizon (up to 73,200 daily periods) keeps every k-th period, k the
+smallest stride that fits, so the fan stays under 7 MB a chunk.
+"""
+
 TOTALS_BUCKETS = 65_536
 """The histogram of total items per run keeps at most this many buckets (512 KB a chunk).
 
@@ -150,6 +157,11 @@ def nonzero_pairs(counts: NDArray[np.int64]) -> tuple[list[int], list[int]]:
     return idx.tolist(), counts[idx].tolist()
 
 
+def fan_stride(max_periods: int) -> int:
+    """Periods between two rows of the burn-down fan: 1 unless max_periods + 1 rows pass FAN_ROWS."""
+    return max(1, math.ceil((max_periods + 1) / FAN_ROWS))
+
+
 def fan_bucket_width(max_total_items: int) -> float:
     """Items per bucket of the burn-down fan, so that it keeps at most FAN_BUCKETS buckets."""
     return float(max(1, math.ceil(max_total_items / FAN_BUCKETS)))
@@ -207,6 +219,7 @@ _LAYOUTS = {  # a bucketed histogram -> the fields that say how it is bucketed
     "effort": ("effort_width",),
     "deadline_items": ("deadline_items_width",),
     "items": ("items_width",),
+    "fan": ("fan_stride",),
 }
 
 
@@ -239,6 +252,7 @@ class Histograms:
     effort_width: int = 1
     deadline_items_width: int = 1
     items_width: int = 1
+    fan_stride: int = 1  # fan row r is period r * fan_stride (1 unless the horizon passes FAN_ROWS)
 
     def total_values(self) -> NDArray[np.int64]:
         """The total items each entry of `totals` stands for (its bucket's smallest value)."""
@@ -300,6 +314,7 @@ def merge_histograms(parts: Iterable[Histograms]) -> Histograms:
 __all__: Sequence[str] = (
     "EPS",
     "FAN_BUCKETS",
+    "FAN_ROWS",
     "TOTALS_BUCKETS",
     "VALUE_BUCKETS",
     "Distribution",
@@ -310,6 +325,7 @@ __all__: Sequence[str] = (
     "bucket_values",
     "cdf_at",
     "fan_bucket_width",
+    "fan_stride",
     "merge_histograms",
     "nonzero_pairs",
     "pad_add",

@@ -117,7 +117,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
 
     periods_hist[w] counts runs done after w periods (lead time included);
     index max_periods + 1 counts runs not done within the horizon.
-    fan_hist[w, b] counts runs still open after w periods with
+    fan_hist[w, b] counts runs still open after w x fan_stride periods with
     ceil(remaining / fan_bucket) == b. totals_hist[i] counts runs whose total work
     was in bucket i = (total - totals_offset) // totals_width. Returns the number of simulated run-periods.
     The inputs are kernel_args structures (WorkDraws, SamplerArgs, TeamArgs,
@@ -132,6 +132,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     low_contributors, high_contributors = team.low_contributors, team.high_contributors
     max_periods, deadline_periods = limits.max_periods, limits.deadline_periods
     fan_bucket, fan_runs, effort_unit = limits.fan_bucket, limits.fan_runs, limits.effort_unit
+    fan_stride = limits.fan_stride
     totals_offset, totals_width = limits.totals_offset, limits.totals_width
     effort_width, deadline_width = limits.effort_width, limits.deadline_width
     periods_hist, effort_hist, fan_hist = counts.periods, counts.effort, counts.fan
@@ -145,7 +146,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     per_person = focus / history_size
     slope = (high_contributors - low_contributors) / ramp if ramp > 0.0 else 0.0
     run_periods = 0
-    fan_rows = fan_hist.shape[0]
+    fan_rows = fan_hist.shape[0] * fan_stride  # periods the fan covers
     fan_cols = fan_hist.shape[1]
     per_bucket = 1.0 / fan_bucket
     scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
@@ -269,10 +270,11 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
             if week == work_deadline:
                 items_by_deadline = _items_done(total, remaining)
             if remaining > 0.0 and week < fan_limit:
-                bucket = np.int64(np.ceil(remaining * per_bucket))
-                if bucket >= fan_cols:
-                    bucket = fan_cols - 1
-                fan_hist[week, bucket] += 1
+                if fan_stride == 1 or week % fan_stride == 0:
+                    bucket = np.int64(np.ceil(remaining * per_bucket))
+                    if bucket >= fan_cols:
+                        bucket = fan_cols - 1
+                    fan_hist[week // fan_stride, bucket] += 1
         run_periods += week
         if ramp == 0.0:
             effort = high_contributors * week  # a whole team every period

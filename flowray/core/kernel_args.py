@@ -63,6 +63,7 @@ class RunLimits(NamedTuple):
     deadline_periods: int  # NO_DEADLINE without a deadline
     fan_bucket: float  # items per bucket of the burn-down fan
     fan_runs: int  # the fan follows the first fan_runs runs of the chunk
+    fan_stride: int  # fan row r records period r * fan_stride
     effort_unit: float  # person-weeks per person-period (period_days / 7)
     totals_offset: int  # a run's total lands in totals[(total - totals_offset) // totals_width]
     totals_width: int

@@ -198,7 +198,8 @@ class ForecastResult(_Answer):
         """Percentiles of remaining items after each period (0 = start); done runs count as 0.
 
         Period 0 is every run's total work; later periods come from the runs the
-        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk). Work no run can
+        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk), every period, or
+        every fan_stride-th one beyond a horizon of FAN_ROWS periods. Work no run can
         finish is not simulated (engine.not_done_histograms): then there is no
         fan, only period 0 when every run's total is known, else no rows.
         """
@@ -209,17 +210,19 @@ class ForecastResult(_Answer):
         if fan is None:
             fan = np.zeros((1, 1), dtype=np.int64)
         width = fan_bucket_width(self.scenario.max_total_items())
+        stride = self.histograms.fan_stride
         done_by = np.cumsum(self.counts)
         rows = []
         last = int(np.max(np.flatnonzero(self.counts[: self.scenario.max_periods + 1]), initial=0))
-        last = max(last, fan.shape[0] - 1)
-        for w in range(0, last + 1):
+        last = max(last, (fan.shape[0] - 1) * stride)
+        for w in range(0, last + stride, stride):  # up to the first kept period >= last
             row: dict[str, Any] = {"period": w}
             if w == 0:
                 counts = totals.astype(np.int64)
                 values = self.histograms.total_values().astype(float)
             else:
-                open_counts = fan[w] if w < fan.shape[0] else np.zeros(1, np.int64)
+                r = w // stride
+                open_counts = fan[r] if r < fan.shape[0] else np.zeros(1, np.int64)
                 counts = open_counts.copy()
                 # done runs (and open ones in bucket 0), of the runs the fan follows
                 counts[0] += self.histograms.fan_runs - counts.sum()

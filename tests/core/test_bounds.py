@@ -459,3 +459,25 @@ def test_items_by_a_deadline_of_a_fast_team_on_a_huge_backlog_stay_bounded():
     done = 59 * 100_000  # exactly, every run
     assert result.items_by_deadline(85) == done // layout.width * layout.width
     assert result.items_by_deadline(85) > done - layout.width
+
+
+def test_the_fan_of_the_longest_horizon_keeps_every_kth_period_and_stays_small():
+    from flowray.core.histograms import FAN_ROWS, fan_stride
+    from flowray.core.limits import MAX_HORIZON_DAYS
+
+    longest = dict(throughput=[0, 1], backlog=100, period_days=1, max_periods=MAX_HORIZON_DAYS)
+    stride = fan_stride(MAX_HORIZON_DAYS)
+    assert stride == 18 and fan_stride(4095) == fan_stride(520) == 1
+    assert _chunk_peak_bytes(Scenario(**longest)) < 10 * 2**20  # 58 MB before
+    long = simulate(Scenario(**longest), runs=3_000, seed=5)
+    assert long.histograms.fan is not None and long.histograms.fan_stride == stride
+    assert long.histograms.fan.shape[0] <= FAN_ROWS
+    # the same runs with a horizon whose fan keeps every period: the kept periods agree exactly
+    every = simulate(Scenario(**{**longest, "max_periods": FAN_ROWS - 1}), runs=3_000, seed=5)
+    assert every.histograms.fan_stride == 1
+    assert np.array_equal(long.counts[:400], every.counts[:400])
+    kept = [row for row in every.burn_down_fan() if row["period"] % stride == 0]
+    rows = long.burn_down_fan()
+    assert [row["period"] for row in rows] == [stride * i for i in range(len(rows))]
+    assert rows[: len(kept)] == kept and len(rows) - len(kept) <= 1
+    assert rows[0]["p50"] == 100 and rows[-1]["p95"] == 0
