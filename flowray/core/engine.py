@@ -251,7 +251,8 @@ def not_done_histograms(scenario: Scenario, runs: int) -> Histograms:
     draws can tell is known exactly in the common cases and left out
     otherwise: the totals when every run's total is the same, and the effort
     when there is no S-curve (the whole team every period); the burn-down fan
-    and the items done by a deadline are not simulated (None). The chunks are
+    and the items done by a deadline are not simulated (None; with a deadline,
+    `simulate_until_deadline` simulates what the answer needs). The chunks are
     the plan's, so progress and merges see the whole forecast done.
     """
     runs, _ = validate_runs(runs, 0)
@@ -487,6 +488,57 @@ def simulate_chunk(
         hist = _simulate_when(scenario, rng, chunk.runs, table)
     hist.chunks = (chunk.index,)
     return hist
+
+
+def deadline_scenario(scenario: Scenario) -> Scenario:
+    """The scenario with its horizon cut at the deadline: all a deadline answer needs of it."""
+    deadline = scenario.periods_to_deadline
+    assert deadline is not None  # only called for a scenario with a deadline
+    return scenario.replace(max_periods=max(1, deadline))
+
+
+def simulate_until_deadline(
+    scenario: Scenario,
+    seed: int,
+    chunks: Sequence[Chunk],
+    question: Question = Question(),
+    sampler: SamplerTable | None = None,
+) -> Histograms:
+    """Chunks of work no run can finish, with a deadline: simulated up to the deadline only.
+
+    Every run is "not done" (`cannot_finish`), so the completion counts and
+    the effort come from `not_done_histograms`; what the deadline answer
+    needs, the items done by the deadline, comes from simulating each run up to
+    the deadline. A run's draws do not depend on the horizon, so those counts,
+    the totals, and the burn-down fan up to the deadline are identical to
+    simulating the whole horizon, at the deadline's cost instead of the
+    horizon's. Same signature as `simulate_chunks` (one job task runs a group).
+    """
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
+    short = deadline_scenario(scenario)
+    parts = []
+    for chunk in chunks:
+        simulated = simulate_chunk(short, seed, chunk, Question("when"), table)
+        known = not_done_histograms(scenario, chunk.runs)
+        parts.append(
+            Histograms(
+                runs=chunk.runs,
+                periods=known.periods,
+                totals=simulated.totals,
+                effort=known.effort,
+                fan=simulated.fan,
+                fan_runs=simulated.fan_runs,
+                deadline_items=simulated.deadline_items,
+                run_periods=simulated.run_periods,
+                chunks=(chunk.index,),
+                totals_offset=simulated.totals_offset,
+                totals_width=simulated.totals_width,
+                effort_width=known.effort_width,
+                deadline_items_width=simulated.deadline_items_width,
+                fan_stride=simulated.fan_stride,
+            )
+        )
+    return merge_histograms(parts)
 
 
 def simulate_chunks(

@@ -16,6 +16,7 @@ from flowray.core.engine import (
     not_done_histograms,
     plan_chunks,
     simulate_chunks,
+    simulate_until_deadline,
     validate_runs,
 )
 from flowray.core.histograms import Histograms
@@ -45,14 +46,22 @@ def run_local(
     """Every chunk in this process, one after another: the reference for the job engines.
 
     Work no run can finish within the horizon is not simulated: its answer,
-    every run "not done", is known at once (engine.not_done_histograms).
+    every run "not done", is known at once (engine.not_done_histograms); with
+    a deadline, runs are simulated up to the deadline only, for the items done
+    by then (engine.simulate_until_deadline).
     """
     runs, seed = validate_runs(runs, seed)
     table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if question.kind == "when":
         check_horizon(scenario)
         if cannot_finish(scenario, table):
-            return summarize(scenario, question, not_done_histograms(scenario, runs), seed, runs)
+            if scenario.periods_to_deadline is None:
+                histograms = not_done_histograms(scenario, runs)
+            else:
+                histograms = simulate_until_deadline(
+                    scenario, seed, plan_chunks(runs), question, table
+                )
+            return summarize(scenario, question, histograms, seed, runs)
     histograms = simulate_chunks(scenario, seed, plan_chunks(runs), question, table)
     return summarize(scenario, question, histograms, seed, runs)
 

@@ -18,11 +18,13 @@ from flowray.core.engine import (
     Question,
     cannot_finish,
     check_horizon,
+    deadline_scenario,
     estimate_seconds,
     not_done_histograms,
     plan_chunks,
     simulate_chunk,
     simulate_chunks,
+    simulate_until_deadline,
     validate_runs,
 )
 from flowray.core.forecast import summarize
@@ -65,14 +67,17 @@ def estimate_forecast_seconds(
     chunk only makes the estimate too high, so one below ESTIMATE_SURE_S stops
     early; measuring costs a fraction of a second at most. Work no run can
     finish is not simulated (`submit_forecast`), so its estimate is 0 and
-    nothing is timed. The kernel is compiled (or loaded) before timing.
+    nothing is timed; with a deadline, it is simulated up to the deadline, and
+    that is what is timed. The kernel is compiled (or loaded) before timing.
     """
     runs, _ = validate_runs(runs, 0)
     table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if question.kind == "when":
         check_horizon(scenario)
         if cannot_finish(scenario, table):
-            return 0.0
+            if scenario.periods_to_deadline is None:
+                return 0.0
+            scenario = deadline_scenario(scenario)
     simulate_chunk(scenario, 0, Chunk(0, 1), question, table)  # compiles the kernel on first use
     sample = min(runs, ESTIMATE_FIRST_RUNS)
     while True:
@@ -112,8 +117,14 @@ def plan_task_groups(n_chunks: int) -> list[int]:
 
 
 def forecast_tasks(
-    scenario_ref: Any, sampler_ref: Any, seed: int, chunks: Sequence[Any], question: Question
+    scenario_ref: Any,
+    sampler_ref: Any,
+    seed: int,
+    chunks: Sequence[Any],
+    question: Question,
+    fn: Callable[..., Histograms] = simulate_chunks,
 ) -> list[ChunkTask]:
+    """The chunks grouped into tasks (plan_task_groups), each `fn(scenario, seed, group, ...)`."""
     tasks = []
     start = 0
     for size in plan_task_groups(len(chunks)):
@@ -122,7 +133,7 @@ def forecast_tasks(
         first, last = group[0].index, group[-1].index
         tasks.append(
             ChunkTask(
-                fn=simulate_chunks,
+                fn=fn,
                 args=(scenario_ref, seed, group, question, sampler_ref),
                 chunks=len(group),
                 runs=sum(c.runs for c in group),
@@ -162,7 +173,8 @@ def submit_forecast(
     Returns at once; `job.result()` equals the local `simulate` / `how_many`
     for the same inputs and seed, bit for bit, on either engine. Bad input is
     refused here, before anything is submitted. Work no run can finish within
-    the horizon is one task that simulates nothing (`not_done_task`).
+    the horizon is one task that simulates nothing (`not_done_task`), or, with
+    a deadline, is simulated up to the deadline only (`simulate_until_deadline`).
     """
     if not isinstance(scenario, Scenario):
         raise InputError("scenario", type(scenario).__name__, "must be a flowray Scenario")
@@ -176,7 +188,13 @@ def submit_forecast(
     scenario_ref = engine.share(scenario)
     sampler_ref = engine.share(sampler)
     if question.kind == "when" and cannot_finish(scenario, sampler):
-        tasks = [not_done_task(scenario_ref, runs)]
+        if scenario.periods_to_deadline is None:
+            tasks = [not_done_task(scenario_ref, runs)]
+        else:  # the items done by the deadline: simulated up to the deadline only
+            plan = plan_chunks(runs)
+            tasks = forecast_tasks(
+                scenario_ref, sampler_ref, seed, plan, question, simulate_until_deadline
+            )
     else:
         tasks = forecast_tasks(scenario_ref, sampler_ref, seed, plan_chunks(runs), question)
 

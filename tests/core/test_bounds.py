@@ -322,6 +322,12 @@ def test_estimate_of_work_no_run_can_finish_is_zero_and_simulates_nothing(sample
     scenario = Scenario(throughput=[1, 2, 3], backlog=MAX_ITEMS)
     assert estimate_forecast_seconds(scenario, Question(), MAX_RUNS) == 0.0
     assert sampled_runs == []
+    # with a deadline it is simulated up to the deadline: that is what is timed
+    deadline = Scenario(
+        throughput=[1, 2, 3], backlog=MAX_ITEMS, start="2026-01-05", deadline="2026-03-02"
+    )
+    seconds = estimate_forecast_seconds(deadline, Question(), 25_600, clock=FakeClock(1.0))
+    assert seconds == pytest.approx(100.0) and sampled_runs == [1, 256]
 
 
 def test_duration_notice_only_above_a_few_seconds():

@@ -15,6 +15,7 @@ from flowray import Risk, Scenario, Team, how_many, simulate
 from flowray.core import kernel
 from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate_chunk, simulate_chunks
 from flowray.core.histograms import merge_histograms
+from flowray.core.limits import MAX_ITEMS
 
 
 def test_constant_throughput_gives_exact_periods():
@@ -539,23 +540,44 @@ def test_unfinishable_answer_with_draws_keeps_what_is_known(kernel_calls):
         backlog=(400, 500),
         team=Team(1, 1, 2, s_curve=20),
         max_periods=52,
-        start="2026-01-05",
-        deadline="2026-06-01",
     )
     quick = simulate(scenario, runs=2_000, seed=4)
     assert kernel_calls == []
     full = _simulated(scenario, 2_000, 4)
     assert np.array_equal(quick.counts, full.counts)
-    assert quick.probability_by_deadline == full.probability_by_deadline == 0.0
     assert quick.percentiles() == full.percentiles()
     assert quick.likelihood_table() == full.likelihood_table()
-    # the totals, the effort on an S-curve and the items by the deadline need the draws
+    # the totals of a backlog range and the effort on an S-curve need the draws
     data = quick.to_dict()
     assert data["items_histogram"] == {"items": [], "counts": []}
     assert data["effort_histogram"] == {"person_weeks": [], "counts": []}
-    assert data["items_by_deadline"] == {"50": None, "70": None, "85": None, "95": None}
     assert data["burn_down"] == []
     assert data.keys() == full.to_dict().keys()
+
+
+def test_unfinishable_work_with_a_deadline_is_simulated_up_to_the_deadline_only(kernel_calls):
+    scenario = Scenario(
+        throughput=[1, 2, 0, 3],
+        backlog=(400, 500),
+        team=Team(1, 1, 2, s_curve=20),
+        lead_time_days=[0, 7],
+        max_periods=52,
+        start="2026-01-05",
+        deadline="2026-03-02",
+    )
+    assert scenario.periods_to_deadline == 8
+    quick = simulate(scenario, runs=3_000, seed=4)
+    assert sum(kernel_calls) == 3_000 and quick.histograms.run_periods <= 3_000 * 8
+    full = _simulated(scenario, 3_000, 4)
+    assert full.histograms.run_periods == 3_000 * 52  # what it saves: 52 periods a run
+    assert np.array_equal(quick.counts, full.counts)
+    assert quick.probability_by_deadline == full.probability_by_deadline == 0.0
+    a, b = quick.to_dict(), full.to_dict()
+    for key in ("items_by_deadline", "deadline_items_histogram", "items_histogram", "percentiles"):
+        assert a[key] == b[key], key
+    assert a["items_by_deadline"]["85"] > 0
+    assert a["burn_down"] == b["burn_down"][: len(a["burn_down"])]  # up to the deadline
+    assert a["burn_down"][-1]["period"] == 8
 
 
 def test_unfinishable_job_runs_one_task_on_the_engine(kernel_calls):
@@ -572,3 +594,18 @@ def test_unfinishable_job_runs_one_task_on_the_engine(kernel_calls):
     assert progress.runs_done == runs
     assert result.histograms.equals(simulate(scenario, runs=runs, seed=2).histograms)
     assert result.not_done_share == 1.0
+
+
+def test_unfinishable_job_with_a_deadline_equals_the_local_answer(kernel_calls):
+    from flowray.jobs import SERIAL, submit_forecast
+
+    scenario = Scenario(
+        throughput=[1, 2, 3], backlog=MAX_ITEMS, start="2026-01-05", deadline="2026-06-01"
+    )
+    runs = 2 * CHUNK_RUNS + 9
+    result = submit_forecast(SERIAL, scenario, runs=runs, seed=3).result(timeout=120)
+    assert sorted(kernel_calls) == [9, CHUNK_RUNS, CHUNK_RUNS]  # to the deadline, chunk by chunk
+    assert result.histograms.run_periods <= runs * scenario.periods_to_deadline
+    local = simulate(scenario, runs=runs, seed=3)
+    assert result.histograms.equals(local.histograms)
+    assert result.not_done_share == 1.0 and result.items_by_deadline(85) > 0
