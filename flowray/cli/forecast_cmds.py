@@ -17,10 +17,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowray.core.validation import finite_number, whole_number
 from flowray.exceptions import InputError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only (the pipeline is imported when a command runs)
+    from flowray.pipeline import ForecastRequest
 
 
 def _floats(field: str, text: str) -> list[float]:
@@ -222,6 +225,40 @@ def default_dates(args: argparse.Namespace, fields: dict[str, Any], kind: str) -
     return notes
 
 
+ESTIMATE_NOTICE_S = 5.0
+"""A forecast expected to simulate longer than this says so on stderr before it starts."""
+
+
+def duration_notice(seconds: float, runs: int) -> str | None:
+    """The line printed before a long forecast starts; None when it takes a few seconds at most."""
+    from flowray.core.engine import describe_duration
+
+    if seconds <= ESTIMATE_NOTICE_S:
+        return None
+    return (
+        f"{describe_duration(seconds)} for {runs:,} runs on 1 core (measured rate); Ctrl-C stops it"
+    )
+
+
+def announce_duration(request: ForecastRequest) -> None:
+    """Before a forecast starts, say on stderr how long it should take, when that is long.
+
+    The rate is measured on a short sample of the same scenario
+    (jobs.forecast.estimate_forecast_seconds), so the user learns before the
+    wait, not after it, and knows that Ctrl-C stops it.
+    """
+    from flowray import pipeline
+    from flowray.jobs.forecast import estimate_forecast_seconds
+
+    prepared = pipeline.prepare(request)
+    question = pipeline.question_for(request, prepared.scenario)
+    notice = duration_notice(
+        estimate_forecast_seconds(prepared.scenario, question, request.runs), request.runs
+    )
+    if notice is not None:
+        print(notice, file=sys.stderr, flush=True)
+
+
 def _run(args: argparse.Namespace, kind: str) -> int:
     from flowray import pipeline
     from flowray.cli.store_cmds import require_ledger
@@ -250,6 +287,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         save=args.save or plan,
         db_path=args.db,
     )
+    announce_duration(request)
     outcome = pipeline.run_forecast(request)
     if plan and outcome.forecast_id is not None:
         pipeline.make_plan(args.project, outcome.forecast_id, args.db, how="cli")

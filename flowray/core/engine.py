@@ -16,7 +16,16 @@ from typing import overload
 
 import numpy as np
 
-from flowray.core.histograms import Histograms, fan_bucket_width, merge_histograms, trim
+from flowray.core.histograms import (
+    VALUE_BUCKETS,
+    Histograms,
+    Layout,
+    bucket_layout,
+    fan_bucket_width,
+    fan_stride,
+    merge_histograms,
+    trim,
+)
 from flowray.core.kernel_args import NO_DEADLINE, RunLimits, TeamArgs, WhenCounts, WorkDraws
 from flowray.core.limits import MAX_PERIODS, MAX_RUNS, MAX_SEED
 from flowray.core.samplers import SamplerTable, build_sampler
@@ -215,13 +224,94 @@ def cannot_finish(scenario: Scenario, sampler: SamplerTable | None = None) -> bo
     table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if any(min(r.low, r.mode, r.high) < 0 for r in scenario.risks):
         return False
+    least = float(least_total_items(scenario))
+    return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
+
+
+def fixed_total_items(scenario: Scenario) -> int | None:
+    """The total items of every run when nothing about it is drawn (one backlog, no risks, one split)."""
+    low, high = scenario.backlog_range
+    splits: set[float] = {1.0}
+    if scenario.split_range is not None:
+        splits = {float(v) for v in scenario.split_range}
+    elif scenario.split_samples is not None:
+        splits = {float(v) for v in scenario.split_samples}
+    if low != high or scenario.risks or len(splits) != 1:
+        return None
+    return least_total_items(scenario)
+
+
+def not_done_histograms(scenario: Scenario, runs: int) -> Histograms:
+    """The histograms of a "when" forecast of work no run can finish, without simulating it.
+
+    Use it when `cannot_finish` holds: then every run works all max_periods
+    periods and is not done, so the completion counts are known exactly (all
+    runs in the "not done" entry), and every percentile, P(deadline) and the
+    share not done read the same as after simulating. What only the random
+    draws can tell is known exactly in the common cases and left out
+    otherwise: the totals when every run's total is the same, and the effort
+    when there is no S-curve (the whole team every period); the burn-down fan
+    and the items done by a deadline are not simulated (None; with a deadline,
+    `simulate_until_deadline` simulates what the answer needs). The chunks are
+    the plan's, so progress and merges see the whole forecast done.
+    """
+    runs, _ = validate_runs(runs, 0)
+    max_p = scenario.max_periods
+    periods = np.zeros(max_p + 2, dtype=np.int64)
+    periods[max_p + 1] = runs
+    layout = totals_layout(scenario)
+    totals = None
+    total = fixed_total_items(scenario)
+    if total is not None:
+        totals = np.zeros((total - layout.offset) // layout.width + 1, dtype=np.int64)
+        totals[-1] = runs
+    effort = None
+    effort_buckets = effort_layout(scenario)
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    if team.s_curve == 0:
+        # the kernel's arithmetic: a whole team for every one of the max_p periods
+        effort_unit = scenario.period_days / 7.0
+        person_periods = np.float64(team.max_contributors) * np.float64(max_p)
+        unit = int(np.rint(person_periods * np.float64(effort_unit))) // effort_buckets.width
+        unit = min(unit, effort_buckets.size - 1)
+        effort = np.zeros(unit + 1, dtype=np.int64)
+        effort[unit] = runs
+    return Histograms(
+        runs=runs,
+        periods=periods,
+        totals=totals,
+        effort=effort,
+        chunks=tuple(range(len(plan_chunks(runs)))),
+        totals_offset=layout.offset,
+        totals_width=layout.width,
+        effort_width=effort_buckets.width,
+    )
+
+
+def least_total_items(scenario: Scenario) -> int:
+    """The smallest total a run can draw: backlog low x the smallest split, without risks.
+
+    Risks only add items (their impacts are >= 0) and the kernel rounds
+    rint(items x split) with the same float arithmetic, so no run's total is
+    below this.
+    """
     split_low = 1.0
     if scenario.split_range is not None:
         split_low = float(scenario.split_range[0])
     elif scenario.split_samples is not None:
         split_low = float(min(scenario.split_samples))
-    least = float(np.rint(scenario.backlog_range[0] * split_low))
-    return least > _peak_items_per_period(scenario, table) * scenario.max_periods + 1.0
+    return int(np.rint(np.float64(scenario.backlog_range[0]) * split_low))
+
+
+def totals_layout(scenario: Scenario) -> Layout:
+    """How the histogram of total items per run is kept: exact unless it would pass TOTALS_BUCKETS.
+
+    Sized to the totals a run can draw (least_total_items .. max_total_items),
+    in at most TOTALS_BUCKETS buckets, so a chunk's memory does not grow with
+    the backlog; a function of the scenario alone, so chunks merge by addition.
+    """
+    return bucket_layout(least_total_items(scenario), scenario.max_total_items())
 
 
 def _peak_items_per_period(scenario: Scenario, sampler: SamplerTable) -> float:
@@ -248,6 +338,45 @@ def deadline_items_size(scenario: Scenario, sampler: SamplerTable, deadline: int
     return size
 
 
+def effort_layout(scenario: Scenario) -> Layout:
+    """How the effort histogram (person-weeks per run) is kept: bounded however large the team.
+
+    A run needs at most max_periods x the full team person-periods; person-weeks
+    are counted one by one up to VALUE_BUCKETS entries, in equal buckets beyond.
+    """
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    most = int(scenario.max_periods * team.max_contributors * (scenario.period_days / 7.0))
+    return bucket_layout(0, most, VALUE_BUCKETS)
+
+
+def deadline_items_layout(
+    scenario: Scenario, sampler: SamplerTable, deadline: int | None
+) -> Layout:
+    """How the items-done-by-the-deadline histogram is kept: what a run can reach, bounded.
+
+    Item by item up to VALUE_BUCKETS entries, in equal buckets beyond, so a
+    fast team on a huge backlog does not make it grow either; a bucket reads as
+    its smallest count, so "at least N items" stays true.
+    """
+    if deadline is None:
+        return Layout(0, 1, 1)
+    return bucket_layout(0, deadline_items_size(scenario, sampler, deadline) - 2, VALUE_BUCKETS)
+
+
+def how_many_layout(scenario: Scenario, sampler: SamplerTable, periods: int) -> Layout:
+    """How the "how many" histogram is kept: item by item, in equal buckets beyond VALUE_BUCKETS.
+
+    A run completes at most the largest throughput x the full team's scale each
+    period; a long horizon of a fast team no longer needs one entry per item.
+    """
+    team = scenario.team
+    assert team.max_contributors is not None  # filled in by Team.__post_init__
+    scale = team.max_contributors / team.history_size * scenario.focus
+    most = int(math.floor(sampler.max_value * scale * periods + 1e-9))
+    return bucket_layout(0, most, VALUE_BUCKETS)
+
+
 def _simulate_when(
     scenario: Scenario, rng: np.random.Generator, n: int, sampler: SamplerTable
 ) -> Histograms:
@@ -262,12 +391,17 @@ def _simulate_when(
     max_lead = int(leads.max()) if leads.size else 0
     periods = np.zeros(max_p + 2 + max_lead, dtype=np.int64)
     effort_unit = scenario.period_days / 7.0
-    effort = np.zeros(int(max_p * team.max_contributors * effort_unit) + 2, dtype=np.int64)
+    effort_buckets = effort_layout(scenario)
+    effort = np.zeros(effort_buckets.size, dtype=np.int64)
     bucket = fan_bucket_width(scenario.max_total_items())
-    fan = np.zeros((max_p + 1, int(math.ceil(scenario.max_total_items() / bucket)) + 2), np.int64)
+    stride = fan_stride(max_p)
+    fan_columns = int(math.ceil(scenario.max_total_items() / bucket)) + 2
+    fan = np.zeros((max_p // stride + 1, fan_columns), np.int64)
     deadline = scenario.periods_to_deadline
-    deadline_items = np.zeros(deadline_items_size(scenario, sampler, deadline), dtype=np.int64)
-    totals = np.zeros(scenario.max_total_items() + 2, dtype=np.int64)
+    deadline_buckets = deadline_items_layout(scenario, sampler, deadline)
+    deadline_items = np.zeros(deadline_buckets.size, dtype=np.int64)
+    layout = totals_layout(scenario)
+    totals = np.zeros(layout.size, dtype=np.int64)
     team_args = TeamArgs(
         float(team.history_size),
         float(scenario.focus),
@@ -280,7 +414,12 @@ def _simulate_when(
         NO_DEADLINE if deadline is None else int(deadline),
         float(bucket),
         int(FAN_RUNS_PER_CHUNK),
+        int(stride),
         float(effort_unit),
+        int(layout.offset),
+        int(layout.width),
+        int(effort_buckets.width),
+        int(deadline_buckets.width),
     )
     counts = WhenCounts(periods, effort, fan, deadline_items, totals)
     run_periods = kernel.run_when(
@@ -299,6 +438,11 @@ def _simulate_when(
         fan_runs=min(n, FAN_RUNS_PER_CHUNK),
         deadline_items=trim(deadline_items) if deadline is not None else None,
         run_periods=int(run_periods),
+        totals_offset=layout.offset,
+        totals_width=layout.width,
+        effort_width=effort_buckets.width,
+        deadline_items_width=deadline_buckets.width,
+        fan_stride=stride,
     )
 
 
@@ -308,14 +452,22 @@ def _simulate_how_many(
     team = scenario.team
     assert team.max_contributors is not None  # filled in by Team.__post_init__
     scale = team.max_contributors / team.history_size * scenario.focus
-    size = int(math.floor(sampler.max_value * scale * periods + 1e-9)) + 2
-    items = np.zeros(size, dtype=np.int64)
+    layout = how_many_layout(scenario, sampler, periods)
+    items = np.zeros(layout.size, dtype=np.int64)
     from flowray.core import kernel  # compiled on first use: importing the engine stays cheap
 
     run_periods = kernel.run_how_many(
-        n, int(periods), sampler.kernel_args(), float(scale), chunk_key(rng), items
+        n,
+        int(periods),
+        sampler.kernel_args(),
+        float(scale),
+        chunk_key(rng),
+        items,
+        int(layout.width),
     )
-    return Histograms(runs=n, items=trim(items), run_periods=int(run_periods))
+    return Histograms(
+        runs=n, items=trim(items), run_periods=int(run_periods), items_width=layout.width
+    )
 
 
 def simulate_chunk(
@@ -336,6 +488,57 @@ def simulate_chunk(
         hist = _simulate_when(scenario, rng, chunk.runs, table)
     hist.chunks = (chunk.index,)
     return hist
+
+
+def deadline_scenario(scenario: Scenario) -> Scenario:
+    """The scenario with its horizon cut at the deadline: all a deadline answer needs of it."""
+    deadline = scenario.periods_to_deadline
+    assert deadline is not None  # only called for a scenario with a deadline
+    return scenario.replace(max_periods=max(1, deadline))
+
+
+def simulate_until_deadline(
+    scenario: Scenario,
+    seed: int,
+    chunks: Sequence[Chunk],
+    question: Question = Question(),
+    sampler: SamplerTable | None = None,
+) -> Histograms:
+    """Chunks of work no run can finish, with a deadline: simulated up to the deadline only.
+
+    Every run is "not done" (`cannot_finish`), so the completion counts and
+    the effort come from `not_done_histograms`; what the deadline answer
+    needs, the items done by the deadline, comes from simulating each run up to
+    the deadline. A run's draws do not depend on the horizon, so those counts,
+    the totals, and the burn-down fan up to the deadline are identical to
+    simulating the whole horizon, at the deadline's cost instead of the
+    horizon's. Same signature as `simulate_chunks` (one job task runs a group).
+    """
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
+    short = deadline_scenario(scenario)
+    parts = []
+    for chunk in chunks:
+        simulated = simulate_chunk(short, seed, chunk, Question("when"), table)
+        known = not_done_histograms(scenario, chunk.runs)
+        parts.append(
+            Histograms(
+                runs=chunk.runs,
+                periods=known.periods,
+                totals=simulated.totals,
+                effort=known.effort,
+                fan=simulated.fan,
+                fan_runs=simulated.fan_runs,
+                deadline_items=simulated.deadline_items,
+                run_periods=simulated.run_periods,
+                chunks=(chunk.index,),
+                totals_offset=simulated.totals_offset,
+                totals_width=simulated.totals_width,
+                effort_width=known.effort_width,
+                deadline_items_width=simulated.deadline_items_width,
+                fan_stride=simulated.fan_stride,
+            )
+        )
+    return merge_histograms(parts)
 
 
 def simulate_chunks(

@@ -9,10 +9,19 @@ against; flowray's calibrated default method wraps them (core.methods).
 
 from __future__ import annotations
 
-from flowray.core.engine import Question, check_horizon, plan_chunks, simulate_chunks, validate_runs
+from flowray.core.engine import (
+    Question,
+    cannot_finish,
+    check_horizon,
+    not_done_histograms,
+    plan_chunks,
+    simulate_chunks,
+    simulate_until_deadline,
+    validate_runs,
+)
 from flowray.core.histograms import Histograms
 from flowray.core.results import ForecastResult, HowManyResult, Result
-from flowray.core.samplers import SamplerTable
+from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario, parse_date
 from flowray.exceptions import InputError
 
@@ -34,11 +43,26 @@ def run_local(
     seed: int,
     sampler: SamplerTable | None = None,
 ) -> Result:
-    """Every chunk in this process, one after another: the reference for the job engines."""
+    """Every chunk in this process, one after another: the reference for the job engines.
+
+    Work no run can finish within the horizon is not simulated: its answer,
+    every run "not done", is known at once (engine.not_done_histograms); with
+    a deadline, runs are simulated up to the deadline only, for the items done
+    by then (engine.simulate_until_deadline).
+    """
     runs, seed = validate_runs(runs, seed)
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
     if question.kind == "when":
         check_horizon(scenario)
-    histograms = simulate_chunks(scenario, seed, plan_chunks(runs), question, sampler)
+        if cannot_finish(scenario, table):
+            if scenario.periods_to_deadline is None:
+                histograms = not_done_histograms(scenario, runs)
+            else:
+                histograms = simulate_until_deadline(
+                    scenario, seed, plan_chunks(runs), question, table
+                )
+            return summarize(scenario, question, histograms, seed, runs)
+    histograms = simulate_chunks(scenario, seed, plan_chunks(runs), question, table)
     return summarize(scenario, question, histograms, seed, runs)
 
 

@@ -33,6 +33,21 @@ EPS = 1e-12
 FAN_BUCKETS = 200
 """The burn-down fan keeps remaining work in at most this many buckets."""
 
+FAN_ROWS = 4_096
+"""The burn-down fan keeps at most this many rows of periods: every period of any usual horizon.
+
+A longer horizon (up to 73,200 daily periods) keeps every k-th period, k the
+smallest stride that fits, so the fan stays under 7 MB a chunk.
+"""
+
+TOTALS_BUCKETS = 65_536
+"""The histogram of total items per run keeps at most this many buckets (512 KB a chunk).
+
+A backlog whose totals fit (every ordinary one) is counted item by item, exactly;
+a larger one is counted from its smallest possible total, in buckets of equal
+width, so a chunk's memory stays bounded whatever the backlog.
+"""
+
 
 def _first_reaching(cumulative: NDArray[Any], total: float, share: ArrayLike) -> Any:
     """Index of the first cumulative count >= share * total (vectorised over share)."""
@@ -142,12 +157,70 @@ def nonzero_pairs(counts: NDArray[np.int64]) -> tuple[list[int], list[int]]:
     return idx.tolist(), counts[idx].tolist()
 
 
+def fan_stride(max_periods: int) -> int:
+    """Periods between two rows of the burn-down fan: 1 unless max_periods + 1 rows pass FAN_ROWS."""
+    return max(1, math.ceil((max_periods + 1) / FAN_ROWS))
+
+
 def fan_bucket_width(max_total_items: int) -> float:
     """Items per bucket of the burn-down fan, so that it keeps at most FAN_BUCKETS buckets."""
     return float(max(1, math.ceil(max_total_items / FAN_BUCKETS)))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a value lands in a bucketed histogram: index = (value - offset) // width.
+
+    `size` is the length a chunk allocates. The layout depends on the scenario
+    alone, so every chunk of a forecast uses the same one and merges stay plain
+    additions. Bucket i holds the values offset + i * width .. offset + (i + 1) * width - 1
+    and reads as its smallest value (a conservative reading of "at least").
+    """
+
+    offset: int
+    width: int
+    size: int
+
+
+def bucket_layout(least: int, most: int, buckets: int = TOTALS_BUCKETS) -> Layout:
+    """The layout of a histogram of whole values least..most in at most `buckets` buckets.
+
+    When most + 2 entries fit, values are counted one by one from 0 (exactly as
+    an unbucketed histogram, index = value); otherwise from `least`, in buckets
+    just wide enough to cover least..most. The last entry is spare, so a value
+    at `most` always lands inside the array.
+    """
+    least, most = int(least), int(most)
+    if most + 2 <= buckets:
+        return Layout(0, 1, most + 2)
+    least = min(max(least, 0), most)
+    width = max(1, math.ceil((most - least + 1) / buckets))
+    return Layout(least, width, (most - least) // width + 2)
+
+
+def bucket_values(offset: int, width: int, size: int) -> NDArray[np.int64]:
+    """The value each of `size` buckets reads as: its smallest value, offset + i * width."""
+    return offset + np.arange(size, dtype=np.int64) * width
+
+
+VALUE_BUCKETS = 1_048_576
+"""The effort, items-by-the-deadline and "how many" histograms keep at most this many buckets.
+
+They count from 0, so their size is the largest value a run could reach: one entry
+per value up to a million (items, person-weeks), exact for any real team and
+horizon, in equal buckets beyond (8 MB a chunk at most, in zeroed pages that
+only the values reached touch).
+"""
+
+
 _COUNT_FIELDS = ("periods", "totals", "effort", "fan", "deadline_items", "items")
+_LAYOUTS = {  # a bucketed histogram -> the fields that say how it is bucketed
+    "totals": ("totals_offset", "totals_width"),
+    "effort": ("effort_width",),
+    "deadline_items": ("deadline_items_width",),
+    "items": ("items_width",),
+    "fan": ("fan_stride",),
+}
 
 
 @dataclass
@@ -156,7 +229,7 @@ class Histograms:
 
     runs: int
     periods: NDArray[np.int64] | None = None  # index w: runs done after w periods; last = not done
-    totals: NDArray[np.int64] | None = None  # index n: runs whose total work was n items
+    totals: NDArray[np.int64] | None = None  # index i: runs whose total work fell in bucket i
     effort: NDArray[np.int64] | None = None  # index e: runs needing e person-weeks (rounded)
     fan: NDArray[np.int64] | None = (
         None  # [w, b]: runs still open after w periods, remaining in bucket b
@@ -170,23 +243,57 @@ class Histograms:
     )
     run_periods: int = 0  # simulated run-periods (work done, for benchmarks)
     chunks: tuple[int, ...] = field(default_factory=tuple)
+    # totals[i] counts the totals totals_offset + i * totals_width .. + totals_width - 1;
+    # (0, 1), the default, is one entry per item count (index n: n items).
+    totals_offset: int = 0
+    totals_width: int = 1
+    # effort[i], deadline_items[i] and items[i] count the values i * width .. i * width + width - 1
+    # (width 1, one entry per value, unless the histogram would pass VALUE_BUCKETS entries)
+    effort_width: int = 1
+    deadline_items_width: int = 1
+    items_width: int = 1
+    fan_stride: int = 1  # fan row r is period r * fan_stride (1 unless the horizon passes FAN_ROWS)
+
+    def total_values(self) -> NDArray[np.int64]:
+        """The total items each entry of `totals` stands for (its bucket's smallest value)."""
+        size = 0 if self.totals is None else self.totals.size
+        return bucket_values(self.totals_offset, self.totals_width, size)
 
     def merge(self, other: Histograms) -> Histograms:
         overlap = set(self.chunks) & set(other.chunks)
         if overlap:
             raise ValueError(f"chunks {sorted(overlap)[:5]} would be counted twice")
+        layouts: dict[str, Any] = {}
+        for name, keys in _LAYOUTS.items():
+            mine = tuple(getattr(self, key) for key in keys)
+            theirs = tuple(getattr(other, key) for key in keys)
+            if getattr(self, name) is None:
+                mine = theirs
+            elif getattr(other, name) is not None and mine != theirs:
+                raise ValueError(
+                    f"{name} bucketed as {mine} and {theirs} do not add up "
+                    "(histograms of different scenarios)"
+                )
+            layouts.update(zip(keys, mine, strict=True))
+        counts: dict[str, Any] = {
+            name: pad_add(getattr(self, name), getattr(other, name)) for name in _COUNT_FIELDS
+        }
         return Histograms(
             runs=self.runs + other.runs,
             fan_runs=self.fan_runs + other.fan_runs,
             run_periods=self.run_periods + other.run_periods,
             chunks=tuple(sorted(self.chunks + other.chunks)),
-            **{name: pad_add(getattr(self, name), getattr(other, name)) for name in _COUNT_FIELDS},
+            **counts,
+            **layouts,
         )
 
     def equals(self, other: Histograms) -> bool:
         """Bit-for-bit equality of every histogram (used by tests and Ray/local agreement)."""
         if (self.runs, self.chunks, self.fan_runs) != (other.runs, other.chunks, other.fan_runs):
             return False
+        for keys in _LAYOUTS.values():
+            if any(getattr(self, key) != getattr(other, key) for key in keys):
+                return False
         for name in _COUNT_FIELDS:
             a, b = getattr(self, name), getattr(other, name)
             if (a is None) != (b is None):
@@ -207,11 +314,18 @@ def merge_histograms(parts: Iterable[Histograms]) -> Histograms:
 __all__: Sequence[str] = (
     "EPS",
     "FAN_BUCKETS",
+    "FAN_ROWS",
+    "TOTALS_BUCKETS",
+    "VALUE_BUCKETS",
     "Distribution",
     "Histograms",
+    "Layout",
     "at_least_index",
+    "bucket_layout",
+    "bucket_values",
     "cdf_at",
     "fan_bucket_width",
+    "fan_stride",
     "merge_histograms",
     "nonzero_pairs",
     "pad_add",

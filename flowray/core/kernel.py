@@ -117,8 +117,9 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
 
     periods_hist[w] counts runs done after w periods (lead time included);
     index max_periods + 1 counts runs not done within the horizon.
-    fan_hist[w, b] counts runs still open after w periods with
-    ceil(remaining / fan_bucket) == b. Returns the number of simulated run-periods.
+    fan_hist[w, b] counts runs still open after w x fan_stride periods with
+    ceil(remaining / fan_bucket) == b. totals_hist[i] counts runs whose total work
+    was in bucket i = (total - totals_offset) // totals_width. Returns the number of simulated run-periods.
     The inputs are kernel_args structures (WorkDraws, SamplerArgs, TeamArgs,
     RunLimits) and the outputs a WhenCounts; they are unpacked once here.
     """
@@ -131,6 +132,9 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     low_contributors, high_contributors = team.low_contributors, team.high_contributors
     max_periods, deadline_periods = limits.max_periods, limits.deadline_periods
     fan_bucket, fan_runs, effort_unit = limits.fan_bucket, limits.fan_runs, limits.effort_unit
+    fan_stride = limits.fan_stride
+    totals_offset, totals_width = limits.totals_offset, limits.totals_width
+    effort_width, deadline_width = limits.effort_width, limits.deadline_width
     periods_hist, effort_hist, fan_hist = counts.periods, counts.effort, counts.fan
     deadline_items_hist, totals_hist = counts.deadline_items, counts.totals
     n_rows = values.shape[0]
@@ -142,7 +146,7 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
     per_person = focus / history_size
     slope = (high_contributors - low_contributors) / ramp if ramp > 0.0 else 0.0
     run_periods = 0
-    fan_rows = fan_hist.shape[0]
+    fan_rows = fan_hist.shape[0] * fan_stride  # periods the fan covers
     fan_cols = fan_hist.shape[1]
     per_bucket = 1.0 / fan_bucket
     scenario_key = _mix64(chunk_key ^ _SCENARIO_SALT)
@@ -191,7 +195,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
         state, increment = run_stream(chunk_key, r)
         total = run_totals[r if n_totals > 1 else 0]
         lead = run_leads[r if run_leads.shape[0] > 1 else 0]
-        totals_hist[np.int64(total)] += 1
+        # no clamp needed: totals_offset is the least total a run can draw and the histogram
+        # is sized past the most (engine.totals_layout)
+        slot = np.int64(total) - totals_offset
+        if totals_width > 1:  # only beyond TOTALS_BUCKETS: no division for an ordinary backlog
+            slot //= totals_width
+        totals_hist[slot] += 1
         fan_limit = fan_rows if r < fan_runs else 0  # the fan follows the first fan_runs runs
         # the S-curve's phases as thresholds on the remaining work (no division per period),
         # and its contributors as a + b * remaining: ramp-up low + slope * (done share),
@@ -261,10 +270,11 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
             if week == work_deadline:
                 items_by_deadline = _items_done(total, remaining)
             if remaining > 0.0 and week < fan_limit:
-                bucket = np.int64(np.ceil(remaining * per_bucket))
-                if bucket >= fan_cols:
-                    bucket = fan_cols - 1
-                fan_hist[week, bucket] += 1
+                if fan_stride == 1 or week % fan_stride == 0:
+                    bucket = np.int64(np.ceil(remaining * per_bucket))
+                    if bucket >= fan_cols:
+                        bucket = fan_cols - 1
+                    fan_hist[week // fan_stride, bucket] += 1
         run_periods += week
         if ramp == 0.0:
             effort = high_contributors * week  # a whole team every period
@@ -277,8 +287,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
                 # the work finished (or the horizon came) before the deadline period
                 items_by_deadline = _items_done(total, remaining)
             done = np.int64(items_by_deadline)
+            if deadline_width > 1:
+                done //= deadline_width
             deadline_items_hist[done] += 1
         unit = np.int64(np.rint(effort * effort_unit))
+        if effort_width > 1:
+            unit //= effort_width
         if unit >= effort_hist.shape[0]:
             unit = effort_hist.shape[0] - 1
         effort_hist[unit] += 1
@@ -287,9 +301,12 @@ def run_when(n_runs, work, sampler, team, limits, chunk_key, counts):  # pragma:
 
 @njit(cache=True)
 def run_how_many(
-    n_runs, periods, sampler, scale, chunk_key, items_hist
+    n_runs, periods, sampler, scale, chunk_key, items_hist, items_width
 ):  # pragma: no cover - compiled
-    """Items completed in `periods` periods, per run: floor of the scaled draws' sum."""
+    """Items completed in `periods` periods, per run: floor of the scaled draws' sum.
+
+    items_hist[i] counts the runs with i * items_width .. i * items_width + items_width - 1 items.
+    """
     values, alias_prob, alias_index = sampler.values, sampler.alias_prob, sampler.alias_index
     sampler_kind, restart_probability = sampler.kind, sampler.restart_probability
     n_rows = values.shape[0]
@@ -328,6 +345,8 @@ def run_how_many(
                 draw = values[row, col]
             done += draw * scale
         items = np.int64(np.floor(done + 1e-9))
+        if items_width > 1:
+            items //= items_width
         if items >= items_hist.shape[0]:
             items = items_hist.shape[0] - 1
         items_hist[items] += 1

@@ -63,7 +63,12 @@ class RunLimits(NamedTuple):
     deadline_periods: int  # NO_DEADLINE without a deadline
     fan_bucket: float  # items per bucket of the burn-down fan
     fan_runs: int  # the fan follows the first fan_runs runs of the chunk
+    fan_stride: int  # fan row r records period r * fan_stride
     effort_unit: float  # person-weeks per person-period (period_days / 7)
+    totals_offset: int  # a run's total lands in totals[(total - totals_offset) // totals_width]
+    totals_width: int
+    effort_width: int  # person-weeks per entry of the effort histogram
+    deadline_width: int  # items per entry of the items-done-by-the-deadline histogram
 
 
 class WhenCounts(NamedTuple):

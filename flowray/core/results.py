@@ -186,7 +186,8 @@ class ForecastResult(_Answer):
         hist = self.histograms.deadline_items
         if hist is None:
             return None
-        return at_least_index(hist, _level(p))
+        # a bucket reads as its smallest count, so "at least" stays true when bucketed
+        return at_least_index(hist, _level(p)) * self.histograms.deadline_items_width
 
     def deadline_met_at(self, p: float) -> bool | None:
         prob = self.probability_by_deadline
@@ -197,23 +198,31 @@ class ForecastResult(_Answer):
         """Percentiles of remaining items after each period (0 = start); done runs count as 0.
 
         Period 0 is every run's total work; later periods come from the runs the
-        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk).
+        fan follows (engine.FAN_RUNS_PER_CHUNK of each chunk), every period, or
+        every fan_stride-th one beyond a horizon of FAN_ROWS periods. Work no run can
+        finish is not simulated (engine.not_done_histograms): then there is no
+        fan, only period 0 when every run's total is known, else no rows.
         """
         fan = self.histograms.fan
         totals = self.histograms.totals
-        assert fan is not None and totals is not None  # a "when" simulation always fills them
+        if totals is None:
+            return []
+        if fan is None:
+            fan = np.zeros((1, 1), dtype=np.int64)
         width = fan_bucket_width(self.scenario.max_total_items())
+        stride = self.histograms.fan_stride
         done_by = np.cumsum(self.counts)
         rows = []
         last = int(np.max(np.flatnonzero(self.counts[: self.scenario.max_periods + 1]), initial=0))
-        last = max(last, fan.shape[0] - 1)
-        for w in range(0, last + 1):
+        last = max(last, (fan.shape[0] - 1) * stride)
+        for w in range(0, last + stride, stride):  # up to the first kept period >= last
             row: dict[str, Any] = {"period": w}
             if w == 0:
                 counts = totals.astype(np.int64)
-                values = np.arange(counts.size, dtype=float)
+                values = self.histograms.total_values().astype(float)
             else:
-                open_counts = fan[w] if w < fan.shape[0] else np.zeros(1, np.int64)
+                r = w // stride
+                open_counts = fan[r] if r < fan.shape[0] else np.zeros(1, np.int64)
                 counts = open_counts.copy()
                 # done runs (and open ones in bucket 0), of the runs the fan follows
                 counts[0] += self.histograms.fan_runs - counts.sum()
@@ -225,6 +234,8 @@ class ForecastResult(_Answer):
             d = self.scenario.date_of(w)
             row["date"] = d.isoformat() if d else None
             rows.append(row)
+            if self.histograms.fan is None:
+                break
             if w > 0 and done_by[min(w, done_by.size - 1)] >= self.runs:
                 break
         return rows
@@ -237,11 +248,15 @@ class ForecastResult(_Answer):
 
     # -- JSON / pandas ------------------------------------------------------------------
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
+        # A forecast of work no run can finish has no totals or effort when they would need
+        # the random draws (engine.not_done_histograms): those histograms are then empty.
+        empty = np.zeros(1, dtype=np.int64)
         totals, effort = self.histograms.totals, self.histograms.effort
-        assert totals is not None and effort is not None  # a "when" simulation always fills them
         periods, counts = nonzero_pairs(self.counts)
-        totals_v, totals_c = nonzero_pairs(totals)
-        effort_v, effort_c = nonzero_pairs(effort)
+        totals_i, totals_c = nonzero_pairs(empty if totals is None else totals)
+        totals_v = self.histograms.total_values()[totals_i].tolist()
+        effort_v, effort_c = nonzero_pairs(empty if effort is None else effort)
+        effort_v = [v * self.histograms.effort_width for v in effort_v]
         out: dict[str, Any] = {
             "kind": "when" if self.scenario.deadline is None else "deadline",
             "engine_version": engine_version(),
@@ -269,14 +284,17 @@ class ForecastResult(_Answer):
             prob = self.probability_by_deadline
             deadline_items = self.histograms.deadline_items
             # A deadline needs a start (Scenario checks it), so the periods to it are known
-            # and the simulation counted the items done by it.
-            assert prob is not None and deadline_items is not None
+            # and the simulation counted the items done by it (unless nothing was simulated).
+            assert prob is not None
+            if deadline_items is None:
+                deadline_items = empty
             out["deadline"] = self.scenario.deadline.isoformat()
             out["periods_to_deadline"] = self.periods_to_deadline
             out["probability_by_deadline"] = prob
             out["probability_by_deadline_text"] = format_probability(prob)
             out["items_by_deadline"] = {_pct_key(p): self.items_by_deadline(p) for p in levels}
             items_v, items_c = nonzero_pairs(deadline_items)
+            items_v = [v * self.histograms.deadline_items_width for v in items_v]
             out["deadline_items_histogram"] = {"items": items_v, "counts": items_c}
         return out
 
@@ -328,21 +346,31 @@ class HowManyResult(_Answer):
 
     @property
     def counts(self) -> np.ndarray:
+        """Runs per number of items done: entry i counts i x width .. (i + 1) x width - 1 items.
+
+        The width is 1 (one entry per item count) unless a fast team's horizon
+        would need more than VALUE_BUCKETS entries (histograms.items_width).
+        """
         items = self.histograms.items
         assert items is not None  # a "how many" simulation always fills it
         return items
 
+    @property
+    def width(self) -> int:
+        """Items per entry of `counts` (1 unless the reachable counts pass VALUE_BUCKETS)."""
+        return self.histograms.items_width
+
     def at_least(self, p: float) -> int:
         """With probability p at least this many items are done (the (1-p) lower tail)."""
-        return at_least_index(self.counts, _level(p))
+        return at_least_index(self.counts, _level(p)) * self.width
 
     def at_least_table(self, levels=DEFAULT_PERCENTILES) -> dict[str, int]:
         return {_pct_key(p): self.at_least(p) for p in levels}
 
     def at_least_error(self, p: float, z: float = Z_95) -> dict[str, int]:
         below, above = order_statistic_band(_level(p), self.runs, z)
-        low = at_least_index(self.counts, above)
-        high = at_least_index(self.counts, below)
+        low = at_least_index(self.counts, above) * self.width
+        high = at_least_index(self.counts, below) * self.width
         value = self.at_least(p)
         return {"low": low, "high": high, "plus_minus": max(value - low, high - value)}
 
@@ -351,10 +379,12 @@ class HowManyResult(_Answer):
         return self.scenario.date_of(self.periods)
 
     def mean_items(self) -> float:
-        return float((np.arange(self.counts.size) * self.counts).sum() / self.runs)
+        values = np.arange(self.counts.size) * self.width  # a bucket's smallest count when bucketed
+        return float((values * self.counts).sum() / self.runs)
 
     def to_dict(self, levels=DEFAULT_PERCENTILES) -> dict[str, Any]:
         items, counts = nonzero_pairs(self.counts)
+        items = [v * self.width for v in items]
         end = self.end_date
         return {
             "kind": "how_many",
@@ -385,7 +415,7 @@ class HowManyResult(_Answer):
         import pandas as pd
 
         items, counts = nonzero_pairs(self.counts)
-        return pd.DataFrame({"items": items, "runs": counts})
+        return pd.DataFrame({"items": [v * self.width for v in items], "runs": counts})
 
 
 Result = ForecastResult | HowManyResult

@@ -299,11 +299,12 @@ class Scenario:
                 f"times period_days={self.period_days} must span at most {MAX_HORIZON_DAYS} days "
                 f"(at most {MAX_HORIZON_DAYS // self.period_days} periods)",
             )
-        if self.max_total_items() > MAX_ITEMS:
+        reach = self.max_total_items() - 1  # max_total_items keeps one item of slack for sizing
+        if reach > MAX_ITEMS:
             raise InputError(
                 "backlog",
                 self.to_dict()["backlog"],
-                f"with its risks and splits may reach {self.max_total_items()} items; "
+                f"with its risks and splits may reach {reach} items; "
                 f"the largest accepted is {MAX_ITEMS}",
             )
         if not isinstance(self.sampler, str) or not self.sampler:

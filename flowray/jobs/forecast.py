@@ -8,14 +8,29 @@ same numbers bit for bit on the serial engine, on 1 core or on 100.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from flowray.core.engine import Question, check_horizon, plan_chunks, simulate_chunks, validate_runs
+from flowray.core.engine import (
+    CHUNK_RUNS,
+    Chunk,
+    Question,
+    cannot_finish,
+    check_horizon,
+    deadline_scenario,
+    estimate_seconds,
+    not_done_histograms,
+    plan_chunks,
+    simulate_chunk,
+    simulate_chunks,
+    simulate_until_deadline,
+    validate_runs,
+)
 from flowray.core.forecast import summarize
 from flowray.core.histograms import Histograms, merge_histograms
 from flowray.core.results import Result
-from flowray.core.samplers import build_sampler
+from flowray.core.samplers import SamplerTable, build_sampler
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError
 from flowray.jobs.state import DEFAULT_MAX_RETRIES, ChunkTask, Engine, Job
@@ -25,6 +40,56 @@ MAX_CHUNKS_PER_TASK = 8
 
 MIN_TASKS_PER_JOB = 24
 """Groups shrink below the maximum until a job has this many tasks (progress steps, balance)."""
+
+
+ESTIMATE_FIRST_RUNS = 256
+"""Runs of the first timed sample of `estimate_forecast_seconds`."""
+
+ESTIMATE_SAMPLE_S = 0.05
+"""A timed sample this long (or a whole chunk) is long enough to read the rate from."""
+
+ESTIMATE_SURE_S = 1.0
+"""Below this, an estimate is not refined: a small sample only overstates the time."""
+
+
+def estimate_forecast_seconds(
+    scenario: Scenario,
+    question: Question,
+    runs: int,
+    sampler: SamplerTable | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Seconds the forecast's simulation should take on one core, from a short timed sample.
+
+    Times chunks of the same scenario, starting at ESTIMATE_FIRST_RUNS runs and
+    growing eightfold until a sample lasts ESTIMATE_SAMPLE_S or is a whole
+    chunk, then scales linearly (`estimate_seconds`). A sample's fixed cost per
+    chunk only makes the estimate too high, so one below ESTIMATE_SURE_S stops
+    early; measuring costs a fraction of a second at most. Work no run can
+    finish is not simulated (`submit_forecast`), so its estimate is 0 and
+    nothing is timed; with a deadline, it is simulated up to the deadline, and
+    that is what is timed. The kernel is compiled (or loaded) before timing.
+    """
+    runs, _ = validate_runs(runs, 0)
+    table = sampler if sampler is not None else build_sampler(scenario.throughput, scenario.sampler)
+    if question.kind == "when":
+        check_horizon(scenario)
+        if cannot_finish(scenario, table):
+            if scenario.periods_to_deadline is None:
+                return 0.0
+            scenario = deadline_scenario(scenario)
+    simulate_chunk(scenario, 0, Chunk(0, 1), question, table)  # compiles the kernel on first use
+    sample = min(runs, ESTIMATE_FIRST_RUNS)
+    while True:
+        start = clock()
+        simulate_chunk(scenario, 0, Chunk(0, sample), question, table)
+        seconds = max(0.0, clock() - start)
+        estimate = estimate_seconds(runs, sample, seconds)
+        if estimate < ESTIMATE_SURE_S or seconds >= ESTIMATE_SAMPLE_S:
+            return estimate
+        if sample >= min(runs, CHUNK_RUNS):
+            return estimate
+        sample = min(runs, CHUNK_RUNS, sample * 8)
 
 
 def plan_task_groups(n_chunks: int) -> list[int]:
@@ -52,8 +117,14 @@ def plan_task_groups(n_chunks: int) -> list[int]:
 
 
 def forecast_tasks(
-    scenario_ref: Any, sampler_ref: Any, seed: int, chunks: Sequence[Any], question: Question
+    scenario_ref: Any,
+    sampler_ref: Any,
+    seed: int,
+    chunks: Sequence[Any],
+    question: Question,
+    fn: Callable[..., Histograms] = simulate_chunks,
 ) -> list[ChunkTask]:
+    """The chunks grouped into tasks (plan_task_groups), each `fn(scenario, seed, group, ...)`."""
     tasks = []
     start = 0
     for size in plan_task_groups(len(chunks)):
@@ -62,7 +133,7 @@ def forecast_tasks(
         first, last = group[0].index, group[-1].index
         tasks.append(
             ChunkTask(
-                fn=simulate_chunks,
+                fn=fn,
                 args=(scenario_ref, seed, group, question, sampler_ref),
                 chunks=len(group),
                 runs=sum(c.runs for c in group),
@@ -70,6 +141,21 @@ def forecast_tasks(
             )
         )
     return tasks
+
+
+def not_done_task(scenario_ref: Any, runs: int) -> ChunkTask:
+    """The one task of a forecast no run can finish: its all-"not done" answer, nothing simulated.
+
+    It covers every chunk and run of the plan, so the job's progress ends
+    complete, and it runs on either engine like any other task.
+    """
+    return ChunkTask(
+        fn=not_done_histograms,
+        args=(scenario_ref, runs),
+        chunks=len(plan_chunks(runs)),
+        runs=runs,
+        label="no run can finish within the horizon: not simulated",
+    )
 
 
 def submit_forecast(
@@ -86,7 +172,9 @@ def submit_forecast(
 
     Returns at once; `job.result()` equals the local `simulate` / `how_many`
     for the same inputs and seed, bit for bit, on either engine. Bad input is
-    refused here, before anything is submitted.
+    refused here, before anything is submitted. Work no run can finish within
+    the horizon is one task that simulates nothing (`not_done_task`), or, with
+    a deadline, is simulated up to the deadline only (`simulate_until_deadline`).
     """
     if not isinstance(scenario, Scenario):
         raise InputError("scenario", type(scenario).__name__, "must be a flowray Scenario")
@@ -99,7 +187,16 @@ def submit_forecast(
     sampler = build_sampler(scenario.throughput, scenario.sampler)  # bad sampler: error now
     scenario_ref = engine.share(scenario)
     sampler_ref = engine.share(sampler)
-    tasks = forecast_tasks(scenario_ref, sampler_ref, seed, plan_chunks(runs), question)
+    if question.kind == "when" and cannot_finish(scenario, sampler):
+        if scenario.periods_to_deadline is None:
+            tasks = [not_done_task(scenario_ref, runs)]
+        else:  # the items done by the deadline: simulated up to the deadline only
+            plan = plan_chunks(runs)
+            tasks = forecast_tasks(
+                scenario_ref, sampler_ref, seed, plan, question, simulate_until_deadline
+            )
+    else:
+        tasks = forecast_tasks(scenario_ref, sampler_ref, seed, plan_chunks(runs), question)
 
     def finalize(histograms: Histograms) -> Result:
         return summarize(scenario, question, histograms, seed, runs)

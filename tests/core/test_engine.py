@@ -15,6 +15,7 @@ from flowray import Risk, Scenario, Team, how_many, simulate
 from flowray.core import kernel
 from flowray.core.engine import CHUNK_RUNS, Question, plan_chunks, simulate_chunk, simulate_chunks
 from flowray.core.histograms import merge_histograms
+from flowray.core.limits import MAX_ITEMS
 
 
 def test_constant_throughput_gives_exact_periods():
@@ -468,3 +469,143 @@ def test_path_sampler_keeps_each_run_on_one_path():
     # the idle path has nothing to finish with in its 5 periods; after them it draws the
     # last row's values independently (10 or 0), so it ends later, not never
     assert when.counts[:6].sum() == when.counts[3] and when.not_done == 0
+
+
+# -- work no run can finish ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the chunks the kernel simulates ("when" and "how many")."""
+    calls: list[int] = []
+    real_when, real_how_many = kernel.run_when, kernel.run_how_many
+
+    def run_when(n_runs, *args):
+        calls.append(n_runs)
+        return real_when(n_runs, *args)
+
+    def run_how_many(n_runs, *args):
+        calls.append(n_runs)
+        return real_how_many(n_runs, *args)
+
+    monkeypatch.setattr(kernel, "run_when", run_when)
+    monkeypatch.setattr(kernel, "run_how_many", run_how_many)
+    return calls
+
+
+def _simulated(scenario: Scenario, runs: int, seed: int):
+    """The answer as the kernel gives it, chunk by chunk, with no shortcut."""
+    from flowray.core.forecast import summarize
+
+    hist = simulate_chunks(scenario, seed, plan_chunks(runs), Question("when"))
+    return summarize(scenario, Question("when"), hist, seed, runs)
+
+
+def test_unfinishable_backlog_is_answered_without_simulating(kernel_calls):
+    scenario = Scenario(throughput=[1, 2, 3], backlog=10_000_000)  # default horizon: 520 periods
+    result = simulate(scenario, runs=1_000_000, seed=1)
+    assert kernel_calls == []  # not one chunk simulated
+    assert result.runs == result.runs_requested == 1_000_000 and result.complete
+    assert result.not_done == 1_000_000 and result.not_done_share == 1.0
+    assert result.percentiles() == {"50": None, "70": None, "85": None, "95": None}
+    assert result.histograms.chunks == tuple(range(len(plan_chunks(1_000_000))))
+    data = result.to_dict()
+    assert data["items_histogram"] == {"items": [10_000_000], "counts": [1_000_000]}
+    assert data["effort_histogram"] == {"person_weeks": [520], "counts": [1_000_000]}
+    # a backlog one period of the fastest pace can still finish is simulated
+    simulate(Scenario(throughput=[1, 2, 3], backlog=3 * 520), runs=10, seed=1)
+    assert kernel_calls == [10]
+
+
+def test_unfinishable_answer_equals_the_simulated_one(kernel_calls):
+    scenario = Scenario(throughput=[1, 2, 0, 3], backlog=400, max_periods=52, start="2026-01-05")
+    quick = simulate(scenario, runs=3_000, seed=4)
+    assert kernel_calls == []
+    full = _simulated(scenario, 3_000, 4)
+    assert kernel_calls  # the reference did simulate
+    assert quick.histograms.periods is not None and full.histograms.periods is not None
+    assert np.array_equal(quick.histograms.periods, full.histograms.periods)
+    a, b = quick.to_dict(), full.to_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        if key == "burn_down":  # the fan needs the runs' draws: only its start is known
+            assert a[key] == b[key][:1]
+        elif key != "engine_version":
+            assert a[key] == b[key], key
+
+
+def test_unfinishable_answer_with_draws_keeps_what_is_known(kernel_calls):
+    scenario = Scenario(
+        throughput=[1, 2, 0, 3],
+        backlog=(400, 500),
+        team=Team(1, 1, 2, s_curve=20),
+        max_periods=52,
+    )
+    quick = simulate(scenario, runs=2_000, seed=4)
+    assert kernel_calls == []
+    full = _simulated(scenario, 2_000, 4)
+    assert np.array_equal(quick.counts, full.counts)
+    assert quick.percentiles() == full.percentiles()
+    assert quick.likelihood_table() == full.likelihood_table()
+    # the totals of a backlog range and the effort on an S-curve need the draws
+    data = quick.to_dict()
+    assert data["items_histogram"] == {"items": [], "counts": []}
+    assert data["effort_histogram"] == {"person_weeks": [], "counts": []}
+    assert data["burn_down"] == []
+    assert data.keys() == full.to_dict().keys()
+
+
+def test_unfinishable_work_with_a_deadline_is_simulated_up_to_the_deadline_only(kernel_calls):
+    scenario = Scenario(
+        throughput=[1, 2, 0, 3],
+        backlog=(400, 500),
+        team=Team(1, 1, 2, s_curve=20),
+        lead_time_days=[0, 7],
+        max_periods=52,
+        start="2026-01-05",
+        deadline="2026-03-02",
+    )
+    assert scenario.periods_to_deadline == 8
+    quick = simulate(scenario, runs=3_000, seed=4)
+    assert sum(kernel_calls) == 3_000 and quick.histograms.run_periods <= 3_000 * 8
+    full = _simulated(scenario, 3_000, 4)
+    assert full.histograms.run_periods == 3_000 * 52  # what it saves: 52 periods a run
+    assert np.array_equal(quick.counts, full.counts)
+    assert quick.probability_by_deadline == full.probability_by_deadline == 0.0
+    a, b = quick.to_dict(), full.to_dict()
+    for key in ("items_by_deadline", "deadline_items_histogram", "items_histogram", "percentiles"):
+        assert a[key] == b[key], key
+    assert a["items_by_deadline"]["85"] > 0
+    assert a["burn_down"] == b["burn_down"][: len(a["burn_down"])]  # up to the deadline
+    assert a["burn_down"][-1]["period"] == 8
+
+
+def test_unfinishable_job_runs_one_task_on_the_engine(kernel_calls):
+    from flowray.jobs import SERIAL, submit_forecast
+
+    scenario = Scenario(throughput=[1, 2, 3], backlog=10_000_000)
+    runs = 3 * CHUNK_RUNS + 5
+    job = submit_forecast(SERIAL, scenario, runs=runs, seed=2)
+    result = job.result(timeout=60)
+    assert kernel_calls == []
+    progress = job.progress()
+    assert progress.tasks_total == 1 and progress.fraction == 1.0
+    assert progress.chunks_done == progress.chunks_total == 4
+    assert progress.runs_done == runs
+    assert result.histograms.equals(simulate(scenario, runs=runs, seed=2).histograms)
+    assert result.not_done_share == 1.0
+
+
+def test_unfinishable_job_with_a_deadline_equals_the_local_answer(kernel_calls):
+    from flowray.jobs import SERIAL, submit_forecast
+
+    scenario = Scenario(
+        throughput=[1, 2, 3], backlog=MAX_ITEMS, start="2026-01-05", deadline="2026-06-01"
+    )
+    runs = 2 * CHUNK_RUNS + 9
+    result = submit_forecast(SERIAL, scenario, runs=runs, seed=3).result(timeout=120)
+    assert sorted(kernel_calls) == [9, CHUNK_RUNS, CHUNK_RUNS]  # to the deadline, chunk by chunk
+    assert result.histograms.run_periods <= runs * scenario.periods_to_deadline
+    local = simulate(scenario, runs=runs, seed=3)
+    assert result.histograms.equals(local.histograms)
+    assert result.not_done_share == 1.0 and result.items_by_deadline(85) > 0

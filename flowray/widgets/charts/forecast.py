@@ -101,7 +101,8 @@ def items_histogram(
         notes.append(note)
     end = result.end_date
     return {
-        "x": items,
+        # each entry read as its smallest item count (entries hold one count unless huge)
+        "x": [v * result.width for v in items],
         "y": [round(float(counts[v]) / runs * 100.0, 4) for v in items],
         "x_title": f"Items done by {short_date(end)}"
         if end
