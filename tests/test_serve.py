@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,71 @@ def plan(tmp_path: Path, **options) -> serve.DashboardServer:
     return serve.plan_dashboard_server(tmp_path / "ledger.duckdb", tmp_path, **options)
 
 
-def test_defaults_bind_loopback_without_token(tmp_path):
+def test_defaults_bind_loopback_with_a_random_token(tmp_path):
     server = plan(tmp_path)
     assert server.host == "127.0.0.1"
     assert server.port == 8866
-    assert server.token == ""
-    assert server.url == "http://127.0.0.1:8866/"
+    assert len(server.token) >= 32 and server.token != plan(tmp_path).token
+    assert server.url == f"http://127.0.0.1:8866/?token={server.token}"
+    assert f"--Voila.token={server.token}" in serve.build_voila_argv(server)
+    assert server.token not in repr(server)
     assert server.cull_idle_timeout == serve.DEFAULT_CULL_IDLE_TIMEOUT
     assert server.cull_connected is False
+
+
+def test_an_operators_token_is_used_and_none_or_empty_cannot_turn_it_off(tmp_path):
+    own = "my-own-token_0123456789"
+    server = plan(tmp_path, token=own)
+    assert server.token == own
+    assert server.url.endswith(f"?token={own}")
+    for nothing in (None, ""):
+        assert len(plan(tmp_path, token=nothing).token) >= 32
+
+
+@pytest.mark.parametrize("bad", ["short", "sixteen chars!!!", "x" * 15, "tok/with/slashes-0123"])
+def test_a_bad_token_names_the_field_but_never_shows_the_token(tmp_path, bad):
+    with pytest.raises(InputError) as excinfo:
+        plan(tmp_path, token=bad)
+    assert excinfo.value.field == "token"
+    assert bad not in str(excinfo.value)
+    assert f"<{len(bad)} characters, hidden>" in str(excinfo.value)
+
+
+def test_the_token_setting_is_read_through_config_and_hidden_from_kernels(tmp_path, monkeypatch):
+    from flowray.config import DASHBOARD_TOKEN_VARIABLE, load_settings
+
+    monkeypatch.setenv(DASHBOARD_TOKEN_VARIABLE, "from-the-environment-0123")
+    settings = load_settings()
+    assert settings.dashboard_token == "from-the-environment-0123"
+    assert "from-the-environment" not in repr(settings)
+    monkeypatch.setenv(DASHBOARD_TOKEN_VARIABLE, "")
+    assert load_settings().dashboard_token is None
+    server = plan(tmp_path)
+    env = serve.kernel_environment(server, {DASHBOARD_TOKEN_VARIABLE: "x" * 20, "KEEP": "1"})
+    assert DASHBOARD_TOKEN_VARIABLE not in env and env["KEEP"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
+        ("::1", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
+        ("localhost", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
+        ("box.lan", {"allow_remote_access": False, "local_hostnames": ["localhost", "box.lan"]}),
+        ("0.0.0.0", {"allow_remote_access": True}),
+        ("192.168.1.10", {"allow_remote_access": True}),
+    ],
+)
+def test_host_check_settings(host, expected):
+    assert serve.host_check_settings(host) == expected
+
+
+def test_tornado_settings_log_requests_with_the_token_scrubbed(tmp_path):
+    from jupyter_server.log import log_request
+
+    settings = serve.tornado_settings(plan(tmp_path))
+    assert settings["log_function"] is log_request
+    assert settings["allow_remote_access"] is False
 
 
 def test_dashboards_dir_defaults_to_the_repository_one():
@@ -59,13 +117,14 @@ def test_is_loopback(host, loopback):
     assert serve.is_loopback(host) is loopback
 
 
-def test_non_loopback_host_requires_a_random_token(tmp_path):
+def test_non_loopback_host_requires_a_random_token_and_warns(tmp_path):
     first = plan(tmp_path, host="0.0.0.0")
     second = plan(tmp_path, host="0.0.0.0")
     assert len(first.token) >= 24 and first.token != second.token
     assert first.url.endswith(f"?token={first.token}")
     assert f"--Voila.token={first.token}" in serve.build_voila_argv(first)
     assert "WARNING" in serve.describe_server(first)
+    assert "WARNING" not in serve.describe_server(plan(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -92,7 +151,7 @@ def test_voila_argv_pins_port_template_and_culling(tmp_path):
         "--Voila.ip=127.0.0.1",
         "--Voila.port=9123",
         "--Voila.port_retries=0",
-        "--Voila.open_browser=False",
+        "--Voila.open_browser=False",  # serve_dashboards opens the URL with the token
         "--VoilaConfiguration.template=flowray",
         "--VoilaConfiguration.allow_template_override=NO",
         "--VoilaConfiguration.show_tracebacks=False",
@@ -101,7 +160,10 @@ def test_voila_argv_pins_port_template_and_culling(tmp_path):
         "--MappingKernelManager.cull_connected=False",
     ):
         assert expected in argv
-    assert not any(arg.startswith("--Voila.token") for arg in argv)
+    assert [arg for arg in argv if arg.startswith("--Voila.token")] == [
+        f"--Voila.token={server.token}"
+    ]
+    assert "--Voila.open_browser=False" in serve.build_voila_argv(plan(tmp_path, open_browser=True))
 
 
 def test_kernel_environment_carries_db_template_path_and_extras(tmp_path):
@@ -162,9 +224,11 @@ def test_start_up_lines_give_every_page_the_database_and_the_shared_ray(tmp_path
     for name in ("b.ipynb", "a.ipynb", "_hidden.ipynb", "cluster.ipynb", "forecast.ipynb"):
         (tmp_path / name).write_text("{}")
     server = plan(tmp_path, port=9000, kernel_env={"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6379"})
-    lines = serve.describe_server(server).splitlines()
-    assert lines[0] == "flowray dashboards: http://127.0.0.1:9000/"
-    assert lines[1:5] == [
+    text = serve.describe_server(server)
+    lines = text.splitlines()
+    assert lines[0] == f"flowray dashboards: http://127.0.0.1:9000/?token={server.token}"
+    assert text.count(server.token) == 1  # only in the one URL printed for the user
+    assert lines[2:6] == [
         f"  page     http://127.0.0.1:9000/voila/render/{name}"
         for name in ("forecast.ipynb", "cluster.ipynb", "a.ipynb", "b.ipynb")
     ]
@@ -173,8 +237,25 @@ def test_start_up_lines_give_every_page_the_database_and_the_shared_ray(tmp_path
     assert "ray" not in serve.describe_server(plan(tmp_path)).split("database")[1]
 
 
-def test_page_urls_carry_the_token_when_one_is_required(tmp_path):
+def test_page_urls_leave_the_token_to_the_cookie(tmp_path):
     server = plan(tmp_path, host="0.0.0.0", port=9000)
-    assert server.page_url("forecast.ipynb") == (
-        f"http://0.0.0.0:9000/voila/render/forecast.ipynb?token={server.token}"
-    )
+    assert server.page_url("forecast.ipynb") == "http://0.0.0.0:9000/voila/render/forecast.ipynb"
+    assert plan(tmp_path, host="::1", port=9000).url.startswith("http://[::1]:9000/?token=")
+
+
+def test_the_browser_opens_a_private_redirect_to_the_url_with_the_token(tmp_path, monkeypatch):
+    opened: list[str] = []
+    monkeypatch.setattr(serve.webbrowser, "open", lambda url, new=0: opened.append(url))
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        server = plan(tmp_path, port=listening.getsockname()[1])
+        redirect = serve.open_browser_when_listening(server, timeout=30)
+        for _ in range(300):
+            if opened:
+                break
+            threading.Event().wait(0.1)
+    assert opened == [redirect.as_uri()]  # the token is not on a browser command line
+    assert redirect.stat().st_mode & 0o777 == 0o600
+    assert f'url={server.url}"' in redirect.read_text()
+    redirect.unlink()

@@ -5,7 +5,14 @@ process until SIGINT or SIGTERM. What it adds to a bare `voila dashboards/`:
 
 - it binds 127.0.0.1 unless told otherwise, and refuses a busy port instead of
   silently moving to another one (Voila's default), so the printed URL is right;
-  on a non-loopback host it turns on a random access token and prints it;
+- it requires an access token on every host, 127.0.0.1 included (a random one
+  per serve unless the operator gives one), because a page view runs code and
+  any local user or web page could otherwise reach the port; the token appears
+  only in the one URL printed for the user, never in the request log;
+- it turns on jupyter_server's Host check (`allow_remote_access=False`), which
+  Voila's standalone app turns off: a request whose Host header is not this
+  server's name gets 403 before any handler runs, so a web page cannot reach
+  the dashboards through DNS rebinding;
 - it culls kernels whose page has gone (Voila starts one kernel per page view
   and never stops it if the browser dies before its unload beacon);
 - it serves the page through flowray's Voila template (flowray/jupyter_data),
@@ -26,14 +33,20 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import secrets
 import socket
 import sys
+import tempfile
+import threading
+import time
+import webbrowser
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.config import DASHBOARD_TOKEN_VARIABLE
 from flowray.exceptions import FlowrayError, InputError
 
 #: Seconds without kernel activity, and with no browser connected, before a kernel is shut down.
@@ -46,6 +59,12 @@ TEMPLATE_NAME = "flowray"
 PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
+#: Host names (besides loopback addresses) a server bound to loopback answers to.
+LOCAL_HOSTNAMES = ("localhost",)
+#: Shortest token an operator may choose; the generated ones are 32 characters.
+MIN_TOKEN_LENGTH = 16
+#: Characters of a token: URL-safe, so it travels unescaped in the printed URL.
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the flowray package
 JUPYTER_DATA_DIR = _PACKAGE_DIR / "jupyter_data"
@@ -63,20 +82,20 @@ class DashboardServer:
     cull_idle_timeout: int = DEFAULT_CULL_IDLE_TIMEOUT
     cull_interval: int = DEFAULT_CULL_INTERVAL
     cull_connected: bool = False
-    token: str = ""
+    token: str = field(default="", repr=False)  # a repr can end up in a log
     kernel_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        """Address of the dashboard list, with the token when one is required."""
-        return self.page_url("")
+        """Address of the dashboard list with the token: the one URL that carries it."""
+        return f"{self.page_url('')}?token={self.token}"
 
     def page_url(self, notebook: str) -> str:
-        """Address of one dashboard page (e.g. "forecast.ipynb"); "" is the list."""
+        """Address of one dashboard page (e.g. "forecast.ipynb"), without the token:
+        a browser that opened `url` holds the login cookie; "" is the list."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         path = f"voila/render/{notebook}" if notebook else ""
-        query = f"?token={self.token}" if self.token else ""
-        return f"http://{host}:{self.port}/{path}{query}"
+        return f"http://{host}:{self.port}/{path}"
 
     def pages(self) -> list[str]:
         """The dashboards served (not _x or .x notebooks): PAGE_ORDER first, then by name."""
@@ -110,6 +129,53 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_token(token: str) -> str:
+    """An operator's own token, if usable: long enough and URL-safe.
+
+    The error shows the token's length, never the token itself.
+    """
+    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN_PATTERN.fullmatch(token):
+        raise InputError(
+            "token",
+            f"<{len(token)} characters, hidden>",
+            f"must be at least {MIN_TOKEN_LENGTH} characters of A-Z, a-z, 0-9, '-' and '_'",
+        )
+    return token
+
+
+def host_check_settings(host: str) -> dict[str, Any]:
+    """jupyter_server's Host check (tornado settings) for a server bound to `host`.
+
+    Bound to loopback, only Host headers naming a loopback address or
+    localhost (with or without the port) are answered; bound to a name, that
+    name too. jupyter_server admits IP addresses only when they are loopback,
+    so a server bound to another address (or to all of them) cannot check the
+    Host this way; there, as in Jupyter, the token alone keeps others out.
+    A DNS-rebinding page always sends its own domain name, which the check refuses.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        names = [*LOCAL_HOSTNAMES, *([host] if host not in LOCAL_HOSTNAMES else [])]
+        return {"allow_remote_access": False, "local_hostnames": names}
+    if address.is_loopback:
+        return {"allow_remote_access": False, "local_hostnames": list(LOCAL_HOSTNAMES)}
+    return {"allow_remote_access": True}
+
+
+def tornado_settings(server: DashboardServer) -> dict[str, Any]:
+    """Settings Voila applies to its tornado application (after its own, so these win).
+
+    Voila's standalone app sets `allow_remote_access=True`; this turns the
+    Host check back on (see `host_check_settings`), and logs requests through
+    jupyter_server's `log_request`, which scrubs `token` from logged URLs
+    (tornado's default would log a refused request's URL, token included).
+    """
+    from jupyter_server.log import log_request
+
+    return {**host_check_settings(server.host), "log_function": log_request}
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail with a clear message now rather than let Voila pick another port silently."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -138,8 +204,13 @@ def plan_dashboard_server(
     cull_interval: int = DEFAULT_CULL_INTERVAL,
     cull_connected: bool = False,
     kernel_env: Mapping[str, str] | None = None,
+    token: str | None = None,
 ) -> DashboardServer:
-    """Validate the options and resolve paths; starts nothing."""
+    """Validate the options and resolve paths; starts nothing.
+
+    `token` is the operator's own access token; None or "" draws a random one.
+    There is no way to serve without a token.
+    """
     directory = Path(dashboards_dir) if dashboards_dir is not None else find_dashboards_dir()
     if not directory.is_dir():
         raise InputError("dashboards_dir", str(directory), "must be an existing directory")
@@ -162,21 +233,27 @@ def plan_dashboard_server(
         cull_idle_timeout=cull_idle_timeout,
         cull_interval=cull_interval,
         cull_connected=cull_connected,
-        # Voila has no login of its own: anyone who can reach the port runs the
-        # dashboards' code, so beyond this machine require a secret token.
-        token="" if is_loopback(host) else secrets.token_urlsafe(24),
+        # Anyone who can reach the port runs the dashboards' code, and on
+        # 127.0.0.1 that is every local user: always require a secret token.
+        token=check_token(token) if token else secrets.token_urlsafe(24),
         kernel_env=dict(kernel_env or {}),
     )
 
 
 def build_voila_argv(server: DashboardServer) -> list[str]:
-    """Voila's command line for `server` (also usable as `voila <argv>` by hand)."""
+    """Voila's command line for `server`.
+
+    It holds the token, so it is passed to Voila inside this process, never
+    to a child process whose command line other users could read. The Host
+    check and the request log are tornado settings (`tornado_settings`).
+    """
     argv = [
         str(server.dashboards_dir),
         f"--Voila.ip={server.host}",
         f"--Voila.port={server.port}",
         "--Voila.port_retries=0",
-        f"--Voila.open_browser={server.open_browser}",
+        # Voila would open the URL without the token; `serve_dashboards` opens it with it.
+        "--Voila.open_browser=False",
         f"--VoilaConfiguration.template={TEMPLATE_NAME}",
         # Only the operator's choices: a notebook cannot switch to a CDN-using template.
         "--VoilaConfiguration.allow_template_override=NO",
@@ -186,8 +263,7 @@ def build_voila_argv(server: DashboardServer) -> list[str]:
         f"--MappingKernelManager.cull_connected={server.cull_connected}",
     ]
     argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
-    if server.token:
-        argv.append(f"--Voila.token={server.token}")
+    argv.append(f"--Voila.token={server.token}")
     return argv
 
 
@@ -195,6 +271,8 @@ def kernel_environment(server: DashboardServer, base: Mapping[str, str]) -> dict
     """Environment for the Voila process, inherited by every dashboard kernel."""
     env = dict(base)
     env.update(server.kernel_env)
+    # The token stays in the server: a dashboard's code has no use for it.
+    env.pop(DASHBOARD_TOKEN_VARIABLE, None)
     env["FLOWRAY_DB"] = str(server.db_path)
     # Voila finds flowray's template through the Jupyter data path.
     paths = [str(JUPYTER_DATA_DIR)] + [
@@ -222,6 +300,7 @@ def describe_server(server: DashboardServer) -> str:
     db_note = "" if server.db_path.exists() else " (does not exist yet)"
     lines = [
         f"flowray dashboards: {server.url}",
+        "  open this URL first: its token signs this browser in (a cookie); keep it private",
         *(f"  page     {server.page_url(name)}" for name in server.pages()),
         f"  serving  {server.dashboards_dir}",
         f"  database {server.db_path}{db_note}",
@@ -233,13 +312,43 @@ def describe_server(server: DashboardServer) -> str:
         f"  idle kernels stop after {server.cull_idle_timeout} s without a browser",
         "  press Ctrl+C to stop",
     ]
-    if server.token:
+    if not is_loopback(server.host):
         lines.insert(
             1,
             f"  WARNING: listening on {server.host}, reachable from other machines; "
             "the token in the URL is required",
         )
     return "\n".join(lines)
+
+
+def open_browser_when_listening(server: DashboardServer, timeout: float = 120.0) -> Path:
+    """Open `server.url` in a web browser once the port accepts connections.
+
+    As Jupyter does, the browser opens a private (0600) local HTML file that
+    redirects to the URL, so the token is not on a browser command line that
+    other users could read. Returns that file; the caller deletes it.
+    """
+    fd, name = tempfile.mkstemp(prefix="flowray-dashboards-", suffix=".html")
+    redirect = Path(name)
+    with os.fdopen(fd, "w", encoding="utf-8") as page:
+        page.write(
+            f'<!doctype html><meta http-equiv="refresh" content="0;url={server.url}">'
+            f'<a href="{server.url}">flowray dashboards</a>\n'
+        )
+    connect_host = server.host if is_loopback(server.host) else "127.0.0.1"
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((connect_host, server.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        webbrowser.open(redirect.as_uri(), new=2)
+
+    threading.Thread(target=wait_then_open, name="open-browser", daemon=True).start()
+    return redirect
 
 
 def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ()) -> int:
@@ -250,16 +359,23 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
     loop and shuts every kernel down before this returns.
     """
     check_port_free(server.host, server.port)
+    os.environ.pop(DASHBOARD_TOKEN_VARIABLE, None)
     os.environ.update(kernel_environment(server, os.environ))
     from voila.app import Voila  # heavy import, only when actually serving
 
     print(describe_server(server), flush=True)
     app = Voila.instance()
+    redirect: Path | None = None
     try:
         app.initialize([*build_voila_argv(server), *argv_extra])
         app.voila_configuration.prelaunch_hook = set_xsrf_cookie
+        app.tornado_settings = {**app.tornado_settings, **tornado_settings(server)}
+        if server.open_browser:
+            redirect = open_browser_when_listening(server)
         app.start()  # blocks until the loop stops; then kills the kernels
     finally:
         Voila.clear_instance()
+        if redirect is not None:
+            redirect.unlink(missing_ok=True)
     print("flowray dashboards: stopped", file=sys.stderr, flush=True)
     return 0
