@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -259,3 +265,234 @@ def test_the_browser_opens_a_private_redirect_to_the_url_with_the_token(tmp_path
     assert redirect.stat().st_mode & 0o777 == 0o600
     assert f'url={server.url}"' in redirect.read_text()
     redirect.unlink()
+
+
+# -- a real server on 127.0.0.1: who it answers ----------------------------------------------
+
+SERVE_SCRIPT = """
+import sys
+from pathlib import Path
+from flowray.runners.voila import plan_dashboard_server, serve_dashboards
+
+server = plan_dashboard_server(Path(sys.argv[1]), Path(sys.argv[2]), port=int(sys.argv[3]))
+sys.exit(serve_dashboards(server))
+"""
+#: A dashboard whose kernel has nothing to import: the page renders in seconds.
+TRIVIAL_NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "c1",
+            "metadata": {},
+            "outputs": [],
+            "source": "print(6 * 7)",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+_URL_LINE = re.compile(r"^flowray dashboards: (http://127\.0\.0\.1:(\d+)/)\?token=(\S+)$", re.M)
+_KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
+
+
+class LiveServer:
+    """`serve_dashboards` in a child process (no Ray) on a free port with its printed token."""
+
+    def __init__(self, workdir: Path) -> None:
+        dashboards = workdir / "dashboards"
+        dashboards.mkdir()
+        (dashboards / "answer.ipynb").write_text(json.dumps(TRIVIAL_NOTEBOOK))
+        self.tmpdir = workdir / "tmp"  # Voila keeps kernel connection files here
+        self.tmpdir.mkdir()
+        self.log_path = workdir / "serve.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWRAY_")}
+        env.update(TMPDIR=str(self.tmpdir), PYTHONUNBUFFERED="1")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SERVE_SCRIPT, str(workdir / "x.duckdb"), str(dashboards)]
+                + [str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.port = port
+        self.token = ""
+        for _ in range(1200):  # up to about 2 minutes on a loaded machine
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log()}")
+            match = _URL_LINE.search(self.log())
+            if match and self.answers():
+                self.token = match.group(3)
+                assert int(match.group(2)) == port
+                return
+            threading.Event().wait(0.1)
+        raise TimeoutError(f"server not ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def request(
+        self,
+        path: str,
+        *,
+        host: str | None = None,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+    ) -> tuple[int, dict[str, str], str]:
+        """One request over http.client (no redirects followed, no cookies kept)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            connection.putrequest(method, path, skip_host=True)
+            connection.putheader("Host", host if host is not None else f"127.0.0.1:{self.port}")
+            for name, value in (headers or {}).items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace") if response.status != 101 else ""
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            cookies = [c.split(";", 1)[0] for c in response.msg.get_all("Set-Cookie") or []]
+            headers["set-cookie"] = "; ".join(cookies)  # every cookie set, name=value only
+            return response.status, headers, body
+        finally:
+            connection.close()
+
+    def kernel_pids(self) -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                state = (proc / "stat").read_text().rsplit(") ", 1)[1][:1]
+            except (OSError, IndexError):
+                continue
+            if str(self.tmpdir) in cmdline and "ipykernel" in cmdline and state != "Z":
+                found.append(int(proc.name))
+        return found
+
+    def stop(self) -> None:
+        kernels = self.kernel_pids()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        for pid in kernels:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    if not Path("/proc").is_dir():
+        pytest.skip("kernel processes are found via /proc")
+    server = LiveServer(tmp_path_factory.mktemp("serve"))
+    yield server
+    server.stop()
+
+
+def websocket_upgrade() -> dict[str, str]:
+    return {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+    }
+
+
+def test_a_live_server_answers_its_token_and_its_host_names(live):
+    assert len(live.token) >= 32
+    for host in (f"127.0.0.1:{live.port}", "127.0.0.1", f"localhost:{live.port}", "localhost"):
+        status, headers, body = live.request(f"/?token={live.token}", host=host)
+        assert status == 200, host
+        assert "voila-tree-main" in body  # the dashboard list (it fetches the names from the API)
+    # The first request with the token sets a login cookie that stands in for it.
+    status, headers, _ = live.request(f"/?token={live.token}")
+    (cookie,) = [c for c in headers["set-cookie"].split("; ") if c.startswith("username-")]
+    assert cookie.startswith(f"username-127-0-0-1-{live.port}=")
+    assert live.request("/", headers={"Cookie": cookie})[0] == 200
+    assert live.request("/voila/api/contents", headers={"Cookie": cookie})[0] == 200
+    status, _, body = live.request(
+        "/voila/api/contents", headers={"Authorization": f"token {live.token}"}
+    )
+    assert status == 200 and "answer.ipynb" in body
+
+
+def test_without_the_token_pages_go_to_the_login_form_and_the_api_is_refused(live):
+    for path in ("/", "/?token=wrong-token-0123456789", "/voila/render/answer.ipynb"):
+        status, headers, body = live.request(path)
+        assert status == 302, path  # jupyter_server's login form, where the token can be typed
+        assert headers["location"].startswith("/login?next=")
+        assert "voila-tree-main" not in body and "username-" not in headers.get("set-cookie", "")
+    assert live.request("/voila/api/contents")[0] == 403
+    assert live.request("/voila/api/contents?token=wrong-token-0123456789")[0] == 403
+    assert live.request("/voila/api/shutdown/x", method="POST")[0] == 403
+    assert live.kernel_pids() == []
+
+
+def test_a_foreign_host_is_refused_even_with_the_token_and_starts_no_kernel(live):
+    for host in (
+        "evil.example",
+        f"evil.example:{live.port}",
+        f"127.0.0.1.evil.example:{live.port}",
+    ):
+        for path in ("/", "/voila/render/answer.ipynb", "/voila/api/contents"):
+            status, _, body = live.request(f"{path}?token={live.token}", host=host)
+            assert status == 403, (host, path)
+            assert "answer.ipynb" not in body and "voila-tree-main" not in body
+    assert live.kernel_pids() == []
+
+
+def test_the_kernel_api_and_websocket_need_the_token_and_the_host(live):
+    status, _, page = live.request(f"/voila/render/answer.ipynb?token={live.token}")
+    assert status == 200 and "42" in page  # the cell ran in a kernel
+    kernel_id = _KERNEL_ID.search(page).group(1)
+    assert len(live.kernel_pids()) == 1
+    channels = f"/api/kernels/{kernel_id}/channels"
+    assert live.request(f"/api/kernels/{kernel_id}")[0] == 403
+    assert live.request(channels, headers=websocket_upgrade())[0] == 403
+    assert (
+        live.request(
+            f"{channels}?token={live.token}", headers=websocket_upgrade(), host="evil.example"
+        )[0]
+        == 403
+    )
+    auth = {"Authorization": f"token {live.token}"}
+    status, _, model = live.request(f"/api/kernels/{kernel_id}", headers=auth)
+    assert status == 200 and json.loads(model)["id"] == kernel_id
+    assert live.request(f"/api/kernels/{kernel_id}", headers=auth, host="evil.example")[0] == 403
+    assert live.request(f"{channels}?token={live.token}", headers=websocket_upgrade())[0] == 101
+
+
+def test_the_token_reaches_the_log_only_in_the_printed_url(live):
+    # Refused requests are logged as warnings with their URL: the token must be scrubbed.
+    assert (
+        live.request(f"/voila/render/answer.ipynb?token={live.token}", host="evil.example")[0]
+        == 403
+    )
+    assert live.request(f"/nowhere?token={live.token}")[0] == 404
+    assert live.request(f"/?token={live.token}")[0] == 200
+    log = live.log()
+    assert "Blocking request with non-local 'Host' evil.example" in log
+    assert "/nowhere?token=[secret]" in log
+    assert log.count(live.token) == 1
+    assert f"flowray dashboards: http://127.0.0.1:{live.port}/?token={live.token}" in log
