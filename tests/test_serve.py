@@ -85,6 +85,31 @@ def test_host_check_settings(host, expected):
     assert serve.host_check_settings(host) == expected
 
 
+def test_voilas_plain_tornado_handlers_get_the_host_check_and_keep_their_options():
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+    from voila.static_file_handler import AllowListFileHandler, MultiStaticFileHandler
+
+    class PageHandler(JupyterHandler):
+        pass
+
+    options = {"path": "/somewhere"}
+    rules = [
+        ("/voila/files/(.*)", AllowListFileHandler, options),
+        ("/voila/static/(.*)", MultiStaticFileHandler, options),
+        ("/voila/render/(.*)", PageHandler),
+        ("/again/(.*)", AllowListFileHandler, options),
+    ]
+    swapped = serve.host_checked_handlers(rules)
+    assert [rule[0] for rule in swapped] == [rule[0] for rule in rules]
+    assert swapped[2] == rules[2]  # a jupyter_server handler checks the Host already
+    assert swapped[0][2] is options and swapped[0][1] is swapped[3][1]
+    for rule, original in zip(swapped, rules, strict=True):
+        handler = rule[1]
+        assert issubclass(handler, original[1]) and issubclass(handler, web.RequestHandler)
+        assert handler.check_host is JupyterHandler.check_host
+
+
 def test_tornado_settings_log_requests_with_the_token_scrubbed(tmp_path):
     from jupyter_server.log import log_request
 
@@ -306,6 +331,7 @@ class LiveServer:
         dashboards = workdir / "dashboards"
         dashboards.mkdir()
         (dashboards / "answer.ipynb").write_text(json.dumps(TRIVIAL_NOTEBOOK))
+        (dashboards / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # an allow-listed file
         self.tmpdir = workdir / "tmp"  # Voila keeps kernel connection files here
         self.tmpdir.mkdir()
         self.log_path = workdir / "serve.log"
@@ -450,16 +476,21 @@ def test_without_the_token_pages_go_to_the_login_form_and_the_api_is_refused(liv
 
 
 def test_a_foreign_host_is_refused_even_with_the_token_and_starts_no_kernel(live):
+    paths = ("/", "/voila/render/answer.ipynb", "/voila/api/contents", "/login")
+    # Voila's plain tornado file handlers: the page shell and the allow-listed files.
+    files = ("/voila/static/voila.js", "/voila/files/chart.png")
     for host in (
         "evil.example",
         f"evil.example:{live.port}",
         f"127.0.0.1.evil.example:{live.port}",
     ):
-        for path in ("/", "/voila/render/answer.ipynb", "/voila/api/contents"):
+        for path in (*paths, *files):
             status, _, body = live.request(f"{path}?token={live.token}", host=host)
             assert status == 403, (host, path)
             assert "answer.ipynb" not in body and "voila-tree-main" not in body
     assert live.kernel_pids() == []
+    for path in files:  # what was refused above is there, and needs no token
+        assert live.request(path)[0] == 200, path
 
 
 def test_the_kernel_api_and_websocket_need_the_token_and_the_host(live):

@@ -176,6 +176,53 @@ def tornado_settings(server: DashboardServer) -> dict[str, Any]:
     return {**host_check_settings(server.host), "log_function": log_request}
 
 
+def host_checked_handlers(rules: Sequence[Any]) -> list[Any]:
+    """Voila's URL rules, with jupyter_server's Host check also on its plain tornado handlers.
+
+    Voila serves its page shell (`/voila/static/`, `/voila/templates/`) and the
+    allow-listed files next to the dashboards (`/voila/files/`) with plain
+    tornado file handlers, which skip the Host check every jupyter_server
+    handler makes. Each such handler class is swapped for a subclass that
+    runs that same check first (403 for a foreign Host). Like jupyter_server's
+    own static files they need no token: they hold no notebook, data or kernel.
+    """
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+
+    checked: dict[type, type] = {}
+
+    def with_host_check(handler: Any) -> type:
+        def prepare(self: Any) -> Any:
+            if not self.check_host():
+                raise web.HTTPError(403)
+            return handler.prepare(self)
+
+        if handler not in checked:
+            checked[handler] = type(
+                handler.__name__,
+                (handler,),
+                {
+                    "__doc__": f"{handler.__name__} behind jupyter_server's Host check.",
+                    "log": JupyterHandler.log,
+                    "check_host": JupyterHandler.check_host,
+                    "prepare": prepare,
+                },
+            )
+        return checked[handler]
+
+    swapped = []
+    for rule in rules:
+        handler = rule[1] if isinstance(rule, tuple) and len(rule) > 1 else None
+        if (
+            isinstance(handler, type)
+            and issubclass(handler, web.RequestHandler)
+            and not issubclass(handler, JupyterHandler)
+        ):
+            rule = (rule[0], with_host_check(handler), *rule[2:])
+        swapped.append(rule)
+    return swapped
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail with a clear message now rather than let Voila pick another port silently."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -363,8 +410,14 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
     os.environ.update(kernel_environment(server, os.environ))
     from voila.app import Voila  # heavy import, only when actually serving
 
+    class FlowrayVoila(Voila):
+        """Voila whose every handler checks the Host (see `host_checked_handlers`)."""
+
+        def init_handlers(self) -> list[Any]:
+            return host_checked_handlers(super().init_handlers())
+
     print(describe_server(server), flush=True)
-    app = Voila.instance()
+    app = FlowrayVoila.instance()
     redirect: Path | None = None
     try:
         app.initialize([*build_voila_argv(server), *argv_extra])
@@ -374,7 +427,7 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
             redirect = open_browser_when_listening(server)
         app.start()  # blocks until the loop stops; then kills the kernels
     finally:
-        Voila.clear_instance()
+        FlowrayVoila.clear_instance()
         if redirect is not None:
             redirect.unlink(missing_ok=True)
     print("flowray dashboards: stopped", file=sys.stderr, flush=True)
