@@ -71,21 +71,90 @@ def test_the_token_setting_is_read_through_config_and_hidden_from_kernels(tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("host", "expected"),
+    ("host", "names"),
     [
-        ("127.0.0.1", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
-        ("::1", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
-        ("localhost", {"allow_remote_access": False, "local_hostnames": ["localhost"]}),
-        ("box.lan", {"allow_remote_access": False, "local_hostnames": ["localhost", "box.lan"]}),
-        ("0.0.0.0", {"allow_remote_access": True}),
-        ("192.168.1.10", {"allow_remote_access": True}),
+        ("127.0.0.1", ["localhost"]),
+        ("::1", ["localhost"]),
+        ("localhost", ["localhost"]),
+        ("box.lan", ["localhost", "box.lan"]),
+        ("192.168.1.10", ["localhost"]),
+        ("0.0.0.0", list(dict.fromkeys(["localhost", socket.gethostname(), socket.getfqdn()]))),
     ],
 )
-def test_host_check_settings(host, expected):
-    assert serve.host_check_settings(host) == expected
+def test_host_check_settings_turn_jupyter_servers_check_on(host, names):
+    assert serve.host_check_settings(host) == {
+        "allow_remote_access": False,
+        "local_hostnames": names,
+    }
 
 
-def test_voilas_plain_tornado_handlers_get_the_host_check_and_keep_their_options():
+@pytest.mark.parametrize(
+    ("header", "bound", "admitted"),
+    [
+        ("192.168.1.10:8866", "192.168.1.10", True),
+        ("192.168.1.10", "192.168.1.10", True),
+        ("192.168.1.11:8866", "192.168.1.10", False),
+        ("evil.example:8866", "192.168.1.10", False),
+        ("10.0.0.7:8866", "0.0.0.0", True),  # bound to every address: any address
+        ("[fe80::1]:8866", "::", True),
+        ("[fe80::1]:8866", "0.0.0.0", False),  # an IPv4 server is not reached by IPv6
+        ("evil.example", "0.0.0.0", False),  # DNS rebinding sends a name, never an address
+        ("127.0.0.1.evil.example", "0.0.0.0", False),
+        ("localhost:8866", "127.0.0.1", False),  # names and loopback are jupyter_server's part
+        ("192.168.1.10", "box.lan", False),
+    ],
+)
+def test_bound_address_admitted(header, bound, admitted):
+    assert serve.bound_address_admitted(header, bound) is admitted
+
+
+class FakeRequest:
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+
+def host_check(handler_class, host: str, bound: str) -> bool:
+    """The Host check of a wrapped handler class, on a stand-in request (no server)."""
+    import logging
+
+    fake = type("Fake", (), {})()
+    fake.request = FakeRequest(host)
+    fake.settings = serve.host_check_settings(bound)
+    fake.log = logging.getLogger("test")
+    return handler_class.check_host(fake)
+
+
+@pytest.mark.parametrize(
+    ("bound", "header", "answered"),
+    [
+        ("127.0.0.1", "127.0.0.1:8866", True),
+        ("127.0.0.1", "localhost", True),
+        ("127.0.0.1", "[::1]:8866", True),
+        ("127.0.0.1", "evil.example:8866", False),
+        ("127.0.0.1", "192.168.1.10:8866", False),
+        ("192.168.1.10", "192.168.1.10:8866", True),
+        ("192.168.1.10", "evil.example", False),
+        ("192.168.1.10", "192.168.1.11", False),
+        ("0.0.0.0", "192.168.1.10:8866", True),
+        ("0.0.0.0", f"{socket.gethostname()}:8866", True),
+        ("0.0.0.0", "evil.example:8866", False),
+        ("box.lan", "box.lan:8866", True),
+        ("box.lan", "evil.example:8866", False),
+    ],
+)
+def test_every_handler_answers_only_hosts_naming_the_server(bound, header, answered):
+    from jupyter_server.base.handlers import JupyterHandler
+    from voila.static_file_handler import AllowListFileHandler
+
+    class PageHandler(JupyterHandler):
+        pass
+
+    rules = [("/p", PageHandler), ("/f/(.*)", AllowListFileHandler, {"path": "/"})]
+    for rule in serve.host_checked_handlers(rules, bound):
+        assert host_check(rule[1], header, bound) is answered, rule[0]
+
+
+def test_voilas_handlers_are_swapped_for_host_checked_ones_with_their_options():
     from jupyter_server.base.handlers import JupyterHandler
     from tornado import web
     from voila.static_file_handler import AllowListFileHandler, MultiStaticFileHandler
@@ -100,14 +169,15 @@ def test_voilas_plain_tornado_handlers_get_the_host_check_and_keep_their_options
         ("/voila/render/(.*)", PageHandler),
         ("/again/(.*)", AllowListFileHandler, options),
     ]
-    swapped = serve.host_checked_handlers(rules)
+    swapped = serve.host_checked_handlers(rules, "127.0.0.1")
     assert [rule[0] for rule in swapped] == [rule[0] for rule in rules]
-    assert swapped[2] == rules[2]  # a jupyter_server handler checks the Host already
     assert swapped[0][2] is options and swapped[0][1] is swapped[3][1]
     for rule, original in zip(swapped, rules, strict=True):
         handler = rule[1]
-        assert issubclass(handler, original[1]) and issubclass(handler, web.RequestHandler)
-        assert handler.check_host is JupyterHandler.check_host
+        assert handler is not original[1] and issubclass(handler, original[1])
+        assert issubclass(handler, web.RequestHandler)
+    # A plain tornado handler gets jupyter_server's prepare-time check; a JupyterHandler has it.
+    assert "prepare" in vars(swapped[0][1]) and "prepare" not in vars(swapped[2][1])
 
 
 def test_tornado_settings_log_requests_with_the_token_scrubbed(tmp_path):

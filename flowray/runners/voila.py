@@ -10,8 +10,9 @@ process until SIGINT or SIGTERM. What it adds to a bare `voila dashboards/`:
   any local user or web page could otherwise reach the port; the token appears
   only in the one URL printed for the user, never in the request log;
 - it turns on jupyter_server's Host check (`allow_remote_access=False`), which
-  Voila's standalone app turns off: a request whose Host header is not this
-  server's name gets 403 before any handler runs, so a web page cannot reach
+  Voila's standalone app turns off, on every handler: a request whose Host
+  header does not name this server (localhost or a loopback address when bound
+  to loopback) gets 403 before any handler runs, so a web page cannot reach
   the dashboards through DNS rebinding;
 - it culls kernels whose page has gone (Voila starts one kernel per page view
   and never stops it if the browser dies before its unload beacon);
@@ -146,21 +147,43 @@ def check_token(token: str) -> str:
 def host_check_settings(host: str) -> dict[str, Any]:
     """jupyter_server's Host check (tornado settings) for a server bound to `host`.
 
-    Bound to loopback, only Host headers naming a loopback address or
-    localhost (with or without the port) are answered; bound to a name, that
-    name too. jupyter_server admits IP addresses only when they are loopback,
-    so a server bound to another address (or to all of them) cannot check the
-    Host this way; there, as in Jupyter, the token alone keeps others out.
-    A DNS-rebinding page always sends its own domain name, which the check refuses.
+    jupyter_server answers a Host naming a loopback address or one of
+    `local_hostnames` (with or without the port) and refuses any other with
+    403. Bound to a name, that name is admitted too; bound to all addresses,
+    this machine's own names. An IP address other than loopback cannot be
+    admitted this way: `bound_address_admitted` does that.
     """
+    names = list(LOCAL_HOSTNAMES)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        names = [*LOCAL_HOSTNAMES, *([host] if host not in LOCAL_HOSTNAMES else [])]
-        return {"allow_remote_access": False, "local_hostnames": names}
-    if address.is_loopback:
-        return {"allow_remote_access": False, "local_hostnames": list(LOCAL_HOSTNAMES)}
-    return {"allow_remote_access": True}
+        names.append(host)
+    else:
+        if address.is_unspecified:
+            names += [socket.gethostname(), socket.getfqdn()]
+    return {"allow_remote_access": False, "local_hostnames": list(dict.fromkeys(names))}
+
+
+def bound_address_admitted(host_header: str, bound: str) -> bool:
+    """True when a request's Host is an IP address this server is bound to.
+
+    The one case jupyter_server's check cannot admit: a non-loopback address
+    (`--host 192.168.1.10`, or any address of the machine when bound to all
+    of them, `0.0.0.0`). A DNS-rebinding page always sends its own domain
+    name, never an address, so admitting addresses keeps it out.
+    """
+    match = re.fullmatch(r"(.*?)(:\d+)?", host_header)
+    name = match.group(1) if match else host_header
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        requested = ipaddress.ip_address(name)
+        listening = ipaddress.ip_address(bound)
+    except ValueError:
+        return False
+    return requested == listening or (
+        listening.is_unspecified and requested.version == listening.version
+    )
 
 
 def tornado_settings(server: DashboardServer) -> dict[str, Any]:
@@ -176,48 +199,49 @@ def tornado_settings(server: DashboardServer) -> dict[str, Any]:
     return {**host_check_settings(server.host), "log_function": log_request}
 
 
-def host_checked_handlers(rules: Sequence[Any]) -> list[Any]:
-    """Voila's URL rules, with jupyter_server's Host check also on its plain tornado handlers.
+def host_checked_handlers(rules: Sequence[Any], bound: str) -> list[Any]:
+    """Voila's URL rules, every handler checking the Host for a server bound to `bound`.
 
+    Each handler class is swapped for a subclass whose Host check is
+    jupyter_server's (`host_check_settings`) plus `bound_address_admitted`.
     Voila serves its page shell (`/voila/static/`, `/voila/templates/`) and the
     allow-listed files next to the dashboards (`/voila/files/`) with plain
-    tornado file handlers, which skip the Host check every jupyter_server
-    handler makes. Each such handler class is swapped for a subclass that
-    runs that same check first (403 for a foreign Host). Like jupyter_server's
-    own static files they need no token: they hold no notebook, data or kernel.
+    tornado file handlers, which make no Host check at all: their subclasses
+    make it first (403 for a foreign Host). Like jupyter_server's own static
+    files those need no token: they hold no notebook, data or kernel.
     """
     from jupyter_server.base.handlers import JupyterHandler
     from tornado import web
 
+    def check_host(self: Any) -> bool:
+        return bound_address_admitted(self.request.host, bound) or bool(
+            JupyterHandler.check_host(self)
+        )
+
     checked: dict[type, type] = {}
 
     def with_host_check(handler: Any) -> type:
-        def prepare(self: Any) -> Any:
-            if not self.check_host():
-                raise web.HTTPError(403)
-            return handler.prepare(self)
+        if handler in checked:
+            return checked[handler]
+        namespace: dict[str, Any] = {
+            "__doc__": f"{handler.__name__} behind the Host check.",
+            "check_host": check_host,
+        }
+        if not issubclass(handler, JupyterHandler):  # its prepare makes no Host check
 
-        if handler not in checked:
-            checked[handler] = type(
-                handler.__name__,
-                (handler,),
-                {
-                    "__doc__": f"{handler.__name__} behind jupyter_server's Host check.",
-                    "log": JupyterHandler.log,
-                    "check_host": JupyterHandler.check_host,
-                    "prepare": prepare,
-                },
-            )
+            def prepare(self: Any) -> Any:
+                if not self.check_host():
+                    raise web.HTTPError(403)
+                return handler.prepare(self)
+
+            namespace.update(log=JupyterHandler.log, prepare=prepare)
+        checked[handler] = type(handler.__name__, (handler,), namespace)
         return checked[handler]
 
     swapped = []
     for rule in rules:
         handler = rule[1] if isinstance(rule, tuple) and len(rule) > 1 else None
-        if (
-            isinstance(handler, type)
-            and issubclass(handler, web.RequestHandler)
-            and not issubclass(handler, JupyterHandler)
-        ):
+        if isinstance(handler, type) and issubclass(handler, web.RequestHandler):
             rule = (rule[0], with_host_check(handler), *rule[2:])
         swapped.append(rule)
     return swapped
@@ -414,7 +438,7 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
         """Voila whose every handler checks the Host (see `host_checked_handlers`)."""
 
         def init_handlers(self) -> list[Any]:
-            return host_checked_handlers(super().init_handlers())
+            return host_checked_handlers(super().init_handlers(), server.host)
 
     print(describe_server(server), flush=True)
     app = FlowrayVoila.instance()
