@@ -32,6 +32,7 @@ This module imports neither ray nor duckdb; Voila is imported only when serving.
 from __future__ import annotations
 
 import errno
+import html
 import ipaddress
 import os
 import re
@@ -60,7 +61,7 @@ TEMPLATE_NAME = "flowray"
 PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
-#: Host names (besides loopback addresses) a server bound to loopback answers to.
+#: Host names every server answers to, besides loopback addresses and the name it is bound to.
 LOCAL_HOSTNAMES = ("localhost",)
 #: Shortest token an operator may choose; the generated ones are 32 characters.
 MIN_TOKEN_LENGTH = 16
@@ -401,12 +402,13 @@ def open_browser_when_listening(server: DashboardServer, timeout: float = 120.0)
     """
     fd, name = tempfile.mkstemp(prefix="flowray-dashboards-", suffix=".html")
     redirect = Path(name)
+    url = html.escape(server.url)
     with os.fdopen(fd, "w", encoding="utf-8") as page:
         page.write(
-            f'<!doctype html><meta http-equiv="refresh" content="0;url={server.url}">'
-            f'<a href="{server.url}">flowray dashboards</a>\n'
+            f'<!doctype html><meta http-equiv="refresh" content="0;url={url}">'
+            f'<a href="{url}">flowray dashboards</a>\n'
         )
-    connect_host = server.host if is_loopback(server.host) else "127.0.0.1"
+    connect_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(server.host, server.host)
 
     def wait_then_open() -> None:
         deadline = time.monotonic() + timeout
