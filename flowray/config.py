@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+#: The dashboards' access token chosen by the operator (else a random one per serve).
+DASHBOARD_TOKEN_VARIABLE = "FLOWRAY_DASHBOARD_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class Settings:
     ray_dashboard: bool
     dashboard_host: str
     dashboard_port: int
+    dashboard_token: str | None = field(default=None, repr=False)  # a secret: never printed
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -35,4 +39,5 @@ def load_settings() -> Settings:
         ray_dashboard=env.get("FLOWRAY_RAY_DASHBOARD", "0") in ("1", "true", "yes"),
         dashboard_host=env.get("FLOWRAY_DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=int(env.get("FLOWRAY_DASHBOARD_PORT") or 8866),
+        dashboard_token=env.get(DASHBOARD_TOKEN_VARIABLE) or None,
     )

@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dashboard",
         help="serve the stakeholder dashboards (Voila) in the browser",
         description=(
-            "Serve the dashboards/ notebooks with Voila on this machine and print their URL. "
+            "Serve the dashboards/ notebooks with Voila on this machine and print their URL, "
+            "which carries the access token every request needs (a random one per serve, "
+            "or FLOWRAY_DASHBOARD_TOKEN). "
             "Runs until Ctrl+C; closed pages free their kernel after the idle timeout."
         ),
     )
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--host",
         default=settings.dashboard_host,
-        help="address to listen on (default %(default)s; any other than loopback requires a token)",
+        help="address to listen on (default %(default)s; beyond loopback, other machines can reach it)",
     )
     parser.add_argument(
         "--db",
@@ -55,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"DuckDB ledger the dashboards read and write (default FLOWRAY_DB or {settings.db_path})",
     )
     parser.add_argument(
-        "--no-browser", action="store_true", help="do not open a web browser on start"
+        "--no-browser",
+        action="store_true",
+        help="do not open a web browser on start (it opens the URL with the token)",
     )
     parser.add_argument(
         "--dashboards",
@@ -119,6 +123,7 @@ def plan_server(
         cull_idle_timeout=args.cull_idle_timeout,
         cull_interval=args.cull_interval,
         kernel_env=kernel_env,
+        token=load_settings().dashboard_token,
     )
 
 

@@ -5,7 +5,15 @@ process until SIGINT or SIGTERM. What it adds to a bare `voila dashboards/`:
 
 - it binds 127.0.0.1 unless told otherwise, and refuses a busy port instead of
   silently moving to another one (Voila's default), so the printed URL is right;
-  on a non-loopback host it turns on a random access token and prints it;
+- it requires an access token on every host, 127.0.0.1 included (a random one
+  per serve unless the operator gives one), because a page view runs code and
+  any local user or web page could otherwise reach the port; the token appears
+  only in the one URL printed for the user, never in the request log;
+- it turns on jupyter_server's Host check (`allow_remote_access=False`), which
+  Voila's standalone app turns off, on every handler: a request whose Host
+  header does not name this server (localhost or a loopback address when bound
+  to loopback) gets 403 before any handler runs, so a web page cannot reach
+  the dashboards through DNS rebinding;
 - it culls kernels whose page has gone (Voila starts one kernel per page view
   and never stops it if the browser dies before its unload beacon);
 - it serves the page through flowray's Voila template (flowray/jupyter_data),
@@ -24,16 +32,23 @@ This module imports neither ray nor duckdb; Voila is imported only when serving.
 from __future__ import annotations
 
 import errno
+import html
 import ipaddress
 import os
+import re
 import secrets
 import socket
 import sys
+import tempfile
+import threading
+import time
+import webbrowser
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.config import DASHBOARD_TOKEN_VARIABLE
 from flowray.exceptions import FlowrayError, InputError
 
 #: Seconds without kernel activity, and with no browser connected, before a kernel is shut down.
@@ -46,6 +61,12 @@ TEMPLATE_NAME = "flowray"
 PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
+#: Host names every server answers to, besides loopback addresses and the name it is bound to.
+LOCAL_HOSTNAMES = ("localhost",)
+#: Shortest token an operator may choose; the generated ones are 32 characters.
+MIN_TOKEN_LENGTH = 16
+#: Characters of a token: URL-safe, so it travels unescaped in the printed URL.
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the flowray package
 JUPYTER_DATA_DIR = _PACKAGE_DIR / "jupyter_data"
@@ -63,20 +84,20 @@ class DashboardServer:
     cull_idle_timeout: int = DEFAULT_CULL_IDLE_TIMEOUT
     cull_interval: int = DEFAULT_CULL_INTERVAL
     cull_connected: bool = False
-    token: str = ""
+    token: str = field(default="", repr=False)  # a repr can end up in a log
     kernel_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        """Address of the dashboard list, with the token when one is required."""
-        return self.page_url("")
+        """Address of the dashboard list with the token: the one URL that carries it."""
+        return f"{self.page_url('')}?token={self.token}"
 
     def page_url(self, notebook: str) -> str:
-        """Address of one dashboard page (e.g. "forecast.ipynb"); "" is the list."""
+        """Address of one dashboard page (e.g. "forecast.ipynb"), without the token:
+        a browser that opened `url` holds the login cookie; "" is the list."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         path = f"voila/render/{notebook}" if notebook else ""
-        query = f"?token={self.token}" if self.token else ""
-        return f"http://{host}:{self.port}/{path}{query}"
+        return f"http://{host}:{self.port}/{path}"
 
     def pages(self) -> list[str]:
         """The dashboards served (not _x or .x notebooks): PAGE_ORDER first, then by name."""
@@ -110,6 +131,123 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_token(token: str) -> str:
+    """An operator's own token, if usable: long enough and URL-safe.
+
+    The error shows the token's length, never the token itself.
+    """
+    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN_PATTERN.fullmatch(token):
+        raise InputError(
+            "token",
+            f"<{len(token)} characters, hidden>",
+            f"must be at least {MIN_TOKEN_LENGTH} characters of A-Z, a-z, 0-9, '-' and '_'",
+        )
+    return token
+
+
+def host_check_settings(host: str) -> dict[str, Any]:
+    """jupyter_server's Host check (tornado settings) for a server bound to `host`.
+
+    jupyter_server answers a Host naming a loopback address or one of
+    `local_hostnames` (with or without the port) and refuses any other with
+    403. Bound to a name, that name is admitted too; bound to all addresses,
+    this machine's own names. An IP address other than loopback cannot be
+    admitted this way: `bound_address_admitted` does that.
+    """
+    names = list(LOCAL_HOSTNAMES)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        names.append(host)
+    else:
+        if address.is_unspecified:
+            names += [socket.gethostname(), socket.getfqdn()]
+    return {"allow_remote_access": False, "local_hostnames": list(dict.fromkeys(names))}
+
+
+def bound_address_admitted(host_header: str, bound: str) -> bool:
+    """True when a request's Host is an IP address this server is bound to.
+
+    The one case jupyter_server's check cannot admit: a non-loopback address
+    (`--host 192.168.1.10`, or any address of the machine when bound to all
+    of them, `0.0.0.0`). A DNS-rebinding page always sends its own domain
+    name, never an address, so admitting addresses keeps it out.
+    """
+    match = re.fullmatch(r"(.*?)(:\d+)?", host_header)
+    name = match.group(1) if match else host_header
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        requested = ipaddress.ip_address(name)
+        listening = ipaddress.ip_address(bound)
+    except ValueError:
+        return False
+    return requested == listening or (
+        listening.is_unspecified and requested.version == listening.version
+    )
+
+
+def tornado_settings(server: DashboardServer) -> dict[str, Any]:
+    """Settings Voila applies to its tornado application (after its own, so these win).
+
+    Voila's standalone app sets `allow_remote_access=True`; this turns the
+    Host check back on (see `host_check_settings`), and logs requests through
+    jupyter_server's `log_request`, which scrubs `token` from logged URLs
+    (tornado's default would log a refused request's URL, token included).
+    """
+    from jupyter_server.log import log_request
+
+    return {**host_check_settings(server.host), "log_function": log_request}
+
+
+def host_checked_handlers(rules: Sequence[Any], bound: str) -> list[Any]:
+    """Voila's URL rules, every handler checking the Host for a server bound to `bound`.
+
+    Each handler class is swapped for a subclass whose Host check is
+    jupyter_server's (`host_check_settings`) plus `bound_address_admitted`.
+    Voila serves its page shell (`/voila/static/`, `/voila/templates/`) and the
+    allow-listed files next to the dashboards (`/voila/files/`) with plain
+    tornado file handlers, which make no Host check at all: their subclasses
+    make it first (403 for a foreign Host). Like jupyter_server's own static
+    files those need no token: they hold no notebook, data or kernel.
+    """
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+
+    def check_host(self: Any) -> bool:
+        return bound_address_admitted(self.request.host, bound) or bool(
+            JupyterHandler.check_host(self)
+        )
+
+    checked: dict[type, type] = {}
+
+    def with_host_check(handler: Any) -> type:
+        if handler in checked:
+            return checked[handler]
+        namespace: dict[str, Any] = {
+            "__doc__": f"{handler.__name__} behind the Host check.",
+            "check_host": check_host,
+        }
+        if not issubclass(handler, JupyterHandler):  # its prepare makes no Host check
+
+            def prepare(self: Any) -> Any:
+                if not self.check_host():
+                    raise web.HTTPError(403)
+                return handler.prepare(self)
+
+            namespace.update(log=JupyterHandler.log, prepare=prepare)
+        checked[handler] = type(handler.__name__, (handler,), namespace)
+        return checked[handler]
+
+    swapped = []
+    for rule in rules:
+        handler = rule[1] if isinstance(rule, tuple) and len(rule) > 1 else None
+        if isinstance(handler, type) and issubclass(handler, web.RequestHandler):
+            rule = (rule[0], with_host_check(handler), *rule[2:])
+        swapped.append(rule)
+    return swapped
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail with a clear message now rather than let Voila pick another port silently."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -138,8 +276,13 @@ def plan_dashboard_server(
     cull_interval: int = DEFAULT_CULL_INTERVAL,
     cull_connected: bool = False,
     kernel_env: Mapping[str, str] | None = None,
+    token: str | None = None,
 ) -> DashboardServer:
-    """Validate the options and resolve paths; starts nothing."""
+    """Validate the options and resolve paths; starts nothing.
+
+    `token` is the operator's own access token; None or "" draws a random one.
+    There is no way to serve without a token.
+    """
     directory = Path(dashboards_dir) if dashboards_dir is not None else find_dashboards_dir()
     if not directory.is_dir():
         raise InputError("dashboards_dir", str(directory), "must be an existing directory")
@@ -162,21 +305,27 @@ def plan_dashboard_server(
         cull_idle_timeout=cull_idle_timeout,
         cull_interval=cull_interval,
         cull_connected=cull_connected,
-        # Voila has no login of its own: anyone who can reach the port runs the
-        # dashboards' code, so beyond this machine require a secret token.
-        token="" if is_loopback(host) else secrets.token_urlsafe(24),
+        # Anyone who can reach the port runs the dashboards' code, and on
+        # 127.0.0.1 that is every local user: always require a secret token.
+        token=check_token(token) if token else secrets.token_urlsafe(24),
         kernel_env=dict(kernel_env or {}),
     )
 
 
 def build_voila_argv(server: DashboardServer) -> list[str]:
-    """Voila's command line for `server` (also usable as `voila <argv>` by hand)."""
+    """Voila's command line for `server`.
+
+    It holds the token, so it is passed to Voila inside this process, never
+    to a child process whose command line other users could read. The Host
+    check and the request log are tornado settings (`tornado_settings`).
+    """
     argv = [
         str(server.dashboards_dir),
         f"--Voila.ip={server.host}",
         f"--Voila.port={server.port}",
         "--Voila.port_retries=0",
-        f"--Voila.open_browser={server.open_browser}",
+        # Voila would open the URL without the token; `serve_dashboards` opens it with it.
+        "--Voila.open_browser=False",
         f"--VoilaConfiguration.template={TEMPLATE_NAME}",
         # Only the operator's choices: a notebook cannot switch to a CDN-using template.
         "--VoilaConfiguration.allow_template_override=NO",
@@ -186,8 +335,7 @@ def build_voila_argv(server: DashboardServer) -> list[str]:
         f"--MappingKernelManager.cull_connected={server.cull_connected}",
     ]
     argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
-    if server.token:
-        argv.append(f"--Voila.token={server.token}")
+    argv.append(f"--Voila.token={server.token}")
     return argv
 
 
@@ -195,6 +343,8 @@ def kernel_environment(server: DashboardServer, base: Mapping[str, str]) -> dict
     """Environment for the Voila process, inherited by every dashboard kernel."""
     env = dict(base)
     env.update(server.kernel_env)
+    # The token stays in the server: a dashboard's code has no use for it.
+    env.pop(DASHBOARD_TOKEN_VARIABLE, None)
     env["FLOWRAY_DB"] = str(server.db_path)
     # Voila finds flowray's template through the Jupyter data path.
     paths = [str(JUPYTER_DATA_DIR)] + [
@@ -222,6 +372,7 @@ def describe_server(server: DashboardServer) -> str:
     db_note = "" if server.db_path.exists() else " (does not exist yet)"
     lines = [
         f"flowray dashboards: {server.url}",
+        "  open this URL first: its token signs this browser in (a cookie); keep it private",
         *(f"  page     {server.page_url(name)}" for name in server.pages()),
         f"  serving  {server.dashboards_dir}",
         f"  database {server.db_path}{db_note}",
@@ -233,13 +384,44 @@ def describe_server(server: DashboardServer) -> str:
         f"  idle kernels stop after {server.cull_idle_timeout} s without a browser",
         "  press Ctrl+C to stop",
     ]
-    if server.token:
+    if not is_loopback(server.host):
         lines.insert(
             1,
             f"  WARNING: listening on {server.host}, reachable from other machines; "
             "the token in the URL is required",
         )
     return "\n".join(lines)
+
+
+def open_browser_when_listening(server: DashboardServer, timeout: float = 120.0) -> Path:
+    """Open `server.url` in a web browser once the port accepts connections.
+
+    As Jupyter does, the browser opens a private (0600) local HTML file that
+    redirects to the URL, so the token is not on a browser command line that
+    other users could read. Returns that file; the caller deletes it.
+    """
+    fd, name = tempfile.mkstemp(prefix="flowray-dashboards-", suffix=".html")
+    redirect = Path(name)
+    url = html.escape(server.url)
+    with os.fdopen(fd, "w", encoding="utf-8") as page:
+        page.write(
+            f'<!doctype html><meta http-equiv="refresh" content="0;url={url}">'
+            f'<a href="{url}">flowray dashboards</a>\n'
+        )
+    connect_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(server.host, server.host)
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((connect_host, server.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        webbrowser.open(redirect.as_uri(), new=2)
+
+    threading.Thread(target=wait_then_open, name="open-browser", daemon=True).start()
+    return redirect
 
 
 def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ()) -> int:
@@ -250,16 +432,29 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
     loop and shuts every kernel down before this returns.
     """
     check_port_free(server.host, server.port)
+    os.environ.pop(DASHBOARD_TOKEN_VARIABLE, None)
     os.environ.update(kernel_environment(server, os.environ))
     from voila.app import Voila  # heavy import, only when actually serving
 
+    class FlowrayVoila(Voila):
+        """Voila whose every handler checks the Host (see `host_checked_handlers`)."""
+
+        def init_handlers(self) -> list[Any]:
+            return host_checked_handlers(super().init_handlers(), server.host)
+
     print(describe_server(server), flush=True)
-    app = Voila.instance()
+    app = FlowrayVoila.instance()
+    redirect: Path | None = None
     try:
         app.initialize([*build_voila_argv(server), *argv_extra])
         app.voila_configuration.prelaunch_hook = set_xsrf_cookie
+        app.tornado_settings = {**app.tornado_settings, **tornado_settings(server)}
+        if server.open_browser:
+            redirect = open_browser_when_listening(server)
         app.start()  # blocks until the loop stops; then kills the kernels
     finally:
-        Voila.clear_instance()
+        FlowrayVoila.clear_instance()
+        if redirect is not None:
+            redirect.unlink(missing_ok=True)
     print("flowray dashboards: stopped", file=sys.stderr, flush=True)
     return 0

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="processes ar
 def fetch(url: str, timeout: float = 240) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         assert response.status == 200
+        assert response.url == url, f"redirected to {response.url} (the login form?)"
         return response.read().decode()
 
 
@@ -52,9 +53,9 @@ def wait_dead(pids: list[int], timeout: float) -> list[int]:
 def serve_a_page(server) -> int:
     """Fetch the list and a dashboard (its kernel starts); both offline. Returns the kernel's pid."""
     before = set(server.kernel_processes().values())
-    listing = fetch(server.base_url)
+    listing = fetch(server.address())
     page = fetch(server.url(PAGE))  # returns once every cell has run
-    contents = json.loads(fetch(f"{server.base_url}voila/api/contents"))  # the list's data
+    contents = json.loads(fetch(server.address("voila/api/contents")))  # the list's data
     assert {"forecast.ipynb", "portfolio.ipynb", "cluster.ipynb"} <= {
         i["name"] for i in contents["content"]
     }
@@ -74,7 +75,8 @@ def stop_and_check(server, sig: int) -> str:
     assert server.process.wait(timeout=120) == 0
     assert wait_dead(kernels, 10) == [], "a dashboard kernel outlived the server"
     log = server.log_text()
-    assert f"flowray dashboards: {server.base_url}" in log
+    assert f"flowray dashboards: {server.base_url}?token=" in log
+    assert log.count(server.token) == 1  # only in the printed URL, never in the request log
     assert "Kernel shutdown" in log
     assert "flowray dashboards: stopped" in log
     return log

@@ -7,6 +7,10 @@ that server) can be found by its command line and killed if anything leaks.
 A server without FLOWRAY_RAY_ADDRESS starts one local Ray in its own process
 (`flowray dashboard` shares it with every page); its Ray processes are found
 through the process tree, and killed at the end too if the server left them.
+
+Every request needs the server's access token: the harness reads it from the
+URL the server prints (as a person would), and `url`/`address` carry it; a
+browser that opened one of them holds the login cookie for the rest.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # after 30 s and is retried (up to 6 attempts in all, see flowray.cli.app_cmds).
 STARTUP_TIMEOUT = 420.0
 _KERNEL_FILE = re.compile(r"kernel-([0-9a-f-]{36})\.json")
+_URL_LINE = re.compile(r"^flowray dashboards: (http://\S+/)\?token=(\S+)$", re.MULTILINE)
 _RAY_LINE = re.compile(r"^\s*ray\s+(\S+) \(one cluster shared by every page\)", re.MULTILINE)
 RAY_HEAD_PROCESSES = ("gcs_server", "raylet")
 
@@ -98,9 +103,22 @@ class VoilaServer:
     stopped: bool = field(default=False)
     _ray_pids: dict[int, str] = field(default_factory=dict)
 
+    @property
+    def token(self) -> str:
+        """The access token, from the URL the server printed (its base must be `base_url`)."""
+        match = _URL_LINE.search(self.log_text())
+        if match is None:
+            raise RuntimeError(f"the server printed no URL with a token:\n{self.log_text()}")
+        assert match.group(1) == self.base_url, (match.group(1), self.base_url)
+        return match.group(2)
+
+    def address(self, path: str = "") -> str:
+        """`base_url` + `path` with the token, e.g. `address("voila/api/contents")`."""
+        return f"{self.base_url}{path}?token={self.token}"
+
     def url(self, dashboard: str) -> str:
-        """Page URL of a notebook in the dashboards directory, e.g. `forecast.ipynb`."""
-        return f"{self.base_url}voila/render/{dashboard}"
+        """Page URL of a notebook in the dashboards directory, e.g. `forecast.ipynb`, with the token."""
+        return self.address(f"voila/render/{dashboard}")
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -144,8 +162,12 @@ class VoilaServer:
 
     def kernel_model(self, kernel_id: str) -> dict | None:
         """Voila's view of a kernel (connections, execution_state), or None once it is gone."""
+        request = urllib.request.Request(
+            f"{self.base_url}api/kernels/{kernel_id}",
+            headers={"Authorization": f"token {self.token}"},
+        )
         try:
-            with urllib.request.urlopen(f"{self.base_url}api/kernels/{kernel_id}", timeout=10) as r:
+            with urllib.request.urlopen(request, timeout=10) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
@@ -159,12 +181,13 @@ class VoilaServer:
                 raise RuntimeError(
                     f"flowray dashboard exited with {self.process.returncode}:\n{self.log_text()}"
                 )
-            try:
-                with urllib.request.urlopen(self.base_url, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if _URL_LINE.search(self.log_text()):
+                try:
+                    with urllib.request.urlopen(self.address(), timeout=5) as response:
+                        if response.status == 200 and response.url == self.address():
+                            return  # the list itself, not the login form
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
             time.sleep(0.5)
         raise TimeoutError(f"flowray dashboard not ready after {timeout} s:\n{self.log_text()}")
 

@@ -197,3 +197,51 @@ def test_bad_options_fail_before_ray_starts(tmp_path, monkeypatch, cluster):
     with pytest.raises(InputError, match="cull_interval"):
         app_cmds.run_dashboard(args)
     assert cluster.starts == 0
+
+
+# -- the access token: always on, the operator's own through FLOWRAY_DASHBOARD_TOKEN ----------
+
+
+def test_dashboard_and_demo_serve_with_the_operators_token(tmp_path, monkeypatch, cluster):
+    monkeypatch.setenv("FLOWRAY_DASHBOARD_TOKEN", "operator-chosen-token-0123")
+    served = []
+    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: served.append(server) or 0)
+    assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
+
+    seeded = []
+    monkeypatch.setattr(
+        pipeline,
+        "seed_demo",
+        lambda db: seeded.append(db) or {"seeded": False, "projects": 4, "forecasts": 20},
+    )
+    demo = build_parser().parse_args(
+        ["demo", "--no-browser", "--port", str(free_port()), "--db", str(tmp_path / "d.duckdb")]
+    )
+    assert demo.handler(demo) == 0
+    assert seeded == [tmp_path / "d.duckdb"]
+    for server in served:
+        assert server.token == "operator-chosen-token-0123"
+        first_line = describe_server(server).splitlines()[0]
+        assert first_line == (
+            f"flowray dashboards: http://127.0.0.1:{server.port}/?token=operator-chosen-token-0123"
+        )
+
+
+def test_without_a_setting_every_serve_draws_its_own_token(tmp_path, monkeypatch, cluster):
+    monkeypatch.delenv("FLOWRAY_DASHBOARD_TOKEN", raising=False)
+    served = []
+    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: served.append(server) or 0)
+    app_cmds.run_dashboard(dashboard_args(tmp_path))
+    app_cmds.run_dashboard(dashboard_args(tmp_path))
+    assert all(len(server.token) >= 32 for server in served)
+    assert served[0].token != served[1].token
+    assert served[0].open_browser is False  # --no-browser
+
+
+def test_a_bad_token_setting_exits_2_without_showing_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWRAY_DASHBOARD_TOKEN", "my secret!")
+    result = run_flowray("dashboard", "--no-browser", "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "token: got '<10 characters, hidden>'" in result.stderr
+    assert "my secret" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
