@@ -16,6 +16,7 @@ items left.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,11 +250,11 @@ class Feature:
                 )
             if done:
                 raise InputError(
-                    f"{where}.done", done, "must be 0 with a per-team size (give each team's items left)"
+                    f"{where}.done",
+                    done,
+                    "must be 0 with a per-team size (give each team's items left)",
                 )
-            sizes = {
-                str(team): _size(f"{where}.size.{team}", v) for team, v in self.size.items()
-            }
+            sizes = {str(team): _size(f"{where}.size.{team}", v) for team, v in self.size.items()}
             object.__setattr__(self, "size", sizes)
             object.__setattr__(self, "teams", tuple(sizes))
         elif self.size is not None:
@@ -309,11 +310,11 @@ class Portfolio:
             if feature.name in seen:
                 raise InputError("features", feature.name, "feature names must be unique")
             seen.add(feature.name)
-            for team in feature.teams:
-                if team not in names:
+            for team_name in feature.teams:
+                if team_name not in names:
                     raise InputError(
                         f"features[{feature.name}].teams",
-                        team,
+                        team_name,
                         f"is not a team of this portfolio ({', '.join(names)})",
                     )
         object.__setattr__(self, "teams", teams)
@@ -384,20 +385,7 @@ class Portfolio:
 
     def with_changes(self, **changes: Any) -> Portfolio:
         """A copy with some fields replaced (checked again)."""
-        fields = {
-            "teams": self.teams,
-            "features": self.features,
-            "start": self.start,
-            "target": self.target,
-            "period_days": self.period_days,
-            "level": self.level,
-            "feature_sizes": self.feature_sizes,
-            "blackouts": self.blackouts,
-            "max_periods": self.max_periods,
-            "sampler": self.sampler,
-        }
-        fields.update(changes)
-        return Portfolio(**fields)
+        return dataclasses.replace(self, **changes)
 
     def cannot_forecast(self) -> list[bool]:
         """Per feature: True when one of its teams has neither history nor estimate."""

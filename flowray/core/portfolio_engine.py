@@ -12,7 +12,7 @@ done, or at the horizon (max_periods), whose features count as not done.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,7 +153,7 @@ def portfolio_arrays(portfolio: Portfolio) -> PortfolioArrays:
         member_count[f] = len(indices)
         done[f] = feature.done
         size = feature.size
-        if isinstance(size, dict):
+        if isinstance(size, Mapping):
             mode[f] = _MODE_PER_TEAM
             for name, part in size.items():
                 low, high = part if isinstance(part, tuple) else (part, part)
@@ -223,13 +223,11 @@ def simulate_portfolio_chunks(
     return merge_portfolio_histograms(simulate_portfolio_chunk(arrays, seed, c) for c in chunks)
 
 
-def forecast_portfolio(
-    portfolio: Portfolio, runs: int = 100_000, seed: int = 0
-) -> PortfolioResult:
+def forecast_portfolio(portfolio: Portfolio, runs: int = 100_000, seed: int = 0) -> PortfolioResult:
     """Simulate `runs` futures of the portfolio in this process and read the answer.
 
     The same seed and inputs give the same result, here or as a job on any
-    engine (`flowray.jobs.submit_portfolio`).
+    engine (`flowray.jobs.portfolio.submit_portfolio`).
     """
     if not isinstance(portfolio, Portfolio):
         raise InputError("portfolio", type(portfolio).__name__, "must be a flowray Portfolio")

@@ -35,7 +35,9 @@ class PortfolioHistograms:
     """Integer counts of a set of runs; `merge` adds them (any order, any grouping)."""
 
     runs: int
-    completion: NDArray[np.int64]  # [f, w]: runs with feature f done after w periods; last = not done
+    completion: NDArray[
+        np.int64
+    ]  # [f, w]: runs with feature f done after w periods; last = not done
     prefix: NDArray[np.int64]  # [f, w]: runs with features 0..f all done after w periods
     by_target: NDArray[np.int64] | None = None  # [n]: runs with n features done by the target
     run_periods: int = 0
@@ -63,7 +65,11 @@ class PortfolioHistograms:
             return False
         if (self.by_target is None) != (other.by_target is None):
             return False
-        same_target = self.by_target is None or np.array_equal(self.by_target, other.by_target)
+        same_target = (
+            self.by_target is None
+            or other.by_target is None
+            or np.array_equal(self.by_target, other.by_target)
+        )
         return (
             same_target
             and np.array_equal(self.completion, other.completion)
@@ -212,9 +218,7 @@ class PortfolioResult:
         """The 95% Monte Carlo error (plus or minus) of a probability read off these runs."""
         return None if p is None else _half_width(p, self.runs)
 
-    def feature_dict(
-        self, f: int, levels: Sequence[float] = DEFAULT_PERCENTILES
-    ) -> dict[str, Any]:
+    def feature_dict(self, f: int, levels: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
         """One feature's answer: percentiles (periods and dates), P(target), errors, not done."""
         feature = self.portfolio.features[f]
         periods = {_pct_key(p): self.percentile(f, p) for p in levels}
