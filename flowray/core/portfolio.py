@@ -176,7 +176,11 @@ class PortfolioTeam:
                 raise InputError(
                     f"{where}.estimate", sorted(unknown)[0], "keys are low, high and likely"
                 )
-            object.__setattr__(self, "estimate", Estimate(**dict(estimate)))
+            try:
+                checked_estimate = Estimate(**dict(estimate))
+            except InputError as exc:
+                raise InputError(f"{where}.{exc.field}", exc.value, exc.rule) from None
+            object.__setattr__(self, "estimate", checked_estimate)
         wip = whole_number(f"{where}.feature_wip", self.feature_wip, 1, MAX_FEATURE_WIP)
         object.__setattr__(self, "feature_wip", wip)
         if isinstance(self.blackouts, str) or not isinstance(self.blackouts, Sequence):
