@@ -416,3 +416,32 @@ def test_bad_input_is_refused_by_name(build: object, field: str) -> None:
     with pytest.raises(InputError) as caught:
         build()  # type: ignore[operator]
     assert caught.value.field == field
+
+
+def test_ray_gives_the_serial_counts_bit_for_bit(ray_session: object) -> None:
+    from flowray import tasks
+
+    p = mixed()
+    job = submit_portfolio(tasks.RAY, p, runs=300_000, seed=14)
+    result = job.result(timeout=300)
+    assert result.histograms.equals(forecast_portfolio(p, runs=300_000, seed=14).histograms)
+    assert job.progress().runs_done == 300_000 and result.complete
+
+
+def test_a_portfolio_job_shows_partial_results_and_can_be_cancelled() -> None:
+    import time
+
+    from flowray.jobs import JobState
+
+    job = submit_portfolio(SERIAL, mixed(), runs=50_000_000, seed=15)
+    partial = None
+    for _ in range(600):  # wait for the first task's result (a few chunks), at most a minute
+        partial = job.partial()
+        if partial is not None:
+            break
+        time.sleep(0.1)
+    assert partial is not None
+    assert 0 < partial.runs < 50_000_000 and not partial.complete
+    assert partial.histograms.completion.sum(axis=1).tolist() == [partial.runs] * 4
+    assert job.cancel()
+    assert job.state is JobState.CANCELLED
