@@ -274,9 +274,30 @@ class Feature:
         object.__setattr__(self, "teams", teams)
 
 
+def _built(kind: type[Any], field_name: str, index: int, value: Any) -> Any:
+    """A team or feature given as a mapping of its fields, built (and so checked) here."""
+    if not isinstance(value, Mapping):
+        return value
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise InputError(
+            f"{field_name}[{index}].{unknown[0]}",
+            unknown[0],
+            f"is not a key ({', '.join(sorted(known))})",
+        )
+    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in value.items()}
+    return kind(**fields)
+
+
 @dataclass(frozen=True)
 class Portfolio:
-    """Teams, an ordered list of features (first = highest priority), dates and horizon."""
+    """Teams, an ordered list of features (first = highest priority), dates and horizon.
+
+    Teams and features may be given as objects or as mappings of their fields:
+    `Portfolio(teams=[{"name": "web", "throughput": [3, 5, 0, 4]}], features=[{"name":
+    "Login", "size": 12, "teams": ["web"]}], start="2026-01-05")`.
+    """
 
     teams: tuple[PortfolioTeam, ...]
     features: tuple[Feature, ...]
@@ -291,7 +312,11 @@ class Portfolio:
     names: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        teams = tuple(self.teams) if isinstance(self.teams, Sequence) else None
+        teams = (
+            tuple(_built(PortfolioTeam, "teams", i, t) for i, t in enumerate(self.teams))
+            if isinstance(self.teams, Sequence) and not isinstance(self.teams, str)
+            else None
+        )
         if not teams:
             raise InputError("teams", self.teams, "a portfolio needs at least one team")
         if len(teams) > MAX_TEAMS:
@@ -302,7 +327,11 @@ class Portfolio:
         names = {team.name: i for i, team in enumerate(teams)}
         if len(names) != len(teams):
             raise InputError("teams", [t.name for t in teams], "team names must be unique")
-        features = tuple(self.features) if isinstance(self.features, Sequence) else None
+        features = (
+            tuple(_built(Feature, "features", i, f) for i, f in enumerate(self.features))
+            if isinstance(self.features, Sequence) and not isinstance(self.features, str)
+            else None
+        )
         if not features:
             raise InputError("features", self.features, "a portfolio needs at least one feature")
         if len(features) > MAX_FEATURES:

@@ -445,3 +445,19 @@ def test_a_portfolio_job_shows_partial_results_and_can_be_cancelled() -> None:
     assert partial.histograms.completion.sum(axis=1).tolist() == [partial.runs] * 4
     assert job.cancel()
     assert job.state is JobState.CANCELLED
+
+
+def test_teams_and_features_may_be_given_as_mappings() -> None:
+    as_dicts = Portfolio(
+        teams=[{"name": "a", "throughput": [1], "feature_wip": 1}],  # type: ignore[list-item]
+        features=[{"name": "X", "size": [3, 3], "teams": ["a"]}],  # type: ignore[list-item]
+        start=START,
+    )
+    assert as_dicts == portfolio([team()], [Feature("X", 3, teams=("a",))])
+    with pytest.raises(InputError) as caught:
+        Portfolio(
+            teams=[{"name": "a", "throughput": [1], "speed": 2}],  # type: ignore[list-item]
+            features=[Feature("X", 3, teams=("a",))],
+            start=START,
+        )
+    assert caught.value.field == "teams[0].speed"
