@@ -461,3 +461,72 @@ def test_teams_and_features_may_be_given_as_mappings() -> None:
             start=START,
         )
     assert caught.value.field == "teams[0].speed"
+
+
+def reference_run(p: Portfolio, rng: np.random.Generator) -> list[int]:
+    """One run of docs/portfolio.md's model, written plainly: each feature's completion period."""
+    arrays = portfolio_arrays(p)
+    capacity = arrays.teams[7]
+    remaining = np.zeros((len(p.features), len(p.teams)), dtype=np.int64)
+    for f, feature in enumerate(p.features):
+        size = feature.size
+        if isinstance(size, dict):
+            for name, part in size.items():
+                low, high = part if isinstance(part, tuple) else (part, part)
+                remaining[f, p.names[name]] = rng.integers(low, high + 1)
+            continue
+        if size is None:
+            total = int(rng.choice(p.feature_sizes))
+        else:
+            low, high = size if isinstance(size, tuple) else (size, size)
+            total = int(rng.integers(low, high + 1))
+        total = max(0, total - feature.done)
+        k = len(feature.teams)
+        for j, name in enumerate(feature.teams):
+            remaining[f, p.names[name]] = total // k + (1 if j < total % k else 0)
+    done = [0 if not remaining[f].any() else -1 for f in range(len(p.features))]
+    period = 0
+    while any(d < 0 for d in done) and period < p.max_periods:
+        for t, team_ in enumerate(p.teams):
+            if team_.throughput is not None:
+                items = int(rng.choice(team_.throughput))
+            else:
+                assert team_.estimate is not None
+                values = np.arange(team_.estimate.low, team_.estimate.high + 1)
+                weights = np.asarray(team_.estimate.weights())
+                items = int(rng.choice(values, p=weights / weights.sum()))
+            items = int(rng.binomial(items, capacity[t, period]))
+            for _ in range(items):
+                open_ = [f for f in range(len(p.features)) if remaining[f, t] > 0]
+                if not open_:
+                    break
+                f = open_[int(rng.integers(min(team_.feature_wip, len(open_))))]
+                remaining[f, t] -= 1
+                if not remaining[f].any():
+                    done[f] = period + 1
+        period += 1
+    return [d if d >= 0 else p.max_periods + 1 for d in done]
+
+
+def agree(p1: float | None, p2: float, n1: int, n2: int) -> bool:
+    """Two estimates of one probability within five standard errors of their difference (pooled)."""
+    assert p1 is not None
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    return abs(p1 - p2) <= 5 * math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) + 1e-12
+
+
+def test_the_kernel_agrees_with_a_plain_reference_of_the_model() -> None:
+    p = mixed()
+    runs = 20_000
+    rng = np.random.default_rng(16)
+    reference = np.array([reference_run(p, rng) for _ in range(4_000)])
+    result = forecast_portfolio(p, runs=runs, seed=16)
+    for f in range(len(p.features)):
+        for w in range(0, 12):
+            expected = float((reference[:, f] <= w).mean())
+            got = result.probability_by(f, w)
+            assert agree(got, expected, runs, 4_000), (f, w, got, expected)
+    for k in range(1, len(p.features) + 1):  # the joint answers too
+        expected = float((reference[:, :k].max(axis=1) <= 6).mean())
+        got = result.all_done_by(k, 6)
+        assert agree(got, expected, runs, 4_000), (k, got, expected)
