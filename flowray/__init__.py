@@ -32,6 +32,8 @@ _LAZY = {
     "Scenario": "flowray.core.scenario",
     "Risk": "flowray.core.scenario",
     "Team": "flowray.core.scenario",
+    "Portfolio": "flowray.core.portfolio",
+    "forecast_portfolio": "flowray.core.portfolio_engine",
 }
 _SUBMODULES = (
     "pipeline",
@@ -49,6 +51,8 @@ _SUBMODULES = (
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from flowray.core.forecast import how_many, simulate
     from flowray.core.methods import forecast
+    from flowray.core.portfolio import Portfolio
+    from flowray.core.portfolio_engine import forecast_portfolio
     from flowray.core.results import ForecastResult, HowManyResult
     from flowray.core.scenario import Risk, Scenario, Team
 
@@ -73,11 +77,13 @@ __all__ = [
     "FlowrayError",
     "HowManyResult",
     "InputError",
+    "Portfolio",
     "Risk",
     "Scenario",
     "Team",
     "__version__",
     "forecast",
+    "forecast_portfolio",
     "how_many",
     "simulate",
 ]

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "flowray.cli.app_cmds",
     "flowray.cli.demo_cmds",
     "flowray.cli.batch_cmds",
+    "flowray.cli.portfolio_cmds",
 )
 
 
