@@ -56,15 +56,25 @@ def _mib(value: int | None) -> str:
     return "unknown" if value is None else f"{value / 2**20:.1f} MiB"
 
 
+def exposure_warnings(exposed: list[Any]) -> list[str]:
+    """One line per Ray port that other machines can reach, naming the port, address and process."""
+    return [
+        f"warning      Ray port {x.port} ({x.process}, pid {x.pid}) listens on {x.address}: "
+        "reachable from other machines, protected only by Ray's token (see docs/cluster.md, Ports)"
+        for x in exposed
+    ]
+
+
 def _status(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        status, info = _pipeline().cluster_report()
+        status, info, exposed = _pipeline().cluster_report()
     finally:
         if owned:
             _pipeline().close_cluster()
     if args.json:
-        print(json.dumps(status.to_dict(), indent=2, sort_keys=True))
+        report = dict(status.to_dict(), exposed_ports=[x.to_dict() for x in exposed])
+        print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     auth = info.auth_mode if info else "unknown"
     source = "Ray's state API" if status.tasks_source == "state_api" else "this process only"
@@ -82,6 +92,8 @@ def _status(args: argparse.Namespace) -> int:
     )
     if status.dashboard_url:
         print(f"dashboard    {status.dashboard_url} (timelines, logs, memory per worker)")
+    for line in exposure_warnings(exposed):
+        print(line)
     return 0
 
 
