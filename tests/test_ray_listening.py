@@ -11,12 +11,12 @@ fed with made-up socket lists.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import stat
 import tempfile
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,20 +92,32 @@ def test_the_temp_dir_is_owner_only_and_not_tmp_ray(ray_session):
     assert all(len(os.fsencode(p)) <= tasks.UNIX_SOCKET_PATH_MAX_BYTES for p in sockets)
 
 
+def _usage_stats_setting() -> str | None:
+    """Runs on a worker: the usage-stats switch as the worker process sees it."""
+    return os.environ.get("RAY_USAGE_STATS_ENABLED")
+
+
 def test_usage_stats_are_off_in_every_ray_process(ray_session):
-    procs = [p for p in tasks._session_processes() if p.pid != os.getpid()]
-    names = set()
-    for proc in procs:
+    checked = set()
+    for proc in tasks._session_processes():
+        if proc.pid == os.getpid():
+            continue  # this driver: /proc shows its environment at exec, so ask Ray below
         try:
-            env = proc.environ()
-            names.add(proc.name())
+            env, name = proc.environ(), proc.name()
         except psutil.Error:  # exited while we looked
             continue
-        assert env.get("RAY_USAGE_STATS_ENABLED") == "0", (proc.pid, proc.name())
-    assert {"gcs_server", "raylet"} <= names  # the processes that could report were seen
+        if not env:  # renamed processes (setproctitle) overwrite their environment block
+            continue
+        assert env.get("RAY_USAGE_STATS_ENABLED") == "0", (proc.pid, name)
+        checked.add(name)
+    assert {"gcs_server", "raylet", "python"} <= checked, checked  # python: dashboard, monitor
+
+    import ray
     from ray._common.usage import usage_lib
 
-    assert usage_lib.usage_stats_enabled() is False
+    assert usage_lib.usage_stats_enabled() is False  # this driver
+    on_workers = ray.get([ray.remote(_usage_stats_setting).remote() for _ in range(4)])
+    assert on_workers == ["0"] * 4
 
 
 def _answers_metrics(port: int) -> str | None:
@@ -113,7 +125,7 @@ def _answers_metrics(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as reply:
             body = reply.read(2_000_000).decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, http.client.HTTPException, ValueError):  # gRPC ports do not speak HTTP/1
         return None
     return body if "# TYPE" in body else None
 
