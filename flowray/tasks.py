@@ -5,7 +5,10 @@ This is the only module that imports ray, and it never connects at import:
 a private local Ray (`address="local"`, so a stranger's cluster is never joined
 by accident) or joins the cluster named by the caller or by
 FLOWRAY_RAY_ADDRESS / RAY_ADDRESS. The connection lives in one `Cluster`
-object, CLUSTER.
+object, CLUSTER. A local Ray listens on 127.0.0.1 only, keeps its files in a
+folder only this user can open, and exports no metrics and no usage stats;
+`ray_listeners()` and `exposed_listeners()` show which ports of the connected
+cluster other machines can reach (docs/cluster.md).
 
 `RAY` is the Ray engine of the job interface (flowray.jobs): `RAY.submit()`
 (or `submit_job()`) takes `ChunkTask`s, an order-independent `merge` and a

@@ -3,7 +3,9 @@
 Both join the cluster named by --address or FLOWRAY_RAY_ADDRESS / RAY_ADDRESS
 (token from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token or
 --token-file), look, and disconnect. `--local` starts a private local Ray
-instead, which checks that this machine's install works. Starting and stopping
+instead, which checks that this machine's install works. `status` also warns
+about every port of the cluster's processes on this machine that other machines
+can reach (bound to 0.0.0.0, :: or a network address). Starting and stopping
 clusters is Ray's job (`ray up cluster.yaml`, `ray start --head`); see
 docs/cluster.md. For more (task timelines, logs, per-worker memory), Ray's
 dashboard is the place.
