@@ -231,12 +231,16 @@ def connect(
         else:
             _prepare_token_auth(token, token_path)
             client = target.startswith("ray://")
-            context = ray.init(
-                address=target,
-                namespace="flowray",
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            # A loopback address (a local Ray that another process started, e.g. for the
+            # dashboard kernels) must stay loopback: Ray would swap in the machine's address.
+            on_this_machine = not client and is_loopback(target.rsplit(":", 1)[0].strip("[]"))
+            with _loopback_node() if on_this_machine else contextlib.nullcontext():
+                context = ray.init(
+                    address=target,
+                    namespace="flowray",
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             if client:
                 # Ray Client: the state API is reached through the forwarded dashboard port.
                 host = target[len("ray://") :].rsplit(":", 1)[0]
@@ -321,14 +325,15 @@ def _close_to_others(*paths: str) -> None:
 
 @contextlib.contextmanager
 def _loopback_node() -> Iterator[None]:
-    """Let Ray keep 127.0.0.1 as this node's address while a local Ray starts.
+    """Let Ray keep 127.0.0.1 as 127.0.0.1 while a local Ray starts, or while joining one.
 
     Ray binds its GCS, raylet, object manager, workers, agents and metrics
     servers to loopback when the node's address is 127.0.0.1, but ray.init
-    replaces 127.0.0.1 by the machine's address unless its multi-node switch
+    replaces 127.0.0.1 (as a node address, and in a cluster address to join)
+    by the machine's address unless its multi-node switch
     (ray._private.ray_constants.ENABLE_RAY_CLUSTER, off by default on macOS
-    and Windows) is off. The switch is off only while this process starts its
-    own local Ray, so joining a cluster later works as before.
+    and Windows) is off. The switch is off only during that ray.init, so
+    joining a cluster elsewhere later works as before.
     """
     try:
         from ray._private import ray_constants
