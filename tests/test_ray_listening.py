@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -143,6 +145,33 @@ def test_the_metrics_export_endpoint_does_not_answer(ray_session):
         assert "ray_node_" not in body and "ray_tasks" not in body, process
     # ... and no Ray agent serves Prometheus text at all
     assert not any(process.startswith("ray::") for process, _ in answering.values()), answering
+
+
+_JOIN = """
+import json, os
+from flowray import tasks
+info = tasks.connect()  # FLOWRAY_RAY_ADDRESS: the test session's Ray, at 127.0.0.1
+health = tasks.health_check(timeout=120)
+mine = [x.to_dict() for x in tasks.ray_listeners() if x.pid == os.getpid()]
+print(json.dumps({"info": info.to_dict(), "ok": health.versions_match, "mine": mine}))
+tasks.shutdown()
+"""
+
+
+def test_another_process_joins_the_local_ray_at_its_loopback_address(ray_session):
+    """As the dashboard kernels join the one local Ray of `flowray dashboard`."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(FLOWRAY_RAY_ADDRESS=ray_session.address, RAY_AUTH_MODE=ray_session.auth_mode)
+    done = subprocess.run(
+        [sys.executable, "-c", _JOIN], env=env, capture_output=True, text=True, timeout=400
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads(lines[-1])
+    assert report["info"]["address"] == ray_session.address
+    assert report["info"]["started_locally"] is False and report["ok"] is True
+    assert report["mine"]  # the joining driver's own gRPC server ...
+    assert all(tasks.is_loopback(x["address"]) for x in report["mine"])  # ... on loopback too
 
 
 # -- without Ray: the temp dir ------------------------------------------------------
