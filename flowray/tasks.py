@@ -5,7 +5,10 @@ This is the only module that imports ray, and it never connects at import:
 a private local Ray (`address="local"`, so a stranger's cluster is never joined
 by accident) or joins the cluster named by the caller or by
 FLOWRAY_RAY_ADDRESS / RAY_ADDRESS. The connection lives in one `Cluster`
-object, CLUSTER.
+object, CLUSTER. A local Ray listens on 127.0.0.1 only, keeps its files in a
+folder only this user can open, and exports no metrics and no usage stats;
+`ray_listeners()` and `exposed_listeners()` show which ports of the connected
+cluster other machines can reach (docs/cluster.md).
 
 `RAY` is the Ray engine of the job interface (flowray.jobs): `RAY.submit()`
 (or `submit_job()`) takes `ChunkTask`s, an order-independent `merge` and a
@@ -20,15 +23,18 @@ flowray.jobs and the pipeline, once for both engines.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
+import stat
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,12 +231,16 @@ def connect(
         else:
             _prepare_token_auth(token, token_path)
             client = target.startswith("ray://")
-            context = ray.init(
-                address=target,
-                namespace="flowray",
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            # A loopback address (a local Ray that another process started, e.g. for the
+            # dashboard kernels) must stay loopback: Ray would swap in the machine's address.
+            on_this_machine = not client and is_loopback(target.rsplit(":", 1)[0].strip("[]"))
+            with _loopback_node() if on_this_machine else contextlib.nullcontext():
+                context = ray.init(
+                    address=target,
+                    namespace="flowray",
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             if client:
                 # Ray Client: the state API is reached through the forwarded dashboard port.
                 host = target[len("ray://") :].rsplit(":", 1)[0]
@@ -246,6 +256,113 @@ def connect(
 
 LOCAL_START_ATTEMPTS = 5
 
+LOOPBACK = "127.0.0.1"
+"""Where every service of a local Ray listens: Ray binds loopback only for exactly this address."""
+
+UNIX_SOCKET_PATH_MAX_BYTES = 107
+"""Longest unix socket path Linux accepts (108 bytes with the terminating zero); Ray checks the same."""
+
+_SOCKET_TAIL_BYTES = len("/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store.99")
+"""What Ray appends to its temp dir for its longest socket path (7-digit pid, numbered duplicate)."""
+
+
+def _check_private_dir(path: Path) -> None:
+    """Refuse a folder that is not this user's own plain folder; make it owner-only if it is wider.
+
+    A symlink or another user's folder at the expected place could hand Ray's
+    sockets and logs to someone else, so those are refused. Our own folder
+    opened to the group or the world (by hand, or by an old umask) is closed
+    again and said so in the log.
+    """
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise FlowrayError(
+            f"{path} is not a plain folder; refusing to keep the local Ray's files there "
+            "(remove it, or point TMPDIR elsewhere)"
+        )
+    if info.st_uid != os.getuid():
+        raise FlowrayError(
+            f"{path} belongs to another user (uid {info.st_uid}); refusing to keep the local "
+            "Ray's files there (remove it, or point TMPDIR elsewhere)"
+        )
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
+        log.warning(
+            "made %s readable by its owner only (it was %o)", path, stat.S_IMODE(info.st_mode)
+        )
+
+
+def local_ray_temp_dir() -> Path:
+    """Ray's temp dir for a local Ray: `<system temp>/flowray-<uid>/ray`, inside an owner-only folder.
+
+    Ray keeps its sockets, logs and session files under its temp dir and makes
+    every folder there readable and writable by all users (0777). Inside a
+    folder only this user can open (0700), nobody else reaches them. The path
+    stays short because Ray's unix sockets live under it: the system temp dir
+    (TMPDIR) is used when the socket paths fit, /tmp otherwise.
+    """
+    bases = [Path(tempfile.gettempdir()), Path("/tmp")]
+    for base in bases:
+        root = base / f"flowray-{os.getuid()}"
+        temp_dir = root / "ray"
+        if len(os.fsencode(temp_dir)) + _SOCKET_TAIL_BYTES <= UNIX_SOCKET_PATH_MAX_BYTES:
+            with contextlib.suppress(FileExistsError):
+                root.mkdir(mode=0o700)
+            _check_private_dir(root)
+            return temp_dir
+    raise FlowrayError(
+        f"the temp dir {bases[0]} is too long for Ray's unix sockets "
+        f"({UNIX_SOCKET_PATH_MAX_BYTES} bytes at most); set TMPDIR to a short folder"
+    )
+
+
+def _close_to_others(*paths: str) -> None:
+    """Take back the group and world access Ray gives its own folders (the parent is closed anyway)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+
+
+@contextlib.contextmanager
+def _loopback_node() -> Iterator[None]:
+    """Let Ray keep 127.0.0.1 as 127.0.0.1 while a local Ray starts, or while joining one.
+
+    Ray binds its GCS, raylet, object manager, workers, agents and metrics
+    servers to loopback when the node's address is 127.0.0.1, but ray.init
+    replaces 127.0.0.1 (as a node address, and in a cluster address to join)
+    by the machine's address unless its multi-node switch
+    (ray._private.ray_constants.ENABLE_RAY_CLUSTER, off by default on macOS
+    and Windows) is off. The switch is off only during that ray.init, so
+    joining a cluster elsewhere later works as before.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - private module moved: cluster_status warns
+        yield
+        return
+    before = getattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
+
+
+def _local_ray_options() -> dict[str, Any]:
+    """ray.init options that keep a local Ray on this machine and this user, and quiet.
+
+    Loopback addresses for every service, an owner-only temp dir, no metrics
+    export (Ray's Prometheus endpoint and the metrics agent's collection: the
+    product reads none of them). Usage stats are switched off through the
+    environment, which every Ray process inherits.
+    """
+    return {
+        "_node_ip_address": LOOPBACK,
+        "dashboard_host": LOOPBACK,
+        "_temp_dir": os.fspath(local_ray_temp_dir()),
+        "_system_config": {"enable_metrics_collection": False},
+    }
+
 
 def _start_local_ray(**options: Any) -> Any:
     """ray.init a private local Ray; on a loaded machine, clean up and try again.
@@ -255,16 +372,20 @@ def _start_local_ray(**options: Any) -> Any:
     not stopped by Ray itself, so they are stopped here before the next try.
     """
     ray = _ray()
+    local_ray_temp_dir()  # an unsafe temp dir is refused before anything starts
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # inherited by every process Ray starts
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        local = _local_ray_options()  # fresh each time: ray.init adds to its _system_config
         try:
-            return ray.init(
-                address="local",
-                dashboard_host="127.0.0.1",
-                namespace="flowray",
-                log_to_driver=False,
-                configure_logging=False,
-                **options,
-            )
+            with _loopback_node():
+                context = ray.init(
+                    address="local",
+                    namespace="flowray",
+                    log_to_driver=False,
+                    configure_logging=False,
+                    **local,
+                    **options,
+                )
         except Exception as exc:
             ray.shutdown()
             stopped = _stop_orphaned_ray_children()
@@ -275,6 +396,16 @@ def _start_local_ray(**options: Any) -> Any:
                 exc,
                 stopped,
             )
+            continue
+        node = ray._private.worker.global_worker.node
+        _close_to_others(node.get_temp_dir_path(), node.get_session_dir_path())
+        if node.node_ip_address != LOOPBACK:
+            log.warning(
+                "the local Ray listens on %s, not only on %s: `flowray cluster status` names its ports",
+                node.node_ip_address,
+                LOOPBACK,
+            )
+        return context
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -987,6 +1118,83 @@ def cluster_status() -> ClusterStatus:
     )
 
 
+# -- who can reach the cluster's ports -----------------------------------------
+
+
+@dataclass(frozen=True)
+class RayListener:
+    """One listening TCP socket of a Ray process on this machine."""
+
+    address: str  # the bound address: 127.0.0.1, ::ffff:127.0.0.1, 0.0.0.0, ::, 10.0.0.5 ...
+    port: int
+    pid: int
+    process: str
+
+    @property
+    def exposed(self) -> bool:
+        """Reachable from other machines: bound to a wildcard or to a non-loopback address."""
+        return not is_loopback(self.address)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches: 127.0.0.0/8, ::1, or IPv4-mapped loopback."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host == "localhost"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def exposed_listeners(listeners: Iterable[RayListener]) -> list[RayListener]:
+    """The listeners other machines can reach, by port: what `flowray cluster status` warns about."""
+    return sorted((x for x in listeners if x.exposed), key=lambda x: (x.port, x.pid, x.address))
+
+
+def _session_processes() -> list[Any]:
+    """This machine's processes of the connected cluster.
+
+    They are this driver, every process whose command line names the cluster's
+    session (the session folder is in the GCS's, raylets', dashboard's and
+    monitors' arguments, for every node started on this machine), and their
+    children (workers and agents rename themselves `ray::...`). Empty through
+    Ray Client, whose cluster runs elsewhere.
+    """
+    import psutil
+
+    node = getattr(_ray()._private.worker.global_worker, "node", None)
+    session = getattr(node, "session_name", None)
+    if not session:
+        return []
+    me = psutil.Process()
+    found: dict[int, Any] = {me.pid: me}
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(session in part for part in proc.info["cmdline"] or ()):
+                found[proc.pid] = proc
+                found.update({c.pid: c for c in proc.children(recursive=True)})
+    return list(found.values())
+
+
+def ray_listeners() -> list[RayListener]:
+    """Every listening TCP socket of the connected cluster's processes on this machine."""
+    import psutil
+
+    ensure_connected()
+    rows: set[RayListener] = set()
+    for proc in _session_processes():
+        with contextlib.suppress(psutil.Error):
+            name = proc.name()
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                    rows.add(RayListener(conn.laddr.ip, conn.laddr.port, proc.pid, name))
+    return sorted(rows, key=lambda x: (x.port, x.pid, x.address))
+
+
 def _warm_worker(hold_s: float) -> int:
     """Runs on a worker: load the engine's compiled kernel, then hold the CPU a moment."""
     from flowray.core.engine import Chunk, Question, simulate_chunks
@@ -1023,15 +1231,20 @@ __all__ = [
     "Cluster",
     "RayEngine",
     "RayJob",
+    "RayListener",
     "active_jobs",
     "cluster_info",
     "cluster_status",
     "connect",
     "ensure_connected",
+    "exposed_listeners",
     "health_check",
     "health_check_nodes",
     "is_connected",
+    "is_loopback",
     "list_flowray_tasks",
+    "local_ray_temp_dir",
+    "ray_listeners",
     "share",
     "shutdown",
     "submit_job",

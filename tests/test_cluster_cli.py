@@ -19,6 +19,7 @@ def test_cluster_status_json(ray_session, capsys):
     assert status["address"] == ray_session.address
     for key in ("tasks_pending", "tasks_running", "tasks_finished", "object_store_bytes_total"):
         assert status[key] >= 0
+    assert status["exposed_ports"] == []  # the local Ray listens on loopback only
 
 
 def test_cluster_status_text(ray_session, capsys):
@@ -26,6 +27,7 @@ def test_cluster_status_text(ray_session, capsys):
     out = capsys.readouterr().out
     assert "1 alive, 0 dead" in out
     assert "flowray tasks" in out and "state API" in out
+    assert "warning" not in out  # no Ray port of the local session is reachable from outside
 
 
 def test_cluster_health_json_and_text(ray_session, capsys):

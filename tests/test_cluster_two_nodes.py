@@ -238,6 +238,17 @@ def test_job_survives_losing_a_node_with_identical_result(two_node_cluster):
     assert len({h["node_id"] for h in health}) == 2
     assert all(h["versions_match"] and h["latency_ms"] > 0 for h in health)
 
+    # a node started by `ray start` listens on every interface (docs/cluster.md, Ports), and the
+    # check behind `flowray cluster status` names those ports: the GCS, both raylets, by process
+    exposed = report["exposed"]
+    gcs_port = cluster.head_ports["port"]
+    assert any(x["port"] == gcs_port and x["process"] == "gcs_server" for x in exposed), exposed
+    raylet_ports = {
+        cluster.head_ports["node-manager-port"],
+        cluster.worker_ports["node-manager-port"],
+    }
+    assert raylet_ports <= {x["port"] for x in exposed if x["process"] == "raylet"}, exposed
+
     # the job ran on both nodes, lost one mid-job, and still matched the local engine bit for bit
     assert len(report["nodes_used"]) == 2
     assert 0 < report["fraction_at_kill"] < 1
@@ -304,6 +315,7 @@ def _driver(token_file: str, raylet_pid: int) -> dict:
     report: dict = {"info": info.to_dict()}
     report["status_before"] = tasks.cluster_status().to_dict()
     report["health_before"] = [h.to_dict() for h in tasks.health_check_nodes()]
+    report["exposed"] = [x.to_dict() for x in tasks.exposed_listeners(tasks.ray_listeners())]
     tasks.warm_up()
 
     scenario = Scenario(

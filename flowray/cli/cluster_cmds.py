@@ -3,7 +3,9 @@
 Both join the cluster named by --address or FLOWRAY_RAY_ADDRESS / RAY_ADDRESS
 (token from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token or
 --token-file), look, and disconnect. `--local` starts a private local Ray
-instead, which checks that this machine's install works. Starting and stopping
+instead, which checks that this machine's install works. `status` also warns
+about every port of the cluster's processes on this machine that other machines
+can reach (bound to 0.0.0.0, :: or a network address). Starting and stopping
 clusters is Ray's job (`ray up cluster.yaml`, `ray start --head`); see
 docs/cluster.md. For more (task timelines, logs, per-worker memory), Ray's
 dashboard is the place.
@@ -56,15 +58,25 @@ def _mib(value: int | None) -> str:
     return "unknown" if value is None else f"{value / 2**20:.1f} MiB"
 
 
+def exposure_warnings(exposed: list[Any]) -> list[str]:
+    """One line per Ray port that other machines can reach, naming the port, address and process."""
+    return [
+        f"warning      Ray port {x.port} ({x.process}, pid {x.pid}) listens on {x.address}: "
+        "reachable from other machines, protected only by Ray's token (see docs/cluster.md, Ports)"
+        for x in exposed
+    ]
+
+
 def _status(args: argparse.Namespace) -> int:
     owned = _connect(args)
     try:
-        status, info = _pipeline().cluster_report()
+        status, info, exposed = _pipeline().cluster_report()
     finally:
         if owned:
             _pipeline().close_cluster()
     if args.json:
-        print(json.dumps(status.to_dict(), indent=2, sort_keys=True))
+        report = dict(status.to_dict(), exposed_ports=[x.to_dict() for x in exposed])
+        print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     auth = info.auth_mode if info else "unknown"
     source = "Ray's state API" if status.tasks_source == "state_api" else "this process only"
@@ -82,6 +94,8 @@ def _status(args: argparse.Namespace) -> int:
     )
     if status.dashboard_url:
         print(f"dashboard    {status.dashboard_url} (timelines, logs, memory per worker)")
+    for line in exposure_warnings(exposed):
+        print(line)
     return 0
 
 

@@ -82,9 +82,16 @@ def close_cluster() -> None:
     tasks.shutdown()
 
 
-def cluster_report() -> tuple[Any, Any]:
-    """(status, connection info) of the connected cluster, as tasks reports them."""
-    return tasks.cluster_status(), tasks.cluster_info()
+def cluster_report() -> tuple[Any, Any, list[Any]]:
+    """(status, connection info, exposed ports) of the connected cluster, as tasks reports them.
+
+    The exposed ports are the listening sockets of the cluster's processes on
+    this machine that other machines can reach (`tasks.RayListener`, bound to
+    a wildcard or a non-loopback address); a local Ray started by flowray has
+    none, a node started with `ray start` has several (docs/cluster.md, Ports).
+    """
+    status, info = tasks.cluster_status(), tasks.cluster_info()
+    return status, info, tasks.exposed_listeners(tasks.ray_listeners())
 
 
 def health_check_nodes() -> list[Any]:
