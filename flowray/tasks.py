@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -197,6 +198,8 @@ def connect(
     """
     ray = _ray()
     settings = load_settings()
+    if address is None and settings.ray_address is None and settings.ray_address_file:
+        address = wait_for_published_address(settings.ray_address_file)
     target = address if address is not None else (settings.ray_address or "local")
     target = target.strip()
     if not target:
@@ -252,6 +255,50 @@ def connect(
                 CLUSTER.info = _read_cluster_info(False, False, gcs, context.dashboard_url)
         _protect_default_token_file()  # Ray may just have created it, readable by all
         return CLUSTER.info
+
+
+PUBLISHED_ADDRESS_WAIT_S = 300.0
+"""How long a kernel waits for its dashboard server's Ray (Ray's own start retries take minutes
+on a saturated machine)."""
+
+
+def publish_address(path: Path, info: ClusterInfo) -> None:
+    """Write where this process's Ray answers, for kernels told FLOWRAY_RAY_ADDRESS_FILE=path.
+
+    Written whole (a temporary file renamed into place, mode 0600), so a reader
+    never sees half an address.
+    """
+    data = {"address": info.address, "auth_mode": info.auth_mode}
+    partial = path.with_name(path.name + ".part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle)
+    os.replace(partial, path)
+
+
+def publish_failure(path: Path, reason: str) -> None:
+    """Tell the waiting kernels that the shared Ray did not start (they then say so, not hang)."""
+    partial = path.with_name(path.name + ".part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"error": reason}, handle)
+    os.replace(partial, path)
+
+
+def wait_for_published_address(path: Path, timeout: float = PUBLISHED_ADDRESS_WAIT_S) -> str:
+    """The address a dashboard server published at `path`, waiting while its Ray starts."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise FlowrayError(
+                f"the dashboards' shared Ray did not start within {timeout:.0f} s; "
+                "restart `flowray dashboard` or set FLOWRAY_RAY_ADDRESS"
+            )
+        time.sleep(0.1)
+    data = json.loads(path.read_text())
+    if "error" in data:
+        raise FlowrayError(f"the dashboards' shared Ray did not start: {data['error']}")
+    return str(data["address"])
 
 
 LOCAL_START_ATTEMPTS = 5
@@ -364,6 +411,24 @@ def _local_ray_options() -> dict[str, Any]:
     }
 
 
+RAY_NOTICES = (
+    # token auth is on, as docs/cluster.md says once for good (the "disabled" warning stays)
+    "Token authentication is enabled",
+    # the dashboard server starts its Ray in a thread; its main thread handles the signals
+    "SIGTERM handler is not set because current thread is not the main thread",
+)
+RAY_NOTICE_LOGGERS = (
+    "ray._private.authentication.authentication_token_setup",
+    "ray._private.worker",
+)
+
+
+def _drop_ray_notices(record: logging.LogRecord) -> bool:
+    """A logging filter: False (drop) for one of RAY_NOTICES, True for every other line."""
+    message = record.getMessage()
+    return not any(notice in message for notice in RAY_NOTICES)
+
+
 def _start_local_ray(**options: Any) -> Any:
     """ray.init a private local Ray; on a loaded machine, clean up and try again.
 
@@ -374,6 +439,8 @@ def _start_local_ray(**options: Any) -> Any:
     ray = _ray()
     local_ray_temp_dir()  # an unsafe temp dir is refused before anything starts
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # inherited by every process Ray starts
+    for name in RAY_NOTICE_LOGGERS:  # warnings nobody has to act on (see RAY_NOTICES)
+        logging.getLogger(name).addFilter(_drop_ray_notices)
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
         local = _local_ray_options()  # fresh each time: ray.init adds to its _system_config
         try:
@@ -1205,10 +1272,11 @@ def _warm_worker(hold_s: float) -> int:
     return os.getpid()
 
 
-def warm_up(timeout: float = 120.0) -> int:
-    """Load the engine's kernel in one worker per CPU before timing anything (benchmarks).
+def warm_up(timeout: float = 120.0, *, hold_seconds: float = 0.5) -> int:
+    """Load the engine's kernel in one worker per CPU (before timing anything, or while a
+    page is read, so the first forecast does not pay for it).
 
-    Each probe holds its CPU for a moment, so the probes land on distinct
+    Each probe holds its CPU for `hold_seconds`, so the probes land on distinct
     worker processes and each pays its numba load/compile once. Returns the
     number of distinct warm workers.
     """
@@ -1218,7 +1286,9 @@ def warm_up(timeout: float = 120.0) -> int:
     runner = _remote_runner().options(name=f"{TASK_PREFIX}warmup", num_cpus=1)
     pids: set[int] = set()
     for _ in range(3):
-        pids |= set(ray.get([runner.remote(_warm_worker, 0.5) for _ in range(n)], timeout=timeout))
+        pids |= set(
+            ray.get([runner.remote(_warm_worker, hold_seconds) for _ in range(n)], timeout=timeout)
+        )
         if len(pids) >= n:
             break
     return len(pids)

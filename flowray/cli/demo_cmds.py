@@ -66,6 +66,9 @@ def run_demo(args: argparse.Namespace) -> int:
         no_browser=args.no_browser,
         cull_idle_timeout=app_cmds.DEFAULT_CULL_IDLE_TIMEOUT,
         cull_interval=app_cmds.DEFAULT_CULL_INTERVAL,
-        ray_dashboard=True,
+        # Ray's own dashboard costs about 1 GB: the demo's cluster page does without its
+        # task counts (`flowray dashboard` starts it unless --no-ray-dashboard).
+        ray_dashboard=False,
+        log_level="WARNING",
     )
     return app_cmds.run_dashboard(dashboard_args)

@@ -35,6 +35,8 @@ from flowray.pipeline.cluster import (
     open_cluster,
     release_cluster,
     share_cluster_with_kernels,
+    start_cluster_in_background,
+    warm_up_engine,
 )
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
 from flowray.pipeline.demo import DEMO_PROJECTS, DemoStatus, demo_status, reset_demo, seed_demo
@@ -136,6 +138,8 @@ __all__ = [
     "reset_demo",
     "seed_demo",
     "share_cluster_with_kernels",
+    "start_cluster_in_background",
+    "warm_up_engine",
     "start_forecast",
     "submit",
     "submit_backtest",

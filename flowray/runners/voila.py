@@ -34,6 +34,7 @@ from __future__ import annotations
 import errno
 import html
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -86,6 +87,7 @@ class DashboardServer:
     cull_connected: bool = False
     token: str = field(default="", repr=False)  # a repr can end up in a log
     kernel_env: Mapping[str, str] = field(default_factory=dict)
+    log_level: str = "WARNING"  # the server's log: what an operator acts on; "INFO" for more
 
     @property
     def url(self) -> str:
@@ -277,6 +279,7 @@ def plan_dashboard_server(
     cull_connected: bool = False,
     kernel_env: Mapping[str, str] | None = None,
     token: str | None = None,
+    log_level: str = "WARNING",
 ) -> DashboardServer:
     """Validate the options and resolve paths; starts nothing.
 
@@ -296,6 +299,8 @@ def plan_dashboard_server(
         )
     if cull_interval <= 0:
         raise InputError("cull_interval", cull_interval, "must be a positive number of seconds")
+    if log_level not in LOG_LEVELS:
+        raise InputError("log_level", log_level, f"must be one of {', '.join(LOG_LEVELS)}")
     return DashboardServer(
         dashboards_dir=directory.resolve(),
         host=host,
@@ -309,7 +314,23 @@ def plan_dashboard_server(
         # 127.0.0.1 that is every local user: always require a secret token.
         token=check_token(token) if token else secrets.token_urlsafe(24),
         kernel_env=dict(kernel_env or {}),
+        log_level=log_level,
     )
+
+
+LOG_LEVELS = ("WARNING", "INFO", "DEBUG")
+"""The server's log levels: WARNING says only what an operator acts on; INFO adds every
+kernel started, culled and stopped."""
+
+UNACTIONABLE = ("is not trusted",)
+"""Log messages nobody can act on: Jupyter's notebook signatures mean nothing for dashboards
+that the operator serves from their own folder."""
+
+
+def drop_unactionable_lines(record: logging.LogRecord) -> bool:
+    """A logging filter: False (drop) for a line in UNACTIONABLE."""
+    message = record.getMessage()
+    return not any(text in message for text in UNACTIONABLE)
 
 
 def build_voila_argv(server: DashboardServer) -> list[str]:
@@ -333,6 +354,10 @@ def build_voila_argv(server: DashboardServer) -> list[str]:
         f"--MappingKernelManager.cull_idle_timeout={server.cull_idle_timeout}",
         f"--MappingKernelManager.cull_interval={server.cull_interval}",
         f"--MappingKernelManager.cull_connected={server.cull_connected}",
+        # Kernels talk to the server over unix sockets beside their connection files (the
+        # private runtime folder), not over TCP ports every local user could reach.
+        "--KernelManager.transport=ipc",
+        f"--Voila.log_level={logging.getLevelName(server.log_level)}",  # as a number
     ]
     argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
     argv.append(f"--Voila.token={server.token}")
@@ -447,6 +472,7 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
     redirect: Path | None = None
     try:
         app.initialize([*build_voila_argv(server), *argv_extra])
+        app.log.addFilter(drop_unactionable_lines)
         app.voila_configuration.prelaunch_hook = set_xsrf_cookie
         app.tornado_settings = {**app.tornado_settings, **tornado_settings(server)}
         if server.open_browser:

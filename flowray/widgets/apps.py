@@ -21,7 +21,8 @@ from flowray.widgets.portfolio import PortfolioPanel
 def forecast_app(db_path: str | Path | None = None, **options: Any) -> ForecastPanel:
     """Pick a project or paste throughput, set the scenario, Run (live progress, Cancel), Save.
 
-    options: runs (default 1,000,000), poll_seconds, today (the default start date).
+    options: runs (default 1,000,000), poll_seconds, today (the default start date),
+    warm_up (load the engine and join Ray while the page is read: the dashboards do).
     """
     return ForecastPanel(db_path, **options)
 

@@ -9,6 +9,7 @@ The inputs are `ScenarioForm` (widgets/scenario_form.py), the answer is
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,15 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         runs: int = DEFAULT_RUNS,
         poll_seconds: float = POLL_SECONDS,
         today: dt.date | None = None,
+        warm_up: bool = False,
     ) -> None:
+        """`warm_up`: while the user reads the page, load the engine and join Ray in the
+        background, so the first Run shows numbers within a second or two (the dashboards)."""
         super().__init__()
+        if warm_up:
+            threading.Thread(
+                target=pipeline.warm_up_engine, name="flowray-warm-up", daemon=True
+            ).start()
         self.db_path = (
             db_path  # runs name it in their request; the panel reads through its workspace
         )

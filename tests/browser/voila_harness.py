@@ -141,10 +141,17 @@ class VoilaServer:
                     found[match.group(1)] = int(proc.name)
         return found
 
-    def ray_address(self) -> str | None:
-        """The Ray cluster every page of this server uses, as printed at start-up."""
-        match = _RAY_LINE.search(self.log_text())
-        return match.group(1) if match else None
+    def ray_address(self, timeout: float = STARTUP_TIMEOUT) -> str | None:
+        """The Ray cluster every page of this server uses, as printed once it is up (the server
+        serves first and starts its Ray alongside); None when it printed none in `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = _RAY_LINE.search(self.log_text())
+            if match:
+                return match.group(1)
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                return None
+            time.sleep(0.2)
 
     def ray_processes(self) -> dict[int, str]:
         """GCS and raylet processes of the Ray this server started (none when it joined one)."""
@@ -254,6 +261,8 @@ def start_voila_server(
         str(port),
         "--db",
         str(db),
+        "--log-level",
+        "INFO",  # the tests read kernel starts, culls and stops from the log
     ]
     if dashboards_dir is not None:
         args += ["--dashboards", str(dashboards_dir)]
