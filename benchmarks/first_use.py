@@ -78,8 +78,16 @@ class Demo:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("FLOWRAY_RAY_ADDRESS", None)
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/flowray"), "demo", "--no-browser", "--db", str(db),
-             "--port", str(port), *extra],
+            [
+                str(ROOT / ".venv/bin/flowray"),
+                "demo",
+                "--no-browser",
+                "--db",
+                str(db),
+                "--port",
+                str(port),
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -165,16 +173,16 @@ def browse(demo: Demo, read_seconds: float) -> dict[str, float]:
             "() => /\\d+% likely by \\d/.test(document.body.innerText)", timeout=180_000
         )
         first = time.perf_counter() - clicked
-        page.wait_for_function(
-            "() => /Done: /.test(document.body.innerText)", timeout=600_000
-        )
+        page.wait_for_function("() => /Done: /.test(document.body.innerText)", timeout=600_000)
         done = time.perf_counter() - clicked
         page.close()
         browser.close()
     return {"render_s": rendered, "first_partial_s": first, "done_s": done}
 
 
-def one_start(db: Path, extra: list[str], *, browse_too: bool, read_seconds: float) -> dict[str, Any]:
+def one_start(
+    db: Path, extra: list[str], *, browse_too: bool, read_seconds: float
+) -> dict[str, Any]:
     demo = Demo(db, free_port(), extra)
     out: dict[str, Any] = {}
     try:
