@@ -90,7 +90,10 @@ def test_the_temp_dir_is_owner_only_and_not_tmp_ray(ray_session):
     for folder in (temp_dir.parent, temp_dir, session_dir):
         info = folder.lstat()
         assert stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid(), folder
-        assert stat.S_IMODE(info.st_mode) == 0o700, (folder, oct(info.st_mode))
+    # The owner-only parent is what keeps other users out: Ray makes its own temp dir
+    # 0777 again whenever any local Ray starts in it (another test's, a kernel's), and
+    # flowray closes it after its own start only, so the folders inside are not asserted.
+    assert stat.S_IMODE(temp_dir.parent.lstat().st_mode) == 0o700
     sockets = [p for p in (session_dir / "sockets").iterdir() if p.is_socket()]
     assert sockets  # the raylet's and the object store's sockets live here, so the path fits
     assert all(len(os.fsencode(p)) <= tasks.UNIX_SOCKET_PATH_MAX_BYTES for p in sockets)
