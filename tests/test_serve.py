@@ -597,3 +597,15 @@ def test_the_token_reaches_the_log_only_in_the_printed_url(live):
     assert "/nowhere?token=[secret]" in log
     assert log.count(live.token) == 1
     assert f"flowray dashboards: http://127.0.0.1:{live.port}/?token={live.token}" in log
+
+
+def test_kernels_use_unix_sockets_only_where_their_paths_fit(tmp_path, monkeypatch):
+    import tempfile
+
+    assert serve.kernel_sockets_fit("/tmp")
+    assert not serve.kernel_sockets_fit("/tmp/" + "x" * 60)
+    server = plan(tmp_path)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: "/tmp")
+    assert "--KernelManager.transport=ipc" in serve.build_voila_argv(server)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: "/tmp/" + "x" * 60)
+    assert "--KernelManager.transport=ipc" not in serve.build_voila_argv(server)

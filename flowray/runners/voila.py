@@ -333,6 +333,16 @@ def drop_unactionable_lines(record: logging.LogRecord) -> bool:
     return not any(text in message for text in UNACTIONABLE)
 
 
+UNIX_SOCKET_PATH_MAX_BYTES = 107
+# What Voila adds to the temp dir for a kernel's socket: "/voila_xxxxxxxx/kernel-<uuid>-ipc-N".
+KERNEL_SOCKET_TAIL_BYTES = len("/voila_xxxxxxxx/kernel-") + 36 + len("-ipc-10")
+
+
+def kernel_sockets_fit(temp_dir: str) -> bool:
+    """True when the kernels' unix sockets fit under `temp_dir` (else they talk over loopback TCP)."""
+    return len(os.fsencode(temp_dir)) + KERNEL_SOCKET_TAIL_BYTES <= UNIX_SOCKET_PATH_MAX_BYTES
+
+
 def build_voila_argv(server: DashboardServer) -> list[str]:
     """Voila's command line for `server`.
 
@@ -354,11 +364,12 @@ def build_voila_argv(server: DashboardServer) -> list[str]:
         f"--MappingKernelManager.cull_idle_timeout={server.cull_idle_timeout}",
         f"--MappingKernelManager.cull_interval={server.cull_interval}",
         f"--MappingKernelManager.cull_connected={server.cull_connected}",
-        # Kernels talk to the server over unix sockets beside their connection files (the
-        # private runtime folder), not over TCP ports every local user could reach.
-        "--KernelManager.transport=ipc",
         f"--Voila.log_level={logging.getLevelName(server.log_level)}",  # as a number
     ]
+    if kernel_sockets_fit(tempfile.gettempdir()):
+        # Kernels talk to the server over unix sockets beside their connection files (a
+        # private folder in the temp dir), not over TCP ports every local user could reach.
+        argv.append("--KernelManager.transport=ipc")
     argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
     argv.append(f"--Voila.token={server.token}")
     return argv
