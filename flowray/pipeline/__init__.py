@@ -35,7 +35,6 @@ from flowray.pipeline.cluster import (
     open_cluster,
     release_cluster,
     share_cluster_with_kernels,
-    start_cluster_in_background,
     warm_up_engine,
 )
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
@@ -138,7 +137,6 @@ __all__ = [
     "reset_demo",
     "seed_demo",
     "share_cluster_with_kernels",
-    "start_cluster_in_background",
     "warm_up_engine",
     "start_forecast",
     "submit",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
 from typing import Any
 
 from flowray import tasks
@@ -49,51 +47,6 @@ def share_cluster_with_kernels(ray_dashboard: bool | None = None) -> dict[str, s
     if info.auth_mode in ("token", "disabled"):
         env["RAY_AUTH_MODE"] = info.auth_mode  # join exactly as this cluster authenticates
     return env
-
-
-class BackgroundCluster:
-    """The one local Ray the dashboard kernels share, started without holding up the server.
-
-    Ray takes 10-20 s to start; the pages need it only when someone presses
-    Run. So the server serves at once, and kernels are told
-    FLOWRAY_RAY_ADDRESS_FILE: they wait for the address published there (or for
-    the reason Ray could not start). The thread that starts Ray also stops it and
-    lives until then: Ray's processes are tied to the thread that started them
-    (Linux's parent-death signal fires when that thread ends).
-    """
-
-    def __init__(self, address_file: Path, *, ray_dashboard: bool | None = None) -> None:
-        self.address_file = address_file
-        self.ray_dashboard = ray_dashboard
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="flowray-shared-ray", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            info = tasks.connect("local", dashboard=self.ray_dashboard)
-        except Exception as exc:  # every kernel must learn why, not wait for ever
-            tasks.publish_failure(self.address_file, str(exc))
-            log.error("the shared Ray did not start: %s", exc)
-            return
-        try:
-            tasks.publish_address(self.address_file, info)
-            print(f"  ray      {info.address} (one cluster shared by every page)", flush=True)
-            self._stop.wait()
-        finally:
-            release_cluster()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop Ray (once it has started: a start under way is waited for) and wait for it."""
-        self._stop.set()
-        self._thread.join(timeout)
-
-
-def start_cluster_in_background(
-    address_file: Path, *, ray_dashboard: bool | None = None
-) -> BackgroundCluster:
-    """Start the dashboards' shared local Ray in its own thread; see BackgroundCluster."""
-    return BackgroundCluster(address_file, ray_dashboard=ray_dashboard)
 
 
 def warm_up_engine(engine: str = "ray") -> None:

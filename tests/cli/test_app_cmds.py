@@ -6,16 +6,13 @@ import argparse
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from flowray import pipeline, tasks
+from flowray import pipeline
 from flowray.cli import app_cmds, build_parser
 from flowray.exceptions import FlowrayError, InputError
-from flowray.jobs.status import ClusterInfo
-from flowray.pipeline import cluster as pipeline_cluster
 from flowray.runners.voila import describe_server
 
 FLOWRAY = [sys.executable, "-c", "import sys; from flowray.cli import main; sys.exit(main())"]
@@ -80,40 +77,20 @@ def test_missing_dashboards_dir_exits_2(tmp_path):
 # -- one Ray for every page: run_dashboard with the cluster and Voila replaced ----------------
 
 
-def info_at(address: str) -> ClusterInfo:
-    return ClusterInfo(
-        address=address,
-        started_locally=True,
-        client_mode=False,
-        nodes=1,
-        cpus=2.0,
-        dashboard_url=None,
-        ray_version="test",
-        auth_mode="token",
-    )
-
-
 class FakeCluster:
-    """Stands in for tasks.connect / pipeline.release_cluster (no Ray started).
+    """Stands in for pipeline.share_cluster_with_kernels / release_cluster (no Ray started)."""
 
-    `connect` blocks until `go` is set, as a real Ray start takes 10-20 s: the
-    server must be serving meanwhile.
-    """
-
-    def __init__(self) -> None:
-        self.fail_with: str | None = None
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
         self.starts = 0
         self.releases = 0
-        self.go = threading.Event()
-        self.ray_dashboard: bool | None = None
 
-    def connect(self, address: str | None = None, *, dashboard: bool | None = None, **_: object):
+    def share(self, ray_dashboard: bool | None = None) -> dict[str, str]:
         self.starts += 1
-        self.ray_dashboard = dashboard
-        assert self.go.wait(30), "the test never let Ray 'start'"
-        if self.fail_with:
-            raise FlowrayError(self.fail_with)
-        return info_at("127.0.0.1:6380")
+        self.ray_dashboard = ray_dashboard
+        if self.starts <= self.failures:
+            raise FlowrayError("could not start a local Ray: timed out during startup")
+        return {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
 
     def release(self) -> None:
         self.releases += 1
@@ -122,9 +99,11 @@ class FakeCluster:
 @pytest.fixture
 def cluster(monkeypatch) -> FakeCluster:
     fake = FakeCluster()
-    monkeypatch.setattr(tasks, "connect", fake.connect)
+    monkeypatch.setattr(pipeline, "share_cluster_with_kernels", fake.share)
     monkeypatch.setattr(pipeline, "release_cluster", fake.release)
-    monkeypatch.setattr(pipeline_cluster, "release_cluster", fake.release)
+    monkeypatch.setattr(
+        pipeline, "connect_cluster", lambda: {"dashboard_url": "http://127.0.0.1:8265"}
+    )
     for name in ("FLOWRAY_RAY_ADDRESS", "RAY_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     return fake
@@ -150,59 +129,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_dashboard_serves_before_its_ray_is_up_and_kernels_wait_for_the_address(
+def test_dashboard_starts_one_ray_hands_it_to_the_kernels_and_stops_it(
     tmp_path, monkeypatch, cluster, capsys
 ):
-    seen: list[str] = []
+    served = []
 
     def serve(server):
-        address_file = Path(server.kernel_env["FLOWRAY_RAY_ADDRESS_FILE"])
-        assert set(server.kernel_env) == {"FLOWRAY_RAY_ADDRESS_FILE", "RAY_AUTH_MODE"}
-        assert server.kernel_env["RAY_AUTH_MODE"] == "token"  # Ray's default, said from the start
-        assert not address_file.exists()  # serving while Ray is still starting
-        assert (address_file.parent.stat().st_mode & 0o777) == 0o700
-        cluster.go.set()
-        seen.append(tasks.wait_for_published_address(address_file, timeout=30))
-        assert (address_file.stat().st_mode & 0o777) == 0o600
+        assert cluster.starts == len(served) + 1 and cluster.releases == len(served)  # Ray is up
+        served.append(server)
         return 0
 
     monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
-    assert seen == ["127.0.0.1:6380"]
-    assert (cluster.starts, cluster.releases) == (1, 1)
+    server = served[0]
+    assert server.kernel_env == {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
+    assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in describe_server(server)
+    assert cluster.releases == 1
     assert cluster.ray_dashboard is True  # the cluster page counts every page's tasks through it
-    assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in capsys.readouterr().out
+    assert "Ray's own dashboard (tasks, logs): http://127.0.0.1:8265" in capsys.readouterr().out
 
-    cluster.go.clear()
-    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: cluster.go.set() or 0)
     app_cmds.run_dashboard(dashboard_args(tmp_path, "--no-ray-dashboard"))
     assert cluster.ray_dashboard is False
 
 
-def test_a_ray_that_cannot_start_is_reported_to_the_kernels_instead_of_a_hang(
-    tmp_path, monkeypatch, cluster
-):
-    cluster.fail_with = "could not start a local Ray: timed out during startup"
-    reasons: list[str] = []
-
-    def serve(server):
-        cluster.go.set()
-        with pytest.raises(FlowrayError) as caught:
-            tasks.wait_for_published_address(
-                Path(server.kernel_env["FLOWRAY_RAY_ADDRESS_FILE"]), timeout=30
-            )
-        reasons.append(str(caught.value))
-        return 0
-
-    monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
-    assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
-    assert "did not start" in reasons[0] and "timed out during startup" in reasons[0]
-
-
 def test_ray_stops_even_when_serving_fails(tmp_path, monkeypatch, cluster):
     def serve(server):
-        cluster.go.set()
         raise RuntimeError("voila crashed")
 
     monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
@@ -220,20 +171,17 @@ def test_a_given_cluster_address_is_joined_not_started_nor_stopped(tmp_path, mon
     assert (cluster.starts, cluster.releases) == (0, 0)
 
 
-def test_a_kernel_waits_for_the_published_address_then_joins_it(tmp_path, monkeypatch):
-    address_file = tmp_path / "ray-address.json"
-    monkeypatch.delenv("FLOWRAY_RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setenv("FLOWRAY_RAY_ADDRESS_FILE", str(address_file))
-    timer = threading.Timer(
-        0.5,
-        tasks.publish_address,
-        (address_file, info_at("127.0.0.1:6390")),
-    )
-    timer.start()
-    assert tasks.wait_for_published_address(address_file, timeout=30) == "127.0.0.1:6390"
-    with pytest.raises(FlowrayError, match="did not start within"):
-        tasks.wait_for_published_address(tmp_path / "never.json", timeout=0.3)
+def test_ray_start_is_retried_then_reported_in_one_line(tmp_path, monkeypatch, cluster, capsys):
+    cluster.failures = 1
+    env, started_here = app_cmds.start_shared_cluster(attempts=2)
+    assert started_here and env["FLOWRAY_RAY_ADDRESS"] == "127.0.0.1:6380"
+    assert cluster.starts == 2
+    assert "trying again" in capsys.readouterr().out
+
+    cluster.starts, cluster.failures = 0, 5
+    with pytest.raises(FlowrayError, match="FLOWRAY_RAY_ADDRESS") as excinfo:
+        app_cmds.start_shared_cluster(attempts=2)
+    assert cluster.starts == 2 and "timed out during startup" in str(excinfo.value)
 
 
 def test_bad_options_fail_before_ray_starts(tmp_path, monkeypatch, cluster):
