@@ -197,6 +197,8 @@ def connect(
     """
     ray = _ray()
     settings = load_settings()
+    for name in RAY_NOTICE_LOGGERS:  # warnings nobody has to act on, starting or joining
+        logging.getLogger(name).addFilter(_drop_ray_notices)  # (a logger keeps one copy)
     target = address if address is not None else (settings.ray_address or "local")
     target = target.strip()
     if not target:
@@ -367,7 +369,7 @@ def _local_ray_options() -> dict[str, Any]:
 RAY_NOTICES = (
     # token auth is on, as docs/cluster.md says once for good (the "disabled" warning stays)
     "Token authentication is enabled",
-    # the dashboard server starts its Ray in a thread; its main thread handles the signals
+    # a page joins Ray from its warm-up thread; the kernel's main thread handles the signals
     "SIGTERM handler is not set because current thread is not the main thread",
 )
 RAY_NOTICE_LOGGERS = (
@@ -392,8 +394,6 @@ def _start_local_ray(**options: Any) -> Any:
     ray = _ray()
     local_ray_temp_dir()  # an unsafe temp dir is refused before anything starts
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # inherited by every process Ray starts
-    for name in RAY_NOTICE_LOGGERS:  # warnings nobody has to act on (see RAY_NOTICES)
-        logging.getLogger(name).addFilter(_drop_ray_notices)
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
         local = _local_ray_options()  # fresh each time: ray.init adds to its _system_config
         try:
