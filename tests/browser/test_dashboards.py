@@ -293,8 +293,10 @@ def test_forecast_runs_live_shows_the_engines_answer_saves_and_the_portfolio_sho
 def test_bad_input_names_the_field_and_a_long_run_can_be_cancelled(open_dashboard, voila_server):
     page = open_dashboard("forecast.ipynb", selector=PLOT)
     paste_throughput(page, [5, 7, "x", 4, 6, 8, 3, 5])  # named under the field as typed
-    error = wait_for_text(page, r"Please check [^\n]*", 60_000).group(0)
-    assert "Throughput (value 3)" in error and "you entered x" in error, error
+    # Ticking "pasted" first shows the empty box's own error ("paste the items ..."): wait
+    # for the error about the pasted text, not for whichever error is on screen first.
+    error = wait_for_text(page, r"Please check Throughput \(value 3\)[^\n]*", 60_000).group(0)
+    assert "you entered x" in error, error
     expect(page.get_by_role("button", name="Run forecast")).to_be_disabled(timeout=30_000)
 
     paste_throughput(page, PASTED)
