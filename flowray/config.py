@@ -22,6 +22,9 @@ class Settings:
     dashboard_host: str
     dashboard_port: int
     dashboard_token: str | None = field(default=None, repr=False)  # a secret: never printed
+    # Where a dashboard server writes its shared Ray's address once that Ray is up
+    # (kernels started before then wait for it instead of starting a Ray of their own).
+    ray_address_file: Path | None = None
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -40,4 +43,7 @@ def load_settings() -> Settings:
         dashboard_host=env.get("FLOWRAY_DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=int(env.get("FLOWRAY_DASHBOARD_PORT") or 8866),
         dashboard_token=env.get(DASHBOARD_TOKEN_VARIABLE) or None,
+        ray_address_file=Path(env["FLOWRAY_RAY_ADDRESS_FILE"])
+        if env.get("FLOWRAY_RAY_ADDRESS_FILE")
+        else None,
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -199,6 +200,8 @@ def connect(
     settings = load_settings()
     for name in RAY_NOTICE_LOGGERS:  # warnings nobody has to act on, starting or joining
         logging.getLogger(name).addFilter(_drop_ray_notices)  # (a logger keeps one copy)
+    if address is None and settings.ray_address is None and settings.ray_address_file:
+        address = wait_for_published_address(settings.ray_address_file)
     target = address if address is not None else (settings.ray_address or "local")
     target = target.strip()
     if not target:
@@ -254,6 +257,50 @@ def connect(
                 CLUSTER.info = _read_cluster_info(False, False, gcs, context.dashboard_url)
         _protect_default_token_file()  # Ray may just have created it, readable by all
         return CLUSTER.info
+
+
+PUBLISHED_ADDRESS_WAIT_S = 300.0
+"""How long a kernel waits for its dashboard server's Ray (Ray's own start retries take minutes
+on a saturated machine)."""
+
+
+def publish_address(path: Path, info: ClusterInfo) -> None:
+    """Write where this process's Ray answers, for kernels told FLOWRAY_RAY_ADDRESS_FILE=path.
+
+    Written whole (a temporary file renamed into place, mode 0600), so a reader
+    never sees half an address.
+    """
+    data = {"address": info.address, "auth_mode": info.auth_mode}
+    partial = path.with_name(path.name + ".part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle)
+    os.replace(partial, path)
+
+
+def publish_failure(path: Path, reason: str) -> None:
+    """Tell the waiting kernels that the shared Ray did not start (they then say so, not hang)."""
+    partial = path.with_name(path.name + ".part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"error": reason}, handle)
+    os.replace(partial, path)
+
+
+def wait_for_published_address(path: Path, timeout: float = PUBLISHED_ADDRESS_WAIT_S) -> str:
+    """The address a dashboard server published at `path`, waiting while its Ray starts."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise FlowrayError(
+                f"the dashboards' shared Ray did not start within {timeout:.0f} s; "
+                "restart `flowray dashboard` or set FLOWRAY_RAY_ADDRESS"
+            )
+        time.sleep(0.1)
+    data = json.loads(path.read_text())
+    if "error" in data:
+        raise FlowrayError(f"the dashboards' shared Ray did not start: {data['error']}")
+    return str(data["address"])
 
 
 LOCAL_START_ATTEMPTS = 5

@@ -1,19 +1,19 @@
 """`flowray dashboard`: serve the Voila dashboards on this machine, on one shared Ray.
 
 Every page view gets its own kernel; without help each would start its own
-local Ray on its first forecast. This command starts one Ray first (or uses
-FLOWRAY_RAY_ADDRESS) and hands its address to every kernel, then stops it
-when the server stops.
+local Ray on its first forecast. This command serves at once, starts one Ray
+alongside in a process of its own (or uses FLOWRAY_RAY_ADDRESS), hands its
+address to every kernel, and stops it when the server stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from flowray.config import load_settings
-from flowray.exceptions import FlowrayError
 from flowray.runners.voila import (
     DEFAULT_CULL_IDLE_TIMEOUT,
     DEFAULT_CULL_INTERVAL,
@@ -23,9 +23,6 @@ from flowray.runners.voila import (
     plan_dashboard_server,
     serve_dashboards,
 )
-
-#: Whole Ray start-ups tried before giving up (flowray.tasks already retries a timed-out start).
-RAY_START_ATTEMPTS = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,22 +99,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    """Check the options, start (or find) the one Ray cluster every page shares, serve, clean up."""
+    """Check the options, serve at once with the one Ray every page shares starting alongside.
+
+    With FLOWRAY_RAY_ADDRESS the pages join that cluster. Otherwise a child
+    process starts a local Ray while the first page is already served and
+    publishes its address in a private folder (FLOWRAY_RAY_ADDRESS_FILE): the
+    kernels wait for it when they first need Ray. It stops with the server.
+    """
+    import tempfile
+
+    from flowray.runners.ray_keeper import start_ray_keeper
+
     settings = load_settings()
     db_path = args.db if args.db is not None else settings.db_path
     plan_server(args, db_path, {})  # bad options and a busy port fail now, before Ray starts
     check_port_free(args.host, args.port)
-    kernel_env, started_here = start_shared_cluster(
-        ray_dashboard=getattr(args, "ray_dashboard", True)
-    )
-    try:
-        return serve_dashboards(plan_server(args, db_path, kernel_env))
-    finally:
-        if started_here:
-            from flowray import pipeline
-
+    if settings.ray_address:
+        print(f"flowray dashboards: pages join the Ray cluster at {settings.ray_address}")
+        return serve_dashboards(
+            plan_server(args, db_path, {"FLOWRAY_RAY_ADDRESS": settings.ray_address})
+        )
+    with tempfile.TemporaryDirectory(prefix="flowray-dashboards-") as private:
+        address_file = Path(private) / "ray-address.json"  # the folder is owner-only (0700)
+        print("flowray dashboards: starting a local Ray for all pages alongside", flush=True)
+        keeper = start_ray_keeper(address_file, ray_dashboard=getattr(args, "ray_dashboard", True))
+        try:
+            # Kernels join as the local Ray authenticates: Ray's default for a new local
+            # cluster is token auth unless this environment says otherwise; Ray reads it once,
+            # so it is set from the kernel's start.
+            kernel_env = {
+                "FLOWRAY_RAY_ADDRESS_FILE": str(address_file),
+                "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE") or "token",
+            }
+            return serve_dashboards(plan_server(args, db_path, kernel_env))
+        finally:
             print("flowray dashboards: stopping Ray", file=sys.stderr, flush=True)
-            pipeline.release_cluster()
+            keeper.stop()
 
 
 def plan_server(
@@ -135,39 +152,3 @@ def plan_server(
         token=load_settings().dashboard_token,
         log_level=getattr(args, "log_level", "WARNING"),
     )
-
-
-def start_shared_cluster(
-    attempts: int = RAY_START_ATTEMPTS, *, ray_dashboard: bool = True
-) -> tuple[dict[str, str], bool]:
-    """Environment that makes every dashboard kernel use one Ray; True when this process started it.
-
-    Without a cluster address (FLOWRAY_RAY_ADDRESS / RAY_ADDRESS) a local Ray
-    starts here, once, instead of once per page view (each Ray takes ~10-20 s
-    and several hundred MB). Ray's start-up can time out on a saturated
-    machine; flowray.tasks retries that, and this can try the whole start
-    again a bounded number of times, before giving up with one clear line.
-    `ray_dashboard` also starts Ray's own dashboard (see `--ray-dashboard`).
-    """
-    from flowray import pipeline
-
-    address = load_settings().ray_address
-    if address:
-        print(f"flowray dashboards: pages join the Ray cluster at {address}", flush=True)
-        return {"FLOWRAY_RAY_ADDRESS": address}, False
-    print("flowray dashboards: starting a local Ray for all pages (10-20 s)...", flush=True)
-    for attempt in range(1, attempts + 1):
-        try:
-            kernel_env = pipeline.share_cluster_with_kernels(ray_dashboard=ray_dashboard)
-            break
-        except FlowrayError as exc:
-            if attempt == attempts:
-                raise FlowrayError(
-                    f"{exc}. The machine may be overloaded: try again, or start a cluster "
-                    "with `ray start --head` and set FLOWRAY_RAY_ADDRESS"
-                ) from exc
-            print(f"flowray dashboards: Ray did not start ({exc}); trying again", flush=True)
-    ray_url = pipeline.connect_cluster().get("dashboard_url")
-    if ray_url:
-        print(f"flowray dashboards: Ray's own dashboard (tasks, logs): {ray_url}", flush=True)
-    return kernel_env, True

@@ -32,9 +32,9 @@ from flowray.pipeline.cluster import (
     connect_cluster,
     health_check,
     health_check_nodes,
+    keep_shared_cluster,
     open_cluster,
     release_cluster,
-    share_cluster_with_kernels,
     warm_up_engine,
 )
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
@@ -136,7 +136,7 @@ __all__ = [
     "demo_status",
     "reset_demo",
     "seed_demo",
-    "share_cluster_with_kernels",
+    "keep_shared_cluster",
     "warm_up_engine",
     "start_forecast",
     "submit",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from pathlib import Path
+from typing import Any, TextIO
 
 from flowray import tasks
 from flowray.config import load_settings
@@ -29,24 +31,31 @@ def health_check() -> dict[str, Any]:
     return report.to_dict()
 
 
-def share_cluster_with_kernels(ray_dashboard: bool | None = None) -> dict[str, str]:
-    """Environment for dashboard kernels so they all use one Ray cluster.
+def keep_shared_cluster(address_file: Path, *, ray_dashboard: bool, until: TextIO) -> int:
+    """Start a local Ray, publish its address for the dashboard kernels, keep it until `until`
+    ends (the dashboard server closes it when it stops), then stop Ray. Returns an exit code.
 
-    With FLOWRAY_RAY_ADDRESS (or RAY_ADDRESS) set, kernels join that cluster
-    themselves. Otherwise this process starts one local Ray (bound to this
-    machine, token auth as Ray configures it) and hands its address to the
-    kernels, so ten page views share two cores instead of starting ten Rays.
-    The cluster lives as long as this process. `ray_dashboard` starts Ray's own
-    dashboard with it (on 127.0.0.1; None: FLOWRAY_RAY_DASHBOARD): its state
-    API is what lets a page count every page's tasks, not only its own.
+    A Ray that does not start is published as the reason, so the kernels say why
+    instead of waiting; the exit code is then 1.
     """
-    if load_settings().ray_address:
-        return {}
-    info = tasks.cluster_info() or tasks.connect(dashboard=ray_dashboard)
-    env = {"FLOWRAY_RAY_ADDRESS": info.address}
-    if info.auth_mode in ("token", "disabled"):
-        env["RAY_AUTH_MODE"] = info.auth_mode  # join exactly as this cluster authenticates
-    return env
+    try:
+        info = tasks.connect("local", dashboard=ray_dashboard)
+    except Exception as exc:  # every kernel must learn why, not wait for ever
+        tasks.publish_failure(address_file, str(exc))
+        print(f"flowray dashboards: Ray did not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        tasks.publish_address(address_file, info)
+        print(f"  ray      {info.address} (one cluster shared by every page)", flush=True)
+        if info.dashboard_url:
+            print(
+                f"flowray dashboards: Ray's own dashboard (tasks, logs): {info.dashboard_url}",
+                flush=True,
+            )
+        until.read()  # returns at end of file: the server stopped (or died)
+    finally:
+        release_cluster()
+    return 0
 
 
 def warm_up_engine(engine: str = "ray") -> None:
@@ -69,7 +78,7 @@ def warm_up_engine(engine: str = "ray") -> None:
 
 
 def release_cluster() -> None:
-    """Disconnect this process from Ray; a local Ray it started (see share_cluster_with_kernels) stops."""
+    """Disconnect this process from Ray; a local Ray it started stops."""
     tasks.shutdown()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import socket
 import subprocess
 import sys
@@ -10,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from flowray import pipeline
+from flowray import pipeline, tasks
 from flowray.cli import app_cmds, build_parser
 from flowray.exceptions import FlowrayError, InputError
+from flowray.pipeline import cluster as pipeline_cluster
+from flowray.runners import ray_keeper
 from flowray.runners.voila import describe_server
+from flowray.tasks import ClusterInfo
 
 FLOWRAY = [sys.executable, "-c", "import sys; from flowray.cli import main; sys.exit(main())"]
 
@@ -77,33 +81,46 @@ def test_missing_dashboards_dir_exits_2(tmp_path):
 # -- one Ray for every page: run_dashboard with the cluster and Voila replaced ----------------
 
 
-class FakeCluster:
-    """Stands in for pipeline.share_cluster_with_kernels / release_cluster (no Ray started)."""
+class FakeKeeper:
+    """Stands in for runners.ray_keeper (no process, no Ray): publishes when told, records stop()."""
 
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
+    def __init__(self) -> None:
         self.starts = 0
-        self.releases = 0
+        self.stops = 0
+        self.ray_dashboard: bool | None = None
+        self.address_file: Path | None = None
 
-    def share(self, ray_dashboard: bool | None = None) -> dict[str, str]:
+    def start(self, address_file: Path, *, ray_dashboard: bool = False) -> FakeKeeper:
         self.starts += 1
-        self.ray_dashboard = ray_dashboard
-        if self.starts <= self.failures:
-            raise FlowrayError("could not start a local Ray: timed out during startup")
-        return {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
+        self.address_file, self.ray_dashboard = address_file, ray_dashboard
+        return self
 
-    def release(self) -> None:
-        self.releases += 1
+    def publish(self, address: str = "127.0.0.1:6380") -> None:
+        assert self.address_file is not None
+        tasks.publish_address(self.address_file, info_at(address))
+
+    def stop(self) -> int:
+        self.stops += 1
+        return 0
+
+
+def info_at(address: str) -> ClusterInfo:
+    return ClusterInfo(
+        address=address,
+        started_locally=True,
+        client_mode=False,
+        nodes=1,
+        cpus=2.0,
+        dashboard_url=None,
+        ray_version="test",
+        auth_mode="token",
+    )
 
 
 @pytest.fixture
-def cluster(monkeypatch) -> FakeCluster:
-    fake = FakeCluster()
-    monkeypatch.setattr(pipeline, "share_cluster_with_kernels", fake.share)
-    monkeypatch.setattr(pipeline, "release_cluster", fake.release)
-    monkeypatch.setattr(
-        pipeline, "connect_cluster", lambda: {"dashboard_url": "http://127.0.0.1:8265"}
-    )
+def cluster(monkeypatch) -> FakeKeeper:
+    fake = FakeKeeper()
+    monkeypatch.setattr(ray_keeper, "start_ray_keeper", fake.start)
     for name in ("FLOWRAY_RAY_ADDRESS", "RAY_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     return fake
@@ -129,25 +146,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_dashboard_starts_one_ray_hands_it_to_the_kernels_and_stops_it(
-    tmp_path, monkeypatch, cluster, capsys
+def test_the_dashboard_serves_before_its_ray_is_up_and_kernels_wait_for_the_address(
+    tmp_path, monkeypatch, cluster
 ):
-    served = []
+    seen: list[str] = []
 
     def serve(server):
-        assert cluster.starts == len(served) + 1 and cluster.releases == len(served)  # Ray is up
-        served.append(server)
+        address_file = Path(server.kernel_env["FLOWRAY_RAY_ADDRESS_FILE"])
+        assert set(server.kernel_env) == {"FLOWRAY_RAY_ADDRESS_FILE", "RAY_AUTH_MODE"}
+        assert server.kernel_env["RAY_AUTH_MODE"] == "token"  # Ray's default, said from the start
+        assert address_file == cluster.address_file
+        assert not address_file.exists()  # serving while Ray is still starting
+        assert (address_file.parent.stat().st_mode & 0o777) == 0o700
+        assert cluster.stops == 0
+        cluster.publish()
+        seen.append(tasks.wait_for_published_address(address_file, timeout=30))
+        assert (address_file.stat().st_mode & 0o777) == 0o600
         return 0
 
     monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
-    server = served[0]
-    assert server.kernel_env == {"FLOWRAY_RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "token"}
-    assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in describe_server(server)
-    assert cluster.releases == 1
+    assert seen == ["127.0.0.1:6380"]
+    assert (cluster.starts, cluster.stops) == (1, 1)
     assert cluster.ray_dashboard is True  # the cluster page counts every page's tasks through it
-    assert "Ray's own dashboard (tasks, logs): http://127.0.0.1:8265" in capsys.readouterr().out
+    assert not cluster.address_file.parent.exists()  # the private folder goes with the server
 
+    monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: 0)
     app_cmds.run_dashboard(dashboard_args(tmp_path, "--no-ray-dashboard"))
     assert cluster.ray_dashboard is False
 
@@ -159,7 +184,7 @@ def test_ray_stops_even_when_serving_fails(tmp_path, monkeypatch, cluster):
     monkeypatch.setattr(app_cmds, "serve_dashboards", serve)
     with pytest.raises(RuntimeError, match="voila crashed"):
         app_cmds.run_dashboard(dashboard_args(tmp_path))
-    assert cluster.releases == 1
+    assert cluster.stops == 1
 
 
 def test_a_given_cluster_address_is_joined_not_started_nor_stopped(tmp_path, monkeypatch, cluster):
@@ -168,20 +193,66 @@ def test_a_given_cluster_address_is_joined_not_started_nor_stopped(tmp_path, mon
     monkeypatch.setattr(app_cmds, "serve_dashboards", lambda server: served.append(server) or 0)
     assert app_cmds.run_dashboard(dashboard_args(tmp_path)) == 0
     assert served[0].kernel_env == {"FLOWRAY_RAY_ADDRESS": "10.0.0.5:6379"}
-    assert (cluster.starts, cluster.releases) == (0, 0)
+    assert (cluster.starts, cluster.stops) == (0, 0)
 
 
-def test_ray_start_is_retried_then_reported_in_one_line(tmp_path, monkeypatch, cluster, capsys):
-    cluster.failures = 1
-    env, started_here = app_cmds.start_shared_cluster(attempts=2)
-    assert started_here and env["FLOWRAY_RAY_ADDRESS"] == "127.0.0.1:6380"
-    assert cluster.starts == 2
-    assert "trying again" in capsys.readouterr().out
+# -- the process that owns the shared Ray -----------------------------------------------------
 
-    cluster.starts, cluster.failures = 0, 5
-    with pytest.raises(FlowrayError, match="FLOWRAY_RAY_ADDRESS") as excinfo:
-        app_cmds.start_shared_cluster(attempts=2)
-    assert cluster.starts == 2 and "timed out during startup" in str(excinfo.value)
+
+class FakeConnect:
+    """Stands in for tasks.connect / release_cluster in keep_shared_cluster (no Ray started)."""
+
+    def __init__(self, fail_with: str | None = None) -> None:
+        self.fail_with = fail_with
+        self.dashboard: bool | None = None
+        self.releases = 0
+
+    def connect(self, address: str | None = None, *, dashboard: bool | None = None, **_: object):
+        assert address == "local"
+        self.dashboard = dashboard
+        if self.fail_with:
+            raise FlowrayError(self.fail_with)
+        return info_at("127.0.0.1:6380")
+
+    def release(self) -> None:
+        self.releases += 1
+
+
+def test_the_keeper_publishes_the_address_keeps_ray_until_its_input_ends_then_stops_it(
+    tmp_path, monkeypatch, capsys
+):
+    fake = FakeConnect()
+    monkeypatch.setattr(tasks, "connect", fake.connect)
+    monkeypatch.setattr(pipeline_cluster, "release_cluster", fake.release)
+    address_file = tmp_path / "ray-address.json"
+
+    class Until(io.StringIO):
+        def read(self, *args: object) -> str:  # the server is still up while this blocks
+            assert tasks.wait_for_published_address(address_file, timeout=5) == "127.0.0.1:6380"
+            assert fake.releases == 0
+            return ""
+
+    assert pipeline.keep_shared_cluster(address_file, ray_dashboard=True, until=Until()) == 0
+    assert fake.releases == 1 and fake.dashboard is True
+    assert "ray      127.0.0.1:6380 (one cluster shared by every page)" in capsys.readouterr().out
+
+
+def test_a_ray_that_cannot_start_is_reported_to_the_kernels_instead_of_a_hang(
+    tmp_path, monkeypatch, capsys
+):
+    fake = FakeConnect("could not start a local Ray: timed out during startup")
+    monkeypatch.setattr(tasks, "connect", fake.connect)
+    address_file = tmp_path / "ray-address.json"
+    assert pipeline.keep_shared_cluster(address_file, ray_dashboard=False, until=io.StringIO()) == 1
+    with pytest.raises(FlowrayError) as caught:
+        tasks.wait_for_published_address(address_file, timeout=5)
+    assert "did not start" in str(caught.value) and "timed out during startup" in str(caught.value)
+    assert "Ray did not start" in capsys.readouterr().err
+
+
+def test_a_kernel_waits_a_bounded_time_for_an_address_that_never_comes(tmp_path):
+    with pytest.raises(FlowrayError, match="did not start within"):
+        tasks.wait_for_published_address(tmp_path / "never.json", timeout=0.3)
 
 
 def test_bad_options_fail_before_ray_starts(tmp_path, monkeypatch, cluster):
