@@ -317,8 +317,29 @@ def test_xsrf_hook_reads_the_token_so_tornado_sets_the_cookie():
             FakeHandler.reads += 1
             return b"token"
 
-    assert serve.set_xsrf_cookie(FakeHandler(), notebook=None, cwd="/") is None
+    assert serve.set_xsrf_cookie(FakeHandler()) is None
     assert FakeHandler.reads == 1
+
+
+def test_the_page_handler_sets_the_xsrf_cookie_as_it_prepares(monkeypatch):
+    """The page's prepare runs Voila's own (login, Host check), then sets the cookie."""
+    import asyncio
+
+    from voila.handler import VoilaHandler
+
+    calls: list[str] = []
+
+    async def voila_prepare(self):
+        calls.append("voila's prepare")
+
+    monkeypatch.setattr(VoilaHandler, "prepare", voila_prepare)
+    monkeypatch.setattr(serve, "set_xsrf_cookie", lambda handler: calls.append("cookie"))
+    ((_, page_handler),) = serve.host_checked_handlers(
+        [(r"/voila/render/(.*)", VoilaHandler)], "127.0.0.1"
+    )
+    assert issubclass(page_handler, VoilaHandler)
+    asyncio.run(page_handler.prepare(object.__new__(page_handler)))
+    assert calls == ["voila's prepare", "cookie"]
 
 
 def test_start_up_lines_give_every_page_the_database_and_the_shared_ray(tmp_path):

@@ -88,6 +88,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(tasks, logs); the cluster page counts every page's tasks through it (default: yes)",
     )
     parser.add_argument(
+        "--preheat",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the forecast page rendered ahead of time in a spare kernel, so it opens at "
+        "once; it is re-rendered whenever the ledger changes (costs one kernel's memory, "
+        "200-400 MB; default: yes)",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
@@ -151,4 +159,5 @@ def plan_server(
         kernel_env=kernel_env,
         token=load_settings().dashboard_token,
         log_level=getattr(args, "log_level", "WARNING"),
+        preheated_pages=None if getattr(args, "preheat", True) else (),
     )

@@ -51,6 +51,14 @@ from typing import Any
 
 from flowray.config import DASHBOARD_TOKEN_VARIABLE
 from flowray.exceptions import FlowrayError, InputError
+from flowray.runners.kernel_pool import (
+    CHECK_INTERVAL_S,
+    DEFAULT_PREHEATED_PAGES,
+    FILL_DELAY_S,
+    FreshPool,
+    ledger_stamp,
+    pool_config,
+)
 
 #: Seconds without kernel activity, and with no browser connected, before a kernel is shut down.
 DEFAULT_CULL_IDLE_TIMEOUT = 600
@@ -88,6 +96,8 @@ class DashboardServer:
     token: str = field(default="", repr=False)  # a repr can end up in a log
     kernel_env: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "WARNING"  # the server's log: what an operator acts on; "INFO" for more
+    # Pages rendered ahead of time in a pooled kernel, kept fresh (flowray.runners.kernel_pool).
+    preheated_pages: tuple[str, ...] = DEFAULT_PREHEATED_PAGES
 
     @property
     def url(self) -> str:
@@ -215,6 +225,7 @@ def host_checked_handlers(rules: Sequence[Any], bound: str) -> list[Any]:
     """
     from jupyter_server.base.handlers import JupyterHandler
     from tornado import web
+    from voila.handler import VoilaHandler
 
     def check_host(self: Any) -> bool:
         return bound_address_admitted(self.request.host, bound) or bool(
@@ -238,6 +249,13 @@ def host_checked_handlers(rules: Sequence[Any], bound: str) -> list[Any]:
                 return handler.prepare(self)
 
             namespace.update(log=JupyterHandler.log, prepare=prepare)
+        elif issubclass(handler, VoilaHandler):  # the page: it also sets the `_xsrf` cookie
+
+            async def prepare_page(self: Any) -> None:
+                await handler.prepare(self)
+                set_xsrf_cookie(self)
+
+            namespace["prepare"] = prepare_page
         checked[handler] = type(handler.__name__, (handler,), namespace)
         return checked[handler]
 
@@ -280,8 +298,12 @@ def plan_dashboard_server(
     kernel_env: Mapping[str, str] | None = None,
     token: str | None = None,
     log_level: str = "WARNING",
+    preheated_pages: Sequence[str] | None = None,
 ) -> DashboardServer:
     """Validate the options and resolve paths; starts nothing.
+
+    `preheated_pages`: pages rendered ahead of time in a pooled kernel (None: the
+    forecast page; () for none); pages not in the directory are left out.
 
     `token` is the operator's own access token; None or "" draws a random one.
     There is no way to serve without a token.
@@ -315,6 +337,11 @@ def plan_dashboard_server(
         token=check_token(token) if token else secrets.token_urlsafe(24),
         kernel_env=dict(kernel_env or {}),
         log_level=log_level,
+        preheated_pages=tuple(
+            page
+            for page in (DEFAULT_PREHEATED_PAGES if preheated_pages is None else preheated_pages)
+            if (directory / page).is_file()
+        ),
     )
 
 
@@ -371,6 +398,11 @@ def build_voila_argv(server: DashboardServer) -> list[str]:
         # private folder in the temp dir), not over TCP ports every local user could reach.
         argv.append("--KernelManager.transport=ipc")
     argv += [f"--VoilaConfiguration.file_allowlist={pattern}" for pattern in FILE_ALLOWLIST]
+    if server.preheated_pages:  # which pages: `kernel_pool.pool_config`, set in serve_dashboards
+        argv += [
+            "--VoilaConfiguration.preheat_kernel=True",
+            f"--VoilaKernelManager.fill_delay={FILL_DELAY_S}",
+        ]
     argv.append(f"--Voila.token={server.token}")
     return argv
 
@@ -392,13 +424,14 @@ def kernel_environment(server: DashboardServer, base: Mapping[str, str]) -> dict
     return env
 
 
-def set_xsrf_cookie(handler: Any, notebook: Any = None, cwd: str | None = None) -> None:
-    """Voila prelaunch hook: give the page the `_xsrf` cookie its unload beacon needs.
+def set_xsrf_cookie(handler: Any) -> None:
+    """Give the page the `_xsrf` cookie its unload beacon needs (called as the page is prepared).
 
     On `beforeunload` Voila's page POSTs /voila/api/shutdown/<kernel> with the
     `_xsrf` cookie's value, but Voila 0.5 never sets that cookie, so the POST is
     refused (403) and every closed page leaves its kernel running until culled.
     Reading `handler.xsrf_token` makes tornado set the cookie on this response.
+    (Not Voila's prelaunch hook: that cannot be used with pre-heated pages.)
     """
     handler.xsrf_token  # noqa: B018  (property with the side effect we want)
 
@@ -460,6 +493,15 @@ def open_browser_when_listening(server: DashboardServer, timeout: float = 120.0)
     return redirect
 
 
+def keep_pool_fresh(kernel_manager: Any, db_path: Path) -> FreshPool:
+    """Check the pre-heated pages every CHECK_INTERVAL_S on the server's loop (see kernel_pool)."""
+    from tornado.ioloop import PeriodicCallback
+
+    pool = FreshPool(kernel_manager, lambda: ledger_stamp(db_path))
+    PeriodicCallback(pool.check, CHECK_INTERVAL_S * 1000).start()
+    return pool
+
+
 def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ()) -> int:
     """Run Voila for `server` in this process until SIGINT/SIGTERM; returns an exit code.
 
@@ -473,18 +515,26 @@ def serve_dashboards(server: DashboardServer, *, argv_extra: Sequence[str] = ())
     from voila.app import Voila  # heavy import, only when actually serving
 
     class FlowrayVoila(Voila):
-        """Voila whose every handler checks the Host (see `host_checked_handlers`)."""
+        """Voila whose every handler checks the Host (see `host_checked_handlers`), with its
+        pre-heated pages kept fresh (see `kernel_pool`)."""
 
         def init_handlers(self) -> list[Any]:
+            if server.preheated_pages:  # the kernel manager exists from here on
+                keep_pool_fresh(self.kernel_manager, server.db_path)
             return host_checked_handlers(super().init_handlers(), server.host)
 
     print(describe_server(server), flush=True)
     app = FlowrayVoila.instance()
     redirect: Path | None = None
     try:
+        if server.preheated_pages:
+            from traitlets.config import Config
+
+            pools = Config()
+            pools.VoilaKernelManager.kernel_pools_config = pool_config(server.preheated_pages)
+            app.update_config(pools)
         app.initialize([*build_voila_argv(server), *argv_extra])
         app.log.addFilter(drop_unactionable_lines)
-        app.voila_configuration.prelaunch_hook = set_xsrf_cookie
         app.tornado_settings = {**app.tornado_settings, **tornado_settings(server)}
         if server.open_browser:
             redirect = open_browser_when_listening(server)
