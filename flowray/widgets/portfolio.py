@@ -1,7 +1,9 @@
-"""The portfolio panel: every active project's latest forecast, at-risk projects first.
+"""The portfolio panel: every active project's plan, at-risk projects first.
 
-For each project: the latest 85% date and the chance of meeting its
-deadline, with the trend since the previous forecast; then forecasts against
+A project's plan is the forecast its team chose to follow ("Make this the
+plan"; the nightly batch renews it); a saved what-if changes nothing here.
+For each project: the plan's 85% date and the chance of meeting its
+deadline, with the change since the previous plan; then forecasts against
 actuals and calibration across all projects, so a stakeholder can judge how
 much to trust the numbers.
 """
@@ -33,14 +35,14 @@ STATUS_STYLES = {
     "Watch": ("#b26a00", "#fff4e0"),
     "On track": ("#1a7f37", "#e8f5e9"),
     "No deadline": ("#555", "#f5f5f5"),
-    "No forecast": ("#555", "#f5f5f5"),
+    "No plan": ("#555", "#f5f5f5"),
 }
 
 
 def project_status(row: Any) -> str:
     """At risk (< 50%), Watch (< 85%), On track (>= 85%), or why there is no answer."""
     if is_missing(row.get("latest_forecast")):
-        return "No forecast"
+        return "No plan"
     p = row.get("p_deadline")
     if is_missing(p):
         return "No deadline"
@@ -50,7 +52,7 @@ def project_status(row: Any) -> str:
 
 
 def trend_words(change: Any) -> str:
-    """+0.12 -> 'up 12 points'; None -> 'first forecast'."""
+    """+0.12 -> 'up 12 points'; None (the first plan) -> '-'."""
     if is_missing(change):
         return "-"
     points = round(float(change) * 100)
@@ -92,7 +94,9 @@ class PortfolioPanel(Panel):
             [
                 title(
                     "Project portfolio",
-                    "Every active project's latest forecast, projects at risk first.",
+                    "Every active project's plan, projects at risk first. A plan is the "
+                    "forecast a team chose to follow; what-ifs saved beside it change "
+                    "nothing here.",
                 ),
                 widgets.HBox(
                     [self.refresh_button, self.status], layout=widgets.Layout(align_items="center")
@@ -164,10 +168,10 @@ class PortfolioPanel(Panel):
                 "Target date",
                 "85% likely by",
                 "Chance of meeting target",
-                "Change since previous forecast",
+                "Change since the previous plan",
                 "85% date moved",
-                "Latest forecast made",
-                "Forecasts",
+                "Plan made on",
+                "Plans so far",
             ),
             rows,
             row_styles=styles,
@@ -181,7 +185,7 @@ class PortfolioPanel(Panel):
             [n for n, _, _ in with_deadline],
             [None if is_missing(p) else float(p) for _, p, _ in with_deadline],
             [c for _, _, c in with_deadline],
-            "Chance of meeting the deadline (latest forecast of each project)",
+            "Chance of meeting the deadline (each project's plan)",
         )
         ledger = view.ledger
         actuals = view.vs_actuals

@@ -76,7 +76,7 @@ def test_portfolio_lists_every_active_project_at_risk_first(demo_db):
     positions = [body.index(name) for name in frame["project"]]
     assert positions == sorted(positions), "the panel keeps the pipeline's riskiest-first order"
     statuses = [project_status(row) for _, row in frame.iterrows()]
-    order = {"At risk": 0, "Watch": 1, "On track": 2, "No deadline": 3, "No forecast": 3}
+    order = {"At risk": 0, "Watch": 1, "On track": 2, "No deadline": 3, "No plan": 3}
     assert [order[s] for s in statuses] == sorted(order[s] for s in statuses)
     for _, row in frame.iterrows():
         assert short_date(row["p85_date"]) in body
@@ -112,7 +112,7 @@ def test_portfolio_shows_actuals_and_calibration_across_projects(demo_db):
 
 def test_portfolio_refresh_sees_a_newly_saved_forecast(project_db):
     panel = portfolio_app(project_db)
-    assert "No forecast" in panel.table.value and PROJECT in panel.table.value
+    assert "No plan" in panel.table.value and PROJECT in panel.table.value
 
     result = simulate(
         Scenario(
