@@ -285,7 +285,7 @@ def test_a_ledger_from_before_plans_gets_each_projects_latest_flowray_plan(db):
     # the portfolio shows what it showed before the migration
     rows = {r["project"]: r for r in pipeline.portfolio(migrated).to_dict(orient="records")}
     assert rows["Apollo"]["latest_forecast"] == latest and rows["Zeus"]["latest_forecast"] == zeus
-    assert project_status(rows["Hermes"]) == "No forecast"
+    assert project_status(rows["Hermes"]) == "No plan"
 
 
 # -- the command line -------------------------------------------------------------------------------

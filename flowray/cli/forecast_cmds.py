@@ -284,13 +284,13 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         end=getattr(args, "end", None),
         engine="ray" if args.ray else "serial",
         force=True,  # short history is reported as a warning here (the reference checks use 7 periods)
-        save=args.save or plan,
+        save=args.save,
+        plan=plan,
+        plan_how="cli",
         db_path=args.db,
     )
     announce_duration(request)
     outcome = pipeline.run_forecast(request)
-    if plan and outcome.forecast_id is not None:
-        pipeline.make_plan(args.project, outcome.forecast_id, args.db, how="cli")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     for warning in outcome.warnings:

@@ -23,7 +23,7 @@ from flowray.core.samplers import SAMPLERS
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.jobs import ForecastProgress, MethodJob, submit_method_forecast
-from flowray.pipeline.ledger import save_forecast
+from flowray.pipeline.ledger import save_forecast, save_plan
 from flowray.pipeline.workspace import Where, Workspace, workspace_of
 from flowray.text import format_probability
 
@@ -44,6 +44,10 @@ class ForecastRequest:
     engine: str | None = None  # "serial" (this process) or "ray"; None: the use case's default
     force: bool = True
     save: bool = False
+    # Save it as the project's plan (implies save), in the same transaction as the save;
+    # `plan_how` says who set it ("cli", "page", "api").
+    plan: bool = False
+    plan_how: str = "api"
     db_path: str | Path | None = None
     # None: the fields' sampler (bootstrap unless set) on `window` (None = all), not calibrated: the
     # plain model, the CLI's default. "default" or a method name ("recency+cal", "block", ...), or
@@ -237,10 +241,17 @@ def run_forecast(request: ForecastRequest, workspace: Workspace | None = None) -
             f"{result.not_done_share:.1%} of runs were not done within {scenario.max_periods} periods"
         )
     outcome = ForecastOutcome(result, scenario, warnings)
-    if request.save:
+    if request.save or request.plan:
         if not request.project:
             raise InputError("project", None, "saving a forecast needs a project")
-        outcome.forecast_id = save_forecast(request.project, result, ws, history_periods=periods)
+        if request.plan:  # one transaction: a plan that is refused leaves nothing saved
+            outcome.forecast_id = save_plan(
+                request.project, result, ws, how=request.plan_how, history_periods=periods
+            )
+        else:
+            outcome.forecast_id = save_forecast(
+                request.project, result, ws, history_periods=periods
+            )
     return outcome
 
 
