@@ -446,8 +446,11 @@ def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
         )
     if subtasks:
         notes.append(
-            f"{len(subtasks)} row{'s are parts' if len(subtasks) != 1 else ' is part'} of another "
-            "item (a sub-task, or a task under a story), not counted on their own."
+            f"{len(subtasks)} rows are parts of other items (sub-tasks, or tasks under a story), "
+            "not counted on their own."
+            if len(subtasks) != 1
+            else "1 row is part of another item (a sub-task, or a task under a story), not "
+            "counted on its own."
         )
     if removed_features:
         notes.append(
