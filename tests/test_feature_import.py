@@ -253,3 +253,29 @@ def test_dump_portfolio_refuses_keys_and_values_a_portfolio_file_does_not_hold()
     with pytest.raises(InputError) as caught:
         dump_portfolio({"start": "2026-01-05", "level": True})
     assert caught.value.field == "level"
+
+
+def test_localised_jira_types_and_rows_naming_themselves_as_parent(tmp_path: Path):
+    path = tmp_path / "jira_pt.csv"
+    path.write_text(
+        "Issue Type,Issue key,Issue id,Summary,Status,Resolution,Created,Resolved,Parent\r\n"
+        "Épico,LOJ-1,1,Carrinho,Em andamento,,02/Mar/26 9:00 AM,,\r\n"
+        "História,LOJ-2,2,Adicionar item,Concluído,Feito,02/Mar/26 9:00 AM,05/Mar/26 9:00 AM,LOJ-1\r\n"
+        "Subtarefa,LOJ-3,3,Botão,Concluído,Feito,02/Mar/26 9:00 AM,04/Mar/26 9:00 AM,LOJ-2\r\n"
+        "História,LOJ-4,4,Remover item,A fazer,,02/Mar/26 9:00 AM,,LOJ-1\r\n"
+        "Tarefa,LOJ-5,5,Limpeza,A fazer,,02/Mar/26 9:00 AM,,LOJ-5\r\n",
+        encoding="utf-8",
+    )
+    imported = read_features(path, "jira", today=TODAY)
+    assert table(imported) == [("LOJ-1", "Carrinho", 1, 1, 0, False)]
+    assert imported.subtasks == 1
+    assert imported.items_without_parent == 1  # LOJ-5 named itself: read as no parent
+    assert any("LOJ-5" in note for note in imported.notes)
+
+
+def test_an_export_without_open_features_says_what_it_found():
+    imported = read("features_generic.csv")
+    imported.features = imported.closed_features
+    with pytest.raises(InputError) as caught:
+        portfolio_definition(imported, "web", start="2026-06-01")
+    assert "all closed; items without parent: 1" in str(caught.value)

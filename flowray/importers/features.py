@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.core.portfolio import MAX_FEATURES
 from flowray.core.validation import choice, parse_date, text
 from flowray.exceptions import InputError
 from flowray.importers.work_items import (
@@ -87,13 +88,21 @@ _RANK_COLUMNS = (
 _ROW_ID_COLUMNS = ("Issue id",)  # Jira's `Parent` holds the parent's issue id, not its key
 _TREE_TITLE = re.compile(r"^title\s*(\d+)$", re.IGNORECASE)
 
-FEATURE_TYPES = frozenset({"epic", "feature", "initiative", "capability"})
-"""Work item types that are features (or groups of features), never items of one."""
+FEATURE_TYPES = frozenset(
+    {
+        "epic", "feature", "initiative", "capability",
+        "épico", "epico", "épica", "epica", "épopée", "epopee", "epos",
+    }
+)  # fmt: skip
+"""Work item types that are features (or groups of features), never items of one: English,
+and Jira's Epic in the languages whose month names `dates` reads."""
+
+_SUBTASK_WORDS = ("subtask", "subtarefa", "subtarea", "soustâche", "unteraufgabe", "sottotask")
 
 
 def _is_subtask(kind: str) -> bool:
     word = kind.lower().replace(" ", "").replace("-", "")
-    return "subtask" in word
+    return any(w in word for w in _SUBTASK_WORDS)
 
 
 @dataclass(frozen=True)
@@ -359,6 +368,10 @@ def _rows(
 def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
     by_key = {r.key: r for r in rows}
     by_alt = {r.alt_id: r for r in rows if r.alt_id}
+    own_parent = [r.key for r in rows if r.parent and r.parent in (r.key, r.alt_id)]
+    for row in rows:
+        if row.key in own_parent:
+            row.parent = ""  # a row that names itself as parent has none
 
     def parent_row(row: _Row) -> _Row | None:
         return by_key.get(row.parent) or by_alt.get(row.parent)
@@ -457,6 +470,12 @@ def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
             f"{len(removed_features)} feature{'s were' if len(removed_features) != 1 else ' was'} "
             f"removed or cancelled and left out: {', '.join(removed_features)}."
         )
+    if own_parent:
+        notes.append(
+            "Rows naming themselves as parent were read as having none: "
+            + ", ".join(own_parent)
+            + "."
+        )
     empty_closed = [f.key for f in features if f.closed and f.done == 0]
     if empty_closed:
         notes.append(
@@ -504,7 +523,15 @@ def portfolio_definition(
         raise InputError(
             "features",
             len(imported.features),
-            "holds no open feature to forecast (every feature in the export is closed)",
+            "holds no open feature to forecast (features found: "
+            f"{len(imported.features)}, all closed; items without parent: "
+            f"{imported.items_without_parent})",
+        )
+    if len(open_features) > MAX_FEATURES:
+        raise InputError(
+            "features",
+            len(open_features),
+            f"a portfolio holds at most {MAX_FEATURES} features; export fewer",
         )
     sizes = imported.feature_sizes
     unsized = [f.key for f in open_features if f.size == 0]
