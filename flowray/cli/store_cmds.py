@@ -545,10 +545,10 @@ def _import_features(args: argparse.Namespace) -> int:
             f"Features in {_ORDER_WORDS[imported.order]}; open ones only. Edit freely.",
         ],
     )
-    _write_new_file(out, text)
     team = definition["teams"][0]["name"]
     project = definition["teams"][0]["project"]
     periods = _stored_periods(args, project)
+    _write_new_file(out, text)
     if args.json:
         data = imported.to_dict()
         data.update(out=str(out), team=team, project=project, stored_periods=periods)
@@ -569,10 +569,16 @@ def _import_features(args: argparse.Namespace) -> int:
 
 
 def _stored_periods(args: argparse.Namespace, project: str) -> int:
-    """Periods of history the ledger holds for `project` (0 when there is no ledger: none made)."""
+    """Periods of history the ledger holds for `project` (0 without a ledger or the project; the
+    ledger is never created here)."""
     if not db_path(args).is_file():
         return 0
-    return len(open_store(args, create=False).get_throughput(project))
+    try:
+        return len(open_store(args, create=False).get_throughput(project))
+    except InputError as exc:
+        if exc.field == "project":  # not in the ledger yet: `import items` creates it
+            return 0
+        raise
 
 
 _ORDER_WORDS = {

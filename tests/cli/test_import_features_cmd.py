@@ -106,3 +106,15 @@ def test_the_file_forecasts_with_the_history_imported_from_the_same_export(capsy
     answer = json.loads(text)
     assert [f["name"] for f in answer["features"]] == ["Checkout", "Wishlist", "Reporting"]
     assert answer["target"] == "2026-08-31" and answer["cut_line"] is not None
+
+
+def test_a_ledger_without_the_project_is_no_error_and_stays_unchanged(capsys, tmp_path: Path):
+    db, out = str(tmp_path / "ledger.duckdb"), tmp_path / "plan.toml"
+    assert run(capsys, "project", "add", "other", "--db", db)[0] == 0
+    code, text, err = run(
+        capsys, "import", "features", JIRA, "--team", "web", "--db", db, "--out", str(out)
+    )
+    assert code == 0, err
+    assert "project 'web' has no stored history" in text and out.is_file()
+    code, text, _ = run(capsys, "project", "list", "--db", db, "--json")
+    assert [p["name"] for p in json.loads(text)] == ["other"]
