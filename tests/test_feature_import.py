@@ -123,9 +123,13 @@ def test_every_item_is_counted_once_in_the_shared_jira_export():
     imported = read_features(EXPORTS / "jira_all_fields.csv", today=dt.date(2026, 6, 15))
     counted = sum(f.done + f.remaining + f.removed for f in imported.features)
     assert counted + imported.items_without_parent == imported.items
-    assert imported.items_without_parent == 101
     assert [f.key for f in imported.features] == ["PYT-290", "PYT-338", "PYT-498", "PYT-577"]
-    assert len(imported.rejected) == 3  # the rows `import items` rejects, listed here too
+    # Of the 3 rows `import items` rejects, the one without a key is not counted; the two with
+    # an unreadable Resolved date are items all the same, done by their status category.
+    assert [r.code for r in imported.rejected] == ["missing_key"]
+    assert imported.items == 264
+    by_status = [n for n in imported.notes if n.endswith("counted by its status.")]
+    assert len(by_status) == 2 and "Row 80 (line 251)" in by_status[0]
 
 
 @pytest.mark.parametrize(
@@ -279,3 +283,20 @@ def test_an_export_without_open_features_says_what_it_found():
     with pytest.raises(InputError) as caught:
         portfolio_definition(imported, "web", start="2026-06-01")
     assert "all closed; items without parent: 1" in str(caught.value)
+
+
+def test_rows_rejected_for_their_done_date_alone_count_by_their_status(tmp_path: Path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "id,status,done,parent\n"
+        "A-1,Done,31/02/2026,F-1\n"  # no such day: still done, by its status
+        "A-2,Doing,01/01/2099,F-1\n"  # after today: open, by its status
+        "A-3,Done,01/02/2026,F-1\n"
+        ",Done,01/02/2026,F-1\n"  # no key: not an item, listed
+        "A-1,Done,yesterday,F-1\n",  # the same key again: counted once
+        encoding="utf-8",
+    )
+    imported = read_features(path, today=TODAY)
+    assert table(imported) == [("F-1", "F-1", 2, 1, 0, False)]
+    assert [r.code for r in imported.rejected] == ["missing_key", "not_a_date"]
+    assert sum(n.endswith("counted by its status.") for n in imported.notes) == 2

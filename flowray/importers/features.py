@@ -86,6 +86,8 @@ _RANK_COLUMNS = (
     "order",
 )
 _ROW_ID_COLUMNS = ("Issue id",)  # Jira's `Parent` holds the parent's issue id, not its key
+_DATE_CODES = frozenset({"not_a_date", "unknown_month", "invalid_date", "done_after_today"})
+"""Rejections of `work_items` for the done date alone (see RejectedRow.code)."""
 _TREE_TITLE = re.compile(r"^title\s*(\d+)$", re.IGNORECASE)
 
 FEATURE_TYPES = frozenset(
@@ -254,7 +256,8 @@ def read_features(
     that is not of the named kind is refused. The parent column is found by
     name (see PARENT_COLUMNS) unless `parent_column` names it. An item is done,
     removed or open by `work_items.item_state`; removed items are neither done
-    nor remaining. A feature is closed by its own row's state when the parent
+    nor remaining; a row `read_work_items` rejects for its done date alone is
+    counted by its status (and said in the notes). A feature is closed by its own row's state when the parent
     row is in the export, else when it has items and all of them are done.
 
     Order: by the parents' rank column (Jira `Rank`, Azure DevOps `Backlog
@@ -298,7 +301,22 @@ def read_features(
                 f"{header_summary(header)}",
             )
     report = work_items_from_table(table, dayfirst=dayfirst, today=latest, need_done=False)
-    rows = _rows(table, report, format_name, parent_index, tree_levels)
+    # A row rejected for its done date alone is still an item of its feature: its status says
+    # whether it is done (the unreadable date is not used).
+    keys = {item.item_id for item in report.items}
+    by_status: list[RejectedRow] = []
+    for rejected in report.rejected:
+        if rejected.code in _DATE_CODES and rejected.item_id and rejected.item_id not in keys:
+            keys.add(rejected.item_id)
+            by_status.append(rejected)
+    entries = sorted(
+        [
+            (row, item.item_id, item.is_done)
+            for item, row in zip(report.items, report.item_rows, strict=True)
+        ]
+        + [(r.row, str(r.item_id), False) for r in by_status]
+    )
+    rows = _rows(table, entries, format_name, parent_index, tree_levels)
     parent_column_name = (
         header[parent_index]
         if parent_index is not None
@@ -308,8 +326,15 @@ def read_features(
     result.path = str(path)
     result.format = format_name or "custom"
     result.parent_column = parent_column_name
-    result.rejected = list(report.rejected)
-    result.notes = list(report.notes) + result.notes
+    result.rejected = [r for r in report.rejected if r not in by_status]
+    result.notes = (
+        list(report.notes)
+        + [
+            f"Row {r.row} (line {r.line}), {r.item_id}: {r.reason}; counted by its status."
+            for r in by_status
+        ]
+        + result.notes
+    )
     return result
 
 
@@ -323,7 +348,7 @@ def _tree_columns(header: Sequence[str]) -> list[int]:
 
 def _rows(
     table: CsvTable,
-    report: Any,
+    entries: Sequence[tuple[int, str, bool]],
     format_name: str | None,
     parent_index: int | None,
     tree_levels: list[int],
@@ -337,9 +362,11 @@ def _rows(
     name_indices = [i for c in _ROW_NAME_COLUMNS if (i := _find_column(header, (c,))) is not None]
     rows: list[_Row] = []
     ancestors: list[str] = []  # a tree query's current path, one key per level
-    for item, row_number in zip(report.items, report.item_rows, strict=True):
+    for row_number, key, has_done_date in entries:
         cells = table.data[row_number - 1][1]
-        state = item_state(_cell(cells, status_index), _cell(cells, resolution_index), item.is_done)
+        state = item_state(
+            _cell(cells, status_index), _cell(cells, resolution_index), has_done_date
+        )
         name = next((_cell(cells, i) for i in name_indices if _cell(cells, i)), "")
         parent = _cell(cells, parent_index)
         if tree_levels:
@@ -348,11 +375,11 @@ def _rows(
             del ancestors[level:]
             ancestors.extend([""] * (level - len(ancestors)))
             parent = ancestors[level - 1] if level else ""
-            ancestors.append(item.item_id)
+            ancestors.append(key)
         rows.append(
             _Row(
                 row=row_number,
-                key=item.item_id,
+                key=key,
                 state=state,
                 kind=_cell(cells, type_index),
                 parent=parent,
