@@ -300,3 +300,17 @@ def test_rows_rejected_for_their_done_date_alone_count_by_their_status(tmp_path:
     assert table(imported) == [("F-1", "F-1", 2, 1, 0, False)]
     assert [r.code for r in imported.rejected] == ["missing_key", "not_a_date"]
     assert sum(n.endswith("counted by its status.") for n in imported.notes) == 2
+
+
+def test_binary_empty_and_missing_files_are_named_errors(tmp_path: Path):
+    binary, empty = tmp_path / "x.csv", tmp_path / "empty.csv"
+    binary.write_bytes(b"id,parent\n\x00\x01\x02")
+    empty.write_text("", encoding="utf-8")
+    for path, rule in (
+        (binary, "binary"),
+        (empty, "no header"),
+        (tmp_path / "missing.csv", "existing file"),
+    ):
+        with pytest.raises(InputError) as caught:
+            read_features(path, today=TODAY)
+        assert caught.value.field == "path" and rule in str(caught.value)

@@ -118,3 +118,10 @@ def test_a_ledger_without_the_project_is_no_error_and_stays_unchanged(capsys, tm
     assert "project 'web' has no stored history" in text and out.is_file()
     code, text, _ = run(capsys, "project", "list", "--db", db, "--json")
     assert [p["name"] for p in json.loads(text)] == ["other"]
+
+
+def test_out_in_a_missing_folder_is_refused(capsys, tmp_path: Path):
+    out = tmp_path / "nowhere" / "plan.toml"
+    code, _, err = run(capsys, "import", "features", JIRA, "--team", "web", "--out", str(out))
+    assert code == 2 and "--out" in err and "existing folder" in err
+    assert list(tmp_path.iterdir()) == []
