@@ -45,6 +45,7 @@ def test_jira_parent_key_gives_features_in_rank_order_with_closed_sizes():
     assert imported.items == 14 and imported.items_without_parent == 2
     assert imported.subtasks == 1
     assert "2 items have no parent: they are in no feature." in imported.notes
+    assert "1 feature was removed or cancelled and left out with 1 item: SHOP-40." in imported.notes
 
 
 def test_jira_parent_ids_match_parent_rows_by_issue_id(tmp_path: Path):
@@ -85,6 +86,10 @@ def test_ado_parent_ids_skip_epics_over_features_and_tasks_under_stories():
         ("200", "Reports", 2, 0, 0, True),
     ]
     assert imported.subtasks == 1
+    assert any(
+        n.startswith("Parent rows whose children are features") and "90" in n
+        for n in imported.notes
+    )
     # "Resolved" is not done in Azure DevOps: the bug without parent is open, and counted.
     assert imported.items_without_parent == 1 and imported.items == 7
 

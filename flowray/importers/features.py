@@ -493,15 +493,30 @@ def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
             "counted on its own."
         )
     if removed_features:
+        left_out = sum(len(children.get(key, [])) for key in removed_features)
         notes.append(
             f"{len(removed_features)} feature{'s were' if len(removed_features) != 1 else ' was'} "
-            f"removed or cancelled and left out: {', '.join(removed_features)}."
+            f"removed or cancelled and left out with {left_out} item"
+            f"{'s' if left_out != 1 else ''}: {', '.join(removed_features)}."
         )
     if own_parent:
         notes.append(
             "Rows naming themselves as parent were read as having none: "
             + ", ".join(own_parent)
             + "."
+        )
+    groups = [
+        r.key
+        for r in rows
+        if r.key in has_any_child
+        and r.key not in children
+        and r.key not in subtasks
+        and (is_feature_type(r) or r.key in referenced)
+    ]
+    if groups:
+        notes.append(
+            "Parent rows whose children are features, not items, group them and are no features "
+            "themselves: " + ", ".join(groups) + "."
         )
     empty_closed = [f.key for f in features if f.closed and f.done == 0]
     if empty_closed:
