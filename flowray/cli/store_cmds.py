@@ -805,9 +805,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _import_features,
         "a portfolio file of one team's open features, from a tracker CSV with a parent column",
     )
-    p.add_argument("file", metavar="EXPORT")
+    p.add_argument("file", metavar="EXPORT", help="Jira, Azure DevOps or generic CSV export")
     p.add_argument("--team", required=True, help="the team that works the features")
-    p.add_argument("--source", choices=("auto", "jira", "ado", "generic"), default="auto")
+    p.add_argument(
+        "--source",
+        choices=("auto", "jira", "ado", "generic"),
+        default="auto",
+        help="the tracker that wrote EXPORT (default: read from its header)",
+    )
     p.add_argument("--project", help="stored history the team reads (default: the team's name)")
     p.add_argument("--parent-column", help="the column naming each item's parent")
     p.add_argument("--start", help="forecast start YYYY-MM-DD (default: today)")
