@@ -509,6 +509,139 @@ def _print_items_report(path: str, report: Any) -> None:
         print(f"  {note}")
 
 
+def _import_features(args: argparse.Namespace) -> int:
+    """Write a portfolio file of one team's open features, read from a tracker export.
+
+    The file is written to a temporary file beside --out and renamed, so a
+    failed run leaves nothing half-written; an existing file needs --force.
+    Nothing is written to the ledger: the team's throughput is the stored
+    history of --project, which `flowray import items` brings in.
+    """
+    from flowray.importers import features as feature_import
+    from flowray.importers import work_items
+    from flowray.importers.portfolio_file import dump_portfolio
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise InputError("--out", str(out), "exists: give --force to replace it")
+    if out.exists() and not out.is_file():
+        raise InputError("--out", str(out), "must be a file path")
+    start = _date("--start", args.start) or work_items.local_today()
+    imported = feature_import.read_features(
+        args.file, args.source, parent_column=args.parent_column, today=work_items.local_today()
+    )
+    definition = feature_import.portfolio_definition(
+        imported,
+        args.team,
+        project=args.project,
+        start=start,
+        target=_date("--target", args.target),
+    )
+    text = dump_portfolio(
+        definition,
+        comments=[
+            f"Portfolio of team {definition['teams'][0]['name']!r}, written by "
+            f"`flowray import features` from {Path(args.file).name} on {work_items.local_today()}.",
+            f"Features in {_ORDER_WORDS[imported.order]}; open ones only. Edit freely.",
+        ],
+    )
+    team = definition["teams"][0]["name"]
+    project = definition["teams"][0]["project"]
+    periods = _stored_periods(args, project)
+    _write_new_file(out, text)
+    if args.json:
+        data = imported.to_dict()
+        data.update(out=str(out), team=team, project=project, stored_periods=periods)
+        _print_json(data)
+        return 0
+    _print_feature_summary(args.file, imported)
+    print(f"wrote {out}: team {team!r} reads the stored history of project {project!r}")
+    if not periods:
+        print(
+            f"  project {project!r} has no stored history at {db_path(args)} yet: "
+            f"flowray import items {shlex.quote(str(args.file))} --project {shlex.quote(project)}"
+            + (f" --db {shlex.quote(str(args.db))}" if args.db else "")
+        )
+    db = f" --db {shlex.quote(str(args.db))}" if args.db else ""
+    target = "" if "target" in definition else " --target YYYY-MM-DD"
+    print(f"next: flowray portfolio {shlex.quote(str(out))}{db}{target}")
+    return 0
+
+
+def _stored_periods(args: argparse.Namespace, project: str) -> int:
+    """Periods of history the ledger holds for `project` (0 without a ledger or the project; the
+    ledger is never created here)."""
+    if not db_path(args).is_file():
+        return 0
+    try:
+        return len(open_store(args, create=False).get_throughput(project))
+    except InputError as exc:
+        if exc.field == "project":  # not in the ledger yet: `import items` creates it
+            return 0
+        raise
+
+
+_ORDER_WORDS = {
+    "rank": "the export's rank order",
+    "export": "the export's row order (a tree query)",
+    "key": "the order their keys were created",
+}
+
+
+def _print_feature_summary(path: str, imported: Any) -> None:
+    """What the export held: features open and closed, sizes found, and every row not counted."""
+    open_features = imported.open_features
+    print(
+        f"{path}: {len(imported.features)} features by {imported.parent_column!r} "
+        f"({len(open_features)} open, {len(imported.closed_features)} closed), "
+        f"in {_ORDER_WORDS[imported.order]}"
+    )
+    done = sum(f.done for f in open_features)
+    remaining = sum(f.remaining for f in open_features)
+    print(f"open features: {done} items done, {remaining} remaining")
+    rows = [
+        [i, f.key, f.name[:40], f.done, f.remaining, f.size if f.size else "unknown"]
+        for i, f in enumerate(open_features, start=1)
+    ]
+    print(_table(rows, ["#", "key", "name", "done", "remaining", "size"]))
+    sizes = imported.feature_sizes
+    print(
+        f"feature sizes found (closed features): {sizes}"
+        if sizes
+        else "feature sizes found: none (no closed feature with done items in the export)"
+    )
+    print(
+        f"items without parent: {imported.items_without_parent} (of {imported.items}); "
+        f"rows rejected: {len(imported.rejected)}"
+    )
+    for rejected in imported.rejected:
+        print(f"  rejected row {rejected.row} (line {rejected.line}): {rejected.reason}")
+    for note in imported.notes:
+        print(f"  {note}")
+
+
+def _write_new_file(out: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `out`, then rename it over `out` in one step."""
+    import os
+    import tempfile
+
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError("--out", str(out), "must be in an existing folder")
+    handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+        # mkstemp makes the file owner-only; give it the mode any new file of the user gets.
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
 def _import_flow_forecaster(args: argparse.Namespace) -> int:
     from flowray.importers import read_flow_forecaster
 
@@ -666,6 +799,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the history even when the items give less of it (it is kept as a revision)",
     )
+    p = command(
+        imports,
+        "features",
+        _import_features,
+        "a portfolio file of one team's open features, from a tracker CSV with a parent column",
+    )
+    p.add_argument("file", metavar="EXPORT", help="Jira, Azure DevOps or generic CSV export")
+    p.add_argument("--team", required=True, help="the team that works the features")
+    p.add_argument(
+        "--source",
+        choices=("auto", "jira", "ado", "generic"),
+        default="auto",
+        help="the tracker that wrote EXPORT (default: read from its header)",
+    )
+    p.add_argument("--project", help="stored history the team reads (default: the team's name)")
+    p.add_argument("--parent-column", help="the column naming each item's parent")
+    p.add_argument("--start", help="forecast start YYYY-MM-DD (default: today)")
+    p.add_argument("--target", help="target date YYYY-MM-DD")
+    p.add_argument(
+        "--out", default="portfolio.toml", help="portfolio file (default portfolio.toml)"
+    )
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p = command(
         imports, "flow-forecaster", _import_flow_forecaster, "the old app's SQLite database"
     )

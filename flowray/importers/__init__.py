@@ -6,6 +6,8 @@
 - `throughput_files`: weekly `week_start,throughput` files
   (`read_throughput_csv`), or any of the above for the CLI's
   `--throughput-file` (`read_throughput_file`);
+- `features`: a portfolio's features from an export with a parent or epic
+  column (`read_features`, `portfolio_definition`);
 - `flow_forecaster`: the SQLite database of the old Flow Forecaster web app
   (`read_flow_forecaster`);
 - `dates`: the date reader they share.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -186,3 +187,70 @@ def read_portfolio_file(
     except tomllib.TOMLDecodeError as exc:
         raise InputError("file", str(path), f"is not valid TOML ({exc})") from None
     return parse_portfolio(data, history=history, **overrides)
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and every control character escaped."""
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_value(field: str, value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        raise InputError(field, value, "is not a value a portfolio file holds")
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.date):
+        return _toml_string(value.isoformat())
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(f"{field}[{i}]", v) for i, v in enumerate(value)) + "]"
+    raise InputError(field, type(value).__name__, "is not a value a portfolio file holds")
+
+
+def dump_portfolio(definition: Mapping[str, Any], *, comments: Sequence[str] = ()) -> str:
+    """The TOML text of a portfolio definition (the mapping `parse_portfolio` reads).
+
+    Written here for this one shape (top-level values, then `[[teams]]` and
+    `[[features]]` tables of strings, whole numbers and lists of them), so no
+    TOML writer is needed; `tomllib` reads it back to the same mapping.
+    Comments go at the top, each on one line, control characters escaped.
+    """
+    from flowray.text import printable
+
+    _unknown("file", definition, TOP_KEYS)
+    lines = [f"# {printable(line)}".rstrip() for line in comments]
+    for key, value in definition.items():
+        if key not in ("teams", "features"):
+            lines.append(f"{_toml_key(key)} = {_toml_value(key, value)}")
+    for section, allowed in (("teams", TEAM_KEYS), ("features", FEATURE_KEYS)):
+        for i, table in enumerate(definition.get(section, ())):
+            _unknown(f"{section}[{i}]", table, allowed)
+            lines += ["", f"[[{section}]]"]
+            for key, value in table.items():
+                lines.append(f"{_toml_key(key)} = {_toml_value(f'{section}[{i}].{key}', value)}")
+    return "\n".join(lines) + "\n"

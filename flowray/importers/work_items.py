@@ -86,6 +86,8 @@ class ImportReport:
     dayfirst: bool | None = None
     warnings: list[RejectedRow] = field(default_factory=list)
     ambiguous_dates: list[tuple[str, dt.date]] = field(default_factory=list)
+    item_rows: list[int] = field(default_factory=list)
+    """The data record (1-based) each item was read from, so a caller can read more of its row."""
 
     @property
     def done_items(self) -> list[WorkItem]:
@@ -149,6 +151,8 @@ class _Format:
     done_columns: tuple[str, ...]
     start_columns: tuple[str, ...]
     default_dayfirst: bool
+    status_columns: tuple[str, ...] = ("status", "state")
+    resolution_columns: tuple[str, ...] = ("resolution",)
 
 
 _GENERIC_IDS = ("id", "key", "item_id", "item id", "issue", "issue id", "ticket")
@@ -169,6 +173,7 @@ _FORMATS = (
         ("Resolved", "Resolution date"),
         (),
         True,
+        ("Status Category", "Status"),
     ),
     _Format(
         "jira_current_fields",
@@ -185,6 +190,8 @@ _FORMATS = (
         ("Closed Date",),
         ("Activated Date",),
         False,  # en-US profiles write M/d/yyyy; the dates themselves are checked first
+        ("State",),
+        ("Resolved Reason",),
     ),
     _Format(
         "items",
@@ -205,6 +212,47 @@ _FORMAT_LABELS = {
     "generic": "generic CSV (id, ..., done)",
     "custom": "CSV with user-named columns",
 }
+
+
+DONE_STATUSES = frozenset(
+    {"done", "closed", "complete", "completed", "finished", "released", "shipped", "delivered"}
+)
+"""Statuses (Jira's status category, Azure DevOps' State, a sheet's status) that mean done.
+
+Azure DevOps' "Resolved" is not among them: it is the state before Closed.
+"""
+
+REMOVED_STATUSES = frozenset(
+    {
+        "removed", "cancelled", "canceled", "rejected", "won't do", "wont do", "won't fix",
+        "wont fix", "duplicate", "declined", "abandoned", "obsolete", "withdrawn",
+        "cannot reproduce", "not a bug", "cut",
+    }
+)  # fmt: skip
+"""Statuses or resolutions of work that will not be done: never done, never remaining."""
+
+ITEM_STATES = ("done", "removed", "open")
+
+
+def item_state(status: str | None, resolution: str | None, has_done_date: bool) -> str:
+    """done, removed or open: a removed status or resolution wins (Jira resolves "Won't Do" with a
+    date); then a done date or a done status; anything else is open work."""
+    words = {_status_word(status), _status_word(resolution)}
+    if words & REMOVED_STATUSES:
+        return "removed"
+    if has_done_date or _status_word(status) in DONE_STATUSES:
+        return "done"
+    return "open"
+
+
+def _status_word(text: str | None) -> str:
+    return " ".join((text or "").replace("\u2019", "'").lower().split())
+
+
+def status_columns(format_name: str | None, header: Sequence[str]) -> tuple[int | None, int | None]:
+    """Indices of the status and resolution columns of a known export (None when absent)."""
+    fmt = next((f for f in _FORMATS if f.name == format_name), _FORMATS[-1])
+    return _find_column(header, fmt.status_columns), _find_column(header, fmt.resolution_columns)
 
 
 def _normalise(name: str) -> str:
@@ -299,14 +347,15 @@ def _resolve_column(
     return _find_column(header, defaults) if defaults else None
 
 
-def _detect_format(header: Sequence[str]) -> _Format | None:
+def _detect_format(header: Sequence[str], *, need_done: bool = True) -> _Format | None:
+    """The first known export whose signature and id column (and done column, if needed) match."""
     loose = {_normalise(h) for h in header}
     for fmt in _FORMATS:
         if (
             all(_normalise(s) in loose for s in fmt.signature)
             and _find_column(header, fmt.id_columns) is not None
         ):
-            if fmt.signature or _find_column(header, fmt.done_columns) is not None:
+            if fmt.signature or not need_done or _find_column(header, fmt.done_columns) is not None:
                 return fmt
     return None
 
@@ -320,6 +369,40 @@ def _add(
 def local_today() -> dt.date:
     """The local date that done dates are checked against (tests replace this clock)."""
     return dt.date.today()
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """An export as read from disk: the header (cells stripped) and its data records.
+
+    `data` holds (physical line where the record starts, cells); blank lines are
+    skipped. Every reader of tracker exports starts here, so they decode,
+    sniff the delimiter and number rows the same way.
+    """
+
+    path: str
+    header: list[str]
+    data: list[tuple[int, list[str]]]
+    encoding: str
+    delimiter: str
+
+
+def read_table(path: str | Path) -> CsvTable:
+    """Decode a CSV export (UTF-8, else cp1252) and split it into a header and records."""
+    source = _existing_file(path)
+    text, encoding = _decode(source)
+    delimiter = _sniff_delimiter(text)
+    records = list(_records(text, delimiter, str(path)))
+    if not records:
+        raise InputError("path", str(path), "is empty: no header row")
+    _, raw_header = records[0]
+    return CsvTable(str(path), [h.strip() for h in raw_header], records[1:], encoding, delimiter)
+
+
+def detect_format(table: CsvTable, *, need_done: bool = True) -> str | None:
+    """The name of the known export the header matches (jira_all_fields, azure_devops, ...)."""
+    fmt = _detect_format(table.header, need_done=need_done)
+    return fmt.name if fmt else None
 
 
 def read_work_items(
@@ -345,18 +428,39 @@ def read_work_items(
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise InputError("dayfirst", dayfirst, "must be True, False or None (detect)")
     latest = checked_date("today", today) or local_today()
-    source = _existing_file(path)
-    text, encoding = _decode(source)
-    delimiter = _sniff_delimiter(text)
-    records = list(_records(text, delimiter, str(path)))
-    if not records:
-        raise InputError("path", str(path), "is empty: no header row")
-    _, raw_header = records[0]
-    header = [h.strip() for h in raw_header]
-    data = records[1:]
+    return work_items_from_table(
+        read_table(path),
+        id_column=id_column,
+        done_column=done_column,
+        start_column=start_column,
+        dayfirst=dayfirst,
+        today=latest,
+    )
 
-    fmt = _detect_format(header)
-    if fmt is None and (id_column is None or done_column is None):
+
+def work_items_from_table(
+    table: CsvTable,
+    *,
+    id_column: str | None = None,
+    done_column: str | None = None,
+    start_column: str | None = None,
+    dayfirst: bool | None = None,
+    today: dt.date,
+    need_done: bool = True,
+) -> ImportReport:
+    """`read_work_items` on a table already read; `need_done=False` accepts an export without a
+    done-date column (every item then open by date: a caller that reads statuses decides)."""
+    path, header, data, encoding, delimiter = (
+        table.path,
+        table.header,
+        table.data,
+        table.encoding,
+        table.delimiter,
+    )
+    latest = today
+
+    fmt = _detect_format(header, need_done=need_done)
+    if fmt is None and (id_column is None or (need_done and done_column is None)):
         missing = "id_column" if id_column is None else "done_column"
         raise InputError(
             missing,
@@ -374,7 +478,7 @@ def read_work_items(
             None,
             f"no item id column found (looked for {list(defaults.id_columns)}); {header_summary(header)}",
         )
-    if done_index is None:
+    if done_index is None and need_done:
         raise InputError(
             "done_column",
             None,
@@ -383,7 +487,7 @@ def read_work_items(
     format_name = fmt.name if fmt else "custom"
     columns = {
         "id": header[id_index],
-        "done": header[done_index],
+        "done": header[done_index] if done_index is not None else None,
         "start": header[start_index] if start_index is not None else None,
     }
     notes: list[str] = []
@@ -420,10 +524,12 @@ def read_work_items(
     items: list[WorkItem] = []
     rejected: list[RejectedRow] = []
     warnings: list[RejectedRow] = []
+    item_rows: list[int] = []
     seen: dict[str, tuple[int, int]] = {}
     ambiguous: list[tuple[str, dt.date]] = []  # (cell as written, date it was read as)
     needed = max(i for i in (id_index, done_index, start_index) if i is not None)
-    id_name, done_name = header[id_index], header[done_index]
+    id_name = header[id_index]
+    done_name = header[done_index] if done_index is not None else ""
     start_name = header[start_index] if start_index is not None else None
     for row_number, (line, cells) in enumerate(data, start=1):
         at = (row_number, line)
@@ -440,7 +546,7 @@ def read_work_items(
             )
             continue
         key = cells[id_index].strip()
-        done_cell = cells[done_index].strip()
+        done_cell = cells[done_index].strip() if done_index is not None else ""
         if not key:
             _add(
                 rejected,
@@ -505,6 +611,7 @@ def read_work_items(
                 )
         seen[key] = (row_number, line)
         items.append(WorkItem(key, done_on, started_on))
+        item_rows.append(row_number)
         for cell, value in ((done_cell, done_on), (start_cell, started_on)):
             if value is not None and _ambiguous_dates([cell]):
                 ambiguous.append((cell, value))
@@ -535,6 +642,7 @@ def read_work_items(
         dayfirst=order.dayfirst if "numeric" in shapes else None,
         warnings=warnings,
         ambiguous_dates=ambiguous,
+        item_rows=item_rows,
     )
 
 
