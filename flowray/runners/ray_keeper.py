@@ -47,13 +47,14 @@ class RayKeeper:
         """Close the keeper's stdin (it stops Ray and exits); kill it if it does not.
 
         A keeper still starting Ray (nothing published yet) reads its stdin only
-        once the start ends, which can take minutes on a loaded machine: it is
-        terminated at once, and Ray's half-started processes end with it.
+        once the start ends, which can take minutes on a loaded machine, and a
+        half-started Ray may already have taken its SIGTERM: it is killed at once,
+        and Ray's half-started processes end with it (they watch their parent).
         """
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
         if self.process.poll() is None and not self.address_file.exists():
-            self.process.terminate()
+            self.process.kill()
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
