@@ -157,7 +157,7 @@ class AgeingItem:
         if self.older_than >= 1.0:
             return f"older than all {finished} finished items"
         if self.older_than <= 0.0:
-            return "no older than any finished item"
+            return "not older than any finished item"
         return f"older than {format_probability(self.older_than)} of finished items"
 
     def to_dict(self) -> dict[str, Any]:
