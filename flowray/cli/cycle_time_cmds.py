@@ -51,8 +51,17 @@ def report_lines(report: Any) -> list[str]:
         f"{report.project}: cycle time of {report.finished} finished items, as of "
         f"{long_date(report.today)} (done - started + 1 calendar days)"
     ]
+    ranges = report.analysis.percentile_ranges
     for level, days in report.percentiles.items():
-        lines.append(f"  {level}% of items finished within {days} day{'s' if days != 1 else ''}")
+        low, high = ranges[level]
+        lines.append(
+            f"  {level}% of items finished within {days} day{'s' if days != 1 else ''}"
+            f"  (95% range {low}-{high})"
+        )
+    lines.append(
+        f"  (a range: how far the percentile could move with {report.finished} other items "
+        "of the same process)"
+    )
     ageing = report.in_progress
     if not ageing:
         lines.append("No items in progress.")

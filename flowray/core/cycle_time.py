@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from flowray.core.histograms import quantile_index
+from flowray.core.results import order_statistic_band
 from flowray.core.validation import parse_date
 from flowray.exceptions import InputError
 from flowray.text import format_probability, long_date
@@ -101,6 +102,17 @@ class ItemForecast:
     cycle_days: dict[int, int] = field(default_factory=dict)
     dates: dict[int, dt.date] = field(default_factory=dict)
     warning: str | None = None
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # 95% range, in days
+
+    def date_range(self, level: int = 85) -> tuple[dt.date, dt.date] | None:
+        """The 95% range of the `level` date over other samples of as many items (None: no date)."""
+        if level not in self.ranges:
+            return None
+        low, high = self.ranges[level]
+        return (
+            self.started_on + dt.timedelta(days=low - 1),
+            self.started_on + dt.timedelta(days=high - 1),
+        )
 
     @property
     def reliable(self) -> bool:
@@ -126,6 +138,9 @@ class ItemForecast:
             "rests_on": self.rests_on,
             "cycle_days": {str(k): v for k, v in self.cycle_days.items()},
             "dates": {str(k): v.isoformat() for k, v in self.dates.items()},
+            "date_ranges": {
+                str(k): [d.isoformat() for d in self.date_range(k) or ()] for k in self.ranges
+            },
             "warning": self.warning,
         }
 
@@ -181,6 +196,7 @@ class CycleTimeAnalysis:
     left_out: tuple[LeftOut, ...]
     percentiles: dict[int, int]
     warnings: tuple[str, ...] = ()
+    percentile_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def left_out_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -202,6 +218,7 @@ class CycleTimeAnalysis:
             "today": self.today.isoformat(),
             "finished": len(self.finished),
             "percentiles": {str(k): v for k, v in self.percentiles.items()},
+            "percentile_ranges": {str(k): list(v) for k, v in self.percentile_ranges.items()},
             "in_progress": [item.to_dict() for item in self.in_progress],
             "left_out": self.left_out_counts(),
             "warnings": list(self.warnings),
@@ -242,6 +259,26 @@ def cycle_percentiles(days: Sequence[int], levels: Sequence[int] = LEVELS) -> di
     return {int(level): quantile_index(counts, level / 100.0) for level in levels}
 
 
+def percentile_ranges(
+    days: Sequence[int], levels: Sequence[int] = LEVELS
+) -> dict[int, tuple[int, int]]:
+    """The 95% order-statistic range of each percentile, in days.
+
+    How far the percentile could move with another sample of as many finished
+    items from the same process: the same interval flowray gives a simulated
+    percentile, with the items in place of the runs. Few items, wide range.
+    """
+    values = np.asarray(days, dtype=np.int64)
+    if values.size == 0:
+        return {}
+    counts = _counts(values)
+    ranges = {}
+    for level in levels:
+        below, above = order_statistic_band(level / 100.0, int(values.size))
+        ranges[int(level)] = (quantile_index(counts, below), quantile_index(counts, above))
+    return ranges
+
+
 def band_of(age: int, percentiles: dict[int, int]) -> int | None:
     """The highest level whose percentile `age` exceeds (None: not even the lowest)."""
     passed = [level for level, days in percentiles.items() if age > days]
@@ -274,7 +311,8 @@ def forecast_item(
     counts = _counts(older)
     cycle = {int(level): quantile_index(counts, level / 100.0) for level in levels}
     dates = {level: started_on + dt.timedelta(days=d - 1) for level, d in cycle.items()}
-    return ItemForecast(age, started_on, rests_on, cycle, dates)
+    ranges = percentile_ranges(older.tolist(), levels)
+    return ItemForecast(age, started_on, rests_on, cycle, dates, ranges=ranges)
 
 
 def analyse_cycle_time(
@@ -353,7 +391,13 @@ def analyse_cycle_time(
             "before started"
         )
     return CycleTimeAnalysis(
-        day, tuple(finished), tuple(ageing), tuple(left_out), percentiles, tuple(warnings)
+        day,
+        tuple(finished),
+        tuple(ageing),
+        tuple(left_out),
+        percentiles,
+        tuple(warnings),
+        percentile_ranges(days, levels),
     )
 
 
@@ -372,4 +416,5 @@ __all__: Sequence[str] = (
     "cycle_days",
     "cycle_percentiles",
     "forecast_item",
+    "percentile_ranges",
 )

@@ -55,7 +55,7 @@ def test_text_names_percentiles_items_and_what_it_rests_on(ledger: Path, capsys)
     out = capsys.readouterr().out
     assert code == 0
     assert "cycle time of 20 finished items, as of 1 March 2027" in out
-    assert "85% of items finished within 17 days" in out
+    assert "85% of items finished within 17 days  (95% range 14-20)" in out
     old_line = next(line for line in out.splitlines() if "OPEN-OLD" in line)
     assert "past 85th" in old_line and "cannot be said: 3 finished took as long" in old_line
     new_line = next(line for line in out.splitlines() if "OPEN-NEW" in line)
@@ -81,6 +81,7 @@ def test_json(ledger: Path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["percentiles"] == {"50": 10, "70": 14, "85": 17, "95": 19}
+    assert data["percentile_ranges"]["50"] == [6, 15]
     assert data["finished"] == 20
     assert data["left_out"] == {"done_before_start": 1, "no_start_date": 1}
     new = data["in_progress"][1]

@@ -16,6 +16,7 @@ from flowray.core.cycle_time import (
     cycle_days,
     cycle_percentiles,
     forecast_item,
+    percentile_ranges,
 )
 from flowray.exceptions import InputError
 
@@ -50,6 +51,13 @@ def test_items_of_1_to_20_days_give_the_inverted_cdf_percentiles():
     # smallest d with d/20 >= p: ceil(20 p)
     assert cycle_percentiles(list(range(1, 21))) == {50: 10, 70: 14, 85: 17, 95: 19}
     assert cycle_percentiles([5]) == {50: 5, 70: 5, 85: 5, 95: 5}
+
+
+def test_percentile_ranges_are_the_order_statistic_interval():
+    # n = 20, p = 0.5: 0.5 -+ 1.96 sqrt(0.25 / 20) = 0.281 .. 0.719, i.e. the 6th and 15th items
+    assert percentile_ranges(list(range(1, 21)))[50] == (6, 15)
+    assert percentile_ranges(list(range(1, 21)))[95] == (18, 20)
+    assert percentile_ranges([]) == {}
 
 
 def test_no_cycle_times_is_a_named_error():
@@ -100,6 +108,8 @@ def test_conditional_forecast_from_known_data():
     # inverted CDF over 11..20: smallest d with (d - 10)/10 >= p
     assert forecast.cycle_days == {50: 15, 70: 17, 85: 19, 95: 20}
     assert forecast.date(85) == started + dt.timedelta(days=18)
+    low, high = forecast.date_range(85)
+    assert low <= forecast.date(85) <= high
     assert forecast.reliable and forecast.warning is None
     assert "85% likely done by" in forecast.headline()
 
@@ -185,3 +195,5 @@ def test_percentile_holds_literally(days, level):
     value = cycle_percentiles(days, [level])[level]
     assert sum(d <= value for d in days) >= level / 100 * len(days)
     assert sum(d <= value - 1 for d in days) < level / 100 * len(days)
+    low, high = percentile_ranges(days, [level])[level]
+    assert low <= value <= high
