@@ -22,6 +22,7 @@ from flowray.core.cycle_time import (
     analyse_cycle_time,
 )
 from flowray.core.validation import parse_date, text
+from flowray.exceptions import InputError
 from flowray.pipeline.workspace import Where, workspace_of
 
 
@@ -77,8 +78,8 @@ def cycle_time_report(
     """The cycle-time report of a stored project's work items, as of `today` (default: today).
 
     Raises InputError naming the ledger when there is none at `db_path`, the
-    project when it is unknown, and the items when none of them is finished with
-    both dates (there is nothing to compare with).
+    project when it is unknown or holds no work items, and the items when none
+    of them is finished with both dates (there is nothing to compare with).
     """
     name = text("project", project, required=True)
     day = parse_date("today", today) or dt.date.today()
@@ -88,6 +89,13 @@ def cycle_time_report(
 
         require_ledger(workspace.db_path)  # a read: a mistyped path must not create a ledger
     items = workspace.store.get_work_items(name)
+    if not items:
+        raise InputError(
+            "project",
+            name,
+            "holds no work items: import them with started and done dates "
+            "(flowray import items EXPORT.csv --project NAME)",
+        )
     return CycleTimeReport(name, analyse_cycle_time(items, day), len(items))
 
 

@@ -1,8 +1,8 @@
 """The "Items in progress" section of the forecast page: cycle times and the age of open items.
 
-Shown, folded, for the selected project when its work items carry start and
-done dates (`pipeline.cycle_time_report`); hidden for pasted throughput, which
-has no items. Its first lines are for stakeholders ("85% of finished items took
+Shown, folded, for the selected project when it holds work items
+(`pipeline.cycle_time_report`); hidden for pasted throughput and for projects
+whose history was entered as throughput, which have no items. Its first lines are for stakeholders ("85% of finished items took
 9 days or less"); the table, the scatter and the ageing chart follow.
 """
 
@@ -67,7 +67,12 @@ class InProgressSection:
         self.widget.set_title(0, SECTION_TITLE)
 
     def show_project(self, project: str | None) -> None:
-        """Read the project's work items and show them; without usable items, say how to add them."""
+        """Read the project's work items and show them.
+
+        A project without work items (its history entered as throughput) shows
+        nothing; one whose items cannot give a cycle time says why, and how to
+        import dated ones.
+        """
         if not project:
             self.hide()
             return
@@ -76,6 +81,9 @@ class InProgressSection:
         try:
             self.report = pipeline.cycle_time_report(project, self.workspace, self.today)
         except InputError as exc:
+            if exc.field == "project":  # no work items at all (a throughput-only project)
+                self.hide()
+                return
             self.report = None
             self.headline.value = _para(
                 f"No cycle times for {project} yet: {exc.rule}. {HOW_TO_IMPORT}."

@@ -107,6 +107,14 @@ def test_bad_input_is_one_named_line(ledger: Path, capsys, words, field):
     assert ledger.read_bytes() == before  # a read saves nothing
 
 
+def test_a_project_without_work_items_says_how_to_import_them(ledger: Path, capsys):
+    Store(ledger).add_project("Throughput only")
+    assert main(["cycle-time", "--project", "Throughput only", "--db", str(ledger)]) == 2
+    err = capsys.readouterr().err
+    assert "project: got 'Throughput only'; holds no work items" in err
+    assert "flowray import items" in err
+
+
 def test_a_missing_ledger_is_not_created(tmp_path: Path, capsys):
     path = tmp_path / "typo.duckdb"
     assert main(["cycle-time", "--project", "Team A", "--db", str(path)]) == 2

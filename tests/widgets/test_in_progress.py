@@ -70,12 +70,23 @@ def test_pasted_throughput_shows_nothing(items_db: Path):
     assert panel.in_progress.visible and panel.in_progress.report is not None
 
 
-def test_a_project_without_items_says_how_to_add_them(items_db: Path):
+def test_a_project_without_work_items_shows_nothing(items_db: Path):
+    panel = forecast_app(db_path=items_db, today=TODAY)
+    panel.project.value = ITEMS_PROJECT
+    assert panel.in_progress.visible
+    panel.project.value = PROJECT  # its history was entered as throughput
+    assert not panel.in_progress.visible and panel.in_progress.report is None
+    assert panel.last_error is None  # the forecast itself is not held back
+
+
+def test_items_without_start_dates_say_how_to_add_them(items_db: Path):
+    Store(items_db).add_work_items(PROJECT, [WorkItem("DONE-1", day(-3))])
     panel = forecast_app(db_path=items_db, today=TODAY)
     panel.project.value = PROJECT
     section = panel.in_progress
     assert section.visible and section.report is None
+    assert section.widget.get_title(0) == f"{SECTION_TITLE}: no cycle times yet"
     words = shown_text(section.headline.value)
     assert f"No cycle times for {PROJECT} yet" in words and "flowray import items" in words
     assert section.chart_box.layout.display == "none"
-    assert panel.last_error is None  # the forecast itself is not blocked
+    assert panel.last_error is None
