@@ -12,6 +12,7 @@ from widget_helpers import PROJECT
 from flowray.importers import WorkItem
 from flowray.store import Store
 from flowray.widgets import forecast_app
+from flowray.widgets.charts.cycle_time import AGE_COLOURS
 from flowray.widgets.in_progress import SECTION_TITLE
 
 TODAY = dt.date(2027, 3, 1)
@@ -58,6 +59,8 @@ def test_a_project_with_dated_items_gets_the_folded_section(items_db: Path):
     ageing = section.ageing.shown()
     assert ageing["data"][0]["x"] == ["OPEN-OLD", "OPEN-NEW"]
     assert ageing["data"][0]["y"] == [18, 3]
+    # red past the 85th percentile, green below the median
+    assert ageing["data"][0]["marker"]["color"] == [AGE_COLOURS[85], AGE_COLOURS[None]]
 
 
 def test_pasted_throughput_shows_nothing(items_db: Path):

@@ -16,12 +16,21 @@ from flowray.text import as_date
 from flowray.widgets.charts.base import LEVEL_COLOURS, Chart, new_figure, redraws
 
 POINT_COLOUR = "#455a64"
+AGE_COLOURS: dict[int | None, str] = {
+    None: "#66bb6a",  # younger than the median: on track
+    50: "#fdd835",
+    70: "#fb8c00",
+    85: "#e53935",
+    95: "#b71c1c",
+}
+"""An item in progress by the highest percentile its age has passed: green to red, as ActionableAgile."""
 
 
 def _level_lines(percentiles: Mapping[int, int]) -> tuple[list[dict], list[dict]]:
     """A dashed horizontal line per percentile across the plot, labelled at its right end."""
     shapes, notes = [], []
-    for level, days in sorted(percentiles.items()):
+    for index, (level, days) in enumerate(sorted(percentiles.items())):
+        right = index % 2 == 1  # labels alternate sides, so close percentiles stay readable
         colour = LEVEL_COLOURS.get(int(level), "#555")
         shapes.append(
             {
@@ -40,12 +49,13 @@ def _level_lines(percentiles: Mapping[int, int]) -> tuple[list[dict], list[dict]
             {
                 "xref": "paper",
                 "yref": "y",
-                "x": 1,
+                "x": 1 if right else 0,
                 "y": days,
-                "xanchor": "right",
+                "xanchor": "right" if right else "left",
                 "yanchor": "bottom",
                 "showarrow": False,
                 "font": {"color": colour, "size": 11},
+                "bgcolor": "rgba(255,255,255,0.85)",  # readable over a bar
                 "text": f"{level}%: {days} days",
                 "name": "percentile",
             }
@@ -100,6 +110,7 @@ def ageing_chart(width: int = 780) -> Chart:
             x=[],
             y=[],
             name="age",
+            textposition="none",  # the words are for the hover, not painted on the bars
             hovertemplate="%{x}<br>%{y} days old<br>%{text}<extra></extra>",
         )
     )
@@ -113,17 +124,14 @@ def show_ageing(
     percentiles: Mapping[int, int],
     title: str,
 ) -> None:
-    """Items (dicts with item_id, age, band, words), oldest first, coloured by the band passed."""
+    """Items (dicts with item_id, age, band, words), oldest first, coloured by the band passed (AGE_COLOURS)."""
     shapes, notes = _level_lines(percentiles)
     with fig.batch_update():
         trace = fig.data[0]
         trace.x = [str(item["item_id"]) for item in items]
         trace.y = [int(item["age"]) for item in items]
         trace.text = [str(item.get("words", "")) for item in items]
-        trace.marker.color = [
-            LEVEL_COLOURS.get(item["band"], "#90a4ae") if item.get("band") else "#90a4ae"
-            for item in items
-        ]
+        trace.marker.color = [AGE_COLOURS.get(item.get("band"), AGE_COLOURS[95]) for item in items]
         fig.layout.xaxis.type = "category"
         fig.layout.shapes = shapes
         fig.layout.annotations = notes
@@ -136,6 +144,7 @@ def _iso(value: Any) -> str | None:
 
 
 __all__ = [
+    "AGE_COLOURS",
     "ageing_chart",
     "cycle_scatter_chart",
     "show_ageing",
