@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import flowray
 from flowray.cli import main
@@ -120,3 +122,33 @@ def test_a_missing_ledger_is_not_created(tmp_path: Path, capsys):
     assert main(["cycle-time", "--project", "Team A", "--db", str(path)]) == 2
     assert "no ledger at" in capsys.readouterr().err
     assert not path.exists()
+
+
+def test_a_damaged_ledger_is_reported_and_left_unchanged(tmp_path: Path, capsys):
+    path = tmp_path / "flowray.duckdb"
+    path.write_bytes(b"not a database at all" * 200)
+    before = path.read_bytes()
+    assert main(["cycle-time", "--project", "Team A", "--db", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is not a flowray ledger or is damaged" in err and "Traceback" not in err
+    assert path.read_bytes() == before
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    option=st.sampled_from(["--today", "--project"]),
+    value=st.one_of(
+        st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-30", "today", "", "nan"]),
+        st.text(max_size=30),
+    ),
+)
+def test_any_value_ends_in_an_answer_or_one_named_error(ledger: Path, capsys, option, value):
+    words = ["cycle-time", "--db", str(ledger), "--project", "Team A", f"{option}={value}"]
+    code = main(words)
+    err = capsys.readouterr().err
+    assert code in (0, 2)
+    assert "Traceback" not in err
+    if code == 2:
+        assert err.startswith("flowray cycle-time: error: ") and err.count("\n") == 1
