@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from flowray.cli.store_cmds import add_db_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--project", required=True, help="the project whose work items to read")
-    parser.add_argument("--db", help="database file (default FLOWRAY_DB or ./flowray.duckdb)")
+    add_db_option(parser)
     parser.add_argument(
         "--today", help="count ages to this day, YYYY-MM-DD (default: today); later dates unseen"
     )
