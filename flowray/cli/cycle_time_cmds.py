@@ -84,7 +84,7 @@ def report_lines(report: Any) -> list[str]:
                     item.item_id,
                     short_date(item.started_on),
                     f"{item.age} d",
-                    "-" if item.band is None else f"past {item.band}th",
+                    item.band_label(),
                     item.older_than_words(report.finished),
                     when,
                 )

@@ -161,6 +161,10 @@ class AgeingItem:
     older_than: float
     forecast: ItemForecast
 
+    def band_label(self) -> str:
+        """'past 85%' (the highest percentile line its age is above), or 'below 50%'."""
+        return f"past {self.band}%" if self.band is not None else f"below {LEVELS[0]}%"
+
     def band_words(self) -> str:
         """'older than 85% of finished items' for the band it sits in."""
         if self.band is None:

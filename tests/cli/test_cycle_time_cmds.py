@@ -59,7 +59,7 @@ def test_text_names_percentiles_items_and_what_it_rests_on(ledger: Path, capsys)
     assert "cycle time of 20 finished items, as of 1 March 2027" in out
     assert "85% of items finished within 17 days  (95% range 14-20)" in out
     old_line = next(line for line in out.splitlines() if "OPEN-OLD" in line)
-    assert "past 85th" in old_line and "cannot be said: 3 finished took as long" in old_line
+    assert "past 85%" in old_line and "cannot be said: 3 finished took as long" in old_line
     new_line = next(line for line in out.splitlines() if "OPEN-NEW" in line)
     assert "(from 18 items)" in new_line
     assert "1 item: done, but without a start date" in out

@@ -97,6 +97,7 @@ def test_ageing_of_items_in_progress():
     old, new = report.in_progress
     assert (old.age, old.band, old.older_than) == (18, 85, 17 / 20)
     assert old.band_words() == "older than 85% of finished items"
+    assert (old.band_label(), new.band_label()) == ("past 85%", "below 50%")
     assert (new.age, new.band, new.older_than) == (1, None, 0.0)
 
 
