@@ -140,6 +140,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.source.observe(self.guarded(self._layout_changed), names="value")
         for picker in (self.project, self.source):
             picker.observe(self.guarded(self._show_in_progress), names="value")
+        self.reload_button.on_click(self.guarded(self._show_in_progress))  # after a new import
         self.question.observe(self.guarded(self._layout_changed), names="value")
         self.backlog_is_range.observe(self.guarded(self._layout_changed), names="value")
         self.method_choice.observe(self.guarded(self._layout_changed), names="value")

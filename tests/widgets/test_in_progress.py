@@ -93,3 +93,12 @@ def test_items_without_start_dates_say_how_to_add_them(items_db: Path):
     assert f"No cycle times for {PROJECT} yet" in words and "flowray import items" in words
     assert section.chart_box.layout.display == "none"
     assert panel.last_error is None
+
+
+def test_reload_reads_items_imported_since_the_page_opened(items_db: Path):
+    panel = forecast_app(db_path=items_db, today=TODAY)
+    panel.project.value = ITEMS_PROJECT
+    assert len(panel.in_progress.report.in_progress) == 2
+    Store(items_db).add_work_items(ITEMS_PROJECT, [WorkItem("OPEN-3", None, day(-1))])
+    panel.reload_button.click()
+    assert [a.item_id for a in panel.in_progress.report.in_progress][-1] == "OPEN-3"
