@@ -6,6 +6,9 @@ The stable public API:
     result = forecast(Scenario(throughput=[5, 6, 0, 7, 4, 8, 3, 6, 5, 7], backlog=40), seed=7)
     result.percentile(85), result.to_dict()
 
+`cycle_time_report(project, db_path)` reads a stored project's work items: cycle-time
+percentiles, and the age and likely done date of each item in progress.
+
 `forecast` uses flowray's calibrated default method, as the pages, the CLI and
 the batch do; `simulate` and `how_many` run the plain model (plain bootstrap on
 all the history), which the reference checks compare against.
@@ -34,6 +37,8 @@ _LAZY = {
     "Team": "flowray.core.scenario",
     "Portfolio": "flowray.core.portfolio",
     "forecast_portfolio": "flowray.core.portfolio_engine",
+    "cycle_time_report": "flowray.pipeline.cycle_time",
+    "CycleTimeReport": "flowray.pipeline.cycle_time",
 }
 _SUBMODULES = (
     "pipeline",
@@ -55,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from flowray.core.portfolio_engine import forecast_portfolio
     from flowray.core.results import ForecastResult, HowManyResult
     from flowray.core.scenario import Risk, Scenario, Team
+    from flowray.pipeline.cycle_time import CycleTimeReport, cycle_time_report
 
 
 def __getattr__(name: str) -> Any:
@@ -73,6 +79,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CycleTimeReport",
     "ForecastResult",
     "FlowrayError",
     "HowManyResult",
@@ -82,6 +89,7 @@ __all__ = [
     "Scenario",
     "Team",
     "__version__",
+    "cycle_time_report",
     "forecast",
     "forecast_portfolio",
     "how_many",

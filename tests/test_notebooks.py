@@ -37,6 +37,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "03_backtest.ipynb": {"methods": ["bootstrap", "bootstrap+cal"], "step": 13, "runs": 300},
     "04_ml.ipynb": {"n_paths": 200, "runs": 3000, "cv_methods": ["linear"], "horizon": 6},
     "batch_forecast.ipynb": {"runs": 2000, "seed": 3},
+    "06_cycle_time.ipynb": {"project": "Mockito items", "today": "2026-04-01"},
 }
 
 
@@ -160,6 +161,28 @@ def test_04_ml(demo_db, tmp_path):
     out = texts(nb)
     assert "ML (gbm)" in out and "Monte Carlo" in out and "pinball loss" in out
     assert "ML and Monte Carlo" in out  # the consensus note
+
+
+def test_06_cycle_time(demo_db, tmp_path):
+    """On the Mockito export of the tests imported into the demo ledger, as the notebook says."""
+    from flowray.importers import read_work_items
+    from flowray.store import Store
+
+    export = ROOT / "tests" / "fixtures" / "tracker_exports" / "generic_items.csv"
+    items = read_work_items(export).items
+    Store(demo_db).import_work_items("Mockito items", items, today=dt.date(2026, 4, 1))
+    expected = pipeline.cycle_time_report("Mockito items", demo_db, "2026-04-01")
+
+    nb = execute("06_cycle_time.ipynb", tmp_path)
+    out = texts(nb)
+    assert f"Mockito items: {expected.finished} finished items" in out
+    oldest = expected.in_progress[0]
+    assert f"{oldest.item_id} ({oldest.age} days old): " in out
+    assert "cannot be said reliably" in out or "likely done by" in out
+    figures = plotly_figures(nb)
+    assert len(figures) == 2  # the scatter, the ageing chart
+    lines = sorted(shape["y0"] for shape in figures[0]["layout"]["shapes"])
+    assert lines == sorted(expected.percentiles.values())
 
 
 def test_batch_forecast_writes_the_ledger(demo_db, tmp_path):

@@ -4,6 +4,7 @@
 - `ledger`: projects, history, saved forecasts, plans (`make_plan`) and the tables the pages show;
 - `batch`: the nightly re-forecast of every active project's plan, scoring, alerts;
 - `backtest`, `deadline`, `sweep`: backtests, the ML deadline analysis, what-if grids;
+- `cycle_time`: cycle-time percentiles and the items in progress of a project's work items;
 - `demo`: the demo database; `cluster`: the Ray cluster for front ends;
 - `workspace`: the ledger and the engine a use case works with, chosen in one place.
 
@@ -37,6 +38,7 @@ from flowray.pipeline.cluster import (
     release_cluster,
     warm_up_engine,
 )
+from flowray.pipeline.cycle_time import CycleTimeReport, cycle_time_report
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
 from flowray.pipeline.demo import DEMO_PROJECTS, DemoStatus, demo_status, reset_demo, seed_demo
 from flowray.pipeline.forecast import (
@@ -83,6 +85,7 @@ __all__ = [
     "DOMAIN_MODEL",
     "ENGINES",
     "BatchReport",
+    "CycleTimeReport",
     "ForecastMethod",
     "ForecastOutcome",
     "ForecastRequest",
@@ -98,6 +101,7 @@ __all__ = [
     "cluster_report",
     "cluster_status",
     "connect_cluster",
+    "cycle_time_report",
     "default_method",
     "describe",
     "engine_named",

@@ -12,6 +12,8 @@ Each builder returns a panel that displays itself, so a dashboard is two lines:
   partial percentiles, Cancel, read the
   answer ("85% likely by 14 March 2026", histogram, burn-down fan, likelihood
   table, P(deadline), data checks), Save to the ledger. Also "how many by a date".
+  A project with dated work items gets a folded "Items in progress" (`in_progress.py`):
+  cycle-time percentiles, each open item's age and 85% date, scatter and ageing charts.
 - `ledger_app(db_path=None, project=None)`: one project's forecasts over time, how the
   85% date moved, forecasts against actuals, calibration.
 - `portfolio_app(db_path=None)`: every active project, at-risk first, with the trend

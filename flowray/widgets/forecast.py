@@ -24,6 +24,7 @@ from flowray.widgets import charts
 from flowray.widgets.base import JobPanel, field_label, note, section, title
 from flowray.widgets.forecast_view import ForecastView
 from flowray.widgets.html import escape
+from flowray.widgets.in_progress import InProgressSection
 from flowray.widgets.scenario_form import (
     DEFAULT_RUNS,
     METHOD_NOTES,
@@ -120,6 +121,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         )
         self.progress_text = widgets.Label("")
         self._build_result_widgets()
+        self.in_progress = InProgressSection(self.workspace, today)  # the project's open items
         # disabled while a job runs: every input, and the buttons that act on them
         self.controls = [
             *self.watched_inputs(),
@@ -136,6 +138,9 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             self.guarded(lambda change: self.select_project(change["new"])), names="value"
         )
         self.source.observe(self.guarded(self._layout_changed), names="value")
+        for picker in (self.project, self.source):
+            picker.observe(self.guarded(self._show_in_progress), names="value")
+        self.reload_button.on_click(self.guarded(self._show_in_progress))  # after a new import
         self.question.observe(self.guarded(self._layout_changed), names="value")
         self.backlog_is_range.observe(self.guarded(self._layout_changed), names="value")
         self.method_choice.observe(self.guarded(self._layout_changed), names="value")
@@ -224,6 +229,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
                 self.likelihoods,
                 self.history_text,
                 self.details,
+                self.in_progress.widget,
             ],
             layout=widgets.Layout(width="800px"),
         )
@@ -271,6 +277,13 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         if self._fan_shown != when:  # no burn-down without a backlog ("how many")
             charts.show_burn_down_plot(self.chart, when)
             self._fan_shown = when
+
+    def _show_in_progress(self, _change: Any = None) -> None:
+        """The selected project's items in progress; nothing for pasted throughput."""
+        if self.source.value == "project" and self.project.value:
+            self.in_progress.show_project(self.project.value)
+        else:
+            self.in_progress.hide()
 
     def watched_inputs(self) -> list[widgets.Widget]:
         """Every input whose change makes the answer on screen stale (risk rows report their own)."""

@@ -3,7 +3,8 @@
 - `base`: the chart holder (a figure redrawn into an Output) and the shared styles;
 - `forecast`: completion and items histograms, the burn-down fan;
 - `ledger`: how forecast dates moved, the chance of meeting each deadline;
-- `pit`: the calibration (PIT) chart of a backtest.
+- `pit`: the calibration (PIT) chart of a backtest;
+- `cycle_time`: the cycle-time scatter and the ageing of items in progress.
 """
 
 from flowray.widgets.charts.base import (
@@ -18,6 +19,12 @@ from flowray.widgets.charts.base import (
     display_bundle,
     new_figure,
     redraws,
+)
+from flowray.widgets.charts.cycle_time import (
+    ageing_chart,
+    cycle_scatter_chart,
+    show_ageing,
+    show_cycle_scatter,
 )
 from flowray.widgets.charts.forecast import (
     FAN_STYLES,
@@ -57,9 +64,11 @@ __all__ = [
     "PIT_COLOURS",
     "PLOTLY_MIMETYPE",
     "PLOT_CONFIG",
+    "ageing_chart",
     "burn_down_data",
     "clear_burn_down",
     "completion_histogram",
+    "cycle_scatter_chart",
     "display_bundle",
     "forecast_chart",
     "items_histogram",
@@ -70,8 +79,10 @@ __all__ = [
     "pit_histogram",
     "probability_chart",
     "redraws",
+    "show_ageing",
     "show_burn_down",
     "show_burn_down_plot",
+    "show_cycle_scatter",
     "show_histogram",
     "show_ledger_lines",
     "show_pit",
