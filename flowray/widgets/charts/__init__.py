@@ -3,6 +3,7 @@
 - `base`: the chart holder (a figure redrawn into an Output) and the shared styles;
 - `forecast`: completion and items histograms, the burn-down fan;
 - `ledger`: how forecast dates moved, the chance of meeting each deadline;
+- `features`: each feature's date range against the target (the release plan page);
 - `pit`: the calibration (PIT) chart of a backtest.
 """
 
@@ -18,6 +19,11 @@ from flowray.widgets.charts.base import (
     display_bundle,
     new_figure,
     redraws,
+)
+from flowray.widgets.charts.features import (
+    feature_range_chart,
+    feature_ranges,
+    show_feature_ranges,
 )
 from flowray.widgets.charts.forecast import (
     FAN_STYLES,
@@ -61,6 +67,8 @@ __all__ = [
     "clear_burn_down",
     "completion_histogram",
     "display_bundle",
+    "feature_range_chart",
+    "feature_ranges",
     "forecast_chart",
     "items_histogram",
     "ledger_chart",
@@ -72,6 +80,7 @@ __all__ = [
     "redraws",
     "show_burn_down",
     "show_burn_down_plot",
+    "show_feature_ranges",
     "show_histogram",
     "show_ledger_lines",
     "show_pit",
