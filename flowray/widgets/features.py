@@ -31,6 +31,7 @@ import ipywidgets as widgets
 
 from flowray import pipeline
 from flowray.core.limits import MAX_ITEMS, MAX_SEED
+from flowray.core.portfolio import MAX_FEATURE_WIP
 from flowray.core.validation import finite_number, text
 from flowray.exceptions import FlowrayError, InputError
 from flowray.text import format_probability, long_date, period_word, short_date
@@ -613,7 +614,12 @@ class FeaturesPanel(JobPanel):
         self.last_complete = None
         self.result = None
         self.saved_id = None
-        self._fill_editor(portfolio)
+        self.save_button.disabled = True
+        self._loading = True  # filling the boxes is not an edit of the answer on screen
+        try:
+            self._fill_editor(portfolio)
+        finally:
+            self._loading = False
         self.clear_answer(f"Check the list of {name}, then press Run.")
         self.show_info(
             f"Loaded {name}: {len(portfolio.features)} features, {len(portfolio.teams)} teams."
@@ -628,7 +634,7 @@ class FeaturesPanel(JobPanel):
         for team in portfolio.teams:
             box = fields.CheckedText(
                 f"teams[{team.name}].feature_wip",
-                fields.whole(1, 1000),
+                fields.whole(1, MAX_FEATURE_WIP),
                 value=team.feature_wip,
                 description=team.name,
                 label=plan_field_label,
@@ -1100,7 +1106,9 @@ def features_table(result: PortfolioResult) -> str:
     )
 
     def cut_row() -> str:
-        if k == 0:
+        if k == 0 and joint[0] is None:
+            words = "Cut line: none, feature 1 cannot be forecast"
+        elif k == 0:
             words = (
                 f"Cut line: not even feature 1 is {level} likely by {long_date(portfolio.target)}"
             )

@@ -354,3 +354,27 @@ def test_cancel_stops_a_long_run_and_the_partial_answer_cannot_be_saved():
     assert panel.shown is not None and not panel.shown_final
     assert "so far, from" in plain(panel.headline.value)
     assert not panel.busy and not panel.run_button.disabled and panel.cancel_button.disabled
+
+
+def test_picking_another_plan_clears_the_answer_and_starts_a_new_comparison():
+    panel = make_panel()
+    run_to_end(panel)
+    panel.picker.value = "Other plan"
+    assert panel.shown is None and panel.result is None and panel.save_button.disabled
+    assert "Check the list of Other plan" in plain(panel.headline.value)
+    assert panel.table.value == "" and panel.chart.widget.layout.display == "none"
+    assert not panel.stale
+    run_to_end(panel)
+    assert panel.result.portfolio.level == 70.0
+    assert panel.moved.value == "", "no comparison with another plan's run"
+
+
+def test_a_first_feature_that_cannot_be_forecast_draws_no_cut_line():
+    ghost_first = plan()
+    ghost_first = ghost_first.with_changes(features=ghost_first.features[::-1])
+    panel = make_panel(source=MemorySource({"Release plan": ghost_first}))
+    run_to_end(panel)
+    assert panel.result.cut_line() == 0
+    headline = plain(panel.headline.value)
+    assert "Feature 1 (Ghosted) cannot be forecast, so no cut line can be drawn" in headline
+    assert "Cut line: none, feature 1 cannot be forecast" in plain(panel.table.value)
