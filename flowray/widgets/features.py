@@ -295,9 +295,10 @@ class FeatureRow:
                 self.up,
                 self.down,
                 self.mode,
-                self.low,
-                self.high,
-                self.stored,
+                # a fixed width: hiding the size boxes must not shift the teams column
+                widgets.HBox(
+                    [self.low, self.high, self.stored], layout=widgets.Layout(width="150px")
+                ),
                 self.teams,
                 self.extra,
             ],
@@ -305,10 +306,6 @@ class FeatureRow:
         )
         self.box = widgets.VBox([self.row, self.low.message, self.high.message, self.teams.message])
         self.refresh()
-
-    def inputs(self) -> list[widgets.Widget]:
-        """Every input whose change makes the answer stale."""
-        return [self.mode, self.low, self.high, self.teams]
 
     def refresh(self) -> None:
         """Show the boxes the chosen size needs; name the first box after it."""
@@ -402,6 +399,7 @@ class FeaturesPanel(JobPanel):
         self.shown: PortfolioResult | None = None  # the answer on screen, final or partial
         self.shown_final = False
         self.stale = False
+        self._moved_html = ""  # what moved since the run before the one on screen
         self.last_complete: PortfolioResult | None = None  # what the next run is compared with
         self.saved_id: int | None = None
         self.partial_updates = 0
@@ -934,7 +932,7 @@ class FeaturesPanel(JobPanel):
         self.shown = result
         self.shown_final = final
         self.stale = False
-        self.moved.value = moved_words(before, result) if final and before is not None else ""
+        self._moved_html = moved_words(before, result) if final and before is not None else ""
         self._render()
 
     def _render(self) -> None:
@@ -960,6 +958,9 @@ class FeaturesPanel(JobPanel):
         )
         self.why.value = f"<div style='{grey}font-size:13px;color:#333;margin:4px 0'>{escape(why_words(result))}</div>"
         self.table.value = f"<div style='{grey}'>{features_table(result)}</div>"
+        self.moved.value = (
+            f"<div style='{grey}'>{self._moved_html}</div>" if self._moved_html else ""
+        )
         self.chart.widget.layout.display = None
         charts.show_feature_ranges(
             self.chart,
@@ -1070,8 +1071,9 @@ def why_words(result: PortfolioResult) -> str:
         name = result.feature_names[k - 1]
         alone, together = result.probability_by_target(k - 1), joint[k - 1]
         words += (
-            f": {name} on its own is {format_probability(alone or 0.0)}, features 1-{k} together "
-            f"{format_probability(together or 0.0)}."
+            f": {name} on its own is {format_probability(alone or 0.0)} "
+            f"{_error_pt(result, alone)}, features 1-{k} together "
+            f"{format_probability(together or 0.0)} {_error_pt(result, together)}."
         )
     else:
         words += "."
@@ -1147,7 +1149,7 @@ def features_table(result: PortfolioResult) -> str:
                     else long_date(result.date_of(w))
                 )
             chance = result.probability_by_target(f)
-            cells.append(format_probability(chance or 0.0))
+            cells.append(f"{format_probability(chance or 0.0)} {_error_pt(result, chance)}")
             row = "".join(f"<td style='{cell}'>{escape(c)}</td>" for c in cells)
         body.append(f"<tr style='{style}'>{row}</tr>")
         if k and f + 1 == k:

@@ -100,9 +100,8 @@ def test_release_plan_runs_shows_the_cut_line_and_what_moved(open_dashboard, sto
             continue
         row = re.search(rf"\n{f + 1}\t{re.escape(name)}\t[^\n]*", text)
         assert row, f"no table row for {name}"
-        assert (
-            row.group(0).rstrip().endswith(format_probability(expected.probability_by_target(f)))
-        ), row.group(0)
+        chance = expected.probability_by_target(f)
+        assert f"\t{format_probability(chance)} ±" in row.group(0), row.group(0)
     assert "on its own" in text and "together" in text
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.evaluate("window.scrollTo(0, 0)")

@@ -222,6 +222,10 @@ def test_a_serial_run_fills_the_table_and_cut_line_from_the_same_runs():
     assert k == 3 and joint[3] < want.probability_by_target(3), (
         "the fixture shows 'together' at work"
     )
+
+    def with_error(p: float) -> str:
+        return f"{format_probability(p)} ±{want.probability_error(p) * 100:.1f} pt"
+
     error = f"±{want.probability_error(joint[k - 1]) * 100:.1f} pt"
     headline = plain(panel.headline.value)
     assert f"Features 1-{k} are all done by {long_date(TARGET)} with" in headline
@@ -237,17 +241,14 @@ def test_a_serial_run_fills_the_table_and_cut_line_from_the_same_runs():
         for level in (50, 75):
             assert long_date(want.date_of(want.percentile(f, level))) in table
     billing = table[positions[3] : positions[4]]
-    assert format_probability(want.probability_by_target(3)) in billing
+    assert with_error(want.probability_by_target(3)) in billing
     ghosted = table[positions[4] :]
     assert "cannot be forecast: ghost has no throughput history and no estimate" in ghosted
     assert "100%" not in table + headline
     why = plain(panel.why.value)
     assert "on its own" in why and "together" in why
-    alone = format_probability(want.probability_by_target(3))
-    assert (
-        f"Billing on its own is {alone}, features 1-4 together {format_probability(joint[3])}"
-        in why
-    )
+    alone = with_error(want.probability_by_target(3))
+    assert f"Billing on its own is {alone}, features 1-4 together {with_error(joint[3])}" in why
     assert "cannot pass Ghosted" in why
     # the chart: one range per forecastable feature, the target line, the first feature on top
     shown = panel.chart.shown()
@@ -301,7 +302,9 @@ def test_a_wip_change_is_a_what_if_too():
     run_to_end(panel)
     assert panel.result.portfolio.teams[0].feature_wip == 2
     assert panel.result.histograms.equals(expected(panel.result.portfolio).histograms)
-    assert panel.moved.value
+    assert panel.moved.value and "opacity" not in panel.moved.value
+    panel.level.value = "80"
+    assert "opacity:0.45" in panel.moved.value, "what moved is part of the stale answer"
 
 
 def test_save_keeps_the_complete_current_answer_once():
