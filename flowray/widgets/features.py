@@ -189,7 +189,7 @@ def check_teams(known: list[str]) -> fields.Check:
     """Team names separated by commas, each a team of the plan, none twice, at least one."""
 
     def check(field: str, value: str) -> tuple[str, ...]:
-        names = [part.strip() for part in str(value).split(",") if part.strip()]
+        names = split_teams(str(value), known)
         if not names:
             raise InputError(field, value, f"name at least one team ({', '.join(known)})")
         for name in names:
@@ -202,6 +202,28 @@ def check_teams(known: list[str]) -> fields.Check:
         return tuple(names)
 
     return check
+
+
+def split_teams(value: str, known: list[str]) -> list[str]:
+    """'web, api' -> ['web', 'api']; a known name that holds a comma ('R,D') is read whole."""
+    longest_first = sorted(known, key=len, reverse=True)
+    names = []
+    rest = value.strip().strip(",").strip()
+    while rest:
+        name = next(
+            (
+                k
+                for k in longest_first
+                if rest.startswith(k) and (rest == k or rest[len(k) :].lstrip().startswith(","))
+            ),
+            rest.split(",", 1)[0].strip(),
+        )
+        if name:
+            names.append(name)
+        rest = rest[len(name) :].strip().lstrip(",").strip()
+        if not name:  # an empty part between two commas
+            rest = rest.lstrip(",").strip()
+    return names
 
 
 def _size_words(size: Any) -> str:

@@ -8,6 +8,7 @@ the same portfolio forecast made directly with `submit_portfolio`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import html
 import re
@@ -381,3 +382,21 @@ def test_a_first_feature_that_cannot_be_forecast_draws_no_cut_line():
     headline = plain(panel.headline.value)
     assert "Feature 1 (Ghosted) cannot be forecast, so no cut line can be drawn" in headline
     assert "Cut line: none, feature 1 cannot be forecast" in plain(panel.table.value)
+
+
+def test_team_names_are_read_whole_even_with_a_comma_in_them():
+    from flowray.widgets.features import split_teams
+
+    known = ["web", "R,D", "web2"]
+    assert split_teams("R,D, web", known) == ["R,D", "web"]
+    assert split_teams("web2,web", known) == ["web2", "web"]
+    assert split_teams("web,, nobody ,", known) == ["web", "nobody"]
+    assert split_teams(" , ", known) == []
+    both = plan().with_changes(
+        teams=(*plan().teams[:2], dataclasses.replace(plan().teams[0], name="R,D")),
+        features=(dataclasses.replace(plan().features[0], teams=("R,D", "web")),),
+    )
+    panel = make_panel(source=MemorySource({"Release plan": both}))
+    assert panel.rows[0].teams.value == "R,D, web"
+    assert not panel.run_button.disabled, panel.problems_text.value
+    assert panel.build_portfolio().features[0].teams == ("R,D", "web")
