@@ -436,7 +436,7 @@ class FeaturesPanel(JobPanel):
         )
         self.reload_button = widgets.Button(
             description="Reload",
-            tooltip="Read the stored plans again",
+            tooltip="Read the list of stored plans again (your edits stay)",
             layout=widgets.Layout(width="80px"),
         )
         self.plan_info = widgets.HTML("")
