@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "03_backtest.ipynb": {"methods": ["bootstrap", "bootstrap+cal"], "step": 13, "runs": 300},
     "04_ml.ipynb": {"n_paths": 200, "runs": 3000, "cv_methods": ["linear"], "horizon": 6},
+    "05_portfolio.ipynb": {"runs": 4000, "seed": 5},
     "batch_forecast.ipynb": {"runs": 2000, "seed": 3},
     "06_cycle_time.ipynb": {"project": "Mockito items", "today": "2026-04-01"},
 }
@@ -183,6 +185,28 @@ def test_06_cycle_time(demo_db, tmp_path):
     assert len(figures) == 2  # the scatter, the ageing chart
     lines = sorted(shape["y0"] for shape in figures[0]["layout"]["shapes"])
     assert lines == sorted(expected.percentiles.values())
+
+
+def test_05_portfolio(tmp_path):
+    nb = execute("05_portfolio.ipynb", tmp_path)
+    out = texts(nb)
+    cut = re.search(
+        r"Feature(?:s 1-(\d) are all| 1 is) done by \S+ with (>99|\d+)% ±\d+\.\d pt", out
+    )
+    assert cut, out[-3000:]
+    k = int(cut.group(1) or 1)
+    assert re.search(r"Cut line: plan \d features, what-if \d features", out)
+    assert "Above the cut line: Login" in out
+    # the joint curve: never rises with k, and crosses the level right after the cut line
+    curve = next(f for f in plotly_figures(nb) if len(f["data"]) == 2)
+    joint = [p for p in plotly_array(curve["data"][1]["y"]).tolist() if p is not None]
+    assert joint == sorted(joint, reverse=True)
+    assert joint[k - 1] >= 85.0 and (k == len(joint) or joint[k] < 85.0)
+    alone = plotly_array(curve["data"][0]["y"]).tolist()
+    assert all(
+        a >= j - 1e-9 for a, j in zip(alone, joint, strict=False)
+    )  # one alone >= all together
+    assert len(plotly_figures(nb)) == 2  # the joint curve, how many by the target
 
 
 def test_batch_forecast_writes_the_ledger(demo_db, tmp_path):

@@ -67,7 +67,7 @@ DEFAULT_CULL_INTERVAL = 60
 #: Voila template shipped in flowray/jupyter_data/voila/templates/.
 TEMPLATE_NAME = "flowray"
 #: The pages listed first at start-up, in this order (the main question first).
-PAGE_ORDER = ("forecast.ipynb", "portfolio.ipynb", "cluster.ipynb")
+PAGE_ORDER = ("forecast.ipynb", "features.ipynb", "portfolio.ipynb", "cluster.ipynb")
 #: Files under the dashboards directory that Voila may serve as plain files (images, CSS).
 FILE_ALLOWLIST = (r".*\.(png|jpg|jpeg|gif|svg|css)",)
 #: Host names every server answers to, besides loopback addresses and the name it is bound to.

@@ -13,6 +13,7 @@ from typing import Any
 
 from flowray.widgets.backtest import BacktestPanel
 from flowray.widgets.cluster import ClusterPanel
+from flowray.widgets.features import FeaturesPanel
 from flowray.widgets.forecast import ForecastPanel
 from flowray.widgets.ledger import LedgerPanel
 from flowray.widgets.portfolio import PortfolioPanel
@@ -25,6 +26,16 @@ def forecast_app(db_path: str | Path | None = None, **options: Any) -> ForecastP
     warm_up (load the engine and join Ray while the page is read: the dashboards do).
     """
     return ForecastPanel(db_path, **options)
+
+
+def features_app(db_path: str | Path | None = None, **options: Any) -> FeaturesPanel:
+    """Pick a stored release plan, edit its ordered list, Run (live progress, Cancel): which
+    features make the target date at the level (the cut line), and what moved since the last run.
+
+    options: source (where plans come from; default the ledger), plan (picked first),
+    runs (default 100,000), seed, engine ("ray" or "serial"), poll_seconds, warm_up.
+    """
+    return FeaturesPanel(db_path, **options)
 
 
 def ledger_app(db_path: str | Path | None = None, project: str | None = None) -> LedgerPanel:

@@ -75,12 +75,16 @@ def field_label(field: str) -> str:
     return field.replace("_", " ").replace(".", " ").capitalize()
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line a stakeholder can act on; never a traceback."""
+def describe_error(exc: BaseException, label: Callable[[str], str] | None = None) -> str:
+    """One line a stakeholder can act on; never a traceback.
+
+    `label` names a field in the page's words (default `field_label`): a page
+    whose fields carry names of their own (a feature's) passes its own.
+    """
     if isinstance(exc, InputError):
         value = exc.value
         shown = "" if value is None or value == "" else f" (you entered {_short(value)})"
-        return f"Please check {field_label(exc.field)}: {exc.rule}{shown}."
+        return f"Please check {(label or field_label)(exc.field)}: {exc.rule}{shown}."
     if isinstance(exc, JobCancelled):
         return "The run was cancelled."
     if isinstance(exc, JobError):

@@ -48,6 +48,7 @@ class _Checked:
     field: str
     check: Check
     hint: Callable[[Any], str] | None
+    label: Callable[[str], str] | None
     message: widgets.HTML
     box: widgets.VBox
 
@@ -58,6 +59,7 @@ class _Checked:
         *,
         value: Any = "",
         hint: Callable[[Any], str] | None = None,
+        label: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("continuous_update", True)
@@ -66,6 +68,7 @@ class _Checked:
         self.field = field
         self.check = check
         self.hint = hint
+        self.label = label  # names the field in the message (default: base.field_label)
         self.message = widgets.HTML("")
         self.box = widgets.VBox([self, self.message])
 
@@ -85,7 +88,7 @@ class _Checked:
         if problem is not None:
             self.message.value = (
                 "<div style='color:#b42318;font-size:12px;max-width:370px;line-height:1.3'>"
-                f"{escape(describe_error(problem))}</div>"
+                f"{escape(describe_error(problem, self.label))}</div>"
             )
             return
         words = ""

@@ -3,8 +3,9 @@
 - `base`: the chart holder (a figure redrawn into an Output) and the shared styles;
 - `forecast`: completion and items histograms, the burn-down fan;
 - `ledger`: how forecast dates moved, the chance of meeting each deadline;
-- `pit`: the calibration (PIT) chart of a backtest;
-- `cycle_time`: the cycle-time scatter and the ageing of items in progress.
+- `cycle_time`: the cycle-time scatter and the ageing of items in progress;
+- `features`: each feature's date range against the target (the release plan page);
+- `pit`: the calibration (PIT) chart of a backtest.
 """
 
 from flowray.widgets.charts.base import (
@@ -25,6 +26,11 @@ from flowray.widgets.charts.cycle_time import (
     cycle_scatter_chart,
     show_ageing,
     show_cycle_scatter,
+)
+from flowray.widgets.charts.features import (
+    feature_range_chart,
+    feature_ranges,
+    show_feature_ranges,
 )
 from flowray.widgets.charts.forecast import (
     FAN_STYLES,
@@ -70,6 +76,8 @@ __all__ = [
     "completion_histogram",
     "cycle_scatter_chart",
     "display_bundle",
+    "feature_range_chart",
+    "feature_ranges",
     "forecast_chart",
     "items_histogram",
     "ledger_chart",
@@ -83,6 +91,7 @@ __all__ = [
     "show_burn_down",
     "show_burn_down_plot",
     "show_cycle_scatter",
+    "show_feature_ranges",
     "show_histogram",
     "show_ledger_lines",
     "show_pit",
