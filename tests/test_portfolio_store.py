@@ -293,3 +293,29 @@ def test_as_of_today_done_features_are_left_out_and_the_start_moves(db):
     assert now.start == today and now.target == portfolio.target
     with pytest.raises(InputError, match="has passed"):
         portfolio_as_of("Release", db, today=dt.date(2026, 4, 1))
+
+
+def test_the_portfolio_tables_export_as_parquet_and_csv(db, tmp_path):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    portfolio = parse_portfolio(DEFINITION, history=history(db))
+    fid = pipeline.save_portfolio_forecast("Release", portfolio, forecast(portfolio), db)
+    pipeline.mark_feature_done("Release", "Login", START + dt.timedelta(days=3), db)
+    store = Store(db, create=False)
+    expected = {
+        "portfolios": 1,
+        "portfolio_definitions": 1,
+        "portfolio_features_done": 1,
+        "portfolio_forecasts": 1,
+        "portfolio_forecast_features": 4,
+        "portfolio_feature_scores": 1,
+        "portfolio_feature_score_levels": 4,
+    }
+    for table, rows in expected.items():
+        parquet = pq.read_table(store.export_table(table, tmp_path / f"{table}.parquet"))
+        csv = pacsv.read_csv(store.export_table(table, tmp_path / f"{table}.csv", format="csv"))
+        assert parquet.num_rows == csv.num_rows == rows, table
+    distribution = store.read_table("portfolio_forecast_distribution").to_pylist()
+    assert sum(r["count"] for r in distribution if r["position"] == 1) <= RUNS
+    assert {r["portfolio_forecast_id"] for r in distribution} == {fid}
