@@ -62,6 +62,8 @@ def demo_portfolio_definition(start: dt.date) -> dict[str, Any]:
             {"name": "Assertion rewrite v2", "size": 40, "teams": ["pytest"]},
         ],
     }
+
+
 DEMO_DESCRIPTION_PREFIX = "Demo: "
 
 
