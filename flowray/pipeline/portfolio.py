@@ -19,6 +19,7 @@ from flowray.core.portfolio_results import PortfolioResult
 from flowray.exceptions import InputError
 from flowray.importers.portfolio_file import HistoryPeriod, parse_portfolio
 from flowray.pipeline.workspace import Where, workspace_of
+from flowray.text import format_probability
 
 
 def _history(store: Any) -> Callable[[str], Sequence[Any]]:
@@ -186,3 +187,55 @@ def forecast_stored_portfolio(
         return result, None
     definition = store.get_portfolio(name).definition
     return result, _save(store, name, definition, result, forecast_name)
+
+
+def portfolio_alerts(previous: Any | None, result: PortfolioResult) -> list[str]:
+    """Features inside the cut line of the previous saved forecast whose P(done by the target)
+    is now below the level: "feature: P(target) before -> now ...". None before: no alert."""
+    if previous is None or not previous.cut_line or result.portfolio.target is None:
+        return []
+    share = result.portfolio.level / 100.0
+    names = set(result.feature_names)
+    out = []
+    for feature in previous.features[: previous.cut_line]:
+        if feature.feature not in names:  # done since, or taken off the list
+            continue
+        now = result.probability_by_target(feature.feature)
+        if now is None or now >= share - 1e-12:
+            continue
+        error = result.probability_error(now) or 0.0
+        before = "-" if feature.p_target is None else format_probability(feature.p_target)
+        out.append(
+            f"{feature.feature}: P(done by the target) {before} in forecast "
+            f"{previous.forecast_id} (inside its cut line) -> {format_probability(now)} "
+            f"±{error * 100:.1f} pt now, below the level {result.portfolio.level:g}%"
+        )
+    return out
+
+
+def reforecast_portfolio(
+    name: str,
+    db_path: Where = None,
+    *,
+    runs: int = 50_000,
+    seed: int = 0,
+    engine: str | None = None,
+    today: dt.date | None = None,
+) -> tuple[int, PortfolioResult, list[str]]:
+    """The batch's step for one stored portfolio: forecast it as it stands today, save it, and
+    compare with its previous saved forecast. Returns (forecast id, result, alerts)."""
+    workspace = workspace_of(db_path, engine)
+    forecasts = workspace.store.list_portfolio_forecasts(name)
+    previous = forecasts[-1] if forecasts else None
+    day = today or dt.date.today()
+    result, fid = forecast_stored_portfolio(
+        name,
+        workspace,
+        runs=runs,
+        seed=seed,
+        save=True,
+        forecast_name=f"batch as of {day.isoformat()}",
+        today=day,
+    )
+    assert fid is not None  # saved
+    return fid, result, portfolio_alerts(previous, result)
