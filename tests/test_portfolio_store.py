@@ -319,3 +319,39 @@ def test_the_portfolio_tables_export_as_parquet_and_csv(db, tmp_path):
     distribution = store.read_table("portfolio_forecast_distribution").to_pylist()
     assert sum(r["count"] for r in distribution if r["position"] == 1) <= RUNS
     assert {r["portfolio_forecast_id"] for r in distribution} == {fid}
+
+
+def test_a_v4_ledger_migrates_to_v5_and_keeps_its_forecasts(tmp_path):
+    import duckdb
+
+    from flowray.core.forecast import simulate
+    from flowray.core.scenario import Scenario
+    from flowray.store import SCHEMA_VERSION
+
+    path = tmp_path / "v4.duckdb"
+    store = Store(path)
+    store.add_project("P")
+    scenario = Scenario(throughput=[3, 4, 5], backlog=12, start=START)
+    fid = store.save_forecast("P", simulate(scenario, 500, 1).to_dict())
+    con = duckdb.connect(str(path))
+    try:  # back to a v4 file: none of the portfolio tables
+        for table in (
+            "portfolio_feature_score_levels",
+            "portfolio_feature_scores",
+            "portfolio_forecast_distribution",
+            "portfolio_forecast_features",
+            "portfolio_forecasts",
+            "portfolio_features_done",
+            "portfolio_definitions",
+            "portfolios",
+        ):
+            con.execute(f"DROP TABLE {table}")
+        con.execute("DROP SEQUENCE portfolio_forecast_id_seq")
+        con.execute("DROP SEQUENCE portfolio_id_seq")
+        con.execute("DELETE FROM schema_version WHERE version = 5")
+    finally:
+        con.close()
+    migrated = Store(path)
+    assert migrated.schema_version() == SCHEMA_VERSION == 5
+    assert migrated.list_portfolios() == []
+    assert [f.forecast_id for f in migrated.list_forecasts("P")] == [fid]
