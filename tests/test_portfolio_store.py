@@ -355,3 +355,15 @@ def test_a_v4_ledger_migrates_to_v5_and_keeps_its_forecasts(tmp_path):
     assert migrated.schema_version() == SCHEMA_VERSION == 5
     assert migrated.list_portfolios() == []
     assert [f.forecast_id for f in migrated.list_forecasts("P")] == [fid]
+
+
+def test_the_package_keeps_its_portfolio_page_beside_the_portfolio_module():
+    """`pipeline.portfolio` stays the projects' page after the module of the same name loads."""
+    import importlib
+
+    from flowray.pipeline import ledger
+    from flowray.pipeline.portfolio import list_portfolios
+
+    module = importlib.import_module("flowray.pipeline.portfolio")
+    assert module.list_portfolios is list_portfolios is pipeline.list_portfolios
+    assert pipeline.portfolio is ledger.portfolio

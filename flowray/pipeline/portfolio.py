@@ -6,6 +6,11 @@ histories from the ledger. Saved forecasts are immutable and keep the exact
 inputs they were made from (the definition and the histories used), so a
 forecast can be re-run bit for bit; each feature is scored once it is marked
 done. See docs/portfolio.md, "Stored portfolios".
+
+Import from it by name (`from flowray.pipeline.portfolio import load_portfolio`,
+or `from flowray.pipeline import load_portfolio`): the package's attribute
+`pipeline.portfolio` is the projects' page (`pipeline.ledger.portfolio`), so
+`import flowray.pipeline.portfolio as m` binds that function, not this module.
 """
 
 from __future__ import annotations
