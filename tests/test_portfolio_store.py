@@ -367,3 +367,27 @@ def test_the_package_keeps_its_portfolio_page_beside_the_portfolio_module():
     module = importlib.import_module("flowray.pipeline.portfolio")
     assert module.list_portfolios is list_portfolios is pipeline.list_portfolios
     assert pipeline.portfolio is ledger.portfolio
+
+
+def test_a_forecast_that_fails_mid_write_leaves_no_definition_behind(db):
+    """The definition, the forecast row and its features are one transaction."""
+    import dataclasses
+
+    from flowray.exceptions import StoreError
+    from flowray.pipeline.portfolio import forecast_inputs
+    from flowray.records.portfolios import prepare_portfolio_forecast
+
+    portfolio = parse_portfolio(DEFINITION, history=history(db))
+    prepared = prepare_portfolio_forecast(
+        portfolio_definition(portfolio),
+        forecast_inputs(portfolio),
+        forecast(portfolio),
+        name=None,
+        created_by=None,
+    )
+    broken = dataclasses.replace(prepared, features=[[0, *prepared.features[0][1:]]])
+    store = Store(db, create=False)
+    with pytest.raises(StoreError, match="CHECK constraint failed"):  # position >= 1
+        store.save_portfolio_forecast("Release", broken)
+    assert store.list_portfolios() == []
+    assert table_rows(db, "portfolio_definitions") == []
