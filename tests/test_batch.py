@@ -438,3 +438,12 @@ def test_a_portfolio_that_cannot_be_forecast_fails_the_batch(tmp_path, capsys):
     assert code == 1
     assert "portfolio Release: InputError" in captured.out  # listed under failed
     assert "failed: portfolio Release" in captured.err
+
+
+def test_with_as_of_the_batch_skips_stored_portfolios_and_says_why(tmp_path):
+    db = _portfolio_ledger(tmp_path / "ledger.duckdb", weekly=10)
+    as_of = (dt.date.today() - dt.timedelta(weeks=2)).isoformat()
+    report = pipeline.run_batch(db, runs=RUNS, as_of=as_of, engine="serial")
+    assert report.portfolios == [] and report.failed == []
+    assert f"portfolio Release: forecast as of today only, not as_of {as_of}" in report.skipped
+    assert pipeline.list_portfolio_forecasts("Release", db) == []
