@@ -107,9 +107,11 @@ def _run(args: argparse.Namespace) -> int:
     portfolio = read_portfolio_file(args.file, history=_history_reader(args), **overrides)
     name = None
     if args.save:
+        from flowray.cli.store_cmds import require_ledger
         from flowray.records.portfolios import portfolio_name
 
         name = portfolio_name(args.name if args.name is not None else Path(args.file).stem)
+        require_ledger(args)  # before the forecast: a mistyped --db creates nothing
     elif args.name is not None:
         raise InputError("--name", args.name, "names the stored portfolio: use it with --save")
     engine = engine_named("ray" if args.ray else "serial")
@@ -119,7 +121,9 @@ def _run(args: argparse.Namespace) -> int:
         from flowray.cli.store_cmds import open_store
         from flowray.pipeline.portfolio import save_portfolio_forecast
 
-        forecast_id = save_portfolio_forecast(name, portfolio, result, open_store(args))
+        forecast_id = save_portfolio_forecast(
+            name, portfolio, result, open_store(args, create=False)
+        )
     if args.json:
         data = result.to_dict()
         if forecast_id is not None:

@@ -232,13 +232,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", help="the ledger (default FLOWRAY_DB or ./flowray.duckdb); it must exist"
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
+    from flowray.cli.store_cmds import add_db_option as _db_option
+
     parser = sub.add_parser(
         "portfolios",
         help="stored portfolios: list, show, mark a feature done, forecast one",

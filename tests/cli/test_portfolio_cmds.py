@@ -172,8 +172,10 @@ def test_save_stores_the_portfolio_under_the_files_name_and_prints_the_id(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from flowray import pipeline
+    from flowray.store import Store
 
     db = tmp_path / "ledger.duckdb"
+    Store(db)
     file = write(tmp_path)
     assert main(["portfolio", file, "--runs", "2000", "--save", "--db", str(db)]) == 0
     out = capsys.readouterr().out
@@ -188,13 +190,18 @@ def test_save_stores_the_portfolio_under_the_files_name_and_prints_the_id(
 
 
 def test_save_saves_nothing_on_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from flowray import pipeline
+    from flowray.store import Store
+
     db = tmp_path / "ledger.duckdb"
+    assert main(["portfolio", write(tmp_path), "--save", "--db", str(db)]) == 2
+    assert "no ledger" in capsys.readouterr().err and not db.exists()  # a typo creates nothing
+    Store(db)
     bad = write(tmp_path, FILE.replace('teams = ["api"]', 'teams = ["mobile"]'))
     assert main(["portfolio", bad, "--save", "--db", str(db)]) == 2
     assert "features[Payments].teams" in capsys.readouterr().err
-    assert not db.exists()
     assert main(["portfolio", write(tmp_path), "--save", "--name", " ", "--db", str(db)]) == 2
     assert "name" in capsys.readouterr().err
-    assert not db.exists()
     assert main(["portfolio", write(tmp_path), "--name", "Q1", "--db", str(db)]) == 2
-    assert "--name" in capsys.readouterr().err and not db.exists()
+    assert "--name" in capsys.readouterr().err
+    assert pipeline.list_portfolios(db) == []
