@@ -391,3 +391,28 @@ def test_a_forecast_that_fails_mid_write_leaves_no_definition_behind(db):
         store.save_portfolio_forecast("Release", broken)
     assert store.list_portfolios() == []
     assert table_rows(db, "portfolio_definitions") == []
+
+
+def test_each_forecast_is_scored_on_its_own_histogram_of_the_feature(db):
+    """A feature's place in the list may differ from one saved forecast to the next."""
+    portfolio = parse_portfolio(DEFINITION, history=history(db))
+    reordered = portfolio.with_changes(features=portfolio.features[::-1])
+    results = [forecast(portfolio, 1), forecast(reordered, 2)]
+    pipeline.save_portfolio_forecast("Release", portfolio, results[0], db)
+    pipeline.save_portfolio_forecast("Release", reordered, results[1], db)
+    done_on = START + dt.timedelta(days=30)
+    pipeline.mark_feature_done("Release", "Search", done_on, db)
+    records = pipeline.list_portfolio_forecasts("Release", db)
+    assert [r.revision for r in records] == [1, 2]
+    actual = periods_between(START, done_on, 7)
+    for record, result in zip(records, results, strict=True):
+        (search,) = [f for f in record.features if f.feature == "Search"]
+        f = result.feature_names.index("Search")
+        assert search.position == f + 1
+        counts = result.histograms.completion[f][: portfolio.max_periods + 1]
+        dist = Distribution(
+            tuple(int(v) for v in np.nonzero(counts)[0]), tuple(int(c) for c in counts if c), RUNS
+        )
+        assert search.score is not None
+        assert search.score.pit == score_distribution(dist, "periods", actual)[0]
+    assert [f.position for r in records for f in r.features if f.feature == "Search"] == [2, 3]

@@ -378,11 +378,22 @@ def save_forecast(name: str, prepared: PreparedPortfolioForecast) -> Work[int]:
             _INSERT_FORECAST, [pid, revision, *(prepared.row[c] for c in _FORECAST_COLUMNS)]
         )
         fid = int(con.fetchone()[0])
-        con.executemany(
+        columns = list(zip(*prepared.features, strict=True))  # one statement, not one per row
+        con.execute(
             "INSERT INTO portfolio_forecast_features (portfolio_forecast_id, position, feature, "
             "cannot_forecast, not_done, p_target, all_done_by_target) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[fid, *f] for f in prepared.features],
+            "SELECT $fid, unnest($positions::INTEGER[]), unnest($names::VARCHAR[]), "
+            "unnest($cannot::BOOLEAN[]), unnest($not_done::BIGINT[]), "
+            "unnest($p_target::DOUBLE[]), unnest($joint::DOUBLE[])",
+            {
+                "fid": fid,
+                "positions": list(columns[0]),
+                "names": list(columns[1]),
+                "cannot": list(columns[2]),
+                "not_done": list(columns[3]),
+                "p_target": list(columns[4]),
+                "joint": list(columns[5]),
+            },
         )
         if prepared.distribution:
             con.execute(
@@ -539,16 +550,24 @@ def _score_feature(con: Connection, pid: int, feature: str, done_on: dt.date) ->
         [pid, feature, done_on],
     )
     covering = con.fetchall()
+    if not covering:
+        return []
+    # every covering forecast's histogram in one query; the rows go in two statements
+    # (the feature's position may differ from one forecast to the next)
+    con.execute(
+        "SELECT d.portfolio_forecast_id, list(d.value ORDER BY d.value), "
+        "list(d.count ORDER BY d.value) FROM portfolio_forecast_distribution d "
+        "JOIN portfolio_forecast_features ff USING (portfolio_forecast_id, position) "
+        "WHERE list_contains($ids, d.portfolio_forecast_id) AND ff.feature = $feature "
+        "GROUP BY d.portfolio_forecast_id",
+        {"ids": [int(r[0]) for r in covering], "feature": feature},
+    )
+    histograms = {int(r[0]): (list(r[1]), list(r[2])) for r in con.fetchall()}
     now = utcnow()
-    scored = []
+    score_rows: list[list[Any]] = []
+    level_rows: list[list[Any]] = []
     for fid, position, start, pdays, runs, horizon, target, p_target in covering:
-        con.execute(
-            "SELECT list(value ORDER BY value), list(count ORDER BY value) "
-            "FROM portfolio_forecast_distribution WHERE portfolio_forecast_id = ? AND position = ?",
-            [fid, position],
-        )
-        values, counts = con.fetchone()
-        values, counts = list(values or []), list(counts or [])
+        values, counts = histograms.get(int(fid), ([], []))
         actual = periods_between(start, done_on, int(pdays))
         dist = Distribution(tuple(values), tuple(counts), int(runs))
         pit, pit_low, pit_high, median, levels = score_distribution(dist, "periods", actual)
@@ -558,10 +577,7 @@ def _score_feature(con: Connection, pid: int, feature: str, done_on: dt.date) ->
             target_met = done_on <= target
             if p_target is not None:
                 brier = (p_target - (1.0 if target_met else 0.0)) ** 2
-        con.execute(
-            "INSERT INTO portfolio_feature_scores (portfolio_forecast_id, position, feature, "
-            "done_on, scored_at, method, actual_value, pit, pit_low, pit_high, crps, median, "
-            "target_met, brier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        score_rows.append(
             [
                 fid,
                 position,
@@ -577,17 +593,23 @@ def _score_feature(con: Connection, pid: int, feature: str, done_on: dt.date) ->
                 None if median is None else float(median),
                 target_met,
                 brier,
-            ],
+            ]
         )
-        con.executemany(
-            "INSERT INTO portfolio_feature_score_levels (portfolio_forecast_id, position, level, "
-            "quantile, met, expected_met, coverage) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [fid, position, s.level, s.quantile, s.met, s.expected_met, s.coverage]
-                for s in levels
-            ],
+        level_rows.extend(
+            [fid, position, s.level, s.quantile, s.met, s.expected_met, s.coverage] for s in levels
         )
-        scored.append(int(fid))
+    con.executemany(
+        "INSERT INTO portfolio_feature_scores (portfolio_forecast_id, position, feature, "
+        "done_on, scored_at, method, actual_value, pit, pit_low, pit_high, crps, median, "
+        "target_met, brier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        score_rows,
+    )
+    con.executemany(
+        "INSERT INTO portfolio_feature_score_levels (portfolio_forecast_id, position, level, "
+        "quantile, met, expected_met, coverage) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        level_rows,
+    )
+    scored = sorted({int(r[0]) for r in score_rows})
     return scored
 
 
