@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowray.core.histograms import Distribution
 from flowray.core.scoring import SCORING_METHOD, LevelScore, periods_between, score_distribution
-from flowray.core.validation import parse_date, text, whole_number
+from flowray.core.validation import finite_number, parse_date, text, whole_number
 from flowray.exceptions import InputError
 from flowray.records.base import Connection, Record, Work, current_user, dumps, utcnow
 from flowray.records.projects import ensure_user
@@ -142,7 +142,7 @@ def _definition_row(definition: Mapping[str, Any]) -> dict[str, Any]:
         "start_date": start,
         "target": parse_date("definition.target", definition.get("target")),
         "period_days": whole_number("definition.period_days", definition.get("period_days", 7), 1),
-        "level": float(definition.get("level", 85.0)),
+        "level": finite_number("definition.level", definition.get("level", 85.0), 0, 100),
         "features": len(features),
         "definition": dumps(definition),
     }
