@@ -30,11 +30,16 @@ from typing import Any, TypeVar
 import duckdb
 
 from flowray.exceptions import InputError, StoreError
-from flowray.records import export, ledger, legacy, projects, schema, scores
+from flowray.records import export, ledger, legacy, portfolios, projects, schema, scores
 from flowray.records.base import Connection
 from flowray.records.export import EXPORT_FORMATS, EXPORT_TABLES
 from flowray.records.ledger import ForecastRecord, ForecastSummary, PlanRecord
 from flowray.records.legacy import ImportSummary
+from flowray.records.portfolios import (
+    PortfolioForecastRecord,
+    PreparedPortfolioForecast,
+    StoredPortfolio,
+)
 from flowray.records.projects import (
     HistoryReplaced,
     ItemsImported,
@@ -670,6 +675,46 @@ class Store:
         same file again adds nothing.
         """
         return self._write(legacy.import_flow_forecaster(data))
+
+    # -- portfolios ------------------------------------------------------------------------
+    def save_portfolio_definition(
+        self, name: str, definition: Mapping[str, Any], *, created_by: str | None = None
+    ) -> int:
+        """Create a stored portfolio or add a revision of its definition; returns its id."""
+        return self._write(portfolios.save_definition(name, definition, created_by=created_by))
+
+    def list_portfolios(self) -> list[str]:
+        """The stored portfolios' names, sorted."""
+        return self._read(portfolios.list_portfolio_names())
+
+    def get_portfolio(self, name: str) -> StoredPortfolio:
+        """A stored portfolio's latest definition and its features done."""
+        return self._read(portfolios.get_portfolio(name))
+
+    def save_portfolio_forecast(self, name: str, prepared: PreparedPortfolioForecast) -> int:
+        """Append a portfolio forecast (and its definition when new or changed), one transaction."""
+        return self._write(portfolios.save_forecast(name, prepared))
+
+    def list_portfolio_forecasts(self, name: str) -> list[PortfolioForecastRecord]:
+        """A stored portfolio's saved forecasts, oldest first, with their features' scores."""
+        return self._read(portfolios.list_forecasts(name))
+
+    def get_portfolio_feature_distribution(
+        self, forecast_id: int, position: int
+    ) -> list[tuple[int, int]]:
+        """(completion period, runs) of one feature of a saved portfolio forecast."""
+        return self._read(portfolios.get_feature_distribution(forecast_id, position))
+
+    def mark_feature_done(
+        self,
+        name: str,
+        feature: str,
+        done_on: dt.date | str,
+        *,
+        recorded_by: str | None = None,
+    ) -> list[int]:
+        """Mark a feature done and score the saved forecasts that covered it (one transaction)."""
+        return self._write(portfolios.mark_done(name, feature, done_on, recorded_by=recorded_by))
 
     # -- export ----------------------------------------------------------------------------
     def read_table(self, table: str) -> Any:

@@ -240,6 +240,7 @@ def test_flowray_batch_twice_the_same_day_keeps_both_reports_and_writes_the_ledg
 
     assert main(argv) == 0
     first_out = capsys.readouterr().out
+    assert "portfolios: 1: Release plan (forecast" in first_out  # the demo's stored portfolio
     assert main(argv) == 0
     second_out = capsys.readouterr().out
 
@@ -358,3 +359,91 @@ def test_the_systemd_example_is_a_oneshot_service_with_a_persistent_timer():
             ["systemd-analyze", "calendar", calendar], capture_output=True, text=True
         )
         assert checked.returncode == 0, checked.stderr
+
+
+# -- stored portfolios ------------------------------------------------------------------------
+
+
+def _portfolio_ledger(path: Path, weekly: int) -> Path:
+    """A ledger with project Web (20 weeks of `weekly` items) and a stored portfolio on it."""
+    from flowray.importers.portfolio_file import parse_portfolio
+    from flowray.store import Store
+
+    store = Store(path)
+    store.add_project("Web")
+    today = dt.date.today()
+    weeks = [today - dt.timedelta(weeks=20 - i) for i in range(20)]
+    store.set_throughput("Web", [(d, weekly) for d in weeks])
+    definition = {
+        "start": today.isoformat(),
+        "target": (today + dt.timedelta(weeks=6)).isoformat(),
+        "level": 85,
+        "teams": [{"name": "web", "project": "Web"}],
+        "features": [
+            {"name": "Login", "size": 10, "teams": ["web"]},
+            {"name": "Search", "size": 20, "teams": ["web"]},
+            {"name": "Payments", "size": 200, "teams": ["web"]},
+        ],
+    }
+    portfolio = parse_portfolio(definition, history=lambda p: store.get_throughput(p))
+    pipeline.save_portfolio("Release", portfolio, path)
+    return path
+
+
+def test_the_batch_re_forecasts_stored_portfolios_and_alerts_on_the_cut_line(tmp_path):
+    from flowray.store import Store
+
+    db = _portfolio_ledger(tmp_path / "ledger.duckdb", weekly=10)
+    first = pipeline.run_batch(db, runs=RUNS, seed=2, engine="serial")
+    (saved,) = pipeline.list_portfolio_forecasts("Release", db)
+    assert first.portfolios == [f"Release (forecast {saved.forecast_id}, cut line 2 of 3)"]
+    assert saved.name.startswith("batch as of") and saved.revision == 1
+    assert first.alerts.empty and first.to_summary()["portfolios"] == first.portfolios
+    # the team slows down: Login and Search, inside the last cut line, now miss the level
+    Store(db, create=False).set_throughput(
+        "Web", [(dt.date.today() - dt.timedelta(weeks=20 - i), i % 2) for i in range(20)]
+    )
+    second = pipeline.run_batch(db, runs=RUNS, seed=2, engine="serial")
+    assert len(pipeline.list_portfolio_forecasts("Release", db)) == 2
+    alerts = second.alerts[second.alerts["project"] == "portfolio Release"]
+    assert [why.split(":")[0] for why in alerts["why"]] == ["Login", "Search"]
+    login = alerts["why"].iloc[0]
+    assert f"in forecast {saved.forecast_id} (inside its cut line)" in login
+    assert ">99%" in login and "below the level 85%" in login and "100%" not in login
+    summary = second.to_summary()
+    assert any(
+        a.startswith("portfolio Release: Login: P(done by the target)") for a in summary["alerts"]
+    )
+    assert summary["failed"] == []
+
+
+def test_a_portfolio_that_cannot_be_forecast_fails_the_batch(tmp_path, capsys):
+    from flowray.store import Store
+
+    db = _portfolio_ledger(tmp_path / "ledger.duckdb", weekly=10)
+    # the project's history now has 14-day periods: the 7-day portfolio cannot use it
+    Store(db, create=False).set_throughput(
+        "Web",
+        [(dt.date.today() - dt.timedelta(weeks=40 - 2 * i), 9) for i in range(20)],
+        period_days=14,
+    )
+    report = pipeline.run_batch(db, runs=RUNS, engine="serial")
+    assert report.portfolios == []
+    (failure,) = [f for f in report.failed if f.startswith("portfolio Release")]
+    assert "14-day periods" in failure
+    assert pipeline.list_portfolio_forecasts("Release", db) == []
+    reports = tmp_path / "reports"
+    code = main(["batch", "--db", str(db), "-p", "runs", str(RUNS), "--reports", str(reports)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "portfolio Release: InputError" in captured.out  # listed under failed
+    assert "failed: portfolio Release" in captured.err
+
+
+def test_with_as_of_the_batch_skips_stored_portfolios_and_says_why(tmp_path):
+    db = _portfolio_ledger(tmp_path / "ledger.duckdb", weekly=10)
+    as_of = (dt.date.today() - dt.timedelta(weeks=2)).isoformat()
+    report = pipeline.run_batch(db, runs=RUNS, as_of=as_of, engine="serial")
+    assert report.portfolios == [] and report.failed == []
+    assert f"portfolio Release: forecast as of today only, not as_of {as_of}" in report.skipped
+    assert pipeline.list_portfolio_forecasts("Release", db) == []

@@ -78,3 +78,28 @@ def test_reset_refuses_a_ledger_that_is_not_a_demo(tmp_path):
         pipeline.reset_demo(path, today=TODAY)
     assert caught.value.field == "db" and "not the demo" in caught.value.rule
     assert [p.name for p in Store(path, create=False).list_projects()] == ["Payments"]
+
+
+def test_the_demo_has_a_stored_release_plan_that_forecasts(seeded):
+    from flowray.pipeline.demo import DEMO_PORTFOLIO, demo_portfolio_definition
+
+    assert pipeline.list_portfolios(seeded) == [DEMO_PORTFOLIO]
+    portfolio = pipeline.load_portfolio(DEMO_PORTFOLIO, seeded)
+    assert [t.project for t in portfolio.teams] == [name for _, name, *_ in pipeline.DEMO_PROJECTS]
+    assert len(portfolio.features) == 8
+    assert portfolio.start == dt.date(2026, 12, 7) and portfolio.target == dt.date(2027, 2, 15)
+    sizes = [f.size for f in portfolio.features]
+    assert None in sizes and any(isinstance(s, tuple) for s in sizes)  # unknown and ranges
+    assert any(len(f.teams) == 2 for f in portfolio.features)  # one shared by two teams
+    assert portfolio.level == 85
+    assert demo_portfolio_definition(portfolio.start)["features"][0]["name"] == "Plugin API cleanup"
+    (saved,) = pipeline.list_portfolio_forecasts(DEMO_PORTFOLIO, seeded)
+    assert 0 < saved.cut_line < len(portfolio.features)  # the cut line falls inside the list
+    joint = [f.all_done_by_target for f in saved.features]
+    assert joint[saved.cut_line - 1] >= 0.85 > joint[saved.cut_line]
+    # and it forecasts again from the stored definition and the stored histories
+    from flowray.jobs import SERIAL
+    from flowray.jobs.portfolio import submit_portfolio
+
+    again = submit_portfolio(SERIAL, portfolio, 2_000, 1).result()
+    assert again.runs == 2_000 and 0 < again.cut_line() < len(portfolio.features)

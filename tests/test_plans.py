@@ -19,7 +19,7 @@ from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError
 from flowray.pipeline import batch
 from flowray.records import base, export, ledger, legacy, projects, schema, scores
-from flowray.store import Store
+from flowray.store import SCHEMA_VERSION, Store
 from flowray.widgets.portfolio import project_status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,16 @@ RUNS = 2000
 TODAY = dt.date.today()
 PATTERN = [3, 4, 5, 2, 6, 4, 3, 5, 4, 4]  # about 4 items a week
 WEEKS = 20
+V5_TABLES = (  # the portfolio tables of schema v5, dependents first
+    "portfolio_feature_score_levels",
+    "portfolio_feature_scores",
+    "portfolio_forecast_distribution",
+    "portfolio_forecast_features",
+    "portfolio_forecasts",
+    "portfolio_features_done",
+    "portfolio_definitions",
+    "portfolios",
+)
 
 
 def history(weeks: int = WEEKS) -> list[tuple[dt.date, int]]:
@@ -254,9 +264,13 @@ def test_a_ledger_from_before_plans_gets_each_projects_latest_flowray_plan(db):
     zeus = store.save_forecast("Zeus", simulate(when(30), RUNS, 5).to_dict())
     con = duckdb.connect(str(db))
     try:  # back to the v3 file this change found: no plans, and a later imported forecast
+        for table in V5_TABLES:  # the later migrations' tables first
+            con.execute(f"DROP TABLE {table}")
+        con.execute("DROP SEQUENCE portfolio_forecast_id_seq")
+        con.execute("DROP SEQUENCE portfolio_id_seq")
         con.execute("DROP TABLE forecast_plans")
         con.execute("DROP SEQUENCE plan_id_seq")
-        con.execute("DELETE FROM schema_version WHERE version = 4")
+        con.execute("DELETE FROM schema_version WHERE version >= 4")
         con.execute(
             "INSERT INTO forecasts (project_id, kind, created_at, created_by, source, backlog_low, "
             "backlog_high) SELECT project_id, 'when', now()::TIMESTAMP, 'old', 'flow_forecaster', 9, 9 "
@@ -265,7 +279,7 @@ def test_a_ledger_from_before_plans_gets_each_projects_latest_flowray_plan(db):
     finally:
         con.close()
     migrated = Store(db)
-    assert migrated.schema_version() == 4
+    assert migrated.schema_version() == SCHEMA_VERSION
     assert [p.forecast_id for p in migrated.list_plans()] == [latest, zeus]
     plans = {p.project: p for p in migrated.list_plans()}
     assert set(plans) == {"Apollo", "Zeus"}

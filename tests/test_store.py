@@ -376,6 +376,20 @@ def test_export_every_table_as_parquet_and_csv(store, tmp_path):
         store.export_table("users", tmp_path / "x.json", format="json")
 
 
+def test_export_plans_and_history_revisions(store, tmp_path):
+    store.add_project("P")
+    store.set_throughput("P", [(START, 3), (START + dt.timedelta(weeks=1), 4)])
+    store.set_throughput("P", [(START, 5)], reason="re-import")  # the first history is kept
+    fid = store.save_plan("P", when_result([3, 4], [6, 4], 10), how="cli")
+    plans = pq.read_table(store.export_table("forecast_plans", tmp_path / "plans.parquet"))
+    assert [(r["forecast_id"], r["how"]) for r in plans.to_pylist()] == [(fid, "cli")]
+    revisions = store.export_table("throughput_revisions", tmp_path / "rev.csv", format="csv")
+    (revision,) = pacsv.read_csv(revisions).to_pylist()
+    assert (revision["revision"], revision["reason"], revision["items"]) == (1, "re-import", 7)
+    periods = store.read_table("throughput_revision_periods").column("items").to_pylist()
+    assert periods == [3, 4]
+
+
 def test_records_convert_to_json(store):
     import json
 

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "flowray.cli.demo_cmds",
     "flowray.cli.batch_cmds",
     "flowray.cli.portfolio_cmds",
+    "flowray.cli.portfolios_cmds",
     "flowray.cli.cycle_time_cmds",
 )
 

@@ -15,14 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="re-forecast every active project (the scheduled papermill job)",
         description=(
             "Run the batch-forecast notebook with papermill: re-forecast every active project "
-            "from its stored history, save the forecasts to the ledger, score resolved ones, "
-            "and list alerts. The executed notebook and an HTML copy go to REPORTS/<date>/; "
+            "from its stored history, then every stored portfolio as it stands today, save the "
+            "forecasts to the ledger, score resolved ones, and list alerts. The executed notebook and an HTML copy go to REPORTS/<date>/; "
             "a second run the same day is kept as batch_forecast-2, -3... "
             "Every parameter and the ledger path are checked first. The summary (projects "
             "forecast, skipped with the reason, failed with the error, alerts) goes to stdout. "
             "Exit code 0 when every project was forecast or skipped for a stated reason (no plan, "
             "no history), 1 when a cell failed or any project could not be forecast because of "
-            "an error, 2 for bad options or a missing ledger. Schedule it with cron or a systemd timer (docs/batch.md)."
+            "an error (a stored portfolio too), 2 for bad options or a missing ledger. Schedule it with cron or a systemd timer (docs/batch.md)."
         ),
     )
     parser.add_argument(

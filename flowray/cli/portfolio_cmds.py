@@ -5,7 +5,9 @@ teams, their throughput (a stored project's history, a list, or an estimate)
 and the features in priority order. The answer: per feature its 50% and
 level% dates and P(done by the target), and the cut line, the last feature k
 such that features 1..k are all done by the target with the level's
-probability, all from the same simulated runs.
+probability, all from the same simulated runs. With --save the portfolio is
+stored under --name (default: the file's stem) and the forecast saved to the
+ledger; `flowray portfolios` works with stored portfolios.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from flowray.core.validation import finite_number, parse_date, whole_number
+from flowray.exceptions import InputError
 from flowray.text import format_probability
 
 
@@ -101,13 +105,35 @@ def _run(args: argparse.Namespace) -> int:
     if args.target is not None:
         overrides["target"] = parse_date("--target", args.target, empty_is_none=False)
     portfolio = read_portfolio_file(args.file, history=_history_reader(args), **overrides)
+    name = None
+    if args.save:
+        from flowray.cli.store_cmds import require_ledger
+        from flowray.records.portfolios import portfolio_name
+
+        name = portfolio_name(args.name if args.name is not None else Path(args.file).stem)
+        require_ledger(args)  # before the forecast: a mistyped --db creates nothing
+    elif args.name is not None:
+        raise InputError("--name", args.name, "names the stored portfolio: use it with --save")
     engine = engine_named("ray" if args.ray else "serial")
     result = submit_portfolio(engine, portfolio, runs, seed).result()
+    forecast_id = None
+    if name is not None:  # after the forecast: an error before this point saves nothing
+        from flowray.cli.store_cmds import open_store
+        from flowray.pipeline.portfolio import save_portfolio_forecast
+
+        forecast_id = save_portfolio_forecast(
+            name, portfolio, result, open_store(args, create=False)
+        )
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2)
+        data = result.to_dict()
+        if forecast_id is not None:
+            data["saved"] = {"portfolio": name, "forecast_id": forecast_id}
+        json.dump(data, sys.stdout, indent=2)
         print()
     else:
         print(render_text(result))
+        if forecast_id is not None:
+            print(f"\nSaved as forecast {forecast_id} of portfolio {name!r}.")
     return 0
 
 
@@ -130,4 +156,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ledger of the teams' stored histories (default FLOWRAY_DB or ./flowray.duckdb)",
     )
     parser.add_argument("--ray", action="store_true", help="run the chunks as Ray tasks")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="save the portfolio and this forecast to the ledger (see `flowray portfolios`)",
+    )
+    parser.add_argument(
+        "--name", help="the stored portfolio's name with --save (default: the file's name)"
+    )
     parser.set_defaults(handler=_run)

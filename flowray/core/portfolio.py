@@ -129,7 +129,9 @@ class PortfolioTeam:
     `throughput` is the history (items per period, oldest first) given inline or
     read from a stored project; `history_starts` are the history periods' start
     dates when known (a stored project's), so that periods touched by a
-    blackout are left out of the sample. A team with neither history nor
+    blackout are left out of the sample; `project` names the stored project the
+    history was read from (kept when the portfolio is stored, so it is read again
+    then). A team with neither history nor
     estimate cannot be forecast: its features say so.
     """
 
@@ -139,11 +141,13 @@ class PortfolioTeam:
     feature_wip: int = 1
     blackouts: tuple[Blackout, ...] = ()
     history_starts: tuple[dt.date, ...] | None = None
+    project: str | None = None
 
     def __post_init__(self) -> None:
         name = text("team.name", self.name, required=True)
         object.__setattr__(self, "name", name)
         where = f"teams[{name}]"
+        object.__setattr__(self, "project", text(f"{where}.project", self.project))
         if self.throughput is not None and self.estimate is not None:
             raise InputError(
                 f"{where}.estimate", "given", "give either a throughput history or an estimate"
@@ -425,3 +429,71 @@ class Portfolio:
         return [
             any(not self.teams[self.names[t]].can_forecast for t in f.teams) for f in self.features
         ]
+
+
+def _size_value(size: Any) -> Any:
+    return list(size) if isinstance(size, tuple) else size
+
+
+def portfolio_definition(portfolio: Portfolio) -> dict[str, Any]:
+    """The portfolio as the mapping its TOML file holds, so it can be stored and read back.
+
+    `parse_portfolio(portfolio_definition(p))` rebuilds `p` for teams with an
+    inline history or an estimate; a team read from a stored project keeps
+    `project = NAME` (its history is read again when the definition is parsed),
+    so a stored portfolio follows its teams' current histories.
+    """
+    teams: list[dict[str, Any]] = []
+    for team in portfolio.teams:
+        entry: dict[str, Any] = {"name": team.name}
+        if team.project is not None:
+            entry["project"] = team.project
+        elif team.throughput is not None:
+            entry["throughput"] = list(team.throughput)
+        elif team.estimate is not None:
+            estimate: dict[str, Any] = {"low": team.estimate.low, "high": team.estimate.high}
+            if team.estimate.likely is not None:
+                estimate["likely"] = team.estimate.likely
+            entry["estimate"] = estimate
+        entry["feature_wip"] = team.feature_wip
+        if team.blackouts:
+            entry["blackouts"] = [[b.first.isoformat(), b.last.isoformat()] for b in team.blackouts]
+        teams.append(entry)
+    features: list[dict[str, Any]] = []
+    for feature in portfolio.features:
+        item: dict[str, Any] = {"name": feature.name}
+        if isinstance(feature.size, Mapping):
+            item["size"] = {team: _size_value(v) for team, v in feature.size.items()}
+        elif feature.size is not None:
+            item["size"] = _size_value(feature.size)
+        if feature.done:
+            item["done"] = feature.done
+        item["teams"] = list(feature.teams)
+        features.append(item)
+    out: dict[str, Any] = {"start": portfolio.start.isoformat()}
+    if portfolio.target is not None:
+        out["target"] = portfolio.target.isoformat()
+    out.update(period_days=portfolio.period_days, level=portfolio.level)
+    if portfolio.feature_sizes:
+        out["feature_sizes"] = list(portfolio.feature_sizes)
+    if portfolio.blackouts:
+        out["blackouts"] = [[b.first.isoformat(), b.last.isoformat()] for b in portfolio.blackouts]
+    if portfolio.max_periods != DEFAULT_MAX_PERIODS:
+        out["max_periods"] = portfolio.max_periods
+    out["teams"] = teams
+    out["features"] = features
+    return out
+
+
+def team_histories(portfolio: Portfolio) -> dict[str, dict[str, Any]]:
+    """Each project team's history as used (items and period starts): what makes a forecast
+    of a stored portfolio reproducible after the projects' histories move on."""
+    return {
+        team.name: {
+            "project": team.project,
+            "throughput": list(team.throughput or ()),
+            "history_starts": [d.isoformat() for d in team.history_starts or ()],
+        }
+        for team in portfolio.teams
+        if team.project is not None
+    }

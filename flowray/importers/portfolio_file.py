@@ -133,6 +133,7 @@ def _team(
         feature_wip=table.get("feature_wip", 1),
         blackouts=tuple(table.get("blackouts", ())),
         history_starts=starts,
+        project=None if project is None else project.strip(),
     )
 
 

@@ -2,7 +2,8 @@
 
 - `forecast`: a request in, a checked scenario, a job, a result (saved if asked);
 - `ledger`: projects, history, saved forecasts, plans (`make_plan`) and the tables the pages show;
-- `batch`: the nightly re-forecast of every active project's plan, scoring, alerts;
+- `batch`: the nightly re-forecast of every active project's plan and stored portfolio, alerts;
+- `portfolio`: stored portfolios, their saved forecasts, features marked done and their scores;
 - `backtest`, `deadline`, `sweep`: backtests, the ML deadline analysis, what-if grids;
 - `cycle_time`: cycle-time percentiles and the items in progress of a project's work items;
 - `demo`: the demo database; `cluster`: the Ray cluster for front ends;
@@ -24,6 +25,7 @@ from flowray.core.methods import (
     method_forecast,
     resolve_method,
 )
+from flowray.pipeline import ledger
 from flowray.pipeline.backtest import load_series, run_backtest, submit_backtest
 from flowray.pipeline.batch import BatchReport, outlook_project, reforecast_project, run_batch
 from flowray.pipeline.cluster import (
@@ -66,7 +68,6 @@ from flowray.pipeline.ledger import (
     make_plan,
     open_store,
     plan_history,
-    portfolio,
     project_history,
     project_plan,
     result_dict,
@@ -74,8 +75,21 @@ from flowray.pipeline.ledger import (
     save_plan,
     save_result,
 )
+from flowray.pipeline.portfolio import (
+    forecast_stored_portfolio,
+    list_portfolio_forecasts,
+    list_portfolios,
+    load_portfolio,
+    mark_feature_done,
+    save_portfolio,
+    save_portfolio_forecast,
+)
 from flowray.pipeline.sweep import run_sweep, submit_sweep
 from flowray.pipeline.workspace import ENGINES, Workspace, engine_named, workspace_of
+
+# The package's `portfolio` is the projects' page (ledger.portfolio); importing the module
+# flowray.pipeline.portfolio binds that name to the module, so it is bound here, after it.
+portfolio = ledger.portfolio
 
 __all__ = [
     "ALL_HISTORY",
@@ -106,11 +120,16 @@ __all__ = [
     "describe",
     "engine_named",
     "forecast_ledger",
+    "forecast_stored_portfolio",
     "forecasts_vs_actuals",
     "guard_history",
     "health_check",
     "health_check_nodes",
+    "list_portfolio_forecasts",
+    "list_portfolios",
     "list_projects",
+    "load_portfolio",
+    "mark_feature_done",
     "ledger_view",
     "load_history",
     "load_series",
@@ -136,6 +155,8 @@ __all__ = [
     "run_sweep",
     "save_forecast",
     "save_plan",
+    "save_portfolio",
+    "save_portfolio_forecast",
     "save_result",
     "demo_status",
     "reset_demo",

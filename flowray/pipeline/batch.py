@@ -1,4 +1,5 @@
-"""The scheduled batch: re-forecast every active project from its stored history, score, alert."""
+"""The scheduled batch: re-forecast every active project from its stored history, score, alert;
+then every stored portfolio (pipeline.portfolio), alerting on features that leave the cut line."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class BatchReport:
         str
     ]  # "project: reason" for projects with no or too little history (not a failure)
     failed: list[str] = field(default_factory=list)  # "project: error" for projects that broke
+    portfolios: list[str] = field(default_factory=list)  # stored portfolios re-forecast and saved
 
     def to_summary(self) -> dict[str, Any]:
         """The outcome per project as plain JSON-ready data (what `flowray batch` reads back)."""
@@ -56,6 +58,7 @@ class BatchReport:
             "skipped": list(self.skipped),
             "failed": list(self.failed),
             "alerts": alerts,
+            "portfolios": list(self.portfolios),
             "scored": [int(i) for i in self.scored],
         }
 
@@ -332,7 +335,12 @@ def run_batch(
     8 periods). Saved what-ifs are never followed. Only a project with no or too
     little history is skipped. Every project is forecast with `method` on `window`
     (default: flowray's chosen method and window, see resolve_method); the summary
-    names it. Alerts concern plans only (an outlook has no deadline).
+    names it. Alerts concern plans only (an outlook has no deadline). Then every
+    stored portfolio (name containing `project_filter`) is re-forecast as it stands
+    today and saved; a feature inside its previous forecast's cut line whose
+    P(done by the target) fell below the level is an alert ("portfolio NAME"). A
+    portfolio that fails is a failure like a project's; with `as_of` portfolios are
+    skipped (they are forecast as of today only).
     """
     import pandas as pd
 
@@ -414,6 +422,9 @@ def run_batch(
             )
         if reasons:
             alerts.append({"project": project.name, "forecast_id": fid, "why": "; ".join(reasons)})
+    portfolios = _batch_portfolios(workspace, project_filter, runs, seed, as_of, alerts)
+    skipped += portfolios.skipped
+    failed += portfolios.failed
     scored = store.score_pending()
     return BatchReport(
         pd.DataFrame(rows),
@@ -421,4 +432,46 @@ def run_batch(
         scored,
         skipped,
         failed,
+        portfolios.forecast,
     )
+
+
+@dataclass
+class _PortfolioRun:
+    forecast: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _batch_portfolios(
+    workspace: Any, name_filter: str, runs: int, seed: int, as_of: Any, alerts: list[Any]
+) -> _PortfolioRun:
+    """Re-forecast every stored portfolio (name containing `name_filter`) as it stands today and
+    save it; an alert row per feature that left its previous forecast's cut line level."""
+    from flowray.pipeline.portfolio import NothingLeft, list_portfolios, reforecast_portfolio
+
+    out = _PortfolioRun()
+    for name in list_portfolios(workspace):
+        if name_filter and name_filter.lower() not in name.lower():
+            continue
+        if as_of:  # a stored portfolio has no history cut: it is forecast as of today only
+            out.skipped.append(f"portfolio {name}: forecast as of today only, not as_of {as_of}")
+            continue
+        try:
+            fid, result, found = reforecast_portfolio(name, workspace, runs=runs, seed=seed)
+        except NothingLeft as exc:
+            out.skipped.append(f"portfolio {name}: {exc}")
+            continue
+        except Exception as exc:  # a failure the batch must report, like a project's
+            out.failed.append(f"portfolio {name}: {type(exc).__name__}: {exc}")
+            continue
+        cut = result.cut_line() if result.portfolio.target is not None else None
+        out.forecast.append(
+            f"{name} (forecast {fid}"
+            + ("" if cut is None else f", cut line {cut} of {len(result.feature_names)}")
+            + ")"
+        )
+        alerts.extend(
+            {"project": f"portfolio {name}", "forecast_id": fid, "why": why} for why in found
+        )
+    return out

@@ -1,4 +1,5 @@
-"""The demo database: real demo series, scored past forecasts, a live project per series.
+"""The demo database: real demo series, scored past forecasts, a live project per series, and
+a stored portfolio of the demo projects ("Release plan") with one saved forecast.
 
 The series are real, but the demo is built relative to the day it is seeded:
 each history is re-dated so that its last week is last week, and targets, past
@@ -30,6 +31,39 @@ DEMO_PROJECTS = (
     ("mockito/mockito", "Mockito Release", 3, 24, 22),
 )
 DEMO_RUNS = 20_000
+DEMO_PORTFOLIO = "Release plan"
+"""The demo's stored portfolio: the demo projects as teams, eight features, a target ten weeks out."""
+
+
+def demo_portfolio_definition(start: dt.date) -> dict[str, Any]:
+    """The demo portfolio as its TOML file would hold it: known sizes, ranges, unknown sizes
+    (drawn from past feature sizes) and one feature shared by two teams; at the level the cut
+    line falls inside the list."""
+    return {
+        "start": start.isoformat(),
+        "target": (start + dt.timedelta(weeks=10)).isoformat(),
+        "period_days": 7,
+        "level": 85.0,
+        "feature_sizes": [10, 20, 35, 60, 120],
+        "teams": [
+            {"name": "pytest", "project": "Pytest Core"},
+            {"name": "fastapi", "project": "FastAPI Platform"},
+            {"name": "brew", "project": "Homebrew Formulae", "feature_wip": 2},
+            {"name": "mockito", "project": "Mockito Release"},
+        ],
+        "features": [
+            {"name": "Plugin API cleanup", "size": 30, "teams": ["pytest"]},
+            {"name": "Async client", "size": [40, 60], "teams": ["fastapi"]},
+            {"name": "Formula audit", "size": 150, "teams": ["brew"]},
+            {"name": "Shared test runner", "size": {"pytest": 20, "fastapi": 30}},
+            {"name": "Inline mocks by default", "size": [3, 6], "teams": ["mockito"]},
+            {"name": "Bottle cache", "teams": ["brew"]},
+            {"name": "Docs overhaul", "teams": ["fastapi"]},
+            {"name": "Assertion rewrite v2", "size": 40, "teams": ["pytest"]},
+        ],
+    }
+
+
 DEMO_DESCRIPTION_PREFIX = "Demo: "
 
 
@@ -121,7 +155,30 @@ def seed_demo(where: Where, *, seed: int = 2026, today: dt.date | None = None) -
             )
             store.set_plan(name, live, how="api")  # the live forecast is the project's plan
             made += 1
-    return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made}
+    _seed_portfolio(workspace, seed)
+    return {"seeded": True, "projects": len(DEMO_PROJECTS), "forecasts": made, "portfolios": 1}
+
+
+def _seed_portfolio(workspace: Any, seed: int) -> None:
+    """The stored demo portfolio and one saved forecast of it, starting the week after the data."""
+    from flowray.importers.portfolio_file import parse_portfolio
+    from flowray.jobs.portfolio import submit_portfolio
+    from flowray.pipeline.portfolio import save_portfolio_forecast
+
+    store = workspace.store
+    last = store.get_throughput(DEMO_PROJECTS[0][1])[-1]
+    start = last.period_start + dt.timedelta(days=last.period_days)
+    portfolio = parse_portfolio(
+        demo_portfolio_definition(start), history=lambda p: store.get_throughput(p)
+    )
+    result = submit_portfolio(workspace.engine, portfolio, DEMO_RUNS, seed).result()
+    save_portfolio_forecast(
+        DEMO_PORTFOLIO,
+        portfolio,
+        result,
+        workspace,
+        forecast_name=f"{DEMO_PORTFOLIO} as of {start.isoformat()}",
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,23 @@ EXPORT_QUERIES = {
     "forecast_score_levels": "SELECT * FROM forecast_score_levels ORDER BY forecast_id, level",
     "calibration": "SELECT * FROM calibration ORDER BY project_id NULLS FIRST, level",
     "forecast_cdf": "SELECT * FROM forecast_cdf ORDER BY forecast_id, value",
+    "forecast_plans": "SELECT * FROM forecast_plans ORDER BY plan_id",
+    "throughput_revisions": "SELECT * FROM throughput_revisions ORDER BY project_id, revision",
+    "throughput_revision_periods": "SELECT * FROM throughput_revision_periods "
+    "ORDER BY project_id, revision, period_start",
+    "portfolios": "SELECT * FROM portfolios ORDER BY portfolio_id",
+    "portfolio_definitions": "SELECT * FROM portfolio_definitions ORDER BY portfolio_id, revision",
+    "portfolio_features_done": "SELECT * FROM portfolio_features_done "
+    "ORDER BY portfolio_id, done_on, feature",
+    "portfolio_forecasts": "SELECT * FROM portfolio_forecasts ORDER BY portfolio_forecast_id",
+    "portfolio_forecast_features": "SELECT * FROM portfolio_forecast_features "
+    "ORDER BY portfolio_forecast_id, position",
+    "portfolio_forecast_distribution": "SELECT * FROM portfolio_forecast_distribution "
+    "ORDER BY portfolio_forecast_id, position, value",
+    "portfolio_feature_scores": "SELECT * FROM portfolio_feature_scores "
+    "ORDER BY portfolio_forecast_id, position",
+    "portfolio_feature_score_levels": "SELECT * FROM portfolio_feature_score_levels "
+    "ORDER BY portfolio_forecast_id, position, level",
 }
 EXPORT_TABLES = tuple(EXPORT_QUERIES)
 EXPORT_FORMATS = ("parquet", "csv")

@@ -9,7 +9,7 @@ from flowray.exceptions import StoreError
 from flowray.records.base import Connection, utcnow
 from flowray.records.scores import score_open
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1_LEDGER = (
     """CREATE TABLE schema_version (
@@ -193,6 +193,104 @@ _V4_PLANS = (
 )
 
 
+# Portfolios: a stored definition (the mapping the TOML file holds) kept as append-only
+# revisions, so a forecast keeps the definition it was made from; features marked done; and
+# portfolio forecasts, immutable like the ledger: one row per forecast, per feature its
+# answers and its completion-period histogram, and a score per feature once it is done.
+_V5_PORTFOLIOS = (
+    "CREATE SEQUENCE portfolio_id_seq START 1",
+    """CREATE TABLE portfolios (
+        portfolio_id BIGINT PRIMARY KEY DEFAULT nextval('portfolio_id_seq'),
+        name VARCHAR NOT NULL UNIQUE,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL)""",
+    """CREATE TABLE portfolio_definitions (
+        portfolio_id BIGINT NOT NULL REFERENCES portfolios (portfolio_id),
+        revision INTEGER NOT NULL CHECK (revision >= 1),
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL,
+        start_date DATE NOT NULL,
+        target DATE,
+        period_days INTEGER NOT NULL,
+        level DOUBLE NOT NULL,
+        features INTEGER NOT NULL,
+        definition JSON NOT NULL,
+        PRIMARY KEY (portfolio_id, revision))""",
+    """CREATE TABLE portfolio_features_done (
+        portfolio_id BIGINT NOT NULL REFERENCES portfolios (portfolio_id),
+        feature VARCHAR NOT NULL,
+        done_on DATE NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        recorded_by VARCHAR NOT NULL,
+        PRIMARY KEY (portfolio_id, feature))""",
+    "CREATE SEQUENCE portfolio_forecast_id_seq START 1",
+    """CREATE TABLE portfolio_forecasts (
+        portfolio_forecast_id BIGINT PRIMARY KEY DEFAULT nextval('portfolio_forecast_id_seq'),
+        portfolio_id BIGINT NOT NULL REFERENCES portfolios (portfolio_id),
+        revision INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL,
+        name VARCHAR,
+        seed BIGINT NOT NULL,
+        runs BIGINT NOT NULL,
+        runs_asked BIGINT NOT NULL,
+        sampler VARCHAR NOT NULL,
+        method VARCHAR NOT NULL,
+        start_date DATE NOT NULL,
+        target DATE,
+        period_days INTEGER NOT NULL,
+        level DOUBLE NOT NULL,
+        max_periods INTEGER NOT NULL,
+        cut_line INTEGER,
+        inputs JSON NOT NULL,
+        result JSON NOT NULL,
+        engine_version VARCHAR,
+        FOREIGN KEY (portfolio_id, revision)
+            REFERENCES portfolio_definitions (portfolio_id, revision))""",
+    """CREATE TABLE portfolio_forecast_features (
+        portfolio_forecast_id BIGINT NOT NULL
+            REFERENCES portfolio_forecasts (portfolio_forecast_id),
+        position INTEGER NOT NULL CHECK (position >= 1),
+        feature VARCHAR NOT NULL,
+        cannot_forecast BOOLEAN NOT NULL,
+        not_done BIGINT NOT NULL CHECK (not_done >= 0),
+        p_target DOUBLE,
+        all_done_by_target DOUBLE,
+        PRIMARY KEY (portfolio_forecast_id, position))""",
+    """CREATE TABLE portfolio_forecast_distribution (
+        portfolio_forecast_id BIGINT NOT NULL
+            REFERENCES portfolio_forecasts (portfolio_forecast_id),
+        position INTEGER NOT NULL,
+        value INTEGER NOT NULL,
+        count BIGINT NOT NULL CHECK (count > 0),
+        PRIMARY KEY (portfolio_forecast_id, position, value))""",
+    """CREATE TABLE portfolio_feature_scores (
+        portfolio_forecast_id BIGINT NOT NULL
+            REFERENCES portfolio_forecasts (portfolio_forecast_id),
+        position INTEGER NOT NULL,
+        feature VARCHAR NOT NULL,
+        done_on DATE NOT NULL,
+        scored_at TIMESTAMP NOT NULL,
+        method VARCHAR NOT NULL,
+        actual_value INTEGER NOT NULL,
+        pit DOUBLE, pit_low DOUBLE, pit_high DOUBLE,
+        crps DOUBLE,
+        median DOUBLE,
+        target_met BOOLEAN, brier DOUBLE,
+        PRIMARY KEY (portfolio_forecast_id, position))""",
+    """CREATE TABLE portfolio_feature_score_levels (
+        portfolio_forecast_id BIGINT NOT NULL
+            REFERENCES portfolio_forecasts (portfolio_forecast_id),
+        position INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        quantile DOUBLE,
+        met BOOLEAN NOT NULL,
+        expected_met DOUBLE,
+        coverage DOUBLE,
+        PRIMARY KEY (portfolio_forecast_id, position, level))""",
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -209,6 +307,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "history revisions: replaced throughput is kept", _V3_HISTORY_REVISIONS),
     Migration(4, "plans: which forecast is a project's plan, set on purpose", _V4_PLANS),
+    Migration(
+        5, "portfolios: definitions, features done, portfolio forecasts, scores", _V5_PORTFOLIOS
+    ),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 

@@ -407,6 +407,9 @@ def describe_run(run: BatchRun) -> list[str]:
                 f"  without a plan, forecast how many items: {', '.join(outlook)} "
                 "(set a plan: flowray forecasts plan ID)"
             )
+        portfolios = run.summary.get("portfolios", [])
+        if portfolios:
+            lines.append(f"portfolios: {len(portfolios)}: {', '.join(portfolios)}")
         for key in ("skipped", "failed"):
             entries = run.summary.get(key, [])
             lines.append(f"{key}: {len(entries)} project(s)")

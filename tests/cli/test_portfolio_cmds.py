@@ -163,3 +163,45 @@ def test_errors_name_the_field_and_create_no_ledger(
     assert "not valid TOML" in capsys.readouterr().err
     assert main(["portfolio", write(tmp_path), "--runs", "0"]) == 2
     assert "--runs" in capsys.readouterr().err
+
+
+# -- --save ----------------------------------------------------------------------------------
+
+
+def test_save_stores_the_portfolio_under_the_files_name_and_prints_the_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from flowray import pipeline
+    from flowray.store import Store
+
+    db = tmp_path / "ledger.duckdb"
+    Store(db)
+    file = write(tmp_path)
+    assert main(["portfolio", file, "--runs", "2000", "--save", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    (record,) = pipeline.list_portfolio_forecasts("plan", db)
+    assert f"Saved as forecast {record.forecast_id} of portfolio 'plan'" in out
+    assert pipeline.list_portfolios(db) == ["plan"]
+    data = run_json(capsys, file, "--runs", "2000", "--save", "--name", "Q1", "--db", str(db))
+    second = pipeline.list_portfolio_forecasts("Q1", db)[-1]
+    assert data["saved"] == {"portfolio": "Q1", "forecast_id": second.forecast_id}
+    assert data["cut_line"] == second.cut_line
+    assert pipeline.list_portfolios(db) == ["Q1", "plan"]
+
+
+def test_save_saves_nothing_on_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from flowray import pipeline
+    from flowray.store import Store
+
+    db = tmp_path / "ledger.duckdb"
+    assert main(["portfolio", write(tmp_path), "--save", "--db", str(db)]) == 2
+    assert "no ledger" in capsys.readouterr().err and not db.exists()  # a typo creates nothing
+    Store(db)
+    bad = write(tmp_path, FILE.replace('teams = ["api"]', 'teams = ["mobile"]'))
+    assert main(["portfolio", bad, "--save", "--db", str(db)]) == 2
+    assert "features[Payments].teams" in capsys.readouterr().err
+    assert main(["portfolio", write(tmp_path), "--save", "--name", " ", "--db", str(db)]) == 2
+    assert "name" in capsys.readouterr().err
+    assert main(["portfolio", write(tmp_path), "--name", "Q1", "--db", str(db)]) == 2
+    assert "--name" in capsys.readouterr().err
+    assert pipeline.list_portfolios(db) == []
