@@ -240,11 +240,13 @@ class HttpClient:
             return path_or_url
         return urljoin(self.base_url + "/", path_or_url.lstrip("/"))
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Response:
-        return self.request("GET", path, params=params)
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, label: str | None = None
+    ) -> Response:
+        return self.request("GET", path, params=params, label=label)
 
-    def post(self, path: str, body: Mapping[str, Any]) -> Response:
-        return self.request("POST", path, json_body=body)
+    def post(self, path: str, body: Mapping[str, Any], *, label: str | None = None) -> Response:
+        return self.request("POST", path, json_body=body, label=label)
 
     def request(
         self,
@@ -253,13 +255,21 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        label: str | None = None,
     ) -> Response:
-        """One JSON request, retried on 429/5xx/network errors; a named error otherwise."""
+        """One JSON request, retried on 429/5xx/network errors; a named error otherwise.
+
+        `label` tells pages apart that share a URL (a POST search's page number).
+        """
         import httpx
 
         url = self.url(path)
         request = self._client.build_request(method, url, params=params, json=json_body)
         page = redact_url(str(request.url))
+        if method != "GET":
+            page = f"{method} {page}"
+        if label:
+            page = f"{page} ({label})"
         if self._auth is not None:
             request.headers["Authorization"] = self._auth()
         last = ""
