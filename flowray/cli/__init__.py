@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "flowray.cli.demo_cmds",
     "flowray.cli.batch_cmds",
     "flowray.cli.portfolio_cmds",
+    "flowray.cli.connect_cmds",
 )
 
 

@@ -9,7 +9,7 @@ from flowray.exceptions import StoreError
 from flowray.records.base import Connection, utcnow
 from flowray.records.scores import score_open
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1_LEDGER = (
     """CREATE TABLE schema_version (
@@ -193,6 +193,34 @@ _V4_PLANS = (
 )
 
 
+# Tracker sources: where a project's work items are read from (a GitHub repository, a Jira
+# query), with the settings to read them again (never a secret: tokens stay in the
+# environment), the team's workflow overrides, and how far the last sync got. Work items
+# gain what a tracker says about them; rows imported from CSV keep these columns NULL.
+_V5_SOURCES = (
+    "CREATE SEQUENCE source_id_seq START 1",
+    """CREATE TABLE sources (
+        source_id BIGINT PRIMARY KEY DEFAULT nextval('source_id_seq'),
+        project_id BIGINT NOT NULL REFERENCES projects (project_id),
+        kind VARCHAR NOT NULL,
+        settings JSON NOT NULL,
+        workflow JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL,
+        last_synced_at TIMESTAMP,
+        last_cursor VARCHAR,
+        UNIQUE (project_id, kind))""",
+    "ALTER TABLE work_items ADD COLUMN title VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN item_type VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN status VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN parent_key VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN labels JSON",
+    "ALTER TABLE work_items ADD COLUMN created_at TIMESTAMP",
+    "ALTER TABLE work_items ADD COLUMN updated_at TIMESTAMP",
+    "ALTER TABLE work_items ADD COLUMN source VARCHAR",
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -209,6 +237,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "history revisions: replaced throughput is kept", _V3_HISTORY_REVISIONS),
     Migration(4, "plans: which forecast is a project's plan, set on purpose", _V4_PLANS),
+    Migration(5, "tracker sources and what trackers say about work items", _V5_SOURCES),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 
