@@ -11,6 +11,7 @@ sees the tracker's current state; the history it replaces is kept as a revision.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from flowray.connectors.base import Connector, TrackerError, TrackerItem, workfl
 from flowray.exceptions import FlowrayError
 from flowray.pipeline.workspace import Where, workspace_of
 from flowray.records.sources import Source, SyncApplied, SyncedItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -167,3 +170,34 @@ def sync_all(where: Where = None, **kwargs: Any) -> SyncReport:
 
 def has_sources(where: Where = None) -> bool:
     return bool(workspace_of(where).store.list_sources())
+
+
+def sync_before_batch(
+    where: Where = None, enabled: bool | None = None, project_filter: str = "", **options: Any
+) -> list[str]:
+    """Sync the sources of the projects a batch is about to forecast; the failures, as lines.
+
+    `enabled=None` syncs when there are sources. A failed sync leaves the
+    project's stored items as they were: the batch still forecasts them, and
+    each returned line says the forecast uses stale data (the batch reports it
+    as a failure, so it exits non-zero).
+    """
+    if enabled is False:
+        return []
+    store = workspace_of(where).store
+    chosen = [
+        s
+        for s in store.list_sources()
+        if not project_filter or project_filter.lower() in s.project.lower()
+    ]
+    failures = []
+    for source in chosen:
+        outcome = sync_source(source, where, **options)
+        if not outcome.ok:
+            line = (
+                f"{source.project}: sync of {outcome.description} failed: {outcome.error}; "
+                "forecast on the items stored before (stale)"
+            )
+            log.warning("%s", line)
+            failures.append(line)
+    return failures

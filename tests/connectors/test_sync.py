@@ -338,3 +338,31 @@ def test_the_workflow_file_is_kept_with_the_source_and_used_by_sync(
     assert applied.newly_done == ["FLOW-9"]
     row = Store(db).get_work_items("flow")[0]
     assert row.done_on == dt.date(2025, 3, 5) and row.started_on == dt.date(2025, 3, 3)
+
+
+def test_the_batch_syncs_first_and_a_failed_sync_is_reported_while_stale_data_is_forecast(
+    tracker, env, tmp_path, caplog
+):
+    from flowray.pipeline import run_batch
+
+    db = tmp_path / "ledger.duckdb"
+    serve_github(tracker, make_pulls())
+    connect_source("web", "github", {"repo": REPO, "api_url": tracker.url, "items": "pulls"}, db)
+    assert sync_project("web", db).ok
+    before = snapshot(db)["work_items"]
+    calls = len(tracker.requests)
+
+    quiet = run_batch(db, runs=2000, sync=False)
+    assert len(tracker.requests) == calls and quiet.failed == []
+
+    tracker.on("GET", f"/repos/{REPO}", Reply(401, {"message": "Bad credentials"}))
+    caplog.set_level(logging.WARNING)
+    report = run_batch(db, runs=2000)  # sync defaults on: the ledger has a source
+    assert len(tracker.requests) == calls + 1
+    [line] = report.failed
+    assert line.startswith("web: sync of GitHub octo-org/octo-repo")
+    assert "HTTP 401" in line and "forecast on the items stored before (stale)" in line
+    assert list(report.summary["project"]) == ["web"]  # still forecast
+    assert snapshot(db)["work_items"] == before
+    assert any("stale" in r.getMessage() for r in caplog.records)
+    assert all(GH_TOKEN not in r.getMessage() for r in caplog.records)
