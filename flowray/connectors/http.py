@@ -138,6 +138,19 @@ def redact_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class RetryLater:
+    """What an `interpret` hook returns for a refusal worth retrying (a rate limit in the
+    tracker's own dialect): why, and how long to wait (None: the usual backoff)."""
+
+    reason: str
+    wait: float | None = None
+
+
+# (status, headers, decoded body or None) -> a named error, a retry, or None for the defaults
+Interpret = Callable[[int, Mapping[str, str], Any], "TrackerError | RetryLater | None"]
+
+
+@dataclass(frozen=True)
 class Response:
     """A decoded JSON answer with the headers a connector needs (Link, rate limits)."""
 
@@ -183,7 +196,9 @@ class HttpClient:
     """JSON over HTTPS for one tracker site, with retries and named errors.
 
     `auth` is the value of the Authorization header (built from a `Secret`, kept
-    out of every message). `sleep` is injectable so tests never wait.
+    out of every message). `sleep` is injectable so tests never wait. `interpret`
+    lets a tracker whose errors do not follow HTTP (GraphQL's 200 with "errors",
+    a rate limit sent as 400) name them, or ask for a retry, before the defaults.
     """
 
     def __init__(
@@ -198,6 +213,7 @@ class HttpClient:
         max_wait: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        interpret: Interpret | None = None,
     ) -> None:
         import httpx
 
@@ -211,6 +227,7 @@ class HttpClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self._sleep = sleep
+        self._interpret = interpret
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             headers={"Accept": "application/json", "User-Agent": "flowray", **(headers or {})},
@@ -282,10 +299,22 @@ class HttpClient:
                 last, wait = f"network error ({type(exc).__name__})", self._backoff(attempt)
             else:
                 status = response.status_code
-                if status < 300:
-                    return Response(self._decode(response, page), response.headers, page)
+                verdict = self._verdict(status, response)
+                if isinstance(verdict, TrackerError):
+                    raise type(verdict)(self._scrub(verdict.message), page)
                 spent = rate_limit_wait(response.headers)
-                if status in (403, 429) and spent is not None:
+                if isinstance(verdict, RetryLater):
+                    if verdict.wait is not None and verdict.wait > self.max_wait:
+                        raise TrackerRateLimited(
+                            f"{verdict.reason}: the tracker asks to wait {verdict.wait:.0f} s "
+                            f"(more than the {self.max_wait:.0f} s this sync waits); try later",
+                            page,
+                        )
+                    last = verdict.reason
+                    wait = verdict.wait if verdict.wait is not None else self._backoff(attempt)
+                elif status < 300:
+                    return Response(self._decode(response, page), response.headers, page)
+                elif status in (403, 429) and spent is not None:
                     if spent > self.max_wait:
                         raise TrackerRateLimited(
                             f"the rate limit is spent and resets in {spent:.0f} s "
@@ -329,6 +358,16 @@ class HttpClient:
             if len(piece) >= 6:
                 text = text.replace(piece, "***")
         return text
+
+    def _verdict(self, status: int, response: httpx.Response) -> TrackerError | RetryLater | None:
+        """The tracker's own reading of an answer, when it has an `interpret` hook."""
+        if self._interpret is None:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None  # a 2xx that is not JSON is still named malformed after the hook
+        return self._interpret(status, response.headers, body)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_wait, self.backoff * 2 ** (attempt - 1))
