@@ -89,7 +89,7 @@ TRACKERS: list[TrackerCommand] = [
 ]
 
 # Modules that add a tracker: each exposes `COMMAND: TrackerCommand`.
-TRACKER_MODULES: tuple[str, ...] = ()
+TRACKER_MODULES: tuple[str, ...] = ("flowray.cli.connect_ado", "flowray.cli.connect_linear")
 
 
 def trackers() -> list[TrackerCommand]:
@@ -135,7 +135,7 @@ def _sync(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if not report.outcomes:
         target = f"project {args.project!r} has" if args.project else "the ledger has"
-        print(f"{target} no tracker source: add one with `flowray connect github|jira`")
+        print(f"{target} no tracker source: add one with `flowray connect github|jira|ado|linear`")
         return 0
     for outcome in report.outcomes:
         print(f"{outcome.project}: {outcome.description}")
@@ -171,7 +171,7 @@ def _few(keys: list[str], limit: int = 10) -> list[str]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     connect = subparsers.add_parser(
         "connect",
-        help="read a project's work items from a tracker (GitHub, Jira)",
+        help="read a project's work items from a tracker (GitHub, Jira, Azure DevOps, Linear)",
         description="Save where a project's work items come from; `flowray sync` reads them. "
         "Tokens are read from environment variables, never from the command line.",
     )

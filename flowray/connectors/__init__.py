@@ -1,4 +1,4 @@
-"""Readers of trackers' web APIs (GitHub, Jira), on one interface (`base`) and one client (`http`).
+"""Readers of trackers' web APIs (GitHub, Jira, Azure DevOps, Linear), on one interface (`base`) and one client (`http`).
 
 A connector reads; it never writes the store. `connector_for` builds one from a
 source's saved settings: adding a tracker is one module and one entry in
@@ -19,6 +19,8 @@ from flowray.exceptions import InputError
 KINDS: dict[str, str] = {
     "github": "flowray.connectors.github",
     "jira": "flowray.connectors.jira",
+    "ado": "flowray.connectors.ado",
+    "linear": "flowray.connectors.linear",
 }
 
 
