@@ -40,7 +40,14 @@ from flowray.connectors.base import (
     WorkflowMap,
     parse_tracker_time,
 )
-from flowray.connectors.http import HttpClient, RetryLater, Secret, check_base_url, read_secret
+from flowray.connectors.http import (
+    HttpClient,
+    RetryLater,
+    Secret,
+    check_base_url,
+    parse_retry_after,
+    read_secret,
+)
 from flowray.exceptions import InputError
 
 KIND = "linear"
@@ -146,7 +153,10 @@ def interpret(
     codes = _codes(errors)
     detail = _messages(errors)
     if "RATELIMITED" in codes:
-        return RetryLater(f"HTTP {status}: rate limited (RATELIMITED)", _reset_wait(headers))
+        wait = _reset_wait(headers)
+        if wait is None:
+            wait = parse_retry_after(headers.get("retry-after"))
+        return RetryLater(f"HTTP {status}: rate limited (RATELIMITED)", wait)
     if "AUTHENTICATION_ERROR" in codes or status == 401:
         return TrackerAuthError(
             f"HTTP {status}: the API key was refused (missing, wrong or revoked)"

@@ -259,3 +259,18 @@ def test_settings_are_checked_and_hold_no_secret():
         settings_for("ENG-1")
     with pytest.raises(InputError, match="api_url"):
         settings_for("ENG", "http://api.linear.app/graphql")
+
+
+def test_a_ratelimited_answer_without_reset_headers_honours_retry_after(tracker, no_sleep):
+    tracker.on(
+        "POST",
+        LINEAR_PATH,
+        Reply(
+            400,
+            {"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]},
+            {"Retry-After": "4"},
+        ),
+        Reply(200, linear_page([], None)),
+    )
+    assert list(connector(tracker, no_sleep).fetch(None)) == [[]]
+    assert no_sleep == [4.0]
