@@ -1,8 +1,9 @@
 """`flowray connect TRACKER` (save where a project's items come from) and `flowray sync`.
 
 Each tracker is one `TrackerCommand`: its options and how they become the
-source's settings. A new tracker (Azure DevOps, Linear) is one more module in
-`TRACKER_MODULES` exposing `COMMAND`; nothing else here changes. Tokens are
+source's settings. GitHub and Jira are defined here; a newer tracker (Azure
+DevOps, Linear) is one more module in `TRACKER_MODULES` exposing `COMMAND`, and
+nothing else here changes. Tokens are
 never options: they are read from the environment (see docs/connectors.md).
 """
 

@@ -1,6 +1,6 @@
 """The common interface of tracker connectors: one item shape, one workflow map, one protocol.
 
-Every connector (GitHub and Jira here; Azure DevOps and Linear next) turns its
+Every connector (GitHub, Jira, Azure DevOps, Linear) turns its
 tracker's records into `TrackerItem`s and yields them a page at a time, so a sync
 can name the page that failed and keep nothing half-read. Which of a tracker's
 states count as "started" and "done" is the `WorkflowMap`'s business, not the
