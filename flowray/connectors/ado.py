@@ -221,7 +221,13 @@ class AdoConnector:
             if token
             else None
         )
-        return HttpClient(self.org_url, auth=auth, interpret=_interpret, **options)
+        return HttpClient(
+            self.org_url,
+            auth=auth,
+            interpret=_interpret,
+            secrets=(token,) if token else (),
+            **options,
+        )
 
     def fetch(self, since: dt.datetime | None) -> Iterator[list[TrackerItem]]:
         with self._client() as http:

@@ -214,6 +214,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         interpret: Interpret | None = None,
+        secrets: tuple[Secret, ...] = (),
     ) -> None:
         import httpx
 
@@ -228,6 +229,7 @@ class HttpClient:
         self.max_wait = max_wait
         self._sleep = sleep
         self._interpret = interpret
+        self._secrets = secrets  # raw values an encoded header hides (basic auth's token)
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             headers={"Accept": "application/json", "User-Agent": "flowray", **(headers or {})},
@@ -350,11 +352,13 @@ class HttpClient:
         raise TrackerUnavailable(f"{last} after {self.max_tries} tries", page)
 
     def _scrub(self, text: str) -> str:
-        """`text` with the Authorization value and its credential removed, should a server echo it."""
-        if self._auth is None:
-            return text
-        header = self._auth()
-        for piece in (header, header.split(" ")[-1]):
+        """`text` with the Authorization value, its credential and any raw secret removed,
+        should a server echo them."""
+        pieces = [secret.reveal() for secret in self._secrets]
+        if self._auth is not None:
+            header = self._auth()
+            pieces += [header, header.split(" ")[-1]]
+        for piece in sorted(pieces, key=len, reverse=True):
             if len(piece) >= 6:
                 text = text.replace(piece, "***")
         return text

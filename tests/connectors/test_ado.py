@@ -18,6 +18,7 @@ from flowray.connectors.ado import (
 )
 from flowray.connectors.base import (
     TrackerAuthError,
+    TrackerBadQuery,
     TrackerMalformedResponse,
     TrackerUnavailable,
 )
@@ -280,3 +281,16 @@ def test_the_default_map_knows_the_agile_scrum_and_basic_states():
     assert [workflow.category(s) for s in ("To Do", "Doing", "Done")] == ["todo", "started", "done"]
     assert workflow.category("Ready for QA", "InProgress") == "started"  # a custom state
     assert workflow.category("Shipped", "Completed") == "done"
+
+
+def test_a_refusal_that_echoes_the_raw_pat_keeps_it_out_of_the_error(tracker, no_sleep):
+    tracker.on(
+        "POST",
+        f"{ADO_API}/wiql",
+        Reply(400, {"message": f"TF401019: the query for token {PAT} is not valid"}),
+    )
+    with pytest.raises(
+        TrackerBadQuery, match=r"TF401019: the query for token \*\*\* is not"
+    ) as caught:
+        list(connector(tracker, no_sleep).fetch(None))
+    assert PAT not in str(caught.value)
