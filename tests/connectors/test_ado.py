@@ -294,3 +294,37 @@ def test_a_refusal_that_echoes_the_raw_pat_keeps_it_out_of_the_error(tracker, no
     ) as caught:
         list(connector(tracker, no_sleep).fetch(None))
     assert PAT not in str(caught.value)
+
+
+def test_custom_states_fall_in_by_the_category_their_work_item_type_gives_them(tracker, no_sleep):
+    states = {
+        "count": 4,
+        "value": [
+            {"name": "New", "color": "b2b2b2", "category": "Proposed"},
+            {"name": "Ready for QA", "color": "007acc", "category": "InProgress"},
+            {"name": "Shipped", "color": "339933", "category": "Completed"},
+            {"name": "Parked", "color": "ffffff", "category": "Removed"},
+        ],
+    }
+    serve_ado(
+        tracker,
+        [
+            AdoItem(
+                7,
+                "2025-03-01 09:00",
+                [("2025-03-04 09:00", "Ready for QA"), ("2025-03-06 09:00", "Shipped")],
+            ),
+            AdoItem(
+                8,
+                "2025-03-01 09:00",
+                [("2025-03-04 09:00", "Ready for QA"), ("2025-03-06 09:00", "Parked")],
+            ),
+        ],
+        states=states,
+    )
+    items = {i.key: i for p in connector(tracker, no_sleep).fetch(None) for i in p}
+    assert (items["7"].started, items["7"].done) == (
+        at("2025-03-04 09:00:00.117"),
+        at("2025-03-06 09:00:00.117"),
+    )
+    assert (items["8"].started, items["8"].done) == (None, None)  # a Removed-category state
