@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from flowray.exceptions import InputError, StoreError
-from flowray.records import export, ledger, legacy, portfolios, projects, schema, scores
+from flowray.records import export, ledger, legacy, portfolios, projects, schema, scores, sources
 from flowray.records.base import Connection
 from flowray.records.export import EXPORT_FORMATS, EXPORT_TABLES
 from flowray.records.ledger import ForecastRecord, ForecastSummary, PlanRecord
@@ -51,6 +51,7 @@ from flowray.records.projects import (
 )
 from flowray.records.schema import SCHEMA_VERSION
 from flowray.records.scores import Actual, ActualAdded, CalibrationLevel, Score
+from flowray.records.sources import Source, SyncApplied, SyncedItem
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -500,6 +501,39 @@ class Store:
                 replace=replace,
                 today=today,
                 source=source,
+            )
+        )
+
+    def connect_source(
+        self,
+        project: str,
+        kind: str,
+        settings: Mapping[str, Any],
+        workflow: Mapping[str, list[str]] | None = None,
+        *,
+        create_project: bool = True,
+    ) -> Source:
+        """Add or update the project's tracker source of `kind` (settings never hold a secret)."""
+        return self._write(
+            sources.connect_source(project, kind, settings, workflow, create_project=create_project)
+        )
+
+    def list_sources(self, project: str | None = None) -> list[Source]:
+        return self._read(sources.list_sources(project))
+
+    def apply_sync(
+        self,
+        source_id: int,
+        items: Iterable[SyncedItem],
+        *,
+        cursor: dt.datetime | None,
+        period_days: int = 7,
+        today: dt.date | None = None,
+    ) -> SyncApplied:
+        """Upsert a sync's items, re-derive the throughput and move the cursor: one transaction."""
+        return self._write(
+            sources.apply_sync(
+                source_id, items, cursor=cursor, period_days=period_days, today=today
             )
         )
 

@@ -220,3 +220,29 @@ def test_no_code_names_an_issue_or_who_wrote_it():
     pattern = re.compile(r"\b(issue|Issue) \d+\b|Added by the|engineer;|are untouched")
     offenders = [rel(p) for p in MODULES if pattern.search(p.read_text())]
     assert not offenders
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "connectors").glob("*.py")), ids=rel)
+def test_connectors_read_trackers_and_nothing_else(path):
+    """Connectors sit beside the importers: core, exceptions, config and text only."""
+    for layer in (
+        "ray",
+        "duckdb",
+        "ipywidgets",
+        "flowray.tasks",
+        "flowray.jobs",
+        "flowray.store",
+        "flowray.records",
+        "flowray.pipeline",
+        "flowray.widgets",
+        "flowray.cli",
+        "flowray.runners",
+        "flowray.importers",
+    ):
+        assert not imports(path, layer), f"{rel(path)} imports {layer}"
+
+
+def test_nothing_below_the_pipeline_imports_the_connectors():
+    lower = [p for p in MODULES if in_package(p, "core", "jobs", "records", "importers")]
+    offenders = [rel(p) for p in lower if imports(p, "flowray.connectors")]
+    assert not offenders

@@ -348,11 +348,18 @@ def test_a_v4_ledger_migrates_to_v5_and_keeps_its_forecasts(tmp_path):
             con.execute(f"DROP TABLE {table}")
         con.execute("DROP SEQUENCE portfolio_forecast_id_seq")
         con.execute("DROP SEQUENCE portfolio_id_seq")
-        con.execute("DELETE FROM schema_version WHERE version = 5")
+        con.execute("DROP TABLE sources")  # and v6's, applied again below
+        con.execute("DROP SEQUENCE source_id_seq")
+        for column in (
+            "title", "item_type", "status", "parent_key", "labels", "created_at", "updated_at",
+            "source",
+        ):  # fmt: skip
+            con.execute(f"ALTER TABLE work_items DROP COLUMN {column}")
+        con.execute("DELETE FROM schema_version WHERE version >= 5")
     finally:
         con.close()
     migrated = Store(path)
-    assert migrated.schema_version() == SCHEMA_VERSION == 5
+    assert migrated.schema_version() == SCHEMA_VERSION == 6
     assert migrated.list_portfolios() == []
     assert [f.forecast_id for f in migrated.list_forecasts("P")] == [fid]
 

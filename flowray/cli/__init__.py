@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "flowray.cli.portfolio_cmds",
     "flowray.cli.portfolios_cmds",
     "flowray.cli.cycle_time_cmds",
+    "flowray.cli.connect_cmds",
 )
 
 

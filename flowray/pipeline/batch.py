@@ -17,6 +17,7 @@ from flowray.core.results import ForecastResult, HowManyResult, Result
 from flowray.exceptions import InputError, NotEnoughData
 from flowray.pipeline.forecast import ForecastRequest, run_forecast
 from flowray.pipeline.ledger import list_projects, result_dict, save_plan
+from flowray.pipeline.sync import sync_before_batch
 from flowray.pipeline.workspace import Where, workspace_of
 from flowray.text import format_probability
 
@@ -326,8 +327,13 @@ def run_batch(
     engine: str | None = None,
     method: str | ForecastMethod | None = DEFAULT,
     window: int | str | None = None,
+    sync: bool | None = None,
 ) -> BatchReport:
     """Re-forecast every active project (name containing `project_filter`), score, alert.
+
+    First the projects' tracker sources are synced (`sync=None`: when there are
+    any); a failed sync is reported in `failed` and its project is forecast on the
+    items stored before.
 
     A project with a plan has its plan re-made (`reforecast_project`), and the
     re-made forecast becomes its plan; a project with history but no plan gets an
@@ -360,6 +366,7 @@ def run_batch(
     workspace = workspace_of(db_path, engine)
     store = workspace.store
     rows, alerts, skipped, failed = [], [], [], []
+    failed.extend(sync_before_batch(workspace, sync, project_filter))
     for project in list_projects(workspace, active_only=True):
         if project_filter and project_filter.lower() not in project.name.lower():
             continue

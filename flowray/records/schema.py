@@ -9,7 +9,7 @@ from flowray.exceptions import StoreError
 from flowray.records.base import Connection, utcnow
 from flowray.records.scores import score_open
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1_LEDGER = (
     """CREATE TABLE schema_version (
@@ -291,6 +291,34 @@ _V5_PORTFOLIOS = (
 )
 
 
+# Tracker sources: where a project's work items are read from (a GitHub repository, a Jira
+# query), with the settings to read them again (never a secret: tokens stay in the
+# environment), the team's workflow overrides, and how far the last sync got. Work items
+# gain what a tracker says about them; rows imported from CSV keep these columns NULL.
+_V6_SOURCES = (
+    "CREATE SEQUENCE source_id_seq START 1",
+    """CREATE TABLE sources (
+        source_id BIGINT PRIMARY KEY DEFAULT nextval('source_id_seq'),
+        project_id BIGINT NOT NULL REFERENCES projects (project_id),
+        kind VARCHAR NOT NULL,
+        settings JSON NOT NULL,
+        workflow JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL,
+        last_synced_at TIMESTAMP,
+        last_cursor VARCHAR,
+        UNIQUE (project_id, kind))""",
+    "ALTER TABLE work_items ADD COLUMN title VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN item_type VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN status VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN parent_key VARCHAR",
+    "ALTER TABLE work_items ADD COLUMN labels JSON",
+    "ALTER TABLE work_items ADD COLUMN created_at TIMESTAMP",
+    "ALTER TABLE work_items ADD COLUMN updated_at TIMESTAMP",
+    "ALTER TABLE work_items ADD COLUMN source VARCHAR",
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -310,6 +338,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5, "portfolios: definitions, features done, portfolio forecasts, scores", _V5_PORTFOLIOS
     ),
+    Migration(6, "tracker sources and what trackers say about work items", _V6_SOURCES),
 )
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
 
