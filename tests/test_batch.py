@@ -75,6 +75,7 @@ def test_the_batch_notebook_declares_the_documented_typed_parameters():
         "method": "str",
         "window": "str",
         "summary_path": "str",
+        "sync_trackers": "bool",
     }
     assert declared["method"]["default"].strip("'\"") == "default", (
         "the batch uses flowray's chosen method"
@@ -106,6 +107,12 @@ def test_parameters_are_checked_against_their_declared_types():
         batch.resolve_parameters([("runs", "1.5")], declared)
     with pytest.raises(InputError, match="runz.*not a parameter"):
         batch.resolve_parameters([("runz", "5")], declared)
+    for word, meaning in (("false", False), ("False", False), ("no", False), ("TRUE", True)):
+        assert batch.resolve_parameters([("sync_trackers", word)], declared) == {
+            "sync_trackers": meaning
+        }
+    with pytest.raises(InputError, match="sync_trackers: got 'maybe'; must be True or False"):
+        batch.resolve_parameters([("sync_trackers", "maybe")], declared)
 
 
 # -- report naming ----------------------------------------------------------------------------

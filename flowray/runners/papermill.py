@@ -111,6 +111,9 @@ def _coerce(name: str, raw: Any, declared_type: str) -> Any:
             raise InputError(name, raw, "must be a number")
         return float(value)
     if declared_type == "bool":
+        words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+        if text is not None and text.strip().lower() in words:  # `-p sync_trackers false`
+            return words[text.strip().lower()]
         if not isinstance(value, bool):
             raise InputError(name, raw, "must be True or False")
         return value
