@@ -11,7 +11,15 @@ from flowray.cli import main
 from flowray.core import backtest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "throughput"
-BLOCK_KEYS = {"coverage", "crps", "pinball", "median_abs_error", "origins"}
+BLOCK_KEYS = {
+    "coverage",
+    "ideal",
+    "pit_coverage",
+    "crps",
+    "pinball",
+    "median_abs_error",
+    "origins",
+}
 
 
 def _json(capsys, argv: list[str]) -> dict:
@@ -21,8 +29,11 @@ def _json(capsys, argv: list[str]) -> dict:
 
 def _check_block(block: dict) -> None:
     assert set(block) == BLOCK_KEYS
-    assert set(block["coverage"]) == {"50", "70", "85", "95"}
-    assert all(0.0 <= share <= 1.0 for share in block["coverage"].values())
+    for key in ("coverage", "ideal", "pit_coverage"):
+        assert set(block[key]) == {"50", "70", "85", "95"}
+        assert all(0.0 <= share <= 1.0 for share in block[key].values())
+    # a forecast's own probability of being met is at least its level on whole numbers
+    assert all(block["ideal"][k] >= int(k) / 100 - 1e-9 for k in block["ideal"])
     assert block["origins"] > 0 and block["crps"] >= 0
 
 
@@ -51,7 +62,11 @@ def test_backtest_json_shape_on_a_folder(capsys):
     for question in ("how_many", "when"):
         _check_block(data["pooled"][question])
     names = [row["name"] for row in data["series"]]
-    assert names == sorted(p.stem for p in FIXTURES.glob("*.csv"))
+    metadata = {"MANIFEST", "SPLIT"}
+    assert names == sorted(
+        (p.stem for p in FIXTURES.glob("*.csv") if p.stem not in metadata), key=str.lower
+    )
+    assert len(names) == 49
     for row in data["series"]:
         assert set(row) >= {"name", "how_many", "when"}
         _check_block(row["how_many"])
