@@ -19,11 +19,22 @@ those origins.
     .venv/bin/python benchmarks/backtests.py --ray        # the same numbers, as a Ray job
 
 The study reads the data folder it is given; tests never depend on it.
+
+`--study targets` is the study of the default method against its targets
+(BACKTESTS.md, "Where the targets stand"): the default and plain bootstrap on
+the last 26 weeks at H = 1, 2, 4, 8, 12, 26, and the default on young
+histories (origins 10 to 64, H = 8), every number given for the tuning part
+and the hold-out part of the series apart (tests/fixtures/throughput/README.md:
+the part is fixed by sha256 of the series name, before any result). It writes
+benchmarks/results/backtests_targets.json and backtests_targets.md.
+
+    .venv/bin/python benchmarks/backtests.py --study targets --data tests/fixtures/throughput --runs 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -45,6 +56,14 @@ HORIZONS = (4, 8, 12)
 TARGET_LEVELS = ("50", "85", "95")
 TARGET_POINTS = 3.0
 BASELINE = ("bootstrap", None)  # the spreadsheet tools' habit: bootstrap of all the history
+
+# --study targets
+TARGET_HORIZONS = (1, 2, 4, 8, 12, 26)
+TARGET_CHECK_HORIZONS = (4, 8, 12)  # where the coverage targets are stated
+ALL_LEVELS = ("50", "70", "85", "95")
+SHARP_BASELINE = ("bootstrap", 26)  # plain bootstrap on the last 26 weeks
+YOUNG_FIRST, YOUNG_LAST, YOUNG_HORIZON, YOUNG_STEP = 10, 64, 8, 2
+PARTS = ("tuning", "holdout")
 
 
 # --------------------------------------------------------------------------- running
@@ -109,6 +128,45 @@ def run_study(
     print(f"study: {len(jobs)} tasks in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return backtest_report.Backtest(
         results, HORIZONS, args.step, args.runs, args.seed, args.first_origin
+    )
+
+
+# --------------------------------------------------------------------------- the split
+
+
+def split_part(name: str) -> str:
+    """The fixed part of a series: sha256 of its name, first hex digit 0-9 tuning, a-f hold-out."""
+    return "tuning" if hashlib.sha256(name.encode()).hexdigest()[0] in "0123456789" else "holdout"
+
+
+def parts_of(names: list[str], data: Path) -> dict[str, list[str]]:
+    """Series per part; checked against the data folder's SPLIT.csv when it has one."""
+    parts: dict[str, list[str]] = {part: [] for part in PARTS}
+    for name in names:
+        parts[split_part(name)].append(name)
+    listed = data / "SPLIT.csv" if data.is_dir() else None
+    if listed is not None and listed.is_file():
+        import csv
+
+        with listed.open(newline="") as handle:
+            written = {row["series"]: row["part"] for row in csv.DictReader(handle)}
+        wrong = [n for n in names if n in written and written[n] != split_part(n)]
+        if wrong:
+            raise SystemExit(f"SPLIT.csv disagrees with the sha256 rule for {wrong}")
+    return parts
+
+
+def subset(study: backtest_report.Backtest, names: list[str]) -> backtest_report.Backtest:
+    """The same backtest restricted to some series (results are per series, so nothing is rerun)."""
+    keep = set(names)
+    return backtest_report.Backtest(
+        {k: v for k, v in study.results.items() if k[0] in keep},
+        study.horizons,
+        study.step,
+        study.runs,
+        study.seed,
+        study.first_origin,
+        study.last_origin,
     )
 
 
@@ -350,6 +408,257 @@ def plots(
     ]
 
 
+# --------------------------------------------------------------------------- --study targets
+
+
+def _run_jobs(jobs: list[Any], args: argparse.Namespace, label: str) -> dict[Any, Any]:
+    started = time.perf_counter()
+    results: dict[Any, Any] = {}
+    with ProcessPoolExecutor(args.workers) as pool:
+        for i, part in enumerate(pool.map(_one, jobs), 1):
+            results.update(part)
+            if i % 10 == 0 or i == len(jobs):
+                print(
+                    f"  {label}: {i}/{len(jobs)} tasks, {time.perf_counter() - started:5.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return results
+
+
+def run_targets(
+    series: dict[str, list[float]], args: argparse.Namespace
+) -> tuple[backtest_report.Backtest, backtest_report.Backtest]:
+    """The default and plain bootstrap on 26 weeks at every target horizon; the default when young."""
+    default_base, _ = bt.parse_method(bt.DEFAULT_METHOD)
+    main_options = bt.BacktestOptions(
+        horizons=TARGET_HORIZONS,
+        step=args.step,
+        runs=args.runs,
+        seed=args.seed,
+        first_origin=args.first_origin,
+    )
+    baseline_options = bt.BacktestOptions(
+        horizons=TARGET_HORIZONS,
+        step=args.step,
+        runs=args.runs,
+        seed=args.seed,
+        first_origin=args.first_origin,
+        calibrate=False,  # plain bootstrap: raw forecasts only
+    )
+    young_options = bt.BacktestOptions(
+        horizons=(YOUNG_HORIZON,),
+        step=YOUNG_STEP,
+        runs=args.runs,
+        seed=args.seed,
+        first_origin=YOUNG_FIRST,
+        last_origin=YOUNG_LAST,
+    )
+    names = sorted(series, key=str.lower)
+    # longest tasks first, so that the two workers finish together
+    order = sorted(names, key=lambda n: -len(series[n]))
+    jobs = [(n, series[n], default_base, bt.DEFAULT_WINDOW, main_options) for n in order]
+    jobs += [(n, series[n], *SHARP_BASELINE, baseline_options) for n in order]
+    main = _run_jobs(jobs, args, "default and bootstrap W=26")
+    young = _run_jobs(
+        [(n, series[n], default_base, bt.DEFAULT_WINDOW, young_options) for n in order],
+        args,
+        "young histories",
+    )
+    return (
+        backtest_report.Backtest(
+            main, TARGET_HORIZONS, args.step, args.runs, args.seed, args.first_origin
+        ),
+        backtest_report.Backtest(
+            young, (YOUNG_HORIZON,), YOUNG_STEP, args.runs, args.seed, YOUNG_FIRST, YOUNG_LAST
+        ),
+    )
+
+
+def _gap(block: dict[str, Any], against: str | None) -> float:
+    """Largest |coverage - target| over the four levels, in points (target: nominal or "ideal")."""
+    return max(
+        abs(block["coverage"][lv] - (int(lv) / 100 if against is None else block[against][lv]))
+        * 100
+        for lv in ALL_LEVELS
+    )
+
+
+def target_rows(main: backtest_report.Backtest) -> list[dict[str, Any]]:
+    """Per horizon: the default's pooled blocks and the CRPS of plain bootstrap on 26 weeks."""
+    rows = []
+    for h in main.horizons:
+        default = main.report(bt.DEFAULT_METHOD, bt.DEFAULT_WINDOW, h)
+        raw = main.report(bt.parse_method(bt.DEFAULT_METHOD)[0], bt.DEFAULT_WINDOW, h)
+        base = main.report(SHARP_BASELINE[0], SHARP_BASELINE[1], h)
+        row: dict[str, Any] = {"horizon": h, "series": len(default["series"])}
+        for q in bt.QUESTIONS:
+            block = default["pooled"][q]
+            row[q] = block
+            row[f"{q}_raw"] = raw["pooled"][q]
+            row[f"{q}_baseline"] = base["pooled"][q]
+            row[f"{q}_gap_nominal"] = _gap(block, None)
+            row[f"{q}_gap_ideal"] = _gap(block, "ideal")
+            row[f"{q}_crps_ratio"] = block["crps"] / base["pooled"][q]["crps"]
+            row[f"{q}_skill"] = crps_skill(main, default, base, q)
+        rows.append(row)
+    return rows
+
+
+def young_row(young: backtest_report.Backtest) -> dict[str, Any]:
+    default = young.report(bt.DEFAULT_METHOD, bt.DEFAULT_WINDOW, YOUNG_HORIZON)
+    raw = young.report(bt.parse_method(bt.DEFAULT_METHOD)[0], bt.DEFAULT_WINDOW, YOUNG_HORIZON)
+    row: dict[str, Any] = {"horizon": YOUNG_HORIZON, "first_origin": YOUNG_FIRST}
+    row["last_origin"] = YOUNG_LAST
+    row["series"] = sum(1 for r in default["series"] if r["how_many"]["origins"])
+    for q in bt.QUESTIONS:
+        row[q] = default["pooled"][q]
+        row[f"{q}_raw"] = raw["pooled"][q]
+        row[f"{q}_gap_nominal"] = _gap(default["pooled"][q], None)
+        row[f"{q}_gap_ideal"] = _gap(default["pooled"][q], "ideal")
+    return row
+
+
+def verdicts(rows: list[dict[str, Any]], young: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets of BACKTESTS.md, each with the measured number and met or not."""
+    at = {r["horizon"]: r for r in rows}
+    checks = [h for h in TARGET_CHECK_HORIZONS if h in at]
+    hm = max(at[h]["how_many_gap_nominal"] for h in checks)
+    wh = max(at[h]["when_gap_ideal"] for h in checks)
+    crps = max(max(r["how_many_crps_ratio"], r["when_crps_ratio"]) for r in rows)
+    return [
+        {
+            "target": "how-many coverage within 2 points of nominal at H = 4, 8, 12",
+            "measured": f"largest gap {hm:.1f} points",
+            "met": hm <= 2.0,
+        },
+        {
+            "target": "when coverage within 2 points of ideal at H = 4, 8, 12",
+            "measured": f"largest gap {wh:.1f} points",
+            "met": wh <= 2.0,
+        },
+        {
+            "target": "young histories (origins 10-64): how-many within 3 points of nominal at H = 8",
+            "measured": f"largest gap {young['how_many_gap_nominal']:.1f} points",
+            "met": young["how_many_gap_nominal"] <= 3.0,
+        },
+        {
+            "target": "young histories (origins 10-64): when within 3 points of ideal at H = 8",
+            "measured": f"largest gap {young['when_gap_ideal']:.1f} points",
+            "met": young["when_gap_ideal"] <= 3.0,
+        },
+        {
+            "target": "pooled CRPS no worse than plain bootstrap on 26 weeks, every H, both questions",
+            "measured": f"largest ratio {crps:.3f}",
+            "met": crps <= 1.0,
+        },
+    ]
+
+
+def _cells(block: dict[str, Any], key: str) -> str:
+    return " / ".join(_pct(block[key][lv]) for lv in ALL_LEVELS)
+
+
+def targets_tables(result: dict[str, Any]) -> str:
+    lines = ["<!-- generated by benchmarks/backtests.py --study targets: do not edit by hand -->"]
+    for part, data in result["parts"].items():
+        lines += ["", f"### {part}: {len(data['series'])} series", ""]
+        lines.append(
+            "| H | how-many met 50 / 70 / 85 / 95 | ideal | PIT | CRPS (bootstrap W=26) | "
+            "when met 50 / 70 / 85 / 95 | ideal | PIT | CRPS (bootstrap W=26) | origins |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in data["rows"]:
+            hm, wh = r["how_many"], r["when"]
+            lines.append(
+                f"| {r['horizon']} | {_cells(hm, 'coverage')} | {_cells(hm, 'ideal')} | "
+                f"{_cells(hm, 'pit_coverage')} | {hm['crps']:.2f} ({r['how_many_baseline']['crps']:.2f}) | "
+                f"{_cells(wh, 'coverage')} | {_cells(wh, 'ideal')} | {_cells(wh, 'pit_coverage')} | "
+                f"{wh['crps']:.2f} ({r['when_baseline']['crps']:.2f}) | {hm['origins']} |"
+            )
+        y = data["young"]
+        lines += [
+            "",
+            f"Young histories (origins {YOUNG_FIRST}-{YOUNG_LAST}, H = {YOUNG_HORIZON}):",
+            "",
+        ]
+        lines.append(
+            "| method | how-many met 50 / 70 / 85 / 95 | ideal | PIT | when met 50 / 70 / 85 / 95 | ideal | PIT | origins |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for label, suffix in (
+            (bt.DEFAULT_METHOD, ""),
+            (bt.parse_method(bt.DEFAULT_METHOD)[0], "_raw"),
+        ):
+            hm, wh = y[f"how_many{suffix}"], y[f"when{suffix}"]
+            lines.append(
+                f"| {label} | {_cells(hm, 'coverage')} | {_cells(hm, 'ideal')} | {_cells(hm, 'pit_coverage')} | "
+                f"{_cells(wh, 'coverage')} | {_cells(wh, 'ideal')} | {_cells(wh, 'pit_coverage')} | {hm['origins']} |"
+            )
+        lines += ["", "| H | CRPS ratio how-many | CRPS ratio when | skill how-many | skill when |"]
+        lines.append("|---|---|---|---|---|")
+        for r in data["rows"]:
+            lines.append(
+                f"| {r['horizon']} | {r['how_many_crps_ratio']:.3f} | {r['when_crps_ratio']:.3f} | "
+                f"{r['how_many_skill']:.3f} | {r['when_skill']:.3f} |"
+            )
+        lines += ["", "| target | measured | met |", "|---|---|---|"]
+        for v in data["targets"]:
+            lines.append(f"| {v['target']} | {v['measured']} | {'yes' if v['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def targets_main(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    data = Path(args.data)
+    series = pipeline.load_series(data)
+    names = sorted(series, key=str.lower)
+    parts = parts_of(names, data)
+    main, young = run_targets(series, args)
+    result: dict[str, Any] = {
+        "benchmark": "backtests_targets",
+        "data": data.name,
+        "method": bt.DEFAULT_METHOD,
+        "window": bt.window_label(bt.DEFAULT_WINDOW),
+        "baseline": {"method": SHARP_BASELINE[0], "window": SHARP_BASELINE[1]},
+        "horizons": list(TARGET_HORIZONS),
+        "step": args.step,
+        "runs": args.runs,
+        "seed": args.seed,
+        "first_origin": args.first_origin,
+        "young": {
+            "first_origin": YOUNG_FIRST,
+            "last_origin": YOUNG_LAST,
+            "horizon": YOUNG_HORIZON,
+            "step": YOUNG_STEP,
+        },
+        "split_rule": "sha256(owner__name) first hex digit 0-9: tuning, a-f: holdout",
+        "parts": {},
+    }
+    for part, members in (*((p, parts[p]) for p in PARTS), ("all", names)):
+        rows = target_rows(subset(main, members))
+        young_part = young_row(subset(young, members))
+        result["parts"][part] = {
+            "series": members,
+            "rows": rows,
+            "young": young_part,
+            "targets": verdicts(rows, young_part),
+        }
+    result["run_seconds"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out).with_name("backtests_targets.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float))
+    out.with_suffix(".md").write_text(targets_tables(result))
+    print(
+        json.dumps(
+            {p: d["targets"] for p, d in result["parts"].items()}
+            | {"run_seconds": result["run_seconds"]},
+            indent=1,
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -369,7 +678,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "backtests.json"))
     parser.add_argument("--img", default=str(ROOT / "docs" / "img"))
+    parser.add_argument(
+        "--study",
+        choices=("methods", "targets"),
+        default="methods",
+        help="methods: every method and window (the ranking); targets: the default against its targets",
+    )
     args = parser.parse_args(argv)
+    if args.study == "targets":
+        return targets_main(args)
 
     started = time.perf_counter()
     # Always computed afresh: a cache would mean unpickling a file from disk.
