@@ -181,20 +181,6 @@ def configurations(study: backtest_report.Backtest) -> list[tuple[str, int | Non
     return out
 
 
-def ideal_coverage(
-    study: backtest_report.Backtest, method: str, window, question: str, h: int, origins=None
-) -> dict[str, float]:
-    base, calibrated = bt.parse_method(method)
-    parts = [
-        study._scores(
-            s, calibrated, question, h, None if origins is None else origins.get(s.name, set())
-        ).ideal
-        for s in study._series(base, window)
-    ]
-    ideal = np.concatenate([np.asarray(p).reshape(-1, len(bt.LEVELS)) for p in parts]).mean(axis=0)
-    return {bt.metrics.level_label(p): float(v) for p, v in zip(bt.LEVELS, ideal, strict=True)}
-
-
 def crps_skill(
     study: backtest_report.Backtest, report: dict[str, Any], baseline: dict[str, Any], question: str
 ) -> float:
@@ -225,7 +211,7 @@ def summarise(study: backtest_report.Backtest, origins=None) -> list[dict[str, A
             for q in bt.QUESTIONS:
                 block = report["pooled"][q]
                 row[q] = block
-                row[f"{q}_ideal"] = ideal_coverage(study, method, window, q, h, origins)
+                row[f"{q}_ideal"] = block["ideal"]  # computed in core (Scores.block)
                 row[f"{q}_skill"] = crps_skill(study, report, baselines[h], q)
                 row[f"{q}_gap"] = max(
                     abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in TARGET_LEVELS
@@ -355,7 +341,7 @@ def plots(
                 label = f"{method} W={bt.window_label(window)}"
                 line = ax.plot(levels, curve, lw=1.2, alpha=0.8)[0]
                 ax.plot(xs, ys, "o", color=line.get_color(), ms=6, label=label)
-            ideal = ideal_coverage(study, chosen[0], chosen[1], question, h)
+            ideal = study.report(chosen[0], chosen[1], h)["pooled"][question]["ideal"]
             ax.plot(
                 [float(k) / 100 for k in ideal],
                 list(ideal.values()),
@@ -717,6 +703,24 @@ def main(argv: list[str] | None = None) -> int:
     md = tables(mc_rows, ranking, ml_rows, (chosen[0], bt.window_label(chosen[1])))
     for h in HORIZONS:
         md += "\n" + per_series_table(study, chosen[0], chosen[1], h)
+    # the same study read on the tuning and the hold-out part apart (the split is fixed by name)
+    parts: dict[str, Any] = {}
+    for part, members in parts_of(study.series_names, Path(args.data)).items():
+        part_rows = [
+            r
+            for r in summarise(subset(study, members))
+            if bt.parse_method(r["method"])[0] in bt.MC_METHODS
+        ]
+        part_ranking = rank(part_rows)
+        parts[part] = {"series": members, "ranking": part_ranking, "rows": part_rows}
+        md += f"\n### Ranking over H = 4, 8, 12 on the {part} part ({len(members)} series)\n\n"
+        md += "| method | window | how-many max gap | when excess | CRPS skill how-many | CRPS skill when | calibrated |\n"
+        md += "|---|---|---|---|---|---|---|\n"
+        for r in part_ranking:
+            md += (
+                f"| {r['method']} | {r['window']} | {r['how_many_gap']:.1f} | {r['when_excess']:.1f} | "
+                f"{r['how_many_skill']:.3f} | {r['when_skill']:.3f} | {'yes' if r['calibrated'] else 'no'} |\n"
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).with_name("backtests_tables.md").write_text(md)
     result = {
@@ -735,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         "ml_ranking": ml_ranking,
         "rows": rows,
         "ml_rows": ml_rows,
+        "parts": parts,
         "images": images,
         "from_cache": False,
         "run_seconds": round(time.perf_counter() - started, 1),
