@@ -41,7 +41,7 @@ WINDOW_CHOICES = [
     ("all of it", "all"),
 ]
 POLL_SECONDS = 0.25
-MAX_HORIZON_WEEKS = core_backtest.MAX_HORIZON  # the longest horizon a backtest scores
+MAX_HORIZON_WEEKS = 104  # two years ahead: beyond it too few past dates remain to score
 MAX_STEP_WEEKS = 52
 MIN_RUNS = 100  # fewer futures per forecast and the scores are mostly sampling noise
 MAX_RUNS_PER_FORECAST = 1_000_000  # times every past date and series: hours beyond it
