@@ -41,9 +41,19 @@ def _seed(text: str) -> int:
 # --------------------------------------------------------------------------- backtest
 
 
-def _share(value: float | None) -> str:
-    """A share of origins in whole percent ('-' without origins)."""
-    return "  -" if value is None or not math.isfinite(value) else f"{100 * value:3.0f}"
+def _share(value: float | None, probability: bool = False) -> str:
+    """A share in whole percent ('-' without origins).
+
+    With `probability` (the "ideal" column: the forecasts' own mean
+    probability of being met) it never reads 100 or 0: '>99' and '<1'.
+    """
+    if value is None or not math.isfinite(value):
+        return "  -"
+    if probability and value >= 0.995:
+        return ">99"
+    if probability and value <= 0.005:
+        return " <1"
+    return f"{100 * value:3.0f}"
 
 
 def _block_line(label: str, block: dict[str, Any]) -> str:
@@ -51,7 +61,8 @@ def _block_line(label: str, block: dict[str, Any]) -> str:
     ideal = block.get("ideal", {})
     pit = block.get("pit_coverage", {})
     shares = "  ".join(
-        f"{k}%:{_share(v)}/{_share(ideal.get(k))}/{_share(pit.get(k))}" for k, v in cov.items()
+        f"{k}%:{_share(v)}/{_share(ideal.get(k), True)}/{_share(pit.get(k))}"
+        for k, v in cov.items()
     )
     crps = block["crps"]
     crps_text = "-" if crps is None or not math.isfinite(crps) else f"{crps:.2f}"

@@ -160,6 +160,22 @@ def test_text_output_shows_met_ideal_and_pit_coverage(capsys):
     assert f"85%:{cell}" in out
 
 
+def test_text_output_never_shows_an_ideal_probability_of_100(capsys, tmp_path):
+    # a team that finishes 5 items every week: its forecasts are certain, and say ">99", not 100
+    steady = tmp_path / "steady.csv"
+    weeks = (FIXTURES / "psf__black.csv").read_text().splitlines()[1:61]
+    steady.write_text("week_start,throughput\n" + "".join(f"{w.split(',')[0]},5\n" for w in weeks))
+    argv = ["backtest", "--data", str(steady), "--method", "bootstrap", "--horizon", "1"]
+    argv += ["--step", "1", "--runs", "100"]
+    data = _json(capsys, [*argv, "--json"])
+    assert data["pooled"]["when"]["ideal"]["50"] == 1.0
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    when = out.split("when (within w periods):")[1].splitlines()[1]
+    assert when.strip().startswith("pooled") and "50%:100/>99/" in when
+    assert "/100/" not in out
+
+
 def test_horizon_26_is_accepted_and_reported(capsys):
     data = _json(
         capsys, [*BLACK, "--method", "bootstrap", "--horizon", "26", "--step", "52", "--json"]
