@@ -423,9 +423,14 @@ def summarise_block(
         means[name] = float(array.mean()) if array.size else math.nan
     block: dict[str, Any] = {"coverage": coverage_from_hits(hit_array, levels)}
     if ideal is not None:
-        block["ideal"] = ideal_from_probabilities(
-            np.asarray(ideal).reshape(-1, len(block["coverage"])), levels
-        )
+        ideal_array = np.asarray(ideal, dtype=float)
+        if ideal_array.ndim != 2 or ideal_array.shape[0] != origins:
+            raise InputError(
+                "ideal",
+                ideal_array.shape,
+                f"must hold one row of probabilities per origin ({origins})",
+            )
+        block["ideal"] = ideal_from_probabilities(ideal_array, levels)
     if pits is not None:
         if reading is None:
             raise InputError("reading", reading, "must be given with pits ('how_many' or 'when')")

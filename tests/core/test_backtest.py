@@ -418,6 +418,22 @@ def test_pit_coverage_reads_both_questions_the_right_way_round():
         metrics.pit_coverage(pits, "later", [0.5])
 
 
+def test_a_block_refuses_ideal_or_pits_that_do_not_match_its_origins():
+    hits = np.ones((3, 4), dtype=bool)
+    scores = (np.ones(3), np.ones(3), np.zeros(3))
+    with pytest.raises(InputError, match="ideal"):
+        metrics.summarise_block(hits, *scores, ideal=np.full((2, 4), 0.9))
+    with pytest.raises(InputError, match="pits"):
+        metrics.summarise_block(hits, *scores, pits=[0.5, 0.5], reading="when")
+    with pytest.raises(InputError, match="reading"):
+        metrics.summarise_block(hits, *scores, pits=[0.5, 0.5, 0.5])
+    block = metrics.summarise_block(
+        hits, *scores, ideal=np.full((3, 4), 0.9), pits=[0.1, 0.6, 0.9], reading="when"
+    )
+    assert block["ideal"]["50"] == pytest.approx(0.9)
+    assert block["pit_coverage"]["50"] == pytest.approx(1 / 3)
+
+
 def test_report_blocks_hold_ideal_and_pit_coverage_pooled_by_origins():
     results = {}
     for name in ("psf__black", "etcd-io__etcd"):
