@@ -36,6 +36,10 @@ def test_coverage_frame_is_the_pooled_report(backtest):
             assert [row[f"{lv}%"] for lv in tables.LEVELS] == [
                 block["coverage"][lv] for lv in tables.LEVELS
             ]
+            for key, name in (("ideal", "ideal"), ("PIT", "pit_coverage")):
+                assert [row[f"{key} {lv}%"] for lv in tables.LEVELS] == [
+                    block[name][lv] for lv in tables.LEVELS
+                ]
             gaps = [abs(block["coverage"][lv] - int(lv) / 100) * 100 for lv in tables.LEVELS]
             assert row["calibration_gap"] == pytest.approx(sum(gaps) / 4)
             assert row["origins"] == block["origins"] > 0

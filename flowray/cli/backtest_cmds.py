@@ -11,6 +11,7 @@ from typing import Any
 from flowray.core.limits import MAX_SEED
 from flowray.core.validation import whole_number
 from flowray.exceptions import InputError
+from flowray.text import printable
 
 
 def _print_json(data: dict[str, Any]) -> None:
@@ -40,21 +41,43 @@ def _seed(text: str) -> int:
 # --------------------------------------------------------------------------- backtest
 
 
+def _share(value: float | None, probability: bool = False) -> str:
+    """A share in whole percent ('-' without origins).
+
+    With `probability` (the "ideal" column: the forecasts' own mean
+    probability of being met) it never reads 100 or 0: '>99' and '<1'.
+    """
+    if value is None or not math.isfinite(value):
+        return "  -"
+    if probability and value >= 0.995:
+        return ">99"
+    if probability and value <= 0.005:
+        return " <1"
+    return f"{100 * value:3.0f}"
+
+
 def _block_line(label: str, block: dict[str, Any]) -> str:
     cov = block["coverage"]
+    ideal = block.get("ideal", {})
+    pit = block.get("pit_coverage", {})
     shares = "  ".join(
-        f"{k}%:{'  -' if v is None or not math.isfinite(v) else f'{v:4.0%}'}"
+        f"{k}%:{_share(v)}/{_share(ideal.get(k), True)}/{_share(pit.get(k))}"
         for k, v in cov.items()
     )
     crps = block["crps"]
     crps_text = "-" if crps is None or not math.isfinite(crps) else f"{crps:.2f}"
-    return f"  {label:<28} {shares}   CRPS {crps_text:>6}   origins {block['origins']}"
+    return f"  {printable(label):<28} {shares}   CRPS {crps_text:>6}   origins {block['origins']}"
 
 
 def _describe_backtest(report: dict[str, Any]) -> str:
+    last = report.get("last_origin")
+    origins = f"origins {report['first_origin']} to {'the end' if last is None else last}"
     lines = [
         f"Backtest of {report['method']} (window {report['window']}), horizon {report['horizon']} periods, "
-        f"every {report['step']} periods; coverage = share of origins where the forecast was met"
+        f"{origins}, every {report['step']} periods.",
+        "Each level reads met/ideal/PIT in %: met = share of origins where the forecast came true; "
+        "ideal = what a perfectly calibrated forecast of this whole-number form would reach; "
+        "PIT = the same level read from randomised PITs (calibrated = the level itself).",
     ]
     for question, title in (
         ("how_many", "how many (at least X)"),
@@ -70,11 +93,26 @@ def _describe_backtest(report: dict[str, Any]) -> str:
 def _run_backtest(args: argparse.Namespace) -> int:
     from flowray import pipeline
     from flowray.core import backtest
+    from flowray.core.checks import MIN_PERIODS
 
     method = args.method or backtest.DEFAULT_METHOD
     backtest.parse_method(method)
     window = backtest.DEFAULT_WINDOW if args.window is None else backtest.parse_window(args.window)
-    horizon = _positive("--horizon", args.horizon)
+    horizon = whole_number("--horizon", args.horizon, 1, backtest.MAX_HORIZON)
+    first_origin = (
+        backtest.DEFAULT_FIRST_ORIGIN
+        if args.first_origin is None
+        else whole_number("--first-origin", args.first_origin, MIN_PERIODS)
+    )
+    last_origin = (
+        None if args.last_origin is None else whole_number("--last-origin", args.last_origin, 0)
+    )
+    if last_origin is not None and last_origin < first_origin:
+        raise InputError(
+            "--last-origin",
+            args.last_origin,
+            f"must not come before --first-origin ({first_origin})",
+        )
     series = pipeline.load_series(args.data)
     result = pipeline.run_backtest(
         series,
@@ -84,8 +122,10 @@ def _run_backtest(args: argparse.Namespace) -> int:
         step=_positive("--step", args.step),
         runs=_positive("--runs", args.runs),
         seed=_seed(args.seed),
-        first_origin=_positive("--first-origin", args.first_origin) if args.first_origin else None,
+        first_origin=first_origin,
+        last_origin=last_origin,
         engine="ray" if args.ray else "serial",
+        labels={"horizon": "--horizon", "first_origin": "--first-origin"},
     )
     report = result.report(method, window, horizon)
     skipped = [f"{r['name']}: {r['skipped']}" for r in report["series"] if r.get("skipped")]
@@ -191,6 +231,7 @@ def _run_deadline(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from flowray.core import backtest, ml, ml_deadline
+    from flowray.core.checks import MIN_PERIODS
 
     bt = sub.add_parser(
         "backtest",
@@ -208,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument(
         "--horizon",
         default=str(backtest.DEFAULT_HORIZON),
-        help="periods forecast at each origin (default %(default)s)",
+        help=f"periods forecast at each origin, 1 to {backtest.MAX_HORIZON} (default %(default)s)",
     )
     bt.add_argument(
         "--window",
@@ -231,7 +272,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--seed", default="0", help="random seed (default 0)")
     bt.add_argument(
         "--first-origin",
-        help=f"periods of history before the first scored origin (default {backtest.DEFAULT_FIRST_ORIGIN})",
+        help=(
+            "first scored origin, in periods from each series' start (at least "
+            f"{MIN_PERIODS}; default {backtest.DEFAULT_FIRST_ORIGIN})"
+        ),
+    )
+    bt.add_argument(
+        "--last-origin",
+        help=(
+            "last scored origin, in periods from each series' start (default: as late as the "
+            "series allows); with --first-origin 10 --last-origin 64, young histories only"
+        ),
     )
     bt.add_argument("--ray", action="store_true", help="fan series out as Ray tasks")
     bt.add_argument("--json", action="store_true", help="print one JSON object")

@@ -67,6 +67,7 @@ DEFAULT_HORIZON = 8
 DEFAULT_STEP = 4
 DEFAULT_RUNS = 2000
 DEFAULT_FIRST_ORIGIN = 52  # periods of history before the first scored origin
+MAX_HORIZON = 26  # half a year of weeks: the longest horizon backtested and reported
 ML_PATHS = 1000  # ML throughput paths per origin
 ML_MIN_FIRST_ORIGIN = ml.MIN_ML_PERIODS
 WHEN_PERIODS_FACTOR = 5  # "when" runs stop at 5 x H periods (8 at least): later = not done
@@ -167,17 +168,25 @@ def origin_seed(seed: int, origin: int, horizon: int, question: str) -> int:
 
 
 def learning_origins(
-    n_periods: int, horizon: int, base: str, first_origin: int, step: int
+    n_periods: int,
+    horizon: int,
+    base: str,
+    first_origin: int,
+    step: int,
+    last_origin: int | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Origins forecast for one series, and which of them are scored.
 
-    Scored origins: first_origin, first_origin + step, ... up to n - H.
+    Scored origins: first_origin, first_origin + step, ... up to n - H (or
+    `last_origin`, if that comes first); later origins are not forecast at all.
     Monte Carlo methods also forecast every earlier and in-between origin
     from MIN_PERIODS on (cheap), so the calibration layer has errors to learn
     from; ML methods (expensive) only extend the scored grid back in steps of
     `step` to ML_MIN_FIRST_ORIGIN.
     """
     last = n_periods - horizon
+    if last_origin is not None:
+        last = min(last, int(last_origin))
     if base in ML_METHODS:
         low = ML_MIN_FIRST_ORIGIN
         first = (
@@ -319,14 +328,22 @@ class Scores:
             setattr(out, name, np.asarray(getattr(self, name), dtype=float))
         return out
 
-    def block(self) -> dict[str, Any]:
-        """The backtest JSON block: coverage, crps, pinball, median_abs_error, origins."""
+    def block(self, question: str) -> dict[str, Any]:
+        """The backtest JSON block of `question`: coverage next to ideal and PIT coverage, scores.
+
+        "ideal" is what a perfectly calibrated forecast of this discrete form
+        would reach at these origins; "pit_coverage" reads the same levels
+        from the randomised PITs, where calibrated means exactly nominal.
+        """
         return metrics.summarise_block(
             np.asarray(self.hits, dtype=bool).reshape(-1, len(LEVELS)),
             self.crps,
             self.pinball,
             self.median_abs_error,
             LEVELS,
+            ideal=np.asarray(self.ideal, dtype=float).reshape(-1, len(LEVELS)),
+            pits=self.pit,
+            reading=question,
         )
 
 
@@ -431,11 +448,15 @@ def backtest_series(
     first_origin: int = DEFAULT_FIRST_ORIGIN,
     ml_paths: int = ML_PATHS,
     calibrate: bool = True,
+    last_origin: int | None = None,
 ) -> SeriesBacktest:
     """Backtest one method on one series: raw and calibrated scores at every scored origin.
 
     With calibrate=False only the scored origins are forecast (no learning
-    origins in between) and the calibrated scores stay empty.
+    origins in between) and the calibrated scores stay empty. `first_origin`
+    and `last_origin` (periods from the series' start) bound the scored
+    origins, e.g. to young histories; the origins before them still teach
+    the calibration, exactly as in a backtest without the bounds.
 
     The calibrated forecast at origin t applies `calibration.fit_calibration`
     to the raw PITs of this series' earlier forecasts (same method, question
@@ -448,10 +469,10 @@ def backtest_series(
         )
     if base not in BASE_METHODS:
         raise InputError("method", base, f"must be one of {', '.join(BASE_METHODS)}")
-    horizons = tuple(whole_number("horizon", h, 1) for h in horizons)
+    horizons = tuple(whole_number("horizon", h, 1, MAX_HORIZON) for h in horizons)
     step = whole_number("step", step, 1)
     runs = whole_number("runs", runs, 1)
-    first_origin = whole_number("first_origin", first_origin, MIN_PERIODS)
+    first_origin, last_origin = check_origin_bounds(first_origin, last_origin)
     if base in ML_METHODS:
         first_origin = max(first_origin, ML_MIN_FIRST_ORIGIN)
     keys = [(q, h) for h in horizons for q in QUESTIONS]
@@ -462,12 +483,13 @@ def backtest_series(
         result.skipped = f"ML needs a window of at least {ml.MIN_ML_PERIODS} periods"
         return _freeze(result)
     max_h = max(horizons)
-    origins, scored = learning_origins(array.size, max_h, base, first_origin, step)
+    origins, scored = learning_origins(array.size, max_h, base, first_origin, step, last_origin)
     if not calibrate:
         origins, scored = origins[scored], scored[scored]
     result.calibrated_scores = bool(calibrate)
     if not scored.any():
-        result.skipped = f"{array.size} periods: no origin with {first_origin} periods before it and {max_h} after"
+        upto = "" if last_origin is None else f" (up to {last_origin})"
+        result.skipped = f"{array.size} periods: no origin with {first_origin} periods before it{upto} and {max_h} after"
         return _freeze(result)
     past: dict[tuple[str, int], tuple[list[int], list[float]]] = {k: ([], []) for k in keys}
     past_z: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
@@ -556,19 +578,69 @@ class BacktestOptions:
     first_origin: int = DEFAULT_FIRST_ORIGIN
     ml_paths: int = ML_PATHS
     calibrate: bool = True  # run the calibration layer (needed only when a '+cal' method is asked)
+    last_origin: int | None = None  # the last scored origin (None: as late as each series allows)
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "horizons", tuple(whole_number("horizon", h, 1) for h in self.horizons)
+            self,
+            "horizons",
+            tuple(whole_number("horizon", h, 1, MAX_HORIZON) for h in self.horizons),
         )
         object.__setattr__(self, "step", whole_number("step", self.step, 1))
         object.__setattr__(self, "runs", whole_number("runs", self.runs, 1))
         object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
-        object.__setattr__(self, "first_origin", whole_number("first_origin", self.first_origin, 1))
+        first, last = check_origin_bounds(self.first_origin, self.last_origin)
+        object.__setattr__(self, "first_origin", first)
+        object.__setattr__(self, "last_origin", last)
+
+    def check_lengths(
+        self, lengths: Mapping[str, int], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Refuse a backtest that no series can score: origins or horizon beyond every series.
+
+        A series too short for these bounds is skipped (and says why); when
+        all are, the user asked for something the history does not hold.
+        `labels` renames the fields in the error (e.g. to the CLI's flags).
+        """
+        if not lengths:
+            return
+        label = {"horizon": "horizon", "first_origin": "first_origin", **(labels or {})}
+        longest = max(lengths.values())
+        max_h = max(self.horizons)
+        if max_h > longest - MIN_PERIODS:
+            raise InputError(
+                label["horizon"],
+                max_h,
+                f"must leave {MIN_PERIODS} periods of history: the longest series has "
+                f"{longest} periods, so at most {max(longest - MIN_PERIODS, 0)}",
+            )
+        if self.first_origin > longest - max_h:
+            raise InputError(
+                label["first_origin"],
+                self.first_origin,
+                f"is beyond the series: with horizon {max_h} the longest series "
+                f"({longest} periods) has origins up to {longest - max_h}",
+            )
 
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `backtest_series`."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_origin_bounds(first_origin: Any, last_origin: Any) -> tuple[int, int | None]:
+    """Validated (first, last) scored origins, in periods from a series' start.
+
+    An origin is the number of periods of history before it, so the first
+    must leave MIN_PERIODS of history; the last (None: as late as the data
+    allows) may not come before the first.
+    """
+    first = whole_number("first_origin", first_origin, MIN_PERIODS)
+    if last_origin is None:
+        return first, None
+    last = whole_number("last_origin", last_origin, MIN_PERIODS)
+    if last < first:
+        raise InputError("last_origin", last_origin, f"must not come before first_origin ({first})")
+    return first, last
 
 
 def backtest_series_task(

@@ -37,6 +37,7 @@ class Backtest:
     runs: int
     seed: int
     first_origin: int
+    last_origin: int | None = None  # None: every series scored up to its last possible origin
 
     @property
     def series_names(self) -> list[str]:
@@ -105,7 +106,7 @@ class Backtest:
             keep = None if origins is None else origins.get(s.name, set())
             row: dict[str, Any] = {"name": s.name}
             for question in QUESTIONS:
-                row[question] = self._scores(s, calibrated, question, horizon, keep).block()
+                row[question] = self._scores(s, calibrated, question, horizon, keep).block(question)
             if s.skipped:
                 row["skipped"] = s.skipped
             rows.append(row)
@@ -120,6 +121,7 @@ class Backtest:
             "runs": self.runs,
             "seed": self.seed,
             "first_origin": self.first_origin,
+            "last_origin": self.last_origin,
         }
 
     def pits(

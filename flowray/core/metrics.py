@@ -234,6 +234,54 @@ def pit_histogram(pits: ArrayLike, bins: int = 10) -> NDArray[np.int64]:
     return counts.astype(np.int64)
 
 
+def pit_coverage(
+    pits: ArrayLike, reading: str, levels: ArrayLike = DEFAULT_LEVELS
+) -> dict[str, float]:
+    """Coverage read from randomised PITs: free of the whole-number effect, so p when calibrated.
+
+    "when" (done within the p-quantile) is met when PIT <= p; "how_many"
+    (at least the (1 - p)-quantile) when PIT >= 1 - p. For a forecast that is
+    the true law of a discrete outcome the randomised PIT is uniform, so both
+    shares tend to exactly p, where the plain coverage of the same forecast
+    tends to its "ideal" (>= p) instead.
+    """
+    if reading not in ("how_many", "when"):
+        raise InputError("reading", reading, "must be 'how_many' or 'when'")
+    level_array = np.atleast_1d(_levels(levels))
+    array = np.asarray(pits, dtype=float).ravel()
+    if not np.all(np.isfinite(array)) or np.any(array < 0) or np.any(array > 1):
+        raise InputError("pits", pits, "each PIT value must lie in [0, 1]")
+    if array.size == 0:
+        return {level_label(p): math.nan for p in level_array}
+    if reading == "when":
+        shares = (array[:, np.newaxis] <= level_array).mean(axis=0)
+    else:
+        shares = (array[:, np.newaxis] >= 1.0 - level_array).mean(axis=0)
+    return {level_label(p): float(x) for p, x in zip(level_array, shares, strict=True)}
+
+
+def ideal_from_probabilities(
+    probabilities: ArrayLike, levels: ArrayLike = DEFAULT_LEVELS
+) -> dict[str, float]:
+    """Mean over origins of each forecast's own probability of being met, per level.
+
+    `probabilities` is (origins, levels): at each origin, the probability the
+    forecast itself gives to its level-p answer coming true (>= p on whole
+    numbers). Its mean is the coverage a perfectly calibrated forecast of
+    that discrete form would reach at those origins.
+    """
+    level_array = np.atleast_1d(_levels(levels))
+    array = np.asarray(probabilities, dtype=float)
+    if array.ndim != 2 or array.shape[1] != level_array.size:
+        raise InputError(
+            "ideal", array.shape, f"must be a 2-D array (origins, {level_array.size} levels)"
+        )
+    if array.shape[0] == 0:
+        return {level_label(p): math.nan for p in level_array}
+    means = array.mean(axis=0)
+    return {level_label(p): float(x) for p, x in zip(level_array, means, strict=True)}
+
+
 # ---------------------------------------------------------------------------
 # pinball loss
 
@@ -352,11 +400,17 @@ def summarise_block(
     pinball: ArrayLike,
     median_abs_errors: ArrayLike,
     levels: ArrayLike = DEFAULT_LEVELS,
+    ideal: ArrayLike | None = None,
+    pits: ArrayLike | None = None,
+    reading: str | None = None,
 ) -> dict[str, Any]:
     """Per-origin scores of one series (and one question) -> the block of the backtest JSON.
 
     Returns {"coverage": {"50": share, ...}, "crps", "pinball", "median_abs_error", "origins"}
-    with means over origins (NaN when there are no origins).
+    with means over origins (NaN when there are no origins). Given `ideal`
+    (origins x levels, see `ideal_from_probabilities`) the block also holds
+    "ideal"; given `pits` and their `reading` ("how_many" or "when") it holds
+    "pit_coverage" (see `pit_coverage`).
     """
     hit_array = np.asarray(hits, dtype=bool)
     origins = int(hit_array.shape[0]) if hit_array.ndim == 2 else -1
@@ -367,7 +421,24 @@ def summarise_block(
         if array.size != origins:
             raise InputError(name, array.shape, f"must hold one score per origin ({origins})")
         means[name] = float(array.mean()) if array.size else math.nan
-    return {"coverage": coverage_from_hits(hit_array, levels), **means, "origins": origins}
+    block: dict[str, Any] = {"coverage": coverage_from_hits(hit_array, levels)}
+    if ideal is not None:
+        ideal_array = np.asarray(ideal, dtype=float)
+        if ideal_array.ndim != 2 or ideal_array.shape[0] != origins:
+            raise InputError(
+                "ideal",
+                ideal_array.shape,
+                f"must hold one row of probabilities per origin ({origins})",
+            )
+        block["ideal"] = ideal_from_probabilities(ideal_array, levels)
+    if pits is not None:
+        if reading is None:
+            raise InputError("reading", reading, "must be given with pits ('how_many' or 'when')")
+        pit_array = np.asarray(pits, dtype=float).ravel()
+        if pit_array.size != origins:
+            raise InputError("pits", pit_array.shape, f"must hold one PIT per origin ({origins})")
+        block["pit_coverage"] = pit_coverage(pit_array, reading, levels)
+    return {**block, **means, "origins": origins}
 
 
 def pool_blocks(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -27,6 +27,9 @@ def coverage_frame(backtest: Backtest, methods: Sequence[str], window: int | Non
     Coverage is the share of origins where the forecast was met: a calibrated
     85% forecast is met at 85% of origins. `calibration_gap` is the mean
     |coverage - nominal| in points over the four levels of that question.
+    Next to each level: "ideal" (what a perfectly calibrated forecast of this
+    whole-number form would reach) and "PIT" (the level read from randomised
+    PITs, the level itself when calibrated).
     """
     import pandas as pd
 
@@ -38,6 +41,8 @@ def coverage_frame(backtest: Backtest, methods: Sequence[str], window: int | Non
             row: dict[str, Any] = {"method": method, "question": QUESTION_LABELS[question]}
             for level in LEVELS:
                 row[f"{level}%"] = block["coverage"][level]
+                row[f"ideal {level}%"] = block["ideal"][level]
+                row[f"PIT {level}%"] = block["pit_coverage"][level]
             row["calibration_gap"] = float(
                 np.mean([abs(block["coverage"][lv] - int(lv) / 100.0) * 100.0 for lv in LEVELS])
             )

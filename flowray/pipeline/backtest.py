@@ -12,15 +12,23 @@ from flowray.importers import read_throughput_file
 from flowray.jobs import ChunkTask, Engine, Job
 from flowray.pipeline.workspace import engine_named
 
+# Files of a data folder that describe the series rather than being one (see
+# tests/fixtures/throughput/README.md).
+METADATA_FILES = frozenset({"manifest.csv", "split.csv"})
+
 
 def load_series(path: str | Path) -> dict[str, list[float]]:
     """Weekly series from a folder of `week_start,throughput` CSVs, or from one such file.
 
     Names are the file stems (`owner__name`), sorted; values oldest first.
+    A folder's MANIFEST.csv and SPLIT.csv are metadata, not series, and are skipped.
     """
     source = Path(path)
     if source.is_dir():
-        files = sorted(source.glob("*.csv"), key=lambda p: p.name.lower())
+        files = sorted(
+            (f for f in source.glob("*.csv") if f.name.lower() not in METADATA_FILES),
+            key=lambda p: p.name.lower(),
+        )
         if not files:
             raise InputError("data", str(path), "folder holds no .csv files")
     elif source.is_file():
@@ -75,12 +83,19 @@ def submit_backtest(
     runs: int = 2000,
     seed: int = 0,
     first_origin: int | None = None,
+    last_origin: int | None = None,
     *,
     engine: str | Engine | None = "ray",
+    labels: Mapping[str, str] | None = None,
 ) -> Job:
     """Backtest methods (base names; '+cal' variants come with them) x windows on every series, as a job.
 
-    `job.result()` is a core.backtest_report.Backtest, the same on either engine.
+    Scored origins run from `first_origin` (default 52) to `last_origin`
+    (default: as late as each series allows), in periods from each series'
+    start; horizons 1 to backtest.MAX_HORIZON. Bounds that no series can
+    score raise InputError before anything runs (`labels` names the fields
+    as the caller's user knows them). `job.result()` is a
+    core.backtest_report.Backtest, the same on either engine.
     """
     methods = list(methods or [backtest.DEFAULT_METHOD])
     window_list = list(windows) if windows is not None else [backtest.DEFAULT_WINDOW]
@@ -91,7 +106,9 @@ def submit_backtest(
         seed=seed,
         first_origin=backtest.DEFAULT_FIRST_ORIGIN if first_origin is None else first_origin,
         calibrate=any(backtest.parse_method(m)[1] for m in methods),
+        last_origin=last_origin,
     )
+    options.check_lengths({name: len(values) for name, values in series.items()}, labels)
     job_tasks = backtest_tasks(series, _backtest_bases(methods), window_list, options)
 
     def finalize(merged: dict[Any, Any] | None) -> backtest_report.Backtest:
@@ -102,6 +119,7 @@ def submit_backtest(
             runs=options.runs,
             seed=options.seed,
             first_origin=options.first_origin,
+            last_origin=options.last_origin,
         )
 
     return engine_named(engine).submit(
@@ -118,12 +136,24 @@ def run_backtest(
     runs: int = 2000,
     seed: int = 0,
     first_origin: int | None = None,
+    last_origin: int | None = None,
     *,
     engine: str | Engine | None = "serial",
+    labels: Mapping[str, str] | None = None,
 ) -> backtest_report.Backtest:
     """`submit_backtest(...).result()`, in this process unless told otherwise."""
     job = submit_backtest(
-        series, methods, windows, horizons, step, runs, seed, first_origin, engine=engine
+        series,
+        methods,
+        windows,
+        horizons,
+        step,
+        runs,
+        seed,
+        first_origin,
+        last_origin,
+        engine=engine,
+        labels=labels,
     )
     result: backtest_report.Backtest = job.result()
     return result

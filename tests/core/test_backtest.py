@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowray.core import backtest, backtest_report, calibration, live_calibration, metrics
 from flowray.exceptions import InputError, NotEnoughData
@@ -192,9 +195,18 @@ def test_scores_are_the_metrics_of_the_forecast_histograms():
         assert scores.median_abs_error[0] == pytest.approx(metrics.median_abs_error(hv, hc, actual))
         met = metrics.how_many_met if question == "how_many" else metrics.when_met
         assert scores.hits[0].tolist() == met(hv, hc, actual, backtest.LEVELS).tolist()
-        block = scores.block()
-        assert set(block) == {"coverage", "crps", "pinball", "median_abs_error", "origins"}
+        block = scores.block(question)
+        assert set(block) == {
+            "coverage",
+            "ideal",
+            "pit_coverage",
+            "crps",
+            "pinball",
+            "median_abs_error",
+            "origins",
+        }
         assert block["origins"] == 1
+        assert list(block["ideal"].values()) == pytest.approx(scores.ideal[0].tolist())
 
 
 def test_a_calibrated_forecast_is_met_about_as_often_as_it_says():
@@ -339,3 +351,197 @@ def test_default_constants_name_a_backtested_configuration():
         == backtest.DEFAULT_METHOD
     )
     assert backtest.DEFAULT_WINDOW in backtest.WINDOWS
+
+
+# --------------------------------------------------------------------------- ideal and PIT coverage
+
+
+def _true_law_scores(question: str, values: np.ndarray, probs: np.ndarray, n: int, seed: int):
+    """Score the true law of a discrete outcome against n outcomes drawn from that law."""
+    rng = np.random.default_rng(seed)
+    counts = probs * 10_000.0
+    scores = backtest.Scores()
+    for i, actual in enumerate(rng.choice(values, size=n, p=probs)):
+        scores.add(i, float(actual), backtest.score_forecast(question, values, counts, actual, rng))
+    return scores.frozen().block(question)
+
+
+@pytest.mark.parametrize("question", ["how_many", "when"])
+def test_the_true_law_is_met_as_often_as_ideal_and_its_pit_coverage_is_nominal(question):
+    # a coarse law (most mass on three values): whole numbers push "ideal" well above nominal
+    values = np.array([2, 3, 4, 5, 6])
+    probs = np.array([0.1, 0.25, 0.3, 0.25, 0.1])
+    n = 6000
+    block = _true_law_scores(question, values, probs, n, seed=5)
+    cdf = np.cumsum(probs)
+    for level in backtest.LEVELS:
+        key = metrics.level_label(level)
+        if question == "when":  # P(X <= the p-quantile)
+            exact = cdf[np.searchsorted(cdf, level - 1e-12)]
+        else:  # P(X >= the (1 - p)-quantile)
+            q = np.searchsorted(cdf, 1 - level - 1e-12)
+            exact = 1.0 - (cdf[q - 1] if q > 0 else 0.0)
+        assert block["ideal"][key] == pytest.approx(exact)
+        se = np.sqrt(level * (1 - level) / n)
+        assert abs(block["coverage"][key] - exact) < 4.5 * np.sqrt(exact * (1 - exact) / n) + 1e-9
+        assert abs(block["pit_coverage"][key] - level) < 4.5 * se
+    # the whole-number effect is real here: 50% answers are met far more than half the time
+    assert block["ideal"]["50"] > 0.6
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=8),
+    offset=st.integers(min_value=0, max_value=20),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_randomised_pit_coverage_is_nominal_for_any_correct_discrete_forecast(counts, offset, seed):
+    values = np.arange(offset, offset + len(counts))
+    weights = np.asarray(counts, dtype=float)
+    rng = np.random.default_rng(seed)
+    n = 3000
+    actuals = rng.choice(values, size=n, p=weights / weights.sum())
+    pits = [metrics.pit_randomized(values, weights, y, rng) for y in actuals]
+    for reading in ("how_many", "when"):
+        shares = metrics.pit_coverage(pits, reading, backtest.LEVELS)
+        for level in backtest.LEVELS:
+            se = np.sqrt(level * (1 - level) / n)
+            assert abs(shares[metrics.level_label(level)] - level) < 5.5 * se
+
+
+def test_pit_coverage_reads_both_questions_the_right_way_round():
+    pits = np.array([0.02, 0.2, 0.4, 0.6, 0.97])
+    assert metrics.pit_coverage(pits, "when", [0.5])["50"] == pytest.approx(0.6)
+    assert metrics.pit_coverage(pits, "how_many", [0.5])["50"] == pytest.approx(0.4)
+    assert metrics.pit_coverage(pits, "how_many", [0.95])["95"] == pytest.approx(0.8)  # not 0.02
+    with pytest.raises(InputError, match="reading"):
+        metrics.pit_coverage(pits, "later", [0.5])
+
+
+def test_a_block_refuses_ideal_or_pits_that_do_not_match_its_origins():
+    hits = np.ones((3, 4), dtype=bool)
+    scores = (np.ones(3), np.ones(3), np.zeros(3))
+    with pytest.raises(InputError, match="ideal"):
+        metrics.summarise_block(hits, *scores, ideal=np.full((2, 4), 0.9))
+    with pytest.raises(InputError, match="pits"):
+        metrics.summarise_block(hits, *scores, pits=[0.5, 0.5], reading="when")
+    with pytest.raises(InputError, match="reading"):
+        metrics.summarise_block(hits, *scores, pits=[0.5, 0.5, 0.5])
+    block = metrics.summarise_block(
+        hits, *scores, ideal=np.full((3, 4), 0.9), pits=[0.1, 0.6, 0.9], reading="when"
+    )
+    assert block["ideal"]["50"] == pytest.approx(0.9)
+    assert block["pit_coverage"]["50"] == pytest.approx(1 / 3)
+
+
+def test_report_blocks_hold_ideal_and_pit_coverage_pooled_by_origins():
+    results = {}
+    for name in ("psf__black", "etcd-io__etcd"):
+        results[(name, "bootstrap", 26)] = backtest.backtest_series(
+            name, _series(name, 120), "bootstrap", 26, horizons=(4,), step=6, runs=300
+        )
+    report = backtest_report.Backtest(results, (4,), 6, 300, 0, 52).report("bootstrap+cal", 26, 4)
+    for question in ("how_many", "when"):
+        rows = [row[question] for row in report["series"]]
+        for key in ("ideal", "pit_coverage"):
+            pooled = report["pooled"][question][key]["85"]
+            weighted = sum(r[key]["85"] * r["origins"] for r in rows) / sum(
+                r["origins"] for r in rows
+            )
+            assert pooled == pytest.approx(weighted)
+        assert all(row["ideal"]["85"] >= 0.85 for row in rows)
+
+
+# --------------------------------------------------------------------------- origin bounds, horizons
+
+
+def test_last_origin_bounds_the_scored_origins_without_changing_their_scores():
+    values = _series(periods=140)
+    common = {"horizons": (4,), "step": 2, "runs": 300, "seed": 3}
+    full = backtest.backtest_series("s", values, "recency", 12, first_origin=10, **common)
+    young = backtest.backtest_series(
+        "s", values, "recency", 12, first_origin=10, last_origin=64, **common
+    )
+    for calibrated in (False, True):
+        a, b = full.scores(calibrated, "how_many", 4), young.scores(calibrated, "how_many", 4)
+        assert b.origins.tolist() == list(range(10, 65, 2))
+        keep = np.isin(a.origins, b.origins)
+        # the calibration at origin t learns from the same earlier origins either way
+        assert np.array_equal(a.pit[keep], b.pit)
+        assert np.array_equal(a.crps[keep], b.crps)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "field"),
+    [
+        (-4, None, "first_origin"),
+        (3, None, "first_origin"),  # fewer than MIN_PERIODS periods of history
+        (20, 10, "last_origin"),
+        (20, -1, "last_origin"),
+        ("ten", None, "first_origin"),
+    ],
+)
+def test_bad_origin_bounds_are_named(first, last, field):
+    with pytest.raises(InputError) as info:
+        backtest.BacktestOptions(first_origin=first, last_origin=last)
+    assert info.value.field == field
+    assert str(first if field == "first_origin" else last) in str(info.value)
+
+
+def test_origins_and_horizons_beyond_the_history_are_named():
+    lengths = {"a": 100, "b": 60}
+    backtest.BacktestOptions(horizons=(26,), first_origin=74).check_lengths(lengths)
+    with pytest.raises(InputError, match="beyond the series") as info:
+        backtest.BacktestOptions(horizons=(26,), first_origin=75).check_lengths(lengths)
+    assert info.value.field == "first_origin" and "75" in str(info.value)
+    with pytest.raises(InputError) as info:
+        backtest.BacktestOptions(horizons=(20,), first_origin=8).check_lengths({"a": 27})
+    assert info.value.field == "horizon" and "at most 19" in str(info.value)
+    with pytest.raises(InputError, match="26") as info:
+        backtest.BacktestOptions(horizons=(8, 27))
+    assert info.value.field == "horizon"
+
+
+def test_every_horizon_up_to_26_is_backtested_and_reported():
+    values = _series(periods=120)
+    horizons = (1, 2, 26)
+    result = backtest.backtest_series(
+        "s", values, "bootstrap", 26, horizons=horizons, step=20, runs=200, calibrate=False
+    )
+    report = backtest_report.Backtest({("s", "bootstrap", 26): result}, horizons, 20, 200, 0, 52)
+    for h in horizons:
+        block = report.report("bootstrap", 26, h)["pooled"]["when"]
+        assert block["origins"] == len(range(52, 120 - 26 + 1, 20))
+        # at H = 1 "when" is 0 or 1 period: a calibrated forecast is met far above nominal
+        if h == 1:
+            assert block["ideal"]["50"] >= 0.5
+
+
+# --------------------------------------------------------------------------- the shipped series
+
+
+def test_the_split_follows_the_sha256_rule_and_covers_every_series():
+    with (FIXTURES / "SPLIT.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    stems = sorted(p.stem for p in FIXTURES.glob("*__*.csv"))
+    assert sorted(row["series"] for row in rows) == stems and len(stems) == 49
+    for row in rows:
+        digit = hashlib.sha256(row["series"].encode()).hexdigest()[0]
+        assert row["sha256_first_hex"] == digit
+        assert row["part"] == ("tuning" if digit in "0123456789" else "holdout")
+    assert {row["part"] for row in rows} == {"tuning", "holdout"}
+
+
+SHARED_WEEKLY = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "throughput"
+
+
+@pytest.mark.skipif(
+    not (SHARED_WEEKLY / "weekly").is_dir(),
+    reason="the shared dev data set is not next to this clone (only on the project's machines)",
+)
+def test_the_shipped_series_are_unchanged_copies_of_the_shared_set():
+    shared = sorted((SHARED_WEEKLY / "weekly").glob("*.csv"))
+    assert [p.name for p in shared] == sorted(p.name for p in FIXTURES.glob("*__*.csv"))
+    for path in shared:
+        assert (FIXTURES / path.name).read_bytes() == path.read_bytes()
+    assert (FIXTURES / "MANIFEST.csv").read_bytes() == (SHARED_WEEKLY / "MANIFEST.csv").read_bytes()
