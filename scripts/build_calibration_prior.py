@@ -32,7 +32,7 @@ from flowray.importers.throughput_files import read_throughput_csv  # noqa: E402
 
 DATA = ROOT / "tests" / "fixtures" / "throughput"
 OUT = ROOT / "flowray" / "data" / calibration_prior.PRIOR_FILE
-STRENGTH = 12.0
+STRENGTH = 24.0
 """The prior counts as this many own past errors (docs/model.md; chosen on the tuning part)."""
 RUNS = backtest.DEFAULT_RUNS
 SEED = 0
