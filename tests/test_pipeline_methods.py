@@ -189,6 +189,11 @@ def test_a_young_history_gets_the_default_calibrated_by_the_pooled_prior():
     report = result.method_report
     assert report.calibrated and report.uses_prior and report.past_errors == 25 - 10 - 8 + 1
     assert "and on the pooled prior of" in report.describe()
+    # the job on the serial engine (chunks, then the calibration task) equals the local forecast
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=values), Question("how_many", 10), RUNS, SEED
+    )
+    same_answer(result, expected)
     raw = run_local(
         Scenario(throughput=values[-12:], sampler="recency"), Question("how_many", 10), RUNS, SEED
     )
@@ -254,9 +259,10 @@ def test_batch_reforecasts_with_the_default_method_unless_told_otherwise(tmp_pat
 # -- as a Ray job ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("weeks", [120, 10])  # 10: a young history, calibrated by the pooled prior
 @pytest.mark.parametrize("kind", ["when", "how_many"])
-def test_the_ray_job_equals_the_local_calibrated_forecast(ray_session, kind):
-    values = history(120)
+def test_the_ray_job_equals_the_local_calibrated_forecast(ray_session, kind, weeks):
+    values = history(weeks)
     deadline = dt.date(2026, 6, 1)
     request = pipeline.ForecastRequest(
         kind=kind,
