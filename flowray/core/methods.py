@@ -173,7 +173,7 @@ class MethodReport:
         if n == 0:
             text = (
                 f"{sampled}, calibrated on {pooled}{ahead}: none of {whose} own past forecasts "
-                f"has a known outcome yet (its own take over as they accrue)."
+                f"has a known outcome yet (its own errors take over as they accrue)."
             )
         else:
             text = (
