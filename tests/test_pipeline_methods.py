@@ -121,9 +121,12 @@ def test_the_default_method_request_equals_calibrated_forecast(kind):
     report = outcome.result.method_report
     assert report.calibrated and report.past_errors >= 12 and report.history_periods == 90
     words = report.describe()
+    # the default method's map blends its own errors with the pooled prior, and says both
     assert (
         f"last {backtest.DEFAULT_WINDOW} weeks" in words
         and "calibrated on this history's own past forecast errors" in words
+        and f"({report.past_errors} past forecasts with a known outcome" in words
+        and "and on the pooled prior of" in words
     )
     # the calibration did something: the answer differs from the raw simulation of the same window
     raw = run_local(full.replace(throughput=values[-12:], sampler="recency"), question, RUNS, SEED)
@@ -150,9 +153,16 @@ def test_a_method_overrides_the_fields_sampler_and_a_named_method_sees_all_histo
 
 
 def test_too_little_history_for_calibration_falls_back_and_says_so():
+    """A '+cal' method the pooled prior does not cover still needs 12 of its own past errors."""
     values = history(25)  # 8 + 12 - 1 + H weeks are needed for 12 past errors at horizon H
     request = pipeline.ForecastRequest(
-        kind="how_many", throughput=values, periods=10, runs=RUNS, seed=SEED, method="default"
+        kind="how_many",
+        throughput=values,
+        periods=10,
+        runs=RUNS,
+        seed=SEED,
+        method="block+cal",
+        window=12,
     )
     result = pipeline.run_forecast(request).result
     report = result.method_report
@@ -164,9 +174,30 @@ def test_too_little_history_for_calibration_falls_back_and_says_so():
     )
     assert f"only {report.past_errors} past forecasts" in words and "needs 12" in words
     raw = run_local(
-        Scenario(throughput=values[-12:], sampler="recency"), Question("how_many", 10), RUNS, SEED
+        Scenario(throughput=values[-12:], sampler="block"), Question("how_many", 10), RUNS, SEED
     )
     same_answer(result, raw)  # the fallback is exactly the uncalibrated sampling it names
+
+
+def test_a_young_history_gets_the_default_calibrated_by_the_pooled_prior():
+    """The default method no longer falls back: the prior carries what its own errors cannot."""
+    values = history(25)
+    request = pipeline.ForecastRequest(
+        kind="how_many", throughput=values, periods=10, runs=RUNS, seed=SEED, method="default"
+    )
+    result = pipeline.run_forecast(request).result
+    report = result.method_report
+    assert report.calibrated and report.uses_prior and report.past_errors == 25 - 10 - 8 + 1
+    assert "and on the pooled prior of" in report.describe()
+    # the job on the serial engine (chunks, then the calibration task) equals the local forecast
+    expected = pipeline.calibrated_forecast(
+        Scenario(throughput=values), Question("how_many", 10), RUNS, SEED
+    )
+    same_answer(result, expected)
+    raw = run_local(
+        Scenario(throughput=values[-12:], sampler="recency"), Question("how_many", 10), RUNS, SEED
+    )
+    assert not np.array_equal(np.asarray(raw.counts), np.asarray(result.counts))
 
 
 def test_a_saved_forecast_records_its_method_and_window(tmp_path):
@@ -228,9 +259,10 @@ def test_batch_reforecasts_with_the_default_method_unless_told_otherwise(tmp_pat
 # -- as a Ray job ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("weeks", [120, 10])  # 10: a young history, calibrated by the pooled prior
 @pytest.mark.parametrize("kind", ["when", "how_many"])
-def test_the_ray_job_equals_the_local_calibrated_forecast(ray_session, kind):
-    values = history(120)
+def test_the_ray_job_equals_the_local_calibrated_forecast(ray_session, kind, weeks):
+    values = history(weeks)
     deadline = dt.date(2026, 6, 1)
     request = pipeline.ForecastRequest(
         kind=kind,

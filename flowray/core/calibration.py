@@ -168,10 +168,19 @@ def standardised_error(quantiles: ArrayLike, actual: float) -> float:
 
 @dataclass(frozen=True)
 class ConformalMap:
-    """Past standardised errors z: a new forecast becomes median + spread x z (mixed with itself)."""
+    """Past standardised errors z: a new forecast becomes median + spread x z (mixed with itself).
 
-    errors: NDArray[np.float64]
-    weight: float
+    With a pooled prior (`prior`, quantiles of the errors of many real teams'
+    forecasts), the errors' law is the mixture own_share x (own errors) +
+    (1 - own_share) x (prior): a young series with few own errors leans on what
+    other teams' forecasts got wrong, and its own errors take over as they accrue.
+    """
+
+    errors: NDArray[np.float64]  # this series' own past errors, oldest first
+    weight: float  # share of the calibrated law taken from the errors (the rest: the raw forecast)
+    prior: NDArray[np.float64] | None = None  # pooled error quantiles (equal weights), or None
+    own_share: float = 1.0  # share of the errors' law taken from the own errors
+    prior_teams: int = 0  # how many real series the prior was learned from
 
     @property
     def active(self) -> bool:
@@ -179,7 +188,22 @@ class ConformalMap:
 
     @property
     def n_errors(self) -> int:
+        """The series' own past errors (the prior's quantiles are not counted)."""
         return int(self.errors.size)
+
+    @property
+    def uses_prior(self) -> bool:
+        return self.active and self.prior is not None and self.own_share < 1.0
+
+    def atoms(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The errors' law as (errors, probabilities summing to 1)."""
+        own = self.errors
+        if not self.uses_prior:
+            return own, np.full(own.size, 1.0 / own.size)
+        assert self.prior is not None  # uses_prior says so
+        own_p = np.full(own.size, self.own_share / max(own.size, 1))
+        prior_p = np.full(self.prior.size, (1.0 - self.own_share) / self.prior.size)
+        return np.concatenate((own, self.prior)), np.concatenate((own_p, prior_p))
 
 
 def fit_conformal(
@@ -188,6 +212,7 @@ def fit_conformal(
     shrink_count: float = SHRINK_COUNT,
     max_errors: int | None = MAX_PAST_ERRORS,
 ) -> ConformalMap:
+    """The map learned from a series' own past errors alone; identity below `min_errors`."""
     errors = np.asarray(past_errors, dtype=float).ravel()
     if max_errors is not None:
         errors = errors[-int(max_errors) :]
@@ -196,19 +221,54 @@ def fit_conformal(
     return ConformalMap(errors, errors.size / (errors.size + float(shrink_count)))
 
 
+def prior_share(n_errors: int, strength: float) -> float:
+    """Weight of the pooled prior beside n own errors: strength / (n + strength).
+
+    The empirical-Bayes reading: the prior counts as `strength` past errors of
+    this series, so it carries a series with none and fades as its own accrue.
+    """
+    return float(strength) / (int(n_errors) + float(strength))
+
+
+def fit_conformal_with_prior(
+    past_errors: ArrayLike, prior: ArrayLike, strength: float, teams: int
+) -> ConformalMap:
+    """The map from a series' own past errors blended with a pooled prior of error quantiles.
+
+    The prior replaces the raw forecast as what the own errors are shrunk toward:
+    the raw forecast is known to be over-confident, the pooled errors are what
+    real teams' forecasts of the same method actually missed by.
+    """
+    errors = np.asarray(past_errors, dtype=float).ravel()
+    atoms = np.asarray(prior, dtype=float).ravel()
+    if atoms.size == 0 or not np.all(np.isfinite(atoms)):
+        raise InputError("prior", atoms.size, "must hold at least one finite error quantile")
+    if not np.all(np.isfinite(errors)):
+        raise InputError("past_errors", errors.size, "each past error must be a finite number")
+    own_share = 1.0 - prior_share(errors.size, strength)
+    return ConformalMap(errors, 1.0, atoms, own_share, int(teams))
+
+
 def conformal_histogram(
     values: ArrayLike, counts: ArrayLike, quantiles: ArrayLike, cmap: ConformalMap
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """(1 - w) x the forecast + w x the law of round(median + spread x z) over past errors z (>= 0)."""
+    """(1 - w) x the forecast + w x the law of round(median + spread x z) over the errors z (>= 0).
+
+    The errors are the map's own past errors, mixed with its pooled prior when it has one.
+    """
     v = np.asarray(values, dtype=np.int64)
     c = np.asarray(counts, dtype=float)
     c = c / c.sum()
     q10, q50, q90 = (float(x) for x in np.asarray(quantiles, dtype=float))
     spread = max((q90 - q10) / 2.0, MIN_SPREAD)
-    atoms = np.maximum(np.rint(q50 + spread * cmap.errors), 0).astype(np.int64)
+    errors, probabilities = cmap.atoms()
+    atoms = np.maximum(np.rint(q50 + spread * errors), 0).astype(np.int64)
     all_values = np.concatenate((v, atoms))
-    weights = np.concatenate(
-        ((1.0 - cmap.weight) * c, np.full(atoms.size, cmap.weight / atoms.size))
+    atom_weights = (
+        cmap.weight * probabilities
+        if cmap.uses_prior
+        else np.full(atoms.size, cmap.weight / atoms.size)  # own errors only: equal weights
     )
+    weights = np.concatenate(((1.0 - cmap.weight) * c, atom_weights))
     out_values, inverse = np.unique(all_values, return_inverse=True)
     return out_values, np.asarray(np.bincount(inverse, weights=weights), dtype=np.float64)

@@ -40,13 +40,18 @@ def live_calibration(
     window: int | None = DEFAULT_WINDOW,
     runs: int = DEFAULT_RUNS,
     seed: int = 0,
+    use_prior: bool = True,
 ) -> calibration.ConformalMap | calibration.CalibrationMap:
     """The calibration map a forecast made today would use.
 
     Backtests `base` on the history itself at every origin whose H-period
-    outcome is already known (origins s with s + H <= len(history)), collects
-    their errors for `question` and fits the map, exactly as the backtest's
-    calibration layer does at an origin equal to today.
+    outcome is already known (origins s with s + H <= len(history)) and
+    collects their errors for `question`. For the method the pooled prior was
+    learned on (flowray's default), the map blends those errors with the prior
+    (`calibration_prior`), so a young history is calibrated from its first
+    weeks; for other methods, or with `use_prior=False`, it is fitted from the
+    own errors alone, exactly as the backtest's calibration layer does at an
+    origin equal to today.
     """
     if question not in QUESTIONS:
         raise InputError("question", question, f"must be one of {', '.join(QUESTIONS)}")
@@ -76,6 +81,12 @@ def live_calibration(
             errors.append(calibration.standardised_error(spread_q, actual))
     if CALIBRATION_KIND == "pit":
         return calibration.fit_calibration(errors)
+    if use_prior:
+        from flowray.core import calibration_prior
+
+        prior = calibration_prior.load_prior()
+        if prior.applies_to(base, window):
+            return calibration_prior.prior_map(errors, question, h, prior)
     return calibration.fit_conformal(errors)
 
 

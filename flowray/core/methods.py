@@ -154,6 +154,42 @@ class MethodReport:
     def past_errors(self) -> int:
         return 0 if self.calibration is None else int(self.calibration.n_errors)
 
+    @property
+    def uses_prior(self) -> bool:
+        """True when the pooled prior of other teams' errors took part in the calibration."""
+        return self.calibrated and bool(getattr(self.calibration, "uses_prior", False))
+
+    @property
+    def prior_weight(self) -> float:
+        """The prior's share of the calibration's errors (0 without it)."""
+        if not self.uses_prior:
+            return 0.0
+        return 1.0 - float(self.calibration.own_share)
+
+    def _describe_with_prior(self, sampled: str, whose: str, ahead: str) -> str:
+        teams = int(self.calibration.prior_teams)
+        pooled = f"the pooled prior of {teams} real teams' forecast errors"
+        n = self.past_errors
+        if n == 0:
+            text = (
+                f"{sampled}, calibrated on {pooled}{ahead}: none of {whose} own past forecasts "
+                f"has a known outcome yet (its own errors take over as they accrue)."
+            )
+        else:
+            text = (
+                f"{sampled}, calibrated on {whose} own past forecast errors ({n} past "
+                f"{'forecast' if n == 1 else 'forecasts'} with a known outcome{ahead}) "
+                f"and on {pooled} (the prior weighs {round(self.prior_weight * 100):d}%, "
+                f"less as {whose} own errors accrue)."
+            )
+        if self.history_periods < MIN_PERIODS:
+            text = (
+                f"Only {self.history_periods} {period_word(self.period_days, self.history_periods)} "
+                f"of history (fewer than {MIN_PERIODS}): the pooled prior carries this forecast. "
+                + text
+            )
+        return text
+
     def sampler_words(self) -> str:
         words = SAMPLER_WORDS[self.method.base]
         if self.method.window is None or self.method.window >= self.history_periods:
@@ -187,6 +223,8 @@ class MethodReport:
                 if self.horizon is None
                 else f", made {self.horizon} {period_word(self.period_days, self.horizon)} ahead"
             )
+            if self.uses_prior:
+                return self._describe_with_prior(sampled, whose, ahead)
             return (
                 f"{sampled}, calibrated on {whose} own past forecast errors "
                 f"({self.past_errors} past forecasts with a known outcome{ahead})."
@@ -228,6 +266,12 @@ class MethodReport:
                 "past_errors": int(cmap.n_errors),
                 "weight": float(cmap.weight),
                 "horizon": self.horizon,
+                "prior": {
+                    "teams": int(cmap.prior_teams),
+                    "weight": self.prior_weight,
+                }
+                if self.uses_prior
+                else None,
             },
             "history_periods": self.history_periods,
             "is_default": self.method.is_default,

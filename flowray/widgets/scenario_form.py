@@ -55,8 +55,9 @@ SAMPLER_CHOICES = (
 METHOD_NOTES = {
     "default": (
         "Recency-weighted sampling of the last {window} weeks, read through a calibration learned from this "
-        "history's own past forecast errors. In flowray's backtests on real projects its 85% answers came "
-        "true about 85% of the time; plain bootstrap's clearly less often."
+        "history's own past forecast errors and, while they are few, from the pooled errors of real teams. "
+        "In flowray's backtests on real projects its 85% answers came true about 85% of the time; plain "
+        "bootstrap's clearly less often."
     ),
     "domain": (
         "Every past week equally likely, all the history, no calibration: the plain model, as in "
@@ -65,7 +66,8 @@ METHOD_NOTES = {
     ),
     "custom": (
         "Any sampler on the last N values (0 = the whole history); calibration learns from this history's "
-        "own past forecast errors and needs about 20 weeks more than the horizon. The backtests compare them."
+        "own past forecast errors and needs about 20 weeks more than the horizon (the pooled prior of real "
+        "teams covers flowray's default only). The backtests compare them."
     ),
 }
 DEFAULT_BACKLOG = 60

@@ -205,10 +205,11 @@ def test_short_history_is_refused_unless_forced(ray_session, empty_db):
 
     assert panel.running.state == "DONE", panel.status.value
     assert "Only 5 periods of history" in panel.warnings.value
-    # the default method could not calibrate on 5 weeks: the view says so, and what it fell back to
-    assert "Calibration was not possible" in panel.method_text.value
-    assert "Fell back to the same sampling without calibration" in panel.method_text.value
-    assert not panel.result.method_report.calibrated
+    # no past forecast of 5 weeks has a known outcome: the pooled prior calibrates it, and the
+    # view says so (before the prior, the default fell back to the raw sampling here)
+    assert "the pooled prior carries this forecast" in panel.method_text.value
+    assert "Calibration was not possible" not in panel.method_text.value
+    assert panel.result.method_report.calibrated and panel.result.method_report.past_errors == 0
 
 
 def test_a_failure_inside_the_background_task_is_shown_and_reenables(monkeypatch, empty_db):
