@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from flowray.core import backtest, calibration_prior  # noqa: E402
 from flowray.importers.throughput_files import read_throughput_csv  # noqa: E402
+from flowray.pipeline.backtest import METADATA_FILES  # noqa: E402
 
 DATA = ROOT / "tests" / "fixtures" / "throughput"
 OUT = ROOT / "flowray" / "data" / calibration_prior.PRIOR_FILE
@@ -41,7 +42,7 @@ DIGITS = 4  # decimals kept in the file: errors are read to a tenth of a spread 
 
 def tuning_files(data: Path, names: Sequence[str] | None = None) -> list[Path]:
     """The tuning part of the series in `data` (all of them matching `names`, when given)."""
-    files = sorted(data.glob("*.csv"))
+    files = sorted(f for f in data.glob("*.csv") if f.name.lower() not in METADATA_FILES)
     if names:
         wanted = set(names)
         files = [f for f in files if f.stem in wanted]
