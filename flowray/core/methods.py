@@ -20,7 +20,7 @@ from flowray.core import backtest, calibration, live_calibration
 from flowray.core.checks import MIN_PERIODS
 from flowray.core.engine import Question
 from flowray.core.forecast import run_local
-from flowray.core.results import Result
+from flowray.core.results import HowManyResult, Result
 from flowray.core.scenario import Scenario
 from flowray.exceptions import InputError
 from flowray.text import period_word
@@ -144,6 +144,8 @@ class MethodReport:
     )
     horizon: int | None = None  # periods ahead the calibration's past errors were measured at
     pending: bool = False  # a partial result: the calibration is applied when the simulation ends
+    # Why a calibrated method's answer was left as simulated (None: it was not left so).
+    uncalibrated_reason: str | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -217,6 +219,8 @@ class MethodReport:
             return text
         if self.pending:
             return f"{sampled}; calibration on {whose} own past forecast errors is applied when all runs are done."
+        if self.uncalibrated_reason:
+            return f"{sampled}; not calibrated: {self.uncalibrated_reason}."
         if self.calibrated:
             ahead = (
                 ""
@@ -318,8 +322,22 @@ def calibration_horizon(question: Question, raw: Result) -> int:
     return live_calibration.calibrated_horizon(raw)
 
 
+NOTHING_TO_CALIBRATE = (
+    "at least half the simulated futures do not finish within the horizon, so there is no "
+    "completion time to calibrate"
+)
+
+
 def calibrated(raw: Result, cmap: Any, horizon: int, report: MethodReport) -> Result:
-    """The raw result read through the calibration map, with a report that says so."""
+    """The raw result read through the calibration map, with a report that says so.
+
+    A "when" answer whose median is not reached within the horizon is left as
+    simulated: its errors are measured in units of its own spread, which runs
+    that never finish do not have, and a map would move "not done" runs to
+    made-up dates.
+    """
+    if not isinstance(raw, HowManyResult) and raw.percentile(50) is None:
+        return with_report(raw, replace(report, uncalibrated_reason=NOTHING_TO_CALIBRATE))
     result = live_calibration.calibrate_result(raw, cmap)
     result.method_report = replace(report, calibration=cmap, horizon=horizon, pending=False)
     return result

@@ -388,6 +388,9 @@ def test_cli_answers_an_unfinishable_backlog_without_simulating(monkeypatch, cap
     assert calls == []  # neither the estimate nor the forecast simulated a chunk
     assert data["not_done_share"] == 1.0 and data["not_done"] == data["runs"] == 100_000
     assert set(data["percentiles"].values()) == {None}
+    # calibration never moves runs that do not finish to made-up dates: it says why it stood aside
+    assert data["method"]["calibrated"] is False
+    assert "do not finish within the horizon" in data["method"]["description"]
     assert data["max_periods"] == 520
     assert "measured rate" not in out.err
 
