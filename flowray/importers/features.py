@@ -10,6 +10,10 @@ The rows are read by `work_items` (same decoding, keys, done dates and rejected
 rows as `flowray import items`), and an item is done, removed or open by its
 `item_state`. Nothing is dropped silently: items without a parent, sub-tasks,
 removed items and rejected rows are counted in the result.
+
+A project synced from its tracker gives the same features from its stored
+items (`features_from_items`): both paths build `FeatureRow`s and hand them to
+one builder, `build_features`, so the counting rules live in one place.
 """
 
 from __future__ import annotations
