@@ -47,6 +47,7 @@ from flowray.records.projects import (
     ThroughputPeriod,
     ThroughputRevision,
     User,
+    WorkItemDetail,
     WorkItemRow,
 )
 from flowray.records.schema import SCHEMA_VERSION
@@ -470,6 +471,10 @@ class Store:
 
     def get_work_items(self, project: str) -> list[WorkItemRow]:
         return self._read(projects.get_work_items(project))
+
+    def get_work_item_details(self, project: str) -> list[WorkItemDetail]:
+        """The project's items with title, type, status and parent (what a sync stores)."""
+        return self._read(projects.get_work_item_details(project))
 
     def import_work_items(
         self,

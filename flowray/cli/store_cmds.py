@@ -510,30 +510,58 @@ def _print_items_report(path: str, report: Any) -> None:
 
 
 def _import_features(args: argparse.Namespace) -> int:
-    """Write a portfolio file of one team's open features, read from a tracker export.
+    """Write a portfolio file of one team's open features, read from a tracker export or from a
+    project's synced items.
 
     The file is written to a temporary file beside --out and renamed, so a
     failed run leaves nothing half-written; an existing file needs --force.
     Nothing is written to the ledger: the team's throughput is the stored
-    history of --project, which `flowray import items` brings in.
+    history of --project, which `flowray import items` (or the sync) brings in.
     """
     from flowray.importers import features as feature_import
     from flowray.importers import work_items
     from flowray.importers.portfolio_file import dump_portfolio
 
+    synced = args.from_project
+    if (args.file is None) == (synced is None):
+        raise InputError(
+            "EXPORT",
+            args.file,
+            "give exactly one of EXPORT (a tracker CSV) or --from-project PROJECT (synced items)",
+        )
+    if synced is not None:
+        for option, value in (("--source", args.source), ("--parent-column", args.parent_column)):
+            if value is not None:
+                raise InputError(option, value, "reads EXPORT only, not --from-project")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise InputError("--out", str(out), "exists: give --force to replace it")
     if out.exists() and not out.is_file():
         raise InputError("--out", str(out), "must be a file path")
     start = _date("--start", args.start) or work_items.local_today()
-    imported = feature_import.read_features(
-        args.file, args.source, parent_column=args.parent_column, today=work_items.local_today()
-    )
+    if synced is not None:
+        from flowray import pipeline
+
+        imported = pipeline.features_from_project(
+            synced, db_path(args), today=work_items.local_today()
+        )
+        origin = f"project {imported.path!r}"
+        written_from = f"the synced items of project {imported.path!r}"
+        order_words = _ORDER_WORDS[imported.order].replace("the export's", "the tracker's")
+    else:
+        imported = feature_import.read_features(
+            args.file,
+            args.source or "auto",
+            parent_column=args.parent_column,
+            today=work_items.local_today(),
+        )
+        origin = str(args.file)
+        written_from = Path(args.file).name
+        order_words = _ORDER_WORDS[imported.order]
     definition = feature_import.portfolio_definition(
         imported,
         args.team,
-        project=args.project,
+        project=args.project or synced,
         start=start,
         target=_date("--target", args.target),
     )
@@ -541,8 +569,8 @@ def _import_features(args: argparse.Namespace) -> int:
         definition,
         comments=[
             f"Portfolio of team {definition['teams'][0]['name']!r}, written by "
-            f"`flowray import features` from {Path(args.file).name} on {work_items.local_today()}.",
-            f"Features in {_ORDER_WORDS[imported.order]}; open ones only. Edit freely.",
+            f"`flowray import features` from {written_from} on {work_items.local_today()}.",
+            f"Features in {order_words}; open ones only. Edit freely.",
         ],
     )
     team = definition["teams"][0]["name"]
@@ -554,14 +582,17 @@ def _import_features(args: argparse.Namespace) -> int:
         data.update(out=str(out), team=team, project=project, stored_periods=periods)
         _print_json(data)
         return 0
-    _print_feature_summary(args.file, imported)
+    _print_feature_summary(origin, imported)
     print(f"wrote {out}: team {team!r} reads the stored history of project {project!r}")
     if not periods:
-        print(
-            f"  project {project!r} has no stored history at {db_path(args)} yet: "
-            f"flowray import items {shlex.quote(str(args.file))} --project {shlex.quote(project)}"
-            + (f" --db {shlex.quote(str(args.db))}" if args.db else "")
+        db = f" --db {shlex.quote(str(args.db))}" if args.db else ""
+        bring = (
+            f"flowray sync --project {shlex.quote(project)}{db}"
+            if synced is not None and project == synced
+            else f"flowray import items {shlex.quote(str(args.file or 'EXPORT.csv'))} "
+            f"--project {shlex.quote(project)}{db}"
         )
+        print(f"  project {project!r} has no stored history at {db_path(args)} yet: {bring}")
     db = f" --db {shlex.quote(str(args.db))}" if args.db else ""
     target = "" if "target" in definition else " --target YYYY-MM-DD"
     print(f"next: flowray portfolio {shlex.quote(str(out))}{db}{target}")
@@ -803,17 +834,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         imports,
         "features",
         _import_features,
-        "a portfolio file of one team's open features, from a tracker CSV with a parent column",
+        "a portfolio file of one team's open features, from a tracker CSV with a parent column "
+        "or a project's synced items",
     )
-    p.add_argument("file", metavar="EXPORT", help="Jira, Azure DevOps or generic CSV export")
+    p.add_argument(
+        "file", metavar="EXPORT", nargs="?", help="Jira, Azure DevOps or generic CSV export"
+    )
+    p.add_argument(
+        "--from-project",
+        metavar="PROJECT",
+        help="read the features from this project's synced items instead of EXPORT",
+    )
     p.add_argument("--team", required=True, help="the team that works the features")
     p.add_argument(
         "--source",
         choices=("auto", "jira", "ado", "generic"),
-        default="auto",
         help="the tracker that wrote EXPORT (default: read from its header)",
     )
-    p.add_argument("--project", help="stored history the team reads (default: the team's name)")
+    p.add_argument(
+        "--project",
+        help="stored history the team reads (default: --from-project, else the team's name)",
+    )
     p.add_argument("--parent-column", help="the column naming each item's parent")
     p.add_argument("--start", help="forecast start YYYY-MM-DD (default: today)")
     p.add_argument("--target", help="target date YYYY-MM-DD")

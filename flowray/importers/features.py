@@ -10,13 +10,17 @@ The rows are read by `work_items` (same decoding, keys, done dates and rejected
 rows as `flowray import items`), and an item is done, removed or open by its
 `item_state`. Nothing is dropped silently: items without a parent, sub-tasks,
 removed items and rejected rows are counted in the result.
+
+A project synced from its tracker gives the same features from its stored
+items (`features_from_items`): both paths build `FeatureRow`s and hand them to
+one builder, `build_features`, so the counting rules live in one place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,7 +196,14 @@ class FeatureImport:
 
 
 @dataclass
-class _Row:
+class FeatureRow:
+    """One item as the feature builder sees it, whether read from an export or from the ledger.
+
+    `state` is done, removed or open; `kind` the item type; `parent` the key (or,
+    in a Jira export, the issue id) of its parent; `alt_id` a second id a parent
+    may be named by.
+    """
+
     row: int
     key: str
     state: str
@@ -322,7 +333,7 @@ def read_features(
         if parent_index is not None
         else ", ".join(header[i] for i in tree_levels)
     )
-    result = _features(rows, ordered_by_export=bool(tree_levels))
+    result = build_features(rows, ordered_by_export=bool(tree_levels))
     result.path = str(path)
     result.format = format_name or "custom"
     result.parent_column = parent_column_name
@@ -335,6 +346,68 @@ def read_features(
         ]
         + result.notes
     )
+    return result
+
+
+SYNCED_REMOVED_STATUSES = frozenset({"not planned"})
+"""Removed states a connector writes beyond the words of `work_items.REMOVED_STATUSES`: GitHub's
+issues closed as not planned (Azure DevOps' Removed and Linear's Canceled are among those words)."""
+
+
+def synced_state(status: str | None, done_on: dt.date | None) -> str:
+    """done, removed or open for an item a sync stored.
+
+    The source's workflow already decided done: a synced item is done when it
+    has a done date, whatever its status is called. The workflow maps removed
+    work to to-do (never started, never done), so an item without a done date
+    whose status is a removed one (Removed, Cancelled, Won't Do, Duplicate, not
+    planned, ...) is removed; anything else is open work.
+    """
+    if done_on is not None:
+        return "done"
+    word = " ".join((status or "").replace("\u2019", "'").lower().split())
+    if item_state(status, None, False) == "removed" or word in SYNCED_REMOVED_STATUSES:
+        return "removed"
+    return "open"
+
+
+def features_from_items(
+    items: Iterable[Any], *, project: str = "", source: str = ""
+) -> FeatureImport:
+    """The features of a project's stored work items, by the same builder as `read_features`.
+
+    `items` are records with `item_id`, `title`, `item_type`, `status`,
+    `parent_key` and `done_on` (a sync stores them; the ledger's
+    `WorkItemDetail`). An item's state is `synced_state`; a parent that is
+    itself among the items names its feature (its title) and says whether it is
+    closed (an epic is a feature, never an item of one). Stored items carry no
+    rank, so features are in the order their parents' keys were created.
+    `project` and `source` only label the result (its `path` and `format`).
+    """
+    rows: list[FeatureRow] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        key = text(f"items[{i}].item_id", getattr(item, "item_id", None), required=True)
+        if key in seen:
+            raise InputError(f"items[{i}].item_id", key, "is repeated: an item is stored once")
+        seen.add(key)
+        rows.append(
+            FeatureRow(
+                row=0,
+                key=key,
+                state=synced_state(getattr(item, "status", None), getattr(item, "done_on", None)),
+                kind=(getattr(item, "item_type", None) or "").strip(),
+                parent=(getattr(item, "parent_key", None) or "").strip(),
+                name=" ".join((getattr(item, "title", None) or "").split()),
+            )
+        )
+    rows.sort(key=lambda r: _key_order(r.key))
+    for number, row in enumerate(rows, start=1):
+        row.row = number
+    result = build_features(rows, ordered_by_export=False)
+    result.path = project
+    result.format = source or "stored"
+    result.parent_column = "parent_key"
     return result
 
 
@@ -352,7 +425,7 @@ def _rows(
     format_name: str | None,
     parent_index: int | None,
     tree_levels: list[int],
-) -> list[_Row]:
+) -> list[FeatureRow]:
     header = table.header
     status_index, resolution_index = status_columns(format_name, header)
     type_index = _find_column(header, _TYPE_COLUMNS)
@@ -360,7 +433,7 @@ def _rows(
     rank_index = _find_column(header, _RANK_COLUMNS)
     alt_index = _find_column(header, _ROW_ID_COLUMNS)
     name_indices = [i for c in _ROW_NAME_COLUMNS if (i := _find_column(header, (c,))) is not None]
-    rows: list[_Row] = []
+    rows: list[FeatureRow] = []
     ancestors: list[str] = []  # a tree query's current path, one key per level
     for row_number, key, has_done_date in entries:
         cells = table.data[row_number - 1][1]
@@ -377,7 +450,7 @@ def _rows(
             parent = ancestors[level - 1] if level else ""
             ancestors.append(key)
         rows.append(
-            _Row(
+            FeatureRow(
                 row=row_number,
                 key=key,
                 state=state,
@@ -392,7 +465,13 @@ def _rows(
     return rows
 
 
-def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
+def build_features(rows: list[FeatureRow], *, ordered_by_export: bool) -> FeatureImport:
+    """Features from items that name their parents: the one builder of both sources.
+
+    An export and a synced project differ only in how their rows are read;
+    counting, closing, ordering and the notes are decided here once, so the two
+    give the same features for the same items.
+    """
     by_key = {r.key: r for r in rows}
     by_alt = {r.alt_id: r for r in rows if r.alt_id}
     own_parent = [r.key for r in rows if r.parent and r.parent in (r.key, r.alt_id)]
@@ -400,14 +479,14 @@ def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
         if row.key in own_parent:
             row.parent = ""  # a row that names itself as parent has none
 
-    def parent_row(row: _Row) -> _Row | None:
+    def parent_row(row: FeatureRow) -> FeatureRow | None:
         return by_key.get(row.parent) or by_alt.get(row.parent)
 
-    def parent_key(row: _Row) -> str:
+    def parent_key(row: FeatureRow) -> str:
         found = parent_row(row)
         return found.key if found else row.parent
 
-    def is_feature_type(row: _Row) -> bool:
+    def is_feature_type(row: FeatureRow) -> bool:
         return row.kind.strip().lower() in FEATURE_TYPES
 
     subtasks: set[str] = set()
@@ -424,7 +503,7 @@ def _features(rows: list[_Row], *, ordered_by_export: bool) -> FeatureImport:
     candidates = [r for r in rows if r.key not in subtasks and not is_feature_type(r)]
     referenced = {parent_key(r) for r in candidates if r.parent}
     items = [r for r in candidates if r.key not in referenced]
-    children: dict[str, list[_Row]] = {}
+    children: dict[str, list[FeatureRow]] = {}
     for row in items:
         if row.parent:
             children.setdefault(parent_key(row), []).append(row)

@@ -6,6 +6,7 @@
 - `portfolio`: stored portfolios, their saved forecasts, features marked done and their scores;
 - `backtest`, `deadline`, `sweep`: backtests, the ML deadline analysis, what-if grids;
 - `cycle_time`: cycle-time percentiles and the items in progress of a project's work items;
+- `features`: a portfolio's features from a project's synced tracker items;
 - `demo`: the demo database; `cluster`: the Ray cluster for front ends;
 - `workspace`: the ledger and the engine a use case works with, chosen in one place.
 
@@ -43,6 +44,7 @@ from flowray.pipeline.cluster import (
 from flowray.pipeline.cycle_time import CycleTimeReport, cycle_time_report
 from flowray.pipeline.deadline import run_deadline_comparison, submit_deadline_comparison
 from flowray.pipeline.demo import DEMO_PROJECTS, DemoStatus, demo_status, reset_demo, seed_demo
+from flowray.pipeline.features import features_from_project
 from flowray.pipeline.forecast import (
     ForecastOutcome,
     ForecastRequest,
@@ -119,6 +121,7 @@ __all__ = [
     "default_method",
     "describe",
     "engine_named",
+    "features_from_project",
     "forecast_ledger",
     "forecast_stored_portfolio",
     "forecasts_vs_actuals",

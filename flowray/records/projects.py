@@ -54,6 +54,21 @@ class WorkItemRow(NamedTuple):
     started_on: dt.date | None
 
 
+class WorkItemDetail(NamedTuple):
+    """One stored item with what a sync knows of it (None where a CSV import left it unknown):
+    what a portfolio's features are built from."""
+
+    item_id: str
+    title: str | None
+    item_type: str | None
+    status: str | None
+    parent_key: str | None
+    started_on: dt.date | None
+    done_on: dt.date | None
+    created_at: dt.datetime | None
+    source: str | None
+
+
 @dataclass(frozen=True)
 class HistorySpan(Record):
     """The shape of one throughput history: how many periods and items, and which periods."""
@@ -373,6 +388,22 @@ def get_work_items(project: str) -> Work[list[WorkItemRow]]:
             [pid],
         )
         return [WorkItemRow(*r) for r in con.fetchall()]
+
+    return work
+
+
+def get_work_item_details(project: str) -> Work[list[WorkItemDetail]]:
+    """The project's items with title, type, status and parent, by item id."""
+    name = text("project", project, required=True)
+
+    def work(con: Connection) -> list[WorkItemDetail]:
+        pid = project_id(con, name)
+        con.execute(
+            "SELECT item_id, title, item_type, status, parent_key, started_on, done_on, "
+            "created_at, source FROM work_items WHERE project_id = ? ORDER BY item_id",
+            [pid],
+        )
+        return [WorkItemDetail(*r) for r in con.fetchall()]
 
     return work
 
