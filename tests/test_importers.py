@@ -23,6 +23,7 @@ from flowray.importers import (
     read_throughput_file,
     read_work_items,
 )
+from flowray.importers.work_items import read_table, work_items_from_table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPORTS = FIXTURES / "tracker_exports"
@@ -68,8 +69,12 @@ def test_export_matches_manifest_counts(reports: dict[str, ImportReport], name: 
     assert report.data_rows == expected["data_rows"]
     assert len(report.done_items) == expected["valid_done_items"]
     assert len(report.open_items) == expected["open_rows"]
-    # every record is accounted for: imported or rejected, none silently dropped
-    assert len(report.items) + len(report.rejected) == expected["data_rows"]
+    # every record is accounted for: imported, rejected or not counted, none silently dropped
+    total = len(report.items) + len(report.rejected) + len(report.not_counted)
+    assert total == expected["data_rows"]
+    # these exports hold only Story/Bug/Task rows, none removed: the manifest's counts are
+    # delivered work as they stand
+    assert report.not_counted == []
     assert len(report.done_items) + len(report.rejected) == expected["done_rows_total"]
     assert report.columns == {
         "id": expected["columns"]["key"],
@@ -401,6 +406,186 @@ def test_duplicates_short_rows_and_bad_start_dates_are_reported(tmp_path: Path) 
     ]
     assert [i.item_id for i in report.done_items] == ["A", "C", "D"]
     assert report.to_dict()["warnings"][0]["item_id"] == "C"
+
+
+# --------------------------------------------------------------------------- delivered work only
+
+
+def test_jira_export_counts_neither_epics_nor_wont_do_as_throughput() -> None:
+    # A Jira all-fields export with 4 epics (2 of them resolved) and a bug resolved "Won't Do".
+    # Counting every row with a Resolved date gave 13 done items and 6 open; only 10 items
+    # were delivered and 4 are in progress.
+    report = read_work_items(EXPORTS / "features_jira_parent.csv", today=dt.date(2026, 6, 1))
+    assert report.format == "jira_all_fields"
+    assert sorted(i.item_id for i in report.done_items) == [
+        "SHOP-11", "SHOP-12", "SHOP-16", "SHOP-21", "SHOP-22",
+        "SHOP-23", "SHOP-41", "SHOP-50", "SHOP-61", "SHOP-62",
+    ]  # fmt: skip
+    assert sorted(i.item_id for i in report.open_items) == [
+        "SHOP-13",
+        "SHOP-14",
+        "SHOP-51",
+        "SHOP-71",
+    ]
+    got = [(r.row, r.code, r.column, r.value, r.item_id) for r in report.not_counted]
+    assert got == [
+        (1, "container", "Issue Type", "Epic", "SHOP-10"),
+        (2, "container", "Issue Type", "Epic", "SHOP-20"),
+        (3, "container", "Issue Type", "Epic", "SHOP-30"),
+        (4, "container", "Issue Type", "Epic", "SHOP-40"),
+        (9, "removed", "Resolution", "Won't Do", "SHOP-15"),
+    ]
+    assert len(report.items) + len(report.not_counted) + len(report.rejected) == report.data_rows
+    assert sum(n for _, n in report.throughput()) == 10
+    assert report.not_counted_summary() == (
+        "1 removed item (Won't Do) and 4 epic rows were not counted as throughput "
+        "or work in progress"
+    )
+
+
+def test_azure_devops_removed_items_with_a_closed_date_and_features_are_left_out(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "ID,Work Item Type,Title,State,Closed Date\n"
+        "1,User Story,Pay,Closed,1/6/2026 9:00:00 AM\n"
+        "2,Bug,Crash,Removed,1/7/2026 9:00:00 AM\n"
+        "3,Feature,Checkout,Closed,1/8/2026 9:00:00 AM\n"
+        "4,Epic,Shop,Active,\n"
+        "5,Task,Docs,Removed,\n"
+        "6,User Story,Refunds,Active,\n"
+    )
+    report = read_work_items(write(tmp_path, text, newline="\r\n"), today=dt.date(2026, 2, 1))
+    assert report.format == "azure_devops"
+    assert [i.item_id for i in report.done_items] == ["1"]
+    # removed work is not in progress either, open or closed
+    assert [i.item_id for i in report.open_items] == ["6"]
+    assert [(r.code, r.column, r.value) for r in report.not_counted] == [
+        ("removed", "State", "Removed"),
+        ("container", "Work Item Type", "Feature"),
+        ("container", "Work Item Type", "Epic"),
+        ("removed", "State", "Removed"),
+    ]
+    assert report.not_counted_by_reason() == {
+        "removed": {"Removed": 2},
+        "container": {"Feature": 1, "Epic": 1},
+    }
+    assert report.not_counted_summary() == (
+        "2 removed items (Removed), 1 epic row and 1 feature row were not counted as "
+        "throughput or work in progress"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "resolution"),
+    [
+        ("Done", "Won't Do"),
+        ("Done", "Duplicate"),
+        ("Closed", "Cannot Reproduce"),
+        ("Won\u2019t Do", ""),
+        ("Cancelled", ""),
+    ],
+)
+def test_a_removed_status_or_resolution_wins_over_a_done_date(
+    tmp_path: Path, status: str, resolution: str
+) -> None:
+    text = (
+        "Issue Type,Issue key,Status,Resolution,Resolved\n"
+        "Story,A-1,Done,Done,05/Jan/26 9:00 AM\n"
+        f"Story,A-2,{status},{resolution},06/Jan/26 9:00 AM\n"
+    )
+    report = read_work_items(write(tmp_path, text), today=dt.date(2026, 2, 1))
+    assert [i.item_id for i in report.items] == ["A-1"]
+    (left_out,) = report.not_counted
+    assert (left_out.row, left_out.code, left_out.item_id) == (2, "removed", "A-2")
+    assert left_out.value == (resolution or status)
+    assert left_out.column in left_out.reason and repr(left_out.value) in left_out.reason
+
+
+def test_generic_sheet_type_and_status_columns(tmp_path: Path) -> None:
+    text = (
+        "id,type,status,done\n"
+        "1,story,Done,06/01/2025\n"
+        "2,initiative,Done,07/01/2025\n"
+        "3,EPIC,Doing,\n"
+        "4,bug,Rejected,08/01/2025\n"
+        "5,feature request,Done,09/01/2025\n"
+    )
+    report = read_work_items(write(tmp_path, text), today=dt.date(2026, 1, 1))
+    # "feature request" is a kind of item, not the Feature container
+    assert [i.item_id for i in report.done_items] == ["1", "5"]
+    assert report.open_items == []
+    assert report.not_counted_by_reason() == {
+        "removed": {"Rejected": 1},
+        "container": {"initiative": 1, "EPIC": 1},
+    }
+    assert report.not_counted_summary() == (
+        "1 removed item (Rejected), 1 epic row and 1 initiative row were not counted as "
+        "throughput or work in progress"
+    )
+
+
+def test_done_date_rules_come_before_the_removed_and_epic_rules(tmp_path: Path) -> None:
+    text = (
+        "Issue Type,Issue key,Status,Resolution,Resolved\n"
+        "Story,A-1,Done,Done,05/Jan/26 9:00 AM\n"
+        "Epic,A-2,Done,Done,32/Jan/26 9:00 AM\n"
+        "Story,A-3,Done,Won't Do,05/Jan/31 9:00 AM\n"
+        "Epic,A-4,Done,Done,06/Jan/26 9:00 AM\n"
+        "Story,A-4,Done,Done,07/Jan/26 9:00 AM\n"
+    )
+    report = read_work_items(write(tmp_path, text), today=dt.date(2026, 2, 1))
+    assert [(r.row, r.code) for r in report.rejected] == [
+        (2, "invalid_date"),
+        (3, "done_after_today"),
+        (5, "duplicate_key"),
+    ]
+    # the key of a row not counted is taken: a second row with it is a duplicate
+    assert "already read from row 4 (line 5)" in report.rejected[2].reason
+    assert [(r.row, r.code) for r in report.not_counted] == [(4, "container")]
+    assert [i.item_id for i in report.items] == ["A-1"]
+
+
+def test_report_json_carries_the_counts_by_reason(tmp_path: Path) -> None:
+    text = (
+        "Issue Type,Issue key,Status,Resolution,Resolved\n"
+        "Story,A-1,Done,Done,05/Jan/26 9:00 AM\n"
+        "Story,A-2,Done,Won't Do,06/Jan/26 9:00 AM\n"
+        "Bug,A-3,Done,Won't Do,06/Jan/26 9:00 AM\n"
+        "Bug,A-4,Done,Duplicate,07/Jan/26 9:00 AM\n"
+        "Epic,A-5,Done,Done,07/Jan/26 9:00 AM\n"
+    )
+    report = read_work_items(write(tmp_path, text), today=dt.date(2026, 2, 1))
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["done"] == 1 and data["items_imported"] == 1
+    assert data["rows_not_counted"] == 4
+    assert data["not_counted"] == {
+        "removed": {"count": 3, "values": {"Won't Do": 2, "Duplicate": 1}},
+        "container": {"count": 1, "values": {"Epic": 1}},
+    }
+    assert [r["item_id"] for r in data["not_counted_rows"]] == ["A-2", "A-3", "A-4", "A-5"]
+    assert data["not_counted_summary"] == (
+        "3 removed items (Won't Do, Duplicate) and 1 epic row were not counted as "
+        "throughput or work in progress"
+    )
+
+
+def test_throughput_file_of_items_counts_delivered_work_only(tmp_path: Path) -> None:
+    text = "id,type,status,done\n1,story,Done,2025-01-06\n2,epic,Done,2025-01-07\n"
+    history = read_throughput_file(write(tmp_path, text))
+    assert history.values == [1.0]
+
+
+def test_table_reader_keeps_every_row_unless_asked_for_delivered_work(tmp_path: Path) -> None:
+    # The features reader sizes features from epic rows and removed items, so the table
+    # reader's default keeps them; read_work_items asks for delivered work only.
+    path = write(tmp_path, "id,type,status,done\n1,story,Done,2025-01-06\n2,epic,Cancelled,\n")
+    table = read_table(path)
+    every = work_items_from_table(table, today=dt.date(2026, 1, 1))
+    assert [i.item_id for i in every.items] == ["1", "2"] and every.not_counted == []
+    delivered = work_items_from_table(table, today=dt.date(2026, 1, 1), delivered_only=True)
+    assert [i.item_id for i in delivered.items] == ["1"]
+    assert [r.code for r in delivered.not_counted] == ["container"]
 
 
 # --------------------------------------------------------------------------- derive_throughput

@@ -34,6 +34,7 @@ def test_import_items_cli_matches_the_tracker_manifest(name, tmp_path, capsys):
     assert report["done"] == expected["valid_done_items"]
     assert report["open"] == expected["open_rows"]
     assert report["rows_rejected"] == len(expected["malformed_rows"])
+    assert report["rows_not_counted"] == 0  # no removed item or epic in these exports
     assert sorted(r["row"] for r in report["rejected"]) == sorted(
         r["row"] for r in expected["malformed_rows"]
     )
@@ -63,6 +64,55 @@ def test_import_items_text_report_lists_rejected_rows(tmp_path, capsys):
     for row in expected["malformed_rows"]:
         assert f"rejected row {row['row']} (line {row['line']})" in out
     assert "created project 'Gen'" in out
+
+
+def test_import_items_stores_and_counts_delivered_work_only(tmp_path, capsys):
+    # 19 rows: 4 epics (2 resolved) and a bug resolved "Won't Do" are not items; counting
+    # every resolved row would have stored 13 done items instead of the 10 delivered.
+    db = tmp_path / "items.duckdb"
+    path = FIXTURES / "tracker_exports" / "features_jira_parent.csv"
+    assert main(["import", "items", str(path), "--project", "Shop", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "items read: 14 (10 done, 4 open); rows rejected: 0" in out
+    assert (
+        "1 removed item (Won't Do) and 4 epic rows were not counted as throughput "
+        "or work in progress"
+    ) in out
+    items = Store(db).get_work_items("Shop")
+    assert len(items) == 14 and sum(1 for i in items if i.done_on is not None) == 10
+    assert not {"SHOP-10", "SHOP-15", "SHOP-20", "SHOP-30", "SHOP-40"} & {i.item_id for i in items}
+    assert sum(p.items for p in Store(db).get_throughput("Shop")) == 10
+
+    json_db = tmp_path / "json.duckdb"
+    args = ["import", "items", str(path), "--project", "Shop", "--json", "--db", str(json_db)]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["done"], report["open"], report["rows_not_counted"]) == (10, 4, 5)
+    assert report["not_counted"] == {
+        "removed": {"count": 1, "values": {"Won't Do": 1}},
+        "container": {"count": 4, "values": {"Epic": 4}},
+    }
+    assert report["history"]["after"]["items"] == 10
+
+
+def test_import_items_of_only_removed_work_saves_nothing(tmp_path, capsys):
+    db = tmp_path / "items.duckdb"
+    good = tmp_path / "good.csv"
+    good.write_text("id,status,done\nA-1,Done,2025-01-06\n", encoding="utf-8")
+    assert main(["import", "items", str(good), "--project", "P", "--db", str(db)]) == 0
+    capsys.readouterr()
+    removed = tmp_path / "removed.csv"
+    removed.write_text(
+        "id,type,status,done\nA-2,story,Cancelled,2025-01-13\nA-3,epic,Done,2025-01-14\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "items", str(removed), "--project", "P", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no done items (2 rows read, 0 rejected, 0 open, 2 not counted" in err
+    assert [i.item_id for i in Store(db).get_work_items("P")] == ["A-1"]
+    assert [(p.period_start, p.items) for p in Store(db).get_throughput("P")] == [
+        (dt.date(2025, 1, 6), 1)
+    ]
 
 
 @pytest.fixture(scope="module")

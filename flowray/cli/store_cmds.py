@@ -448,12 +448,14 @@ def _import_items(args: argparse.Namespace) -> int:
         _print_items_report(args.file, report)
     period_days = whole_number("--period-days", args.period_days, 1, MAX_PERIOD_DAYS)
     if not report.done_items:
+        not_counted = len(report.not_counted)
+        left_out = f", {not_counted} not counted: removed or containers" if not_counted else ""
         raise InputError(
             "file",
             str(args.file),
             f"holds no done items ({report.data_rows} rows read, {len(report.rejected)} "
-            f"rejected, {len(report.open_items)} open): nothing was imported; the history and "
-            f"work items of project {args.project!r} are unchanged",
+            f"rejected, {len(report.open_items)} open{left_out}): nothing was imported; the "
+            f"history and work items of project {args.project!r} are unchanged",
         )
     stored = open_store(args).import_work_items(
         args.project,
@@ -493,7 +495,8 @@ def _import_items(args: argparse.Namespace) -> int:
 
 
 def _print_items_report(path: str, report: Any) -> None:
-    """What was read from the file: its format, the items, every rejected row and note."""
+    """What was read from the file: its format, the items, the rows not counted as throughput
+    (one line, by reason: they are normal, not errors), every rejected row and note."""
     print(
         f"{path}: read as {report.to_dict().get('format_label', report.format)}; dates {report.date_format}"
     )
@@ -501,6 +504,9 @@ def _print_items_report(path: str, report: Any) -> None:
         f"items read: {len(report.items)} ({len(report.done_items)} done, "
         f"{len(report.open_items)} open); rows rejected: {len(report.rejected)}"
     )
+    summary = report.not_counted_summary()
+    if summary:
+        print(summary)
     for rejected in report.rejected:
         print(f"  rejected row {rejected.row} (line {rejected.line}): {rejected.reason}")
     for warning in report.warnings:
@@ -807,7 +813,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     imports = group("import", "bring in work items or the old app's database")
-    p = command(imports, "items", _import_items, "work items from a tracker CSV")
+    p = command(
+        imports,
+        "items",
+        _import_items,
+        "work items from a tracker CSV (delivered work only: removed items and epics not counted)",
+    )
     p.add_argument("file")
     p.add_argument("--project", required=True, help="created when missing")
     p.add_argument("--id-column")

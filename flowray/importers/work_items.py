@@ -5,6 +5,9 @@ with its record number, physical line and reason, and every guess the reader mad
 (the date order of 06/01/2025, a fallback column) is written in the report's notes.
 Open items (no done date) are kept as work in progress, never counted as throughput,
 and a done date after today is refused by name: it is a typo or a planned date.
+Only delivered work is throughput: a removed row (Won't Do, Duplicate, Removed, ...) and
+a container row (an Epic, Feature or Initiative holds items, it is not one) are not items;
+the report counts them by reason in `not_counted`.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ class RejectedRow:
     line where it starts (quoted multi-line cells make them differ), `code` a
     stable category: missing_key, not_a_date, unknown_month, invalid_date,
     done_after_today, duplicate_key, short_row, empty_row (rejections);
-    bad_start_date, start_after_done (warnings).
+    bad_start_date, start_after_done (warnings); removed, container (rows read
+    but not counted as items, in `not_counted`: `value` is the status,
+    resolution or type that says so).
     """
 
     row: int
@@ -88,6 +93,8 @@ class ImportReport:
     ambiguous_dates: list[tuple[str, dt.date]] = field(default_factory=list)
     item_rows: list[int] = field(default_factory=list)
     """The data record (1-based) each item was read from, so a caller can read more of its row."""
+    not_counted: list[RejectedRow] = field(default_factory=list)
+    """Rows that are not work items (removed work, containers), so they never become throughput."""
 
     @property
     def done_items(self) -> list[WorkItem]:
@@ -104,6 +111,35 @@ class ImportReport:
     @property
     def last_done(self) -> dt.date | None:
         return max((i.done_on for i in self.done_items), default=None)  # type: ignore[type-var]
+
+    def not_counted_by_reason(self) -> dict[str, dict[str, int]]:
+        """Per reason (removed, container), how many rows said each value ("Won't Do": 3)."""
+        counts: dict[str, dict[str, int]] = {code: {} for code in NOT_COUNTED_CODES}
+        for row in self.not_counted:
+            by_value = counts[row.code]
+            by_value[row.value or ""] = by_value.get(row.value or "", 0) + 1
+        return counts
+
+    def not_counted_summary(self) -> str | None:
+        """One line saying which rows were left out of throughput and why (None when none were)."""
+        counts = self.not_counted_by_reason()
+        parts: list[str] = []
+        removed = counts["removed"]
+        if removed:
+            total = sum(removed.values())
+            words = ", ".join(sorted(removed, key=lambda v: (-removed[v], v)))
+            parts.append(f"{total} removed item{'s' if total != 1 else ''} ({words})")
+        containers: dict[str, int] = {}  # "Epic" and "EPIC" are one kind of row
+        for kind, n in counts["container"].items():
+            containers[kind.lower()] = containers.get(kind.lower(), 0) + n
+        for kind in sorted(containers, key=lambda v: (-containers[v], v)):
+            n = containers[kind]
+            parts.append(f"{n} {kind} row{'s' if n != 1 else ''}")
+        if not parts:
+            return None
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        verb = "was" if len(self.not_counted) == 1 else "were"
+        return f"{listed} {verb} not counted as throughput or work in progress"
 
     def throughput(self, period_days: int = 7) -> list[tuple[dt.date, int]]:
         """Done items per period, zero periods filled (see `derive_throughput`)."""
@@ -122,6 +158,13 @@ class ImportReport:
             "open": len(self.open_items),
             "rows_rejected": len(self.rejected),
             "rejected": [r.to_dict() for r in self.rejected],
+            "rows_not_counted": len(self.not_counted),
+            "not_counted": {
+                code: {"count": sum(values.values()), "values": values}
+                for code, values in self.not_counted_by_reason().items()
+            },
+            "not_counted_rows": [r.to_dict() for r in self.not_counted],
+            "not_counted_summary": self.not_counted_summary(),
             "warnings": [w.to_dict() for w in self.warnings],
             "date_format": self.date_format,
             "dayfirst": self.dayfirst,
@@ -153,6 +196,7 @@ class _Format:
     default_dayfirst: bool
     status_columns: tuple[str, ...] = ("status", "state")
     resolution_columns: tuple[str, ...] = ("resolution",)
+    type_columns: tuple[str, ...] = ("type", "item type", "issue type", "work item type")
 
 
 _GENERIC_IDS = ("id", "key", "item_id", "item id", "issue", "issue id", "ticket")
@@ -174,6 +218,7 @@ _FORMATS = (
         (),
         True,
         ("Status Category", "Status"),
+        type_columns=("Issue Type",),
     ),
     _Format(
         "jira_current_fields",
@@ -182,6 +227,7 @@ _FORMATS = (
         ("Resolved", "Resolution date"),
         (),
         True,
+        type_columns=("Issue Type",),
     ),
     _Format(
         "azure_devops",
@@ -192,6 +238,7 @@ _FORMATS = (
         False,  # en-US profiles write M/d/yyyy; the dates themselves are checked first
         ("State",),
         ("Resolved Reason",),
+        ("Work Item Type",),
     ),
     _Format(
         "items",
@@ -232,6 +279,12 @@ REMOVED_STATUSES = frozenset(
 """Statuses or resolutions of work that will not be done: never done, never remaining."""
 
 ITEM_STATES = ("done", "removed", "open")
+
+CONTAINER_TYPES = frozenset({"epic", "feature", "initiative"})
+"""Work item types that hold items rather than being one: their rows are never throughput."""
+
+NOT_COUNTED_CODES = ("removed", "container")
+"""Why a row read is not a work item (`RejectedRow.code` in `ImportReport.not_counted`)."""
 
 
 def item_state(status: str | None, resolution: str | None, has_done_date: bool) -> str:
@@ -423,7 +476,9 @@ def read_work_items(
     in the notes). Rows with an empty id or an unreadable done date are
     rejected and listed; items with no done date are kept as work in progress.
     A done date after `today` (default: `local_today()`) rejects its row: it would
-    otherwise become throughput that never happened.
+    otherwise become throughput that never happened. Only delivered work counts: a
+    row whose status or resolution says removed (`item_state`) or whose type is a
+    container (`CONTAINER_TYPES`) is not an item, and `not_counted` lists it.
     """
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise InputError("dayfirst", dayfirst, "must be True, False or None (detect)")
@@ -435,6 +490,7 @@ def read_work_items(
         start_column=start_column,
         dayfirst=dayfirst,
         today=latest,
+        delivered_only=True,
     )
 
 
@@ -447,9 +503,16 @@ def work_items_from_table(
     dayfirst: bool | None = None,
     today: dt.date,
     need_done: bool = True,
+    delivered_only: bool = False,
 ) -> ImportReport:
     """`read_work_items` on a table already read; `need_done=False` accepts an export without a
-    done-date column (every item then open by date: a caller that reads statuses decides)."""
+    done-date column (every item then open by date: a caller that reads statuses decides).
+
+    `delivered_only=True` (what `read_work_items` passes) leaves removed and container rows
+    out of the items and lists them in `not_counted`; the default keeps every row with a key,
+    for a caller that classifies the rows itself (the features reader needs epic rows and
+    removed items to size its features).
+    """
     path, header, data, encoding, delimiter = (
         table.path,
         table.header,
@@ -485,6 +548,15 @@ def work_items_from_table(
             f"no done-date column found (looked for {list(defaults.done_columns)}); {header_summary(header)}",
         )
     format_name = fmt.name if fmt else "custom"
+    type_index = _find_column(header, defaults.type_columns)
+    status_indices = [
+        i for name in defaults.status_columns if (i := _find_column(header, (name,))) is not None
+    ]
+    resolution_index = _find_column(header, defaults.resolution_columns)
+    # The resolution first: it names why work ended ("Won't Do") where the status says "Done".
+    removal_indices = list(
+        dict.fromkeys(([] if resolution_index is None else [resolution_index]) + status_indices)
+    )
     columns = {
         "id": header[id_index],
         "done": header[done_index] if done_index is not None else None,
@@ -523,6 +595,7 @@ def work_items_from_table(
 
     items: list[WorkItem] = []
     rejected: list[RejectedRow] = []
+    not_counted: list[RejectedRow] = []
     warnings: list[RejectedRow] = []
     item_rows: list[int] = []
     seen: dict[str, tuple[int, int]] = {}
@@ -579,9 +652,16 @@ def work_items_from_table(
                 continue
         if key in seen:
             first_row, first_line = seen[key]
-            reason = f"{id_name} {key!r} already imported from row {first_row} (line {first_line})"
+            reason = f"{id_name} {key!r} already read from row {first_row} (line {first_line})"
             _add(rejected, at, "duplicate_key", reason, column=id_name, value=key, item_id=key)
             continue
+        if delivered_only:
+            left_out = _not_an_item(cells, header, type_index, removal_indices)
+            if left_out is not None:
+                code, column, said, reason = left_out
+                seen[key] = (row_number, line)
+                _add(not_counted, at, code, reason, column=column, value=said, item_id=key)
+                continue
         started_on: dt.date | None = None
         start_cell = cells[start_index].strip() if start_index is not None else ""
         if start_cell:
@@ -643,7 +723,32 @@ def work_items_from_table(
         warnings=warnings,
         ambiguous_dates=ambiguous,
         item_rows=item_rows,
+        not_counted=not_counted,
     )
+
+
+def _not_an_item(
+    cells: Sequence[str], header: Sequence[str], type_index: int | None, removal_indices: list[int]
+) -> tuple[str, str, str, str] | None:
+    """(code, column, value, reason) when a row is not delivered work, else None.
+
+    A container is not an item whatever its state; a removed item is neither done nor open
+    (`item_state`: a removed status or resolution wins over a done date).
+    """
+    kind = _cell_text(cells, type_index)
+    if type_index is not None and _status_word(kind) in CONTAINER_TYPES:
+        column = header[type_index]
+        return "container", column, kind, f"{column} is {kind!r}: it holds items, it is not one"
+    for index in removal_indices:
+        value = _cell_text(cells, index)
+        if item_state(value, None, has_done_date=False) == "removed":
+            column = header[index]
+            return "removed", column, value, f"{column} is {value!r}: removed work is not delivered"
+    return None
+
+
+def _cell_text(cells: Sequence[str], index: int | None) -> str:
+    return cells[index].strip() if index is not None and index < len(cells) else ""
 
 
 def _foreign_month_names(cells: Iterable[str]) -> list[tuple[str, int]]:
