@@ -38,6 +38,7 @@ from flowray.pipeline.cluster import (
     health_check_nodes,
     keep_shared_cluster,
     open_cluster,
+    page_engine,
     release_cluster,
     warm_up_engine,
 )
@@ -165,6 +166,7 @@ __all__ = [
     "reset_demo",
     "seed_demo",
     "keep_shared_cluster",
+    "page_engine",
     "warm_up_engine",
     "start_forecast",
     "submit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -58,12 +59,18 @@ def keep_shared_cluster(address_file: Path, *, ray_dashboard: bool, until: TextI
     return 0
 
 
+_RAY_READY = threading.Event()  # this process has joined Ray and warmed its workers
+_JOINING = threading.Lock()
+_join_started = False
+
+
 def warm_up_engine(engine: str = "ray") -> None:
     """Load what a first forecast needs while the user reads the page: numba's compiled
     kernel here, and (engine "ray") the connection and a warm worker per CPU.
 
     Best effort: a failure is logged, and the first Run reports the real problem.
     """
+    global _join_started
     from flowray.core.engine import Question
     from flowray.core.forecast import run_local
     from flowray.core.scenario import Scenario
@@ -73,8 +80,33 @@ def warm_up_engine(engine: str = "ray") -> None:
         if engine == "ray":
             tasks.ensure_connected()
             tasks.warm_up(hold_seconds=0.05)
+            _RAY_READY.set()
     except Exception as exc:
         log.warning("warming up the engine failed (the first forecast will say why): %s", exc)
+        with _JOINING:
+            _join_started = False  # the next Run tries again
+
+
+def page_engine() -> str:
+    """The engine a page's Run uses: "ray" once this process has joined Ray and warmed a
+    worker per CPU; until then "serial" (this process), while Ray is joined in the background.
+
+    A page's first Run therefore shows numbers at once instead of waiting 10-20 s
+    for Ray (and a page kernel that nobody runs never joins Ray, which keeps an
+    idle server small). Both engines give the same numbers for the same inputs
+    and seed (jobs are chunked by the number of runs alone).
+    """
+    global _join_started
+    if _RAY_READY.is_set() and tasks.is_connected():
+        return "ray"
+    with _JOINING:
+        start = not _join_started
+        _join_started = True
+    if start:
+        threading.Thread(
+            target=warm_up_engine, args=("ray",), name="flowray-join-ray", daemon=True
+        ).start()
+    return "serial"
 
 
 def release_cluster() -> None:

@@ -226,8 +226,11 @@ def submit(request: ForecastRequest, workspace: Workspace | None = None) -> Runn
 
 
 def start_forecast(request: ForecastRequest) -> RunningForecast:
-    """`submit` for the pages: on Ray unless the request names another engine."""
-    return submit(request, Workspace(request.db_path, request.engine or "ray"))
+    """`submit` for the pages: on Ray once this process has joined it, in this process until
+    then (`page_engine`), unless the request names an engine."""
+    from flowray.pipeline.cluster import page_engine
+
+    return submit(request, Workspace(request.db_path, request.engine or page_engine()))
 
 
 def run_forecast(request: ForecastRequest, workspace: Workspace | None = None) -> ForecastOutcome:

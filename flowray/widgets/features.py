@@ -406,9 +406,12 @@ class FeaturesPanel(JobPanel):
         one cluster for every page) or "serial" (this process); `warm_up`: join Ray while the
         page is read, so the first Run starts sooner."""
         super().__init__()
-        if warm_up and engine == "ray":
+        if warm_up and engine == "ray":  # the kernel here; Ray is joined on the first Run
             threading.Thread(
-                target=pipeline.warm_up_engine, name="flowray-warm-up", daemon=True
+                target=pipeline.warm_up_engine,
+                args=("serial",),
+                name="flowray-warm-up",
+                daemon=True,
             ).start()
         self.source: PlanSource = source if source is not None else LedgerSource(db_path)
         self.engine = engine
@@ -863,19 +866,21 @@ class FeaturesPanel(JobPanel):
         self.progress.max = PROGRESS_STEPS
         self.progress.bar_style = ""
         self.progress_text.value = f"0 of {runs:,} runs"
+        # "ray": Ray once this process has joined it, this process until then (same numbers).
+        engine = pipeline.page_engine() if self.engine == "ray" else self.engine
         self.show_info(
-            "Starting the run on the compute cluster (the first run also starts it: 10-20 s)..."
-            if self.engine == "ray"
+            "Starting the run on the compute cluster..."
+            if engine == "ray"
             else "Starting the run..."
         )
         return self.start_background(
-            lambda: self.follow_job(lambda: self._submit(portfolio, runs, seed))
+            lambda: self.follow_job(lambda: self._submit(portfolio, runs, seed, engine))
         )
 
-    def _submit(self, portfolio: Portfolio, runs: int, seed: int) -> Any:
+    def _submit(self, portfolio: Portfolio, runs: int, seed: int, engine: str) -> Any:
         from flowray.jobs.portfolio import submit_portfolio
 
-        return submit_portfolio(pipeline.engine_named(self.engine), portfolio, runs, seed)
+        return submit_portfolio(pipeline.engine_named(engine), portfolio, runs, seed)
 
     def on_started(self, job: Any) -> None:
         self.show_info("Running: the answer below updates as batches of simulated futures finish.")

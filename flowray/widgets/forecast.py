@@ -63,12 +63,17 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         today: dt.date | None = None,
         warm_up: bool = False,
     ) -> None:
-        """`warm_up`: while the user reads the page, load the engine and join Ray in the
-        background, so the first Run shows numbers within a second or two (the dashboards)."""
+        """`warm_up`: while the user reads the page, load the compiled kernel in this
+        process, so the first Run shows numbers within a second or two (the dashboards). The
+        first Run runs here while Ray is joined in the background; later Runs use Ray
+        (`pipeline.page_engine`)."""
         super().__init__()
         if warm_up:
             threading.Thread(
-                target=pipeline.warm_up_engine, name="flowray-warm-up", daemon=True
+                target=pipeline.warm_up_engine,
+                args=("serial",),
+                name="flowray-warm-up",
+                daemon=True,
             ).start()
         self.db_path = (
             db_path  # runs name it in their request; the panel reads through its workspace
@@ -407,8 +412,13 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
         self.progress.max = PROGRESS_STEPS
         self.progress.bar_style = ""
         self.progress_text.value = f"0 of {request.runs:,} runs"
+        if request.engine is None:
+            request.engine = pipeline.page_engine()
         self.show_info(
-            "Starting the run on the compute cluster (the first run also starts it: 10-20 s)..."
+            "Starting the run on the compute cluster..."
+            if request.engine == "ray"
+            else "Starting the run in this page (the compute cluster is joined meanwhile, "
+            "for the next runs)..."
         )
         return self.start_background(lambda: self.follow(request))
 
