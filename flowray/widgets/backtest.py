@@ -20,7 +20,15 @@ from flowray.core.limits import MAX_SEED
 from flowray.data import demo_series_names, load_demo_series
 from flowray.exceptions import InputError
 from flowray.widgets import charts, fields
-from flowray.widgets.base import FIELD_LABELS, JobPanel, field_label, note, section, title
+from flowray.widgets.base import (
+    FIELD_LABELS,
+    JobPanel,
+    field_label,
+    note,
+    run_and_cancel_buttons,
+    section,
+    title,
+)
 from flowray.widgets.html import escape, html_table
 
 LEVELS = ("50", "70", "85", "95")
@@ -148,17 +156,7 @@ class BacktestPanel(JobPanel):
             ),
         )
         self.problems_text = widgets.HTML("")
-        self.run_button = widgets.Button(
-            description="Run backtest",
-            button_style="primary",
-            layout=widgets.Layout(width="140px", margin="0 6px 0 0"),
-        )
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            button_style="warning",
-            disabled=True,
-            layout=widgets.Layout(width="90px", margin="0 10px 0 0"),
-        )
+        self.run_button, self.cancel_button = run_and_cancel_buttons("Run backtest", "140px")
         self.progress = widgets.IntProgress(
             value=0, min=0, max=1, layout=widgets.Layout(width="260px")
         )

@@ -123,6 +123,25 @@ def note(text: str) -> widgets.HTML:
     return widgets.HTML(f"<div style='color:#555;font-size:13px'>{escape(text)}</div>")
 
 
+def run_and_cancel_buttons(
+    run_label: str, run_width: str = "140px"
+) -> tuple[widgets.Button, widgets.Button]:
+    """The Run / Cancel pair of every job panel: Run in the primary style, Cancel off until a
+    job runs (JobPanel turns it on and off)."""
+    run = widgets.Button(
+        description=run_label,
+        button_style="primary",
+        layout=widgets.Layout(width=run_width, margin="0 6px 0 0"),
+    )
+    cancel = widgets.Button(
+        description="Cancel",
+        button_style="warning",
+        disabled=True,
+        layout=widgets.Layout(width="90px", margin="0 10px 0 0"),
+    )
+    return run, cancel
+
+
 class Panel:
     """Base of every panel: `.widget` to display, `.status` line, busy guard, background tasks.
 

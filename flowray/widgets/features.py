@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,10 +33,17 @@ from flowray import pipeline
 from flowray.core.limits import MAX_ITEMS, MAX_SEED
 from flowray.core.portfolio import MAX_FEATURE_WIP
 from flowray.core.validation import finite_number, text
-from flowray.exceptions import FlowrayError, InputError
+from flowray.exceptions import InputError
 from flowray.text import format_probability, long_date, period_word, short_date
 from flowray.widgets import charts, fields
-from flowray.widgets.base import JobPanel, describe_error, field_label, section, title
+from flowray.widgets.base import (
+    JobPanel,
+    describe_error,
+    field_label,
+    run_and_cancel_buttons,
+    section,
+    title,
+)
 from flowray.widgets.forecast_view import DETAILS_TITLE
 from flowray.widgets.html import escape, html_table
 from flowray.widgets.scenario_form import MAX_FORM_RUNS, POLL_SECONDS, PROGRESS_STEPS
@@ -84,17 +91,6 @@ class PlanSource(Protocol):
     ) -> int: ...
 
 
-def _pipeline_function(name: str) -> Callable[..., Any]:
-    """A portfolio use case of `flowray.pipeline`, or a plain error when this flowray lacks it."""
-    function = getattr(pipeline, name, None)
-    if function is None:
-        raise FlowrayError(
-            "This flowray cannot read stored release plans yet "
-            f"(flowray.pipeline.{name} is missing); update flowray."
-        )
-    return function
-
-
 class LedgerSource:
     """The plans stored in the ledger (FLOWRAY_DB unless `db_path`), through flowray.pipeline."""
 
@@ -102,10 +98,10 @@ class LedgerSource:
         self.db_path = db_path
 
     def names(self) -> list[str]:
-        return list(_pipeline_function("list_portfolios")(self.db_path))
+        return list(pipeline.list_portfolios(self.db_path))
 
     def load(self, name: str) -> Portfolio:
-        return _pipeline_function("load_portfolio")(name, self.db_path)
+        return pipeline.load_portfolio(name, self.db_path)
 
     def save(
         self,
@@ -115,8 +111,11 @@ class LedgerSource:
         *,
         forecast_name: str | None = None,
     ) -> int:
-        save = _pipeline_function("save_portfolio_forecast")
-        return int(save(name, portfolio, result, self.db_path, forecast_name=forecast_name))
+        return int(
+            pipeline.save_portfolio_forecast(
+                name, portfolio, result, self.db_path, forecast_name=forecast_name
+            )
+        )
 
 
 class MemorySource:
@@ -486,17 +485,7 @@ class FeaturesPanel(JobPanel):
         self.teams_box = widgets.VBox([])
         self.features_box = widgets.VBox([])
         # -- actions ----------------------------------------------------------------------------
-        self.run_button = widgets.Button(
-            description="Run",
-            button_style="primary",
-            layout=widgets.Layout(width="110px", margin="0 6px 0 0"),
-        )
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            button_style="warning",
-            disabled=True,
-            layout=widgets.Layout(width="90px", margin="0 10px 0 0"),
-        )
+        self.run_button, self.cancel_button = run_and_cancel_buttons("Run", "110px")
         self.progress = widgets.IntProgress(
             value=0, min=0, max=1, layout=widgets.Layout(width="240px")
         )
@@ -619,7 +608,7 @@ class FeaturesPanel(JobPanel):
             self._loading = False
         if not names:
             self.show_info(
-                "No release plans stored yet: import one with `flowray portfolio` "
+                "No release plans stored yet: save one with `flowray portfolio FILE --save` "
                 "or seed the demo ledger with `flowray demo`."
             )
             self.check_inputs()

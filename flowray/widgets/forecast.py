@@ -21,7 +21,14 @@ from flowray.core.results import ForecastResult, HowManyResult
 from flowray.core.validation import text
 from flowray.exceptions import InputError
 from flowray.widgets import charts
-from flowray.widgets.base import JobPanel, field_label, note, section, title
+from flowray.widgets.base import (
+    JobPanel,
+    field_label,
+    note,
+    run_and_cancel_buttons,
+    section,
+    title,
+)
 from flowray.widgets.forecast_view import ForecastView
 from flowray.widgets.html import escape
 from flowray.widgets.in_progress import InProgressSection
@@ -91,17 +98,7 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
 
         self._build_inputs(runs, today)
         # -- actions --------------------------------------------------------------------------
-        self.run_button = widgets.Button(
-            description="Run forecast",
-            button_style="primary",
-            layout=widgets.Layout(width="140px", margin="0 6px 0 0"),
-        )
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            button_style="warning",
-            disabled=True,
-            layout=widgets.Layout(width="90px", margin="0 10px 0 0"),
-        )
+        self.run_button, self.cancel_button = run_and_cancel_buttons("Run forecast", "140px")
         self.save_name = widgets.Text(
             placeholder="Name in the ledger (optional)", layout=widgets.Layout(width="220px")
         )

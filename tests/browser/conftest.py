@@ -26,6 +26,7 @@ artifacts/screenshots/FAILED-<test>.png behind.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -299,3 +300,31 @@ def screenshot(page: Any, request: pytest.FixtureRequest) -> Callable[..., Path]
         return save_screenshot(page, name, full_page=full_page)
 
     return take
+
+
+RUN_TIMEOUT_MS = 300_000  # a run of the pages' default size, on a loaded 2-core machine
+
+
+def long_date(day: dt.date) -> str:
+    """'9 February 2026', as the pages write dates (written out here, not imported)."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def body_text(page: Any) -> str:
+    return page.evaluate("document.body.innerText")
+
+
+def wait_for_text(page: Any, pattern: str, timeout_ms: int = RUN_TIMEOUT_MS) -> re.Match[str]:
+    """Wait until the page text matches `pattern`; fail early, with the page text, on a traceback."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        text = body_text(page)
+        match = re.search(pattern, text)
+        if match:
+            return match
+        assert "Traceback" not in text, f"a traceback on the page:\n{text[:3000]}"
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{pattern!r} did not appear within {timeout_ms / 1000:.0f} s:\n{text[:3000]}"
+            )
+        page.wait_for_timeout(250)

@@ -21,7 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import VIEWPORT, save_screenshot, wait_for_widgets
+from conftest import (
+    VIEWPORT,
+    body_text,
+    long_date,
+    save_screenshot,
+    wait_for_text,
+    wait_for_widgets,
+)
 
 from flowray import Scenario, pipeline
 from flowray.core.engine import Question
@@ -34,7 +41,6 @@ PLOT = ".js-plotly-plot"
 PROJECT = "Pytest Core"  # a demo project whose target date lies after its history ends
 PASTED = [5, 7, 3, 0, 6, 8, 4, 5, 9, 2, 6, 4]
 LEVELS = (50, 70, 85, 95)
-RUN_TIMEOUT_MS = 300_000
 SESSIONS = 10
 
 # Every "N of M runs" text the page shows, recorded in the browser as it changes (a
@@ -52,11 +58,6 @@ _RECORD_PROGRESS_JS = """
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def long_date(day: dt.date) -> str:
-    """'9 February 2026', the way the pages write dates (written out here, not imported)."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def short_date(day: dt.date) -> str:
@@ -84,26 +85,6 @@ def paste_throughput(page: Any, values: list[int]) -> None:
     box = page.get_by_placeholder(re.compile("Items finished per week"))
     box.fill(", ".join(str(v) for v in values))
     box.press("Tab")
-
-
-def body_text(page: Any) -> str:
-    return page.evaluate("document.body.innerText")
-
-
-def wait_for_text(page: Any, pattern: str, timeout_ms: int = RUN_TIMEOUT_MS) -> re.Match[str]:
-    """Wait until the page text matches `pattern`; fail early, with the page text, on a traceback."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        text = body_text(page)
-        match = re.search(pattern, text)
-        if match:
-            return match
-        assert "Traceback" not in text, f"a traceback on the page:\n{text[:3000]}"
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{pattern!r} did not appear within {timeout_ms / 1000:.0f} s:\n{text[:3000]}"
-            )
-        page.wait_for_timeout(250)
 
 
 def headline(page: Any) -> str:

@@ -8,13 +8,11 @@ behind the page must give exactly the same answer.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import time
 from typing import Any
 
 import pytest
-from conftest import save_screenshot
+from conftest import body_text, long_date, save_screenshot, wait_for_text
 
 from flowray import forecast_portfolio, pipeline
 from flowray.text import format_probability
@@ -24,32 +22,6 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright not insta
 
 PLAN = "Release plan"
 RUNS, SEED = 100_000, 0  # the page's defaults
-RUN_TIMEOUT_MS = 300_000
-
-
-def long_date(day: dt.date) -> str:
-    """'9 February 2026', the way the pages write dates (written out here, not imported)."""
-    return f"{day.day} {day:%B %Y}"
-
-
-def body_text(page: Any) -> str:
-    return page.evaluate("document.body.innerText")
-
-
-def wait_for_text(page: Any, pattern: str, timeout_ms: int = RUN_TIMEOUT_MS) -> re.Match[str]:
-    """Wait until the page text matches `pattern`; fail early, with the page text, on a traceback."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        text = body_text(page)
-        match = re.search(pattern, text)
-        if match:
-            return match
-        assert "Traceback" not in text, f"a traceback on the page:\n{text[:3000]}"
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{pattern!r} did not appear within {timeout_ms / 1000:.0f} s:\n{text[:3000]}"
-            )
-        page.wait_for_timeout(250)
 
 
 def set_box(page: Any, title: str, value: Any) -> None:

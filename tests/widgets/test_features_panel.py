@@ -116,14 +116,18 @@ def test_no_stored_plan_says_how_to_get_one_and_run_stays_off():
     assert panel.input_problems[0].field == "portfolio"
 
 
-def test_the_ledger_source_reports_a_flowray_without_stored_plans_plainly(tmp_path):
+def test_the_ledger_source_reads_the_demo_plan_and_an_empty_ledger_is_said_plainly(tmp_path):
     from flowray import pipeline
 
-    if hasattr(pipeline, "list_portfolios"):
-        pytest.skip("this flowray stores plans: the plain error below cannot happen")
-    panel = features_app(db_path=tmp_path / "ledger.duckdb", engine="serial")
-    assert "cannot read stored release plans" in plain(panel.status.value)
-    assert panel.run_button.disabled
+    db = tmp_path / "demo.duckdb"
+    pipeline.seed_demo(db)
+    panel = features_app(db_path=db, engine="serial")
+    assert panel.picker.value == "Release plan"
+    assert not panel.run_button.disabled
+
+    missing = features_app(db_path=tmp_path / "nothing-here.duckdb", engine="serial")
+    assert "No release plans stored yet" in plain(missing.status.value)
+    assert missing.run_button.disabled
 
 
 # -- checked fields -------------------------------------------------------------------------------------
