@@ -258,3 +258,21 @@ def test_the_cli_json_and_its_refusals(capsys, tmp_path: Path):
         assert code == 2
         assert err.startswith(f"flowray import: error: {field}: "), err
         assert not out.exists()
+
+
+def test_a_syncs_throughput_leaves_out_epics_as_import_items_does(tmp_path: Path, capsys):
+    from flowray.cli import main
+
+    synced_store = store_synced(tmp_path / "synced.duckdb")
+    exported = export_csv(tmp_path / "items.csv")
+    db = tmp_path / "imported.duckdb"
+    assert main(["project", "add", "shop", "--db", str(db)]) == 0
+    assert main(["import", "items", str(exported), "--project", "shop", "--db", str(db)]) == 0
+    assert "epic row" in capsys.readouterr().out  # the done epic SHOP-20 is not an item
+    imported = Store(db).get_throughput("shop")
+    synced_weeks = synced_store.get_throughput("shop")
+    assert [(p.period_start, p.items) for p in synced_weeks] == [
+        (p.period_start, p.items) for p in imported
+    ]
+    done_items = [r for r in ITEMS if r[4] and r[2] != "Epic"]
+    assert sum(p.items for p in synced_weeks) == len(done_items)

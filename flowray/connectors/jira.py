@@ -35,6 +35,7 @@ from flowray.connectors.base import (
     parse_tracker_time,
 )
 from flowray.connectors.http import HttpClient, Secret, check_base_url, read_secret
+from flowray.core.item_states import is_removed
 from flowray.core.validation import choice, text
 from flowray.exceptions import InputError
 
@@ -50,6 +51,7 @@ FIELDS = (
     "created",
     "updated",
     "resolutiondate",
+    "resolution",
     "parent",
     "labels",
 )
@@ -251,6 +253,10 @@ class JiraConnector:
             created=created,
             resolved=resolved,
         )
+        resolution = fields.get("resolution")
+        resolution_name = resolution.get("name") if isinstance(resolution, dict) else None
+        if done is not None and is_removed(status_name, resolution_name):
+            done = None  # resolved as Won't Do, Duplicate...: closed, but never delivered
         parent = fields.get("parent")
         parent_key = parent.get("key") if isinstance(parent, dict) else None
         if parent_key is None and self.epic_field:

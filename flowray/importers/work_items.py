@@ -21,6 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowray.core.item_states import (  # noqa: F401  (re-exported: importers use these names)
+    CONTAINER_TYPES,
+    DONE_STATUSES,
+    REMOVED_STATUSES,
+    status_word,
+)
 from flowray.core.throughput import derive_throughput
 from flowray.core.validation import parse_date as checked_date
 from flowray.exceptions import InputError
@@ -261,27 +267,7 @@ _FORMAT_LABELS = {
 }
 
 
-DONE_STATUSES = frozenset(
-    {"done", "closed", "complete", "completed", "finished", "released", "shipped", "delivered"}
-)
-"""Statuses (Jira's status category, Azure DevOps' State, a sheet's status) that mean done.
-
-Azure DevOps' "Resolved" is not among them: it is the state before Closed.
-"""
-
-REMOVED_STATUSES = frozenset(
-    {
-        "removed", "cancelled", "canceled", "rejected", "won't do", "wont do", "won't fix",
-        "wont fix", "duplicate", "declined", "abandoned", "obsolete", "withdrawn",
-        "cannot reproduce", "not a bug", "cut",
-    }
-)  # fmt: skip
-"""Statuses or resolutions of work that will not be done: never done, never remaining."""
-
 ITEM_STATES = ("done", "removed", "open")
-
-CONTAINER_TYPES = frozenset({"epic", "feature", "initiative"})
-"""Work item types that hold items rather than being one: their rows are never throughput."""
 
 NOT_COUNTED_CODES = ("removed", "container")
 """Why a row read is not a work item (`RejectedRow.code` in `ImportReport.not_counted`)."""
@@ -290,16 +276,12 @@ NOT_COUNTED_CODES = ("removed", "container")
 def item_state(status: str | None, resolution: str | None, has_done_date: bool) -> str:
     """done, removed or open: a removed status or resolution wins (Jira resolves "Won't Do" with a
     date); then a done date or a done status; anything else is open work."""
-    words = {_status_word(status), _status_word(resolution)}
+    words = {status_word(status), status_word(resolution)}
     if words & REMOVED_STATUSES:
         return "removed"
-    if has_done_date or _status_word(status) in DONE_STATUSES:
+    if has_done_date or status_word(status) in DONE_STATUSES:
         return "done"
     return "open"
-
-
-def _status_word(text: str | None) -> str:
-    return " ".join((text or "").replace("\u2019", "'").lower().split())
 
 
 def status_columns(format_name: str | None, header: Sequence[str]) -> tuple[int | None, int | None]:
@@ -736,7 +718,7 @@ def _not_an_item(
     (`item_state`: a removed status or resolution wins over a done date).
     """
     kind = _cell_text(cells, type_index)
-    if type_index is not None and _status_word(kind) in CONTAINER_TYPES:
+    if type_index is not None and status_word(kind) in CONTAINER_TYPES:
         column = header[type_index]
         return "container", column, kind, f"{column} is {kind!r}: it holds items, it is not one"
     for index in removal_indices:

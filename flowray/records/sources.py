@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from flowray.core.item_states import is_container
 from flowray.core.throughput import derive_throughput
 from flowray.core.validation import optional_whole_number, parse_date, parse_timestamp, text
 from flowray.exceptions import InputError
@@ -278,14 +279,17 @@ def apply_sync(
             elif row.done_on is None and was_done:
                 reopened.append(key)
         _upsert(con, pid, source.kind, rows.values())
+        # Epics, features and initiatives hold items: they are kept (they name a portfolio's
+        # features) but are never throughput, as `import items` counts them.
         con.execute(
-            "SELECT done_on FROM work_items WHERE project_id = ? AND done_on IS NOT NULL", [pid]
+            "SELECT done_on, item_type FROM work_items WHERE project_id = ? AND done_on IS NOT NULL",
+            [pid],
         )
-        done_days = [r[0] for r in con.fetchall()]
+        done_days = [r[0] for r in con.fetchall() if not is_container(r[1])]
         con.execute(
-            "SELECT count(*) FROM work_items WHERE project_id = ? AND done_on IS NULL", [pid]
+            "SELECT item_type FROM work_items WHERE project_id = ? AND done_on IS NULL", [pid]
         )
-        open_total = int(con.fetchone()[0])
+        open_total = sum(1 for r in con.fetchall() if not is_container(r[0]))
         history = None
         if done_days:
             weekly = derive_throughput(done_days, period_days=pdays)

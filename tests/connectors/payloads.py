@@ -160,6 +160,7 @@ def jira_issue(
     issuetype: str = "Story",
     changelog_total: int | None = None,
     keep_histories: int | None = None,
+    resolution: str | None = None,
 ) -> dict[str, Any]:
     histories = jira_moves(list(moves))
     shown = histories if keep_histories is None else histories[-keep_histories:]
@@ -170,6 +171,12 @@ def jira_issue(
         "created": jira_time(created),
         "updated": jira_time(updated),
         "resolutiondate": jira_time(resolved) if resolved else None,
+        # Jira's resolution object: {"self", "id", "description", "name"}; null while unresolved
+        "resolution": (
+            {"id": "10001", "name": resolution or "Done", "description": "Work has been completed."}
+            if resolved
+            else None
+        ),
         "labels": list(labels),
         "parent": (
             {

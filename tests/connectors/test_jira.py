@@ -267,3 +267,25 @@ def test_jira_settings_hold_no_secret_and_check_their_inputs():
         settings_for("https://acme.atlassian.net", "  ")
     with pytest.raises(InputError, match="epic_field"):
         settings_for("https://jira.acme.com", "project = X", epic_field="Epic Link")
+
+
+def test_an_issue_resolved_wont_do_is_closed_but_never_delivered(tracker, no_sleep):
+    moves = [("2025-03-03 09:00", "In Progress"), ("2025-03-06 10:00", "Done")]
+    issues = [
+        jira_issue(
+            key,
+            status="Done",
+            created="2025-03-01 09:00",
+            updated="2025-03-06 10:00",
+            moves=moves,
+            resolved="2025-03-06 10:00",
+            resolution=resolution,
+        )
+        for key, resolution in (("FLOW-7", "Done"), ("FLOW-8", "Won't Do"), ("FLOW-9", "Duplicate"))
+    ]
+    tracker.on("GET", "/rest/api/3/status", Reply(200, JIRA_STATUSES))
+    tracker.on("POST", "/rest/api/3/search/jql", Reply(200, {"issues": issues, "isLast": True}))
+    items = {i.key: i for page in cloud(tracker, no_sleep).fetch(None) for i in page}
+    assert items["FLOW-7"].done == at("2025-03-06 10:00")
+    assert items["FLOW-8"].done is None and items["FLOW-9"].done is None  # as `import items`
+    assert items["FLOW-8"].started == at("2025-03-03 09:00")
