@@ -276,3 +276,20 @@ def test_a_syncs_throughput_leaves_out_epics_as_import_items_does(tmp_path: Path
     ]
     done_items = [r for r in ITEMS if r[4] and r[2] != "Epic"]
     assert sum(p.items for p in synced_weeks) == len(done_items)
+
+
+def test_importing_a_csv_into_a_synced_project_keeps_what_the_sync_stored(tmp_path: Path):
+    from flowray.importers import read_work_items
+
+    db = tmp_path / "ledger.duckdb"
+    store = store_synced(db)
+    before = {d.item_id: d for d in store.get_work_item_details("shop")}
+    items = [i for i in read_work_items(export_csv(tmp_path / "items.csv"), today=TODAY).items]
+    store.import_work_items("shop", items, today=TODAY)
+    after = {d.item_id: d for d in store.get_work_item_details("shop")}
+    for key in ("SHOP-11", "SHOP-13", "SHOP-21"):
+        assert (after[key].title, after[key].item_type, after[key].parent_key) == (
+            before[key].title,
+            before[key].item_type,
+            before[key].parent_key,
+        )

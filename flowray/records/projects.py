@@ -713,10 +713,14 @@ def upsert_work_items(
     con: Connection, pid: int, merged: Mapping[str, tuple[dt.date | None, dt.date | None]]
 ) -> None:
     if merged:
+        # Only the dates: what a tracker sync stored beside them (title, type, status, parent)
+        # stays, so importing a CSV into a synced project loses nothing.
         con.execute(
-            "INSERT OR REPLACE INTO work_items (project_id, item_id, started_on, done_on) "
+            "INSERT INTO work_items (project_id, item_id, started_on, done_on) "
             "SELECT $pid, unnest($ids::VARCHAR[]), unnest($starts::DATE[]), "
-            "unnest($dones::DATE[])",
+            "unnest($dones::DATE[]) "
+            "ON CONFLICT (project_id, item_id) DO UPDATE SET "
+            "started_on = excluded.started_on, done_on = excluded.done_on",
             {
                 "pid": pid,
                 "ids": list(merged),
