@@ -216,7 +216,9 @@ class HttpClient:
             headers={"Accept": "application/json", "User-Agent": "flowray", **(headers or {})},
             follow_redirects=False,
             transport=transport,
-            trust_env=False,
+            # HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE, as a corporate network needs; never for
+            # this machine, which a proxy must not see
+            trust_env=(urlsplit(self.base_url).hostname or "") not in LOOPBACK_HOSTS,
         )
 
     def __enter__(self) -> HttpClient:

@@ -366,3 +366,25 @@ def test_the_batch_syncs_first_and_a_failed_sync_is_reported_while_stale_data_is
     assert snapshot(db)["work_items"] == before
     assert any("stale" in r.getMessage() for r in caplog.records)
     assert all(GH_TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_a_429_in_the_middle_of_a_sync_waits_as_asked_and_the_sync_completes(
+    tracker, env, tmp_path, no_sleep
+):
+    db = tmp_path / "ledger.duckdb"
+    pulls = make_pulls(30)
+    serve_github(tracker, pulls, per_page=10)
+    listing = tracker.routes[("GET", PULLS)]
+    limited = []
+
+    def once_limited(request):
+        if request.query.get("page") == ["2"] and not limited:
+            limited.append(request)
+            return Reply(429, {"message": "secondary rate limit"}, {"Retry-After": "3"})
+        return listing(request)
+
+    tracker.on("GET", PULLS, once_limited)
+    connect_source("web", "github", {"repo": REPO, "api_url": tracker.url, "items": "pulls"}, db)
+    report = sync_project("web", db, sleep=no_sleep.append)
+    assert report.ok and report.outcomes[0].applied.received == 30
+    assert no_sleep == [3.0] and len(limited) == 1
