@@ -388,3 +388,26 @@ def test_a_429_in_the_middle_of_a_sync_waits_as_asked_and_the_sync_completes(
     report = sync_project("web", db, sleep=no_sleep.append)
     assert report.ok and report.outcomes[0].applied.received == 30
     assert no_sleep == [3.0] and len(limited) == 1
+
+
+def test_new_settings_restart_from_a_full_read_and_keys_sort_naturally(tmp_path):
+    from flowray.records.sources import SyncedItem, natural_key
+
+    db = tmp_path / "ledger.duckdb"
+    store = Store(db)
+    source = store.connect_source("web", "github", {"repo": REPO})
+    moment = dt.datetime(2025, 3, 4, 12, 0)
+    item = SyncedItem(
+        "r#1", "t", "pull request", "merged", None, dt.date(2025, 3, 4), None, (), moment, moment
+    )
+    store.apply_sync(source.source_id, [item], cursor=moment)
+    assert store.list_sources("web")[0].since == moment.replace(tzinfo=dt.UTC)
+    assert store.connect_source("web", "github", {"repo": REPO}).last_cursor is not None
+    moved = store.connect_source("web", "github", {"repo": "octo-org/other"})
+    assert moved.source_id == source.source_id and moved.last_cursor is None
+    assert sorted(["r#10", "r#9", "FLOW-10", "FLOW-2"], key=natural_key) == [
+        "FLOW-2",
+        "FLOW-10",
+        "r#9",
+        "r#10",
+    ]
