@@ -267,3 +267,18 @@ def test_jira_settings_hold_no_secret_and_check_their_inputs():
         settings_for("https://acme.atlassian.net", "  ")
     with pytest.raises(InputError, match="epic_field"):
         settings_for("https://jira.acme.com", "project = X", epic_field="Epic Link")
+
+
+def test_a_connector_built_from_settings_shows_no_secret():
+    from flowray.connectors.jira import from_settings
+
+    settings = settings_for("https://acme.atlassian.net", "project = FLOW")
+    built = from_settings(
+        settings, default_workflow(), environ={"JIRA_API_TOKEN": TOKEN, "JIRA_EMAIL": EMAIL}
+    )
+    assert built.email == EMAIL and built.token is not None
+    for text in (built.description, repr(built)):
+        assert TOKEN not in text
+    assert EMAIL not in built.description and EMAIL not in repr(built)
+    with pytest.raises(InputError, match="JIRA_API_TOKEN: got None; must be set"):
+        from_settings(settings, default_workflow(), environ={})
