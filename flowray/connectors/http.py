@@ -295,7 +295,9 @@ class HttpClient:
                             page,
                         )
                     last, wait = f"rate limit spent (HTTP {status})", spent + 1.0
-                elif status in RETRY_STATUSES:
+                elif status in RETRY_STATUSES or (
+                    status == 403 and "retry-after" in response.headers
+                ):  # GitHub's secondary rate limit is a 403 with Retry-After
                     after = parse_retry_after(response.headers.get("retry-after"))
                     if after is not None and after > self.max_wait:
                         raise TrackerRateLimited(
