@@ -150,9 +150,15 @@ def _sync(args: argparse.Namespace) -> int:
             f"{applied.changed} changed, {applied.unchanged} unchanged"
         )
         if applied.newly_done:
-            print(f"  done since the last sync: {', '.join(_few(applied.newly_done))}")
+            print(
+                f"  {len(applied.newly_done)} done since the last sync: "
+                + ", ".join(_few(applied.newly_done))
+            )
         if applied.reopened:
-            print(f"  re-opened (no longer counted): {', '.join(_few(applied.reopened))}")
+            print(
+                f"  {len(applied.reopened)} re-opened (no longer counted): "
+                + ", ".join(_few(applied.reopened))
+            )
         history = applied.history
         if history is None:
             print("  no done items yet: the throughput is unchanged")

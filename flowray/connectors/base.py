@@ -165,7 +165,7 @@ class WorkflowMap:
         """This map with `{"todo": [...], "started": [...], "done": [...]}` laid over it."""
         if not isinstance(overrides, Mapping):
             raise InputError("workflow", overrides, "must be a table of todo / started / done")
-        unknown = sorted(set(overrides) - set(CATEGORIES) - {"default"})
+        unknown = sorted(set(overrides) - set(CATEGORIES))
         if unknown:
             raise InputError("workflow", unknown[0], f"must be one of {', '.join(CATEGORIES)}")
         states = dict(self.states)
@@ -178,10 +178,7 @@ class WorkflowMap:
                     )
                 seen[name] = category
                 states[name] = category
-        default = overrides.get("default", self.default)
-        if default not in CATEGORIES:
-            raise InputError("workflow.default", default, f"must be one of {', '.join(CATEGORIES)}")
-        return WorkflowMap(self.source, states, dict(self.categories), default)
+        return WorkflowMap(self.source, states, dict(self.categories), self.default)
 
     def overrides(self, base: WorkflowMap) -> dict[str, list[str]]:
         """The names where this map differs from `base`: what a source stores, and replays."""

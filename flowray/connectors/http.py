@@ -235,7 +235,9 @@ class HttpClient:
             headers={"Accept": "application/json", "User-Agent": "flowray", **(headers or {})},
             follow_redirects=False,
             transport=transport,
-            trust_env=False,
+            # HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE, as a corporate network needs; never for
+            # this machine, which a proxy must not see
+            trust_env=(urlsplit(self.base_url).hostname or "") not in LOOPBACK_HOSTS,
         )
 
     def __enter__(self) -> HttpClient:
@@ -324,7 +326,9 @@ class HttpClient:
                             page,
                         )
                     last, wait = f"rate limit spent (HTTP {status})", spent + 1.0
-                elif status in RETRY_STATUSES:
+                elif status in RETRY_STATUSES or (
+                    status == 403 and "retry-after" in response.headers
+                ):  # GitHub's secondary rate limit is a 403 with Retry-After
                     after = parse_retry_after(response.headers.get("retry-after"))
                     if after is not None and after > self.max_wait:
                         raise TrackerRateLimited(

@@ -19,7 +19,7 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -108,7 +108,7 @@ class JiraConnector:
     flavor: str | None = None
     workflow: WorkflowMap | None = None
     token: Secret | None = None
-    email: str | None = None
+    email: str | None = field(default=None, repr=False)  # personal data: kept out of repr
     epic_field: str | None = None  # Data Center's "Epic Link" custom field, e.g. customfield_10014
     sleep: Callable[[float], None] | None = None
     max_tries: int = 5

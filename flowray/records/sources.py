@@ -309,8 +309,8 @@ def apply_sync(
             added,
             changed,
             unchanged,
-            sorted(newly_done),
-            sorted(reopened),
+            sorted(newly_done, key=natural_key),
+            sorted(reopened, key=natural_key),
             len(done_days),
             open_total,
             history,
@@ -319,6 +319,13 @@ def apply_sync(
         )
 
     return work
+
+
+def natural_key(key: str) -> list[Any]:
+    """FLOW-9 before FLOW-10, repo#9 before repo#10."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", key)
+    ]
 
 
 def _stored(con: Connection, pid: int, keys: list[str]) -> dict[str, tuple[Any, ...]]:

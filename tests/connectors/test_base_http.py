@@ -267,3 +267,15 @@ def test_retries_are_logged_without_the_token(tracker, no_sleep, caplog):
         http.get("/items", {"token": TOKEN})
     assert caplog.records and "HTTP 502" in caplog.records[0].getMessage()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_githubs_secondary_rate_limit_403_with_retry_after_is_retried(tracker, no_sleep):
+    tracker.on(
+        "GET",
+        "/items",
+        Reply(403, {"message": "You have exceeded a secondary rate limit"}, {"Retry-After": "2"}),
+        Reply(200, [1]),
+    )
+    with client(tracker, no_sleep) as http:
+        assert http.get("/items").data == [1]
+    assert no_sleep == [2.0]

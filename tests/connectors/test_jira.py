@@ -289,3 +289,18 @@ def test_an_issue_resolved_wont_do_is_closed_but_never_delivered(tracker, no_sle
     assert items["FLOW-7"].done == at("2025-03-06 10:00")
     assert items["FLOW-8"].done is None and items["FLOW-9"].done is None  # as `import items`
     assert items["FLOW-8"].started == at("2025-03-03 09:00")
+
+
+def test_a_connector_built_from_settings_shows_no_secret():
+    from flowray.connectors.jira import from_settings
+
+    settings = settings_for("https://acme.atlassian.net", "project = FLOW")
+    built = from_settings(
+        settings, default_workflow(), environ={"JIRA_API_TOKEN": TOKEN, "JIRA_EMAIL": EMAIL}
+    )
+    assert built.email == EMAIL and built.token is not None
+    for text in (built.description, repr(built)):
+        assert TOKEN not in text
+    assert EMAIL not in built.description and EMAIL not in repr(built)
+    with pytest.raises(InputError, match="JIRA_API_TOKEN: got None; must be set"):
+        from_settings(settings, default_workflow(), environ={})

@@ -366,3 +366,48 @@ def test_the_batch_syncs_first_and_a_failed_sync_is_reported_while_stale_data_is
     assert snapshot(db)["work_items"] == before
     assert any("stale" in r.getMessage() for r in caplog.records)
     assert all(GH_TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_a_429_in_the_middle_of_a_sync_waits_as_asked_and_the_sync_completes(
+    tracker, env, tmp_path, no_sleep
+):
+    db = tmp_path / "ledger.duckdb"
+    pulls = make_pulls(30)
+    serve_github(tracker, pulls, per_page=10)
+    listing = tracker.routes[("GET", PULLS)]
+    limited = []
+
+    def once_limited(request):
+        if request.query.get("page") == ["2"] and not limited:
+            limited.append(request)
+            return Reply(429, {"message": "secondary rate limit"}, {"Retry-After": "3"})
+        return listing(request)
+
+    tracker.on("GET", PULLS, once_limited)
+    connect_source("web", "github", {"repo": REPO, "api_url": tracker.url, "items": "pulls"}, db)
+    report = sync_project("web", db, sleep=no_sleep.append)
+    assert report.ok and report.outcomes[0].applied.received == 30
+    assert no_sleep == [3.0] and len(limited) == 1
+
+
+def test_new_settings_restart_from_a_full_read_and_keys_sort_naturally(tmp_path):
+    from flowray.records.sources import SyncedItem, natural_key
+
+    db = tmp_path / "ledger.duckdb"
+    store = Store(db)
+    source = store.connect_source("web", "github", {"repo": REPO})
+    moment = dt.datetime(2025, 3, 4, 12, 0)
+    item = SyncedItem(
+        "r#1", "t", "pull request", "merged", None, dt.date(2025, 3, 4), None, (), moment, moment
+    )
+    store.apply_sync(source.source_id, [item], cursor=moment)
+    assert store.list_sources("web")[0].since == moment.replace(tzinfo=dt.UTC)
+    assert store.connect_source("web", "github", {"repo": REPO}).last_cursor is not None
+    moved = store.connect_source("web", "github", {"repo": "octo-org/other"})
+    assert moved.source_id == source.source_id and moved.last_cursor is None
+    assert sorted(["r#10", "r#9", "FLOW-10", "FLOW-2"], key=natural_key) == [
+        "FLOW-2",
+        "FLOW-10",
+        "r#9",
+        "r#10",
+    ]
