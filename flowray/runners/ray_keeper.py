@@ -23,9 +23,13 @@ first need Ray (`tasks.wait_for_published_address`).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+RAY_NICENESS = 5
+"""How much lower the CPU priority of the shared Ray is than the server's (see `main`)."""
 
 STOP_TIMEOUT_S = 60.0
 """How long the server waits for Ray to stop before it kills the keeper."""
@@ -72,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address-file", type=Path, required=True)
     parser.add_argument("--ray-dashboard", action="store_true")
     args = parser.parse_args(argv)
+    # Ray's start-up (and its processes, which inherit this) yields the CPU to the server
+    # and the page kernels: a page opened while Ray starts renders without waiting on it.
+    os.nice(RAY_NICENESS)
     from flowray import pipeline
 
     return pipeline.keep_shared_cluster(

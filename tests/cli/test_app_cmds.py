@@ -316,3 +316,18 @@ def test_a_bad_token_setting_exits_2_without_showing_it(tmp_path, monkeypatch):
     assert "token: got '<10 characters, hidden>'" in result.stderr
     assert "my secret" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_keepers_ray_yields_the_cpu_to_the_server_and_the_pages(tmp_path, monkeypatch):
+    niced: list[int] = []
+    kept: list[tuple[Path, bool]] = []
+    monkeypatch.setattr(ray_keeper.os, "nice", niced.append)
+    monkeypatch.setattr(
+        pipeline,
+        "keep_shared_cluster",
+        lambda path, *, ray_dashboard, until: kept.append((path, ray_dashboard)) or 0,
+    )
+    address_file = tmp_path / "ray-address.json"
+    assert ray_keeper.main(["--address-file", str(address_file), "--ray-dashboard"]) == 0
+    assert niced == [ray_keeper.RAY_NICENESS] and ray_keeper.RAY_NICENESS > 0
+    assert kept == [(address_file, True)]
