@@ -124,7 +124,13 @@ def _run(args: argparse.Namespace) -> int:
         forecast_id = save_portfolio_forecast(
             name, portfolio, result, open_store(args, create=False)
         )
-    if args.json:
+    print_result(result, name, forecast_id, as_json=args.json)
+    return 0
+
+
+def print_result(result: Any, name: str | None, forecast_id: int | None, *, as_json: bool) -> None:
+    """The answer on stdout, as JSON or as the table, saying where it was saved if it was."""
+    if as_json:
         data = result.to_dict()
         if forecast_id is not None:
             data["saved"] = {"portfolio": name, "forecast_id": forecast_id}
@@ -134,7 +140,6 @@ def _run(args: argparse.Namespace) -> int:
         print(render_text(result))
         if forecast_id is not None:
             print(f"\nSaved as forecast {forecast_id} of portfolio {name!r}.")
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -204,7 +204,7 @@ def _done(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flowray.cli.portfolio_cmds import render_text
+    from flowray.cli.portfolio_cmds import print_result
     from flowray.pipeline.portfolio import forecast_stored_portfolio
 
     runs = whole_number("--runs", args.runs, 1)
@@ -219,16 +219,7 @@ def _run(args: argparse.Namespace) -> int:
         save=args.save,
         forecast_name=f"run as of {dt.date.today().isoformat()}",
     )
-    if args.json:
-        data = result.to_dict()
-        if forecast_id is not None:
-            data["saved"] = {"portfolio": args.name, "forecast_id": forecast_id}
-        json.dump(data, sys.stdout, indent=2)
-        print()
-    else:
-        print(render_text(result))
-        if forecast_id is not None:
-            print(f"\nSaved as forecast {forecast_id} of portfolio {args.name!r}.")
+    print_result(result, args.name, forecast_id, as_json=args.json)
     return 0
 
 

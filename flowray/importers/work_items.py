@@ -25,6 +25,7 @@ from flowray.core.item_states import (  # noqa: F401  (re-exported: importers us
     CONTAINER_TYPES,
     DONE_STATUSES,
     REMOVED_STATUSES,
+    is_removed,
     status_word,
 )
 from flowray.core.throughput import derive_throughput
@@ -276,8 +277,7 @@ NOT_COUNTED_CODES = ("removed", "container")
 def item_state(status: str | None, resolution: str | None, has_done_date: bool) -> str:
     """done, removed or open: a removed status or resolution wins (Jira resolves "Won't Do" with a
     date); then a done date or a done status; anything else is open work."""
-    words = {status_word(status), status_word(resolution)}
-    if words & REMOVED_STATUSES:
+    if is_removed(status, resolution):
         return "removed"
     if has_done_date or status_word(status) in DONE_STATUSES:
         return "done"

@@ -26,6 +26,7 @@ from flowray.widgets.base import (
     field_label,
     note,
     run_and_cancel_buttons,
+    run_blockers_html,
     section,
     title,
 )
@@ -251,14 +252,8 @@ class BacktestPanel(JobPanel):
             box.show_problem(problem)
             if problem is not None:
                 problems.append(problem)
-        if problems:
-            names = ", ".join(field_label(p.field) for p in problems)
-            self.problems_text.value = (
-                "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
-                f"Run is off until these are fixed: {escape(names)}.</div>"
-            )
-        else:
-            self.problems_text.value = ""
+        names = ", ".join(field_label(p.field) for p in problems) if problems else ""
+        self.problems_text.value = run_blockers_html(names)
         self.run_button.disabled = self.busy or bool(problems)
         return problems
 

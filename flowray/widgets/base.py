@@ -123,6 +123,16 @@ def note(text: str) -> widgets.HTML:
     return widgets.HTML(f"<div style='color:#555;font-size:13px'>{escape(text)}</div>")
 
 
+def run_blockers_html(names: str) -> str:
+    """The line under Run naming the fields that hold it back ("" when none do)."""
+    if not names:
+        return ""
+    return (
+        "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
+        f"Run is off until these are fixed: {escape(names)}.</div>"
+    )
+
+
 def run_and_cancel_buttons(
     run_label: str, run_width: str = "140px"
 ) -> tuple[widgets.Button, widgets.Button]:

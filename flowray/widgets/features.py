@@ -41,6 +41,7 @@ from flowray.widgets.base import (
     describe_error,
     field_label,
     run_and_cancel_buttons,
+    run_blockers_html,
     section,
     title,
 )
@@ -753,14 +754,12 @@ class FeaturesPanel(JobPanel):
             box.show_problem(by_box.get(box))
         problems = self.problems()
         self.input_problems = problems
-        if problems and self.portfolio is not None:
-            names = ", ".join(dict.fromkeys(self._where(p) for p in problems))
-            self.problems_text.value = (
-                "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
-                f"Run is off until these are fixed: {escape(names)}.</div>"
-            )
-        else:
-            self.problems_text.value = ""
+        names = (
+            ", ".join(dict.fromkeys(self._where(p) for p in problems))
+            if problems and self.portfolio is not None
+            else ""
+        )
+        self.problems_text.value = run_blockers_html(names)
         self.run_button.disabled = self.busy or bool(problems)
         return problems
 

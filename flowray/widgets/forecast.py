@@ -26,11 +26,11 @@ from flowray.widgets.base import (
     field_label,
     note,
     run_and_cancel_buttons,
+    run_blockers_html,
     section,
     title,
 )
 from flowray.widgets.forecast_view import ForecastView
-from flowray.widgets.html import escape
 from flowray.widgets.in_progress import InProgressSection
 from flowray.widgets.scenario_form import (
     DEFAULT_RUNS,
@@ -341,14 +341,8 @@ class ForecastPanel(ScenarioForm, ForecastView, JobPanel):
             box.show_problem(by_box.get(box))
         problems = self.problems()
         self.input_problems = problems
-        if problems:
-            names = ", ".join(dict.fromkeys(self.where(p) for p in problems))
-            self.problems_text.value = (
-                "<div style='color:#b42318;font-size:13px;margin:2px 0'>"
-                f"Run is off until these are fixed: {escape(names)}.</div>"
-            )
-        else:
-            self.problems_text.value = ""
+        names = ", ".join(dict.fromkeys(self.where(p) for p in problems)) if problems else ""
+        self.problems_text.value = run_blockers_html(names)
         self.run_button.disabled = self.busy or bool(problems)
         return problems
 
